@@ -1,0 +1,211 @@
+// Command bos-emulator serves a local BOS API (the API keys contract, v1)
+// backed by SQLite. See package emulator and docs for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/plana-cli/plana/emulator"
+)
+
+const shutdownTimeout = 15 * time.Second
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bos-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen      = fs.String("listen", "127.0.0.1:8787", "address to listen on; port 0 picks a free port")
+		dbPath      = fs.String("db", "", "SQLite database file, or :memory: (default $XDG_DATA_HOME/bos-emulator/bos.db)")
+		bcryptCost  = fs.Int("bcrypt-cost", emulator.DefaultBcryptCost, "bcrypt cost for new keys")
+		granularity = fs.String("last-used-granularity", "0", "record last_used_at truncated to this duration (0 = exact), e.g. 1h or 1d")
+		dev         = fs.Bool("dev-endpoints", false, "enable /_emulator/clock to read and advance the emulator clock")
+		faults      = fs.String("faults", "", "inject faults into /v1/ requests, e.g. 'rate=0.2,kinds=500+429+429date+429bad+reset+reset-after+slow,slow=2s'")
+		faultSeed   = fs.Int64("fault-seed", 1, "seed for the fault sequence, so runs repeat")
+		seed        = fs.String("seed", "", "seed the database: 'demo' (only into a database not yet seeded)")
+		tokenFile   = fs.String("token-file", "", "with --seed demo: write the admin's management key here (mode 0600)")
+		envFile     = fs.String("automation-env-file", "", "with --seed demo: write PLANA_KEY=<the nightly automation's key> here (mode 0600)")
+		quiet       = fs.Bool("quiet", false, "do not log a line per request")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "bos-emulator: "+format+"\n", a...)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return usage("unexpected argument %q", fs.Arg(0))
+	}
+	if *seed != "" && *seed != "demo" {
+		return usage("--seed %q: the only seed is 'demo'", *seed)
+	}
+	if *seed == "" && (*tokenFile != "" || *envFile != "") {
+		return usage("--token-file and --automation-env-file need --seed demo")
+	}
+	g, err := emulator.ParseDuration(*granularity)
+	if err != nil || g < 0 {
+		return usage("--last-used-granularity %q: want a duration such as 0, 1m, 1h or 1d", *granularity)
+	}
+	fc, err := emulator.ParseFaults(*faults, *faultSeed)
+	if err != nil {
+		return usage("--faults: %v", err)
+	}
+	if *dbPath == "" {
+		if *dbPath, err = defaultDBPath(); err != nil {
+			return usage("no --db given and no data directory: %v", err)
+		}
+	}
+
+	cfg := emulator.Config{
+		DBPath:              *dbPath,
+		BcryptCost:          *bcryptCost,
+		LastUsedGranularity: g,
+		DevEndpoints:        *dev,
+		Faults:              fc,
+	}
+	if !*quiet {
+		cfg.Logger = stderr
+	}
+	srv, err := emulator.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "bos-emulator: %v\n", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		srv.Close()
+		fmt.Fprintf(stderr, "bos-emulator: %v\n", err)
+		return 1
+	}
+
+	// Seeding happens before the "listening" line so that a caller who waits
+	// for that line finds the token file already written.
+	var notes []string
+	if *seed == "demo" {
+		note, err := seedDemo(srv, *tokenFile, *envFile)
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			fmt.Fprintf(stderr, "bos-emulator: seeding: %v\n", err)
+			return 1
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
+	}
+
+	fmt.Fprintf(stderr, "bos-emulator: listening on http://%s\n", ln.Addr())
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "bos-emulator: %s\n", n)
+	}
+
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		fmt.Fprintf(stderr, "bos-emulator: %v\n", err)
+		code = 1
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		fmt.Fprintf(stderr, "bos-emulator: shutdown: %v\n", err)
+		code = 1
+	}
+	if err := srv.Close(); err != nil {
+		fmt.Fprintf(stderr, "bos-emulator: closing the database: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+func defaultDBPath() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "bos-emulator", "bos.db"), nil
+}
+
+// seedDemo seeds and writes the plaintexts to their files; it returns a note
+// for stderr when the database was already seeded.
+func seedDemo(srv *emulator.Server, tokenFile, envFile string) (string, error) {
+	res, err := srv.SeedDemo(context.Background())
+	if errors.Is(err, emulator.ErrAlreadySeeded) {
+		return "database already seeded: issued no keys and left --token-file/--automation-env-file as they are", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if tokenFile != "" {
+		if err := writeSecretFile(tokenFile, res.AdminToken+"\n"); err != nil {
+			return "", err
+		}
+	}
+	if envFile != "" {
+		if err := writeSecretFile(envFile, "PLANA_KEY="+res.AutomationKey+"\n"); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// writeSecretFile writes through a 0600 temporary file and a rename, so the
+// secret is never readable by others, not even for a moment, and a reader
+// never sees half a file.
+func writeSecretFile(path, content string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,134 @@
+package emulator
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// maxBatch bounds one group commit so a burst cannot hold the only database
+// connection for long.
+const maxBatch = 512
+
+var errWriterStopped = errors.New("execution-log writer stopped")
+
+// logWriter is the single writer of execution-log entries and last_used_at.
+// Handlers hand it an entry and wait; it commits every entry that queued up
+// meanwhile in one transaction (group commit), so N concurrent requests cost
+// one fsync rather than N, and a handler answers only once its entry is durable.
+type logWriter struct {
+	db          *sql.DB
+	granularity time.Duration
+	jobs        chan *logJob
+	quit        chan struct{}
+	stopped     chan struct{}
+}
+
+type logJob struct {
+	entry client.ExecutionLogEntry
+	done  chan error
+}
+
+func startLogWriter(db *sql.DB, granularity time.Duration) *logWriter {
+	w := &logWriter{
+		db:          db,
+		granularity: granularity,
+		jobs:        make(chan *logJob, maxBatch),
+		quit:        make(chan struct{}),
+		stopped:     make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// append queues e and waits until it is committed. It does not give up when
+// the client goes away: a request that was handled must be logged.
+func (w *logWriter) append(e client.ExecutionLogEntry) error {
+	j := &logJob{entry: e, done: make(chan error, 1)}
+	select {
+	case w.jobs <- j:
+	case <-w.stopped:
+		return errWriterStopped
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-w.stopped:
+		select {
+		case err := <-j.done:
+			return err
+		default:
+			return errWriterStopped
+		}
+	}
+}
+
+func (w *logWriter) run() {
+	defer close(w.stopped)
+	for {
+		select {
+		case j := <-w.jobs:
+			w.commit(w.collect(j))
+		case <-w.quit:
+			for {
+				select {
+				case j := <-w.jobs:
+					w.commit(w.collect(j))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (w *logWriter) collect(first *logJob) []*logJob {
+	batch := []*logJob{first}
+	for len(batch) < maxBatch {
+		select {
+		case j := <-w.jobs:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (w *logWriter) commit(batch []*logJob) {
+	err := w.write(batch)
+	for _, j := range batch {
+		j.done <- err
+	}
+}
+
+func (w *logWriter) write(batch []*logJob) error {
+	ctx := context.Background()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, j := range batch {
+		if err := insertLogEntry(ctx, tx, j.entry); err != nil {
+			return err
+		}
+		used := j.entry.At
+		if w.granularity > 0 {
+			used = used.Truncate(w.granularity)
+		}
+		if err := touchKey(ctx, tx, j.entry.KeyID, used); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// stop commits whatever is queued and ends the writer.
+func (w *logWriter) stop() {
+	close(w.quit)
+	<-w.stopped
+}

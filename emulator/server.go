@@ -1,0 +1,290 @@
+// Package emulator is bos-emulator: a local implementation of the BOS API keys
+// contract (v1) backed by SQLite, with a movable clock, fault injection and a
+// demo seed, for plana's development and tests.
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
+)
+
+// Config configures a Server. The zero value is usable apart from DBPath.
+type Config struct {
+	// DBPath is the SQLite file, created if missing; ":memory:" keeps
+	// everything in memory for the life of the Server.
+	DBPath string
+	// BcryptCost hashes new keys; 0 means 12.
+	BcryptCost int
+	// LastUsedGranularity, when positive, records last_used_at truncated to
+	// it and only when the truncated value changes. The log stays exact.
+	LastUsedGranularity time.Duration
+	// DevEndpoints enables /_emulator/clock.
+	DevEndpoints bool
+	// Faults injects failures into /v1/ requests.
+	Faults FaultConfig
+	// Logger receives one line per request; nil disables the request log.
+	Logger io.Writer
+}
+
+// DefaultBcryptCost is the cost used when Config.BcryptCost is 0.
+const DefaultBcryptCost = 12
+
+const clockMetaName = "clock_offset_ns"
+
+// Server is a running emulator: its database, clock and log writer.
+type Server struct {
+	cfg    Config
+	db     *sql.DB
+	ws     client.Workspace
+	offset atomic.Int64 // emulator clock minus real time, in nanoseconds
+	faults *faultInjector
+	writer *logWriter
+
+	cache  verifiedCache
+	flight singleflight.Group
+	// bcryptCalls counts hash comparisons so tests can prove the cache and
+	// singleflight spare bcrypt work.
+	bcryptCalls atomic.Int64
+
+	inflightMu sync.Mutex
+	inflight   map[string]struct{} // idempotency slots being created right now
+
+	logMu     sync.Mutex
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens (creating if needed) the database and starts the log writer.
+func New(cfg Config) (*Server, error) {
+	if cfg.DBPath == "" {
+		return nil, errors.New("emulator: Config.DBPath is empty (use \":memory:\" for no file)")
+	}
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = DefaultBcryptCost
+	}
+	if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("emulator: bcrypt cost %d outside %d..%d", cfg.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if cfg.LastUsedGranularity < 0 {
+		return nil, errors.New("emulator: negative last-used granularity")
+	}
+	db, err := openDB(cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{}}
+	ctx := context.Background()
+	// The clock offset survives a restart so that time never runs backwards
+	// for data already stamped by an advanced clock.
+	if v, ok, err := loadMeta(ctx, db, clockMetaName); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("emulator: reading clock: %w", err)
+	} else if ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("emulator: stored clock offset %q: %w", v, err)
+		}
+		s.offset.Store(n)
+	}
+	if s.ws, err = ensureWorkspace(ctx, db, s.Now()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("emulator: workspace: %w", err)
+	}
+	s.faults = newFaultInjector(cfg.Faults)
+	s.writer = startLogWriter(db, cfg.LastUsedGranularity)
+	return s, nil
+}
+
+// Close stops the log writer after committing what it holds, saves the clock
+// and closes the database. Call it after the HTTP server has shut down.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.writer.stop()
+		err := s.saveClock(context.Background())
+		s.closeErr = errors.Join(err, s.db.Close())
+	})
+	return s.closeErr
+}
+
+// Now is the emulator clock: real time plus the offset moved by Advance.
+func (s *Server) Now() time.Time {
+	return time.Now().Add(time.Duration(s.offset.Load())).UTC().Round(0)
+}
+
+// Advance moves the emulator clock forward (or back, for d < 0). The offset
+// is saved by Close and by the clock endpoint.
+func (s *Server) Advance(d time.Duration) { s.offset.Add(int64(d)) }
+
+func (s *Server) saveClock(ctx context.Context) error {
+	return saveMeta(ctx, s.db, clockMetaName, strconv.FormatInt(s.offset.Load(), 10))
+}
+
+// Handler serves the BOS API, and /_emulator/ when DevEndpoints is set.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// bufferedResponse holds an answer until its execution-log entry has been
+// committed, and lets "reset-after" drop an answer that was fully produced.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w.Header().Set("X-Request-Id", newRequestID())
+	bw := &bufferedResponse{header: w.Header()}
+	p := cleanPath(r.URL.Path)
+	keyPrefix := "-"
+	status := ""
+	defer func() { s.logRequest(start, r, p, status, keyPrefix) }()
+
+	var fault string
+	if strings.HasPrefix(p, "/v1/") {
+		fault = s.faults.draw()
+	}
+	switch fault {
+	case faultReset:
+		status = "reset"
+		dropConnection(w)
+		return
+	case faultSlow:
+		t := time.NewTimer(s.cfg.Faults.Slow)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			status = "canceled"
+			return
+		}
+	case "":
+	case faultResetAfter:
+	default:
+		s.injectFault(bw, fault)
+		status = s.flush(w, bw)
+		return
+	}
+
+	c := s.route(bw, r, p)
+	if c != nil {
+		keyPrefix = c.key.Prefix
+		if bw.status == 0 {
+			bw.WriteHeader(http.StatusOK)
+		}
+		err := s.writer.append(client.ExecutionLogEntry{
+			ID:        newID("exe_", c.at),
+			At:        c.at,
+			KeyID:     c.key.ID,
+			KeyPrefix: c.key.Prefix,
+			Method:    r.Method,
+			Path:      p,
+			Status:    bw.status,
+			SourceIP:  remoteIP(r.RemoteAddr),
+			UserAgent: r.UserAgent(),
+		})
+		if err != nil {
+			bw = &bufferedResponse{header: w.Header()}
+			for _, h := range []string{"Idempotent-Replayed", "Allow"} {
+				bw.header.Del(h)
+			}
+			writeError(bw, http.StatusInternalServerError, client.CodeInternal, "recording the request failed; retry")
+		}
+	}
+	if fault == faultResetAfter {
+		status = "reset-after"
+		dropConnection(w)
+		return
+	}
+	status = s.flush(w, bw)
+}
+
+func (s *Server) flush(w http.ResponseWriter, bw *bufferedResponse) string {
+	if bw.status == 0 {
+		bw.status = http.StatusOK
+	}
+	// Set explicitly so the Date header follows the emulator clock.
+	w.Header().Set("Date", s.Now().Format(http.TimeFormat))
+	w.Header().Set("Content-Length", strconv.Itoa(bw.body.Len()))
+	w.WriteHeader(bw.status)
+	w.Write(bw.body.Bytes())
+	return strconv.Itoa(bw.status)
+}
+
+// dropConnection closes the client's connection without an answer. A zero
+// linger makes it a TCP reset, the way a crashing proxy looks to a client.
+func dropConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	conn.Close()
+}
+
+func (s *Server) logRequest(start time.Time, r *http.Request, p, status, keyPrefix string) {
+	if s.cfg.Logger == nil {
+		return
+	}
+	line := fmt.Sprintf("%s %s %s %s %s %s %s\n", s.Now().Format(time.RFC3339), r.Method, p, status,
+		time.Since(start).Round(time.Microsecond), keyPrefix, r.RemoteAddr)
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	io.WriteString(s.cfg.Logger, line)
+}
+
+// cleanPath resolves "." and ".." so routing and the execution log see the
+// same path a client meant; the query string is never part of it.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	c := path.Clean(p)
+	if !strings.HasPrefix(c, "/") {
+		c = "/" + c
+	}
+	return c
+}
+
+func remoteIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
