@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/renameio/v2"
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/emulator"
+)
+
+// TestMain lets the test binary stand in for the automation binary, so the
+// signal handling of main itself is tested in a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("AUTOMATION_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+type fixture struct {
+	url     string
+	admin   *client.Client
+	oldKey  string
+	newKey  string
+	oldInfo client.APIKey
+	newInfo client.APIKey
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	srv, err := emulator.New(emulator.Config{DBPath: filepath.Join(t.TempDir(), "bos.db"), BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ctx := context.Background()
+	user, err := srv.CreateUser(ctx, "ana@example.com", "admin", []string{client.ScopeManage, "stock:read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := func(name string, scopes ...string) (string, client.APIKey) {
+		plain, info, err := srv.MintKey(ctx, user.ID, name, scopes, srv.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return plain, info
+	}
+	f := &fixture{url: hs.URL}
+	adminKey, _ := mint("admin", client.ScopeManage)
+	f.oldKey, f.oldInfo = mint("Nightly stock sync (2025)", "stock:read")
+	f.newKey, f.newInfo = mint("Nightly stock sync (2026)", "stock:read")
+	if f.admin, err = client.New(hs.URL, client.WithKeys(adminKey)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) secrets() []string { return []string{f.oldKey, f.newKey} }
+
+func writeEnv(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	if err := renameio.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readStats(t *testing.T, path string) (Stats, bool) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Stats{}, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Stats
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatalf("stats file is not valid JSON (a torn write?): %v", err)
+	}
+	return s, true
+}
+
+// waitStats polls the stats file until cond holds or the deadline passes.
+func waitStats(t *testing.T, path, what string, cond func(Stats) bool) Stats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, ok := readStats(t, path)
+		if ok && cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last stats %+v", what, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func assertNoSecrets(t *testing.T, where, text string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(text, s) {
+			t.Errorf("%s contains a plaintext key (prefix %s)", where, client.PrefixOf(s))
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while run writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func noEnv(string) string { return "" }
+
+// TestRotationWithoutFailedCalls walks the seed's procedure from the
+// automation's side: old key only, then new key deployed alongside, then the
+// old key revoked, then the old key alone again (the forgotten place).
+func TestRotationWithoutFailedCalls(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	envFile, statsFile := filepath.Join(dir, "automation.env"), filepath.Join(dir, "stats.json")
+	writeEnv(t, envFile, "# stock sync", "PLANA_KEY="+f.oldKey, "OTHER=kept")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--env-file", envFile, "--api-url", f.url, "--interval", "20ms",
+			"--stats-file", statsFile, "--user-agent", "stock-sync-test/1"}, noEnv, &stderr)
+	}()
+
+	waitStats(t, statsFile, "calls with the old key", func(s Stats) bool {
+		return s.Calls >= 3 && s.LastPrefix == f.oldInfo.Prefix
+	})
+
+	writeEnv(t, envFile, "PLANA_KEY_NEW="+f.newKey, "PLANA_KEY="+f.oldKey)
+	waitStats(t, statsFile, "the new key to answer", func(s Stats) bool { return s.LastPrefix == f.newInfo.Prefix })
+
+	if _, err := f.admin.RevokeKey(context.Background(), f.oldInfo.ID); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := readStats(t, statsFile)
+	s := waitStats(t, statsFile, "calls after the revoke", func(s Stats) bool { return s.Calls >= before.Calls+3 })
+	if s.Failures != 0 || s.LastPrefix != f.newInfo.Prefix {
+		t.Fatalf("after deploying the new key and revoking the old: %+v, want 0 failures on %s", s, f.newInfo.Prefix)
+	}
+
+	// A place still configured with the old key alone fails, visibly.
+	writeEnv(t, envFile, "PLANA_KEY="+f.oldKey)
+	s = waitStats(t, statsFile, "the revoked key to fail", func(s Stats) bool { return s.Failures > 0 })
+	if !strings.Contains(s.LastError, "401") {
+		t.Errorf("last_error = %q, want the 401 of a revoked key", s.LastError)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("run returned %d after cancel, want 0", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop after cancel")
+	}
+	final, _ := readStats(t, statsFile)
+	if final.Calls < s.Calls || final.Failures < s.Failures {
+		t.Errorf("final stats %+v went backwards from %+v", final, s)
+	}
+
+	log := stderr.String()
+	for _, want := range []string{
+		"answered with key " + f.oldInfo.Prefix,
+		"answered with key " + f.newInfo.Prefix,
+		"env file has PLANA_KEY_NEW=" + f.newInfo.Prefix,
+		"failed: GET /v1/stock-levels",
+		"stopping after",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	// One line per change, not one per call.
+	if n := strings.Count(log, "answered with key "+f.newInfo.Prefix); n != 1 {
+		t.Errorf("logged the switch to the new key %d times, want once:\n%s", n, log)
+	}
+	assertNoSecrets(t, "log", log, f.secrets())
+	data, _ := os.ReadFile(statsFile)
+	assertNoSecrets(t, "stats file", string(data), f.secrets())
+
+	// The execution log attributes the calls to our user agent.
+	entries, err := f.admin.ExecutionLog(context.Background(), client.ExecutionLogOptions{KeyID: f.newInfo.ID, Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || entries[0].UserAgent != "stock-sync-test/1" || entries[0].Path != "/v1/stock-levels" {
+		t.Errorf("execution log for the new key = %+v, want calls to /v1/stock-levels by stock-sync-test/1", entries)
+	}
+}
+
+func TestOnce(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	envFile, statsFile := filepath.Join(dir, "automation.env"), filepath.Join(dir, "stats.json")
+	writeEnv(t, envFile, "PLANA_KEY="+f.oldKey)
+
+	var stderr syncBuffer
+	if code := run(context.Background(), []string{"--env-file", envFile, "--stats-file", statsFile, "--once"},
+		func(k string) string { return map[string]string{"PLANA_API_URL": f.url}[k] }, &stderr); code != exitOK {
+		t.Fatalf("--once with a good key: exit %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+	if s, _ := readStats(t, statsFile); s != (Stats{Calls: 1, LastPrefix: f.oldInfo.Prefix}) {
+		t.Errorf("stats = %+v, want one successful call on %s", s, f.oldInfo.Prefix)
+	}
+
+	if _, err := f.admin.RevokeKey(context.Background(), f.oldInfo.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"--env-file", envFile, "--api-url", f.url, "--stats-file", statsFile, "--once"},
+		noEnv, &stderr); code != exitError {
+		t.Fatalf("--once with a revoked key: exit %d, want 1", code)
+	}
+	if s, _ := readStats(t, statsFile); s.Calls != 1 || s.Failures != 1 {
+		t.Errorf("stats = %+v, want one failed call", s)
+	}
+	assertNoSecrets(t, "log", stderr.String(), f.secrets())
+}
+
+func TestBadEnvFile(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	// A key with one character changed fails its checksum.
+	mistyped := f.oldKey[:20] + string(rune(f.oldKey[20]^1)) + f.oldKey[21:]
+	tests := []struct {
+		name    string
+		content *string
+		want    string
+	}{
+		{"missing", nil, "no such file"},
+		{"no keys", ptr("OTHER=1\n"), "has neither PLANA_KEY nor PLANA_KEY_NEW"},
+		{"mistyped key", ptr("PLANA_KEY=" + mistyped + "\n"), "PLANA_KEY in "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			envFile := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".env")
+			if tt.content != nil {
+				if err := os.WriteFile(envFile, []byte(*tt.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var stderr syncBuffer
+			code := run(context.Background(), []string{"--env-file", envFile, "--api-url", f.url, "--once"}, noEnv, &stderr)
+			if code != exitError || !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), tt.want)
+			}
+			assertNoSecrets(t, "log", stderr.String(), []string{f.oldKey, mistyped})
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no env file", []string{"--api-url", "http://127.0.0.1:1"}, nil, "--env-file is required"},
+		{"no API URL", []string{"--env-file", "x.env"}, nil, "pass --api-url or set PLANA_API_URL"},
+		{"bad API URL", []string{"--env-file", "x.env", "--api-url", "localhost:8787"}, nil, "invalid API URL"},
+		{"bad interval", []string{"--env-file", "x.env", "--interval", "0s"}, map[string]string{"PLANA_API_URL": "http://h"}, "--interval must be positive"},
+		{"stray argument", []string{"--env-file", "x.env", "now"}, map[string]string{"PLANA_API_URL": "http://h"}, `unexpected argument "now"`},
+		{"unknown flag", []string{"--key", "x"}, nil, "flag provided but not defined: -key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr syncBuffer
+			code := run(context.Background(), tt.args, func(k string) string { return tt.env[k] }, &stderr)
+			if code != exitUsage || !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestSignalWritesFinalStats runs the real main in a child process and stops
+// it the way a supervisor does.
+func TestSignalWritesFinalStats(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	envFile, statsFile := filepath.Join(dir, "automation.env"), filepath.Join(dir, "stats.json")
+	writeEnv(t, envFile, "PLANA_KEY="+f.oldKey)
+
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			os.Remove(statsFile)
+			cmd := exec.Command(os.Args[0], "--env-file", envFile, "--interval", "50ms", "--stats-file", statsFile)
+			cmd.Env = append(os.Environ(), "AUTOMATION_TEST_MAIN=1", "PLANA_API_URL="+f.url)
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			waitStats(t, statsFile, "two calls", func(s Stats) bool { return s.Calls >= 2 })
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("after %v: %v, want exit 0; stderr:\n%s", sig, err, stderr.String())
+			}
+			s, _ := readStats(t, statsFile)
+			if s.Calls < 2 || s.Failures != 0 || !strings.Contains(stderr.String(), "stopping after") {
+				t.Errorf("final stats %+v, stderr:\n%s", s, stderr.String())
+			}
+		})
+	}
+}
