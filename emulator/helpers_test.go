@@ -219,3 +219,5 @@ func eventually(t *testing.T, within time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
