@@ -1,0 +1,264 @@
+package rotate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/google/renameio/v2"
+)
+
+// Variable names the env-file target writes, as in the procedure's step 2.
+const (
+	EnvKey    = "PLANA_KEY"
+	EnvKeyNew = "PLANA_KEY_NEW"
+)
+
+// envLines splits content into lines that keep their own terminator ("\n",
+// "\r\n" or none for a last line without one), so joining them again gives
+// back the input byte for byte.
+func envLines(content []byte) [][]byte {
+	var lines [][]byte
+	for len(content) > 0 {
+		i := bytes.IndexByte(content, '\n')
+		if i < 0 {
+			lines = append(lines, content)
+			break
+		}
+		lines = append(lines, content[:i+1])
+		content = content[i+1:]
+	}
+	return lines
+}
+
+// assignment reports whether line assigns name ("NAME=…", "export NAME=…",
+// leading blanks allowed) and where its value starts and ends.
+func assignment(line []byte, name string) (valStart, valEnd int, ok bool) {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if bytes.HasPrefix(line[i:], []byte("export ")) {
+		i += len("export ")
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+	}
+	if !bytes.HasPrefix(line[i:], []byte(name)) {
+		return 0, 0, false
+	}
+	i += len(name)
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i >= len(line) || line[i] != '=' {
+		return 0, 0, false
+	}
+	end := len(line)
+	if end > 0 && line[end-1] == '\n' {
+		end--
+		if end > i && line[end-1] == '\r' {
+			end--
+		}
+	}
+	return i + 1, end, true
+}
+
+func terminator(line []byte) []byte {
+	switch {
+	case bytes.HasSuffix(line, []byte("\r\n")):
+		return []byte("\r\n")
+	case bytes.HasSuffix(line, []byte("\n")):
+		return []byte("\n")
+	}
+	return nil
+}
+
+// LookupEnv returns the value assigned to name in an env file's content
+// (the last assignment wins, as in shells and dotenv loaders), without
+// surrounding quotes.
+func LookupEnv(content []byte, name string) (string, bool) {
+	var val string
+	found := false
+	for _, l := range envLines(content) {
+		if s, e, ok := assignment(l, name); ok {
+			v := bytes.TrimSpace(l[s:e])
+			if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+				v = v[1 : len(v)-1]
+			}
+			val, found = string(v), true
+		}
+	}
+	return val, found
+}
+
+// SetEnv returns content with name assigned value. The first assignment of
+// name is rewritten in place (keeping its indentation, "export " and line
+// ending) and later duplicates are dropped; with none, a line is added after
+// the line assigning after (when given and present) or at the end, using the
+// file's own line ending. Every other line is kept byte for byte. value must
+// not contain a line break.
+func SetEnv(content []byte, name, value, after string) []byte {
+	lines := envLines(content)
+	var out [][]byte
+	done := false
+	for _, l := range lines {
+		s, e, ok := assignment(l, name)
+		if !ok {
+			out = append(out, l)
+			continue
+		}
+		if done {
+			continue
+		}
+		nl := append(append(append([]byte{}, l[:s]...), value...), l[e:]...)
+		out = append(out, nl)
+		done = true
+	}
+	if !done {
+		out = insertLine(out, []byte(name+"="+value), after)
+	}
+	return bytes.Join(out, nil)
+}
+
+// insertLine adds line after the assignment of after, or at the end.
+func insertLine(lines [][]byte, line []byte, after string) [][]byte {
+	eol := []byte("\n")
+	if len(lines) > 0 {
+		if t := terminator(lines[0]); t != nil {
+			eol = t
+		}
+	}
+	at := len(lines)
+	if after != "" {
+		for i, l := range lines {
+			if _, _, ok := assignment(l, after); ok {
+				at = i + 1
+			}
+		}
+	}
+	if at == len(lines) {
+		// The file may end without a newline: keep it that way, the new line
+		// becomes the unterminated one.
+		if at > 0 && terminator(lines[at-1]) == nil {
+			lines[at-1] = append(append([]byte{}, lines[at-1]...), eol...)
+			return append(lines, line)
+		}
+		return append(lines, append(line, eol...))
+	}
+	if terminator(lines[at-1]) == nil {
+		lines[at-1] = append(append([]byte{}, lines[at-1]...), eol...)
+	}
+	out := append([][]byte{}, lines[:at]...)
+	out = append(out, append(line, eol...))
+	return append(out, lines[at:]...)
+}
+
+// UnsetEnv returns content without any assignment of name; every other line
+// is kept byte for byte (a file that ended without a newline still does).
+func UnsetEnv(content []byte, name string) []byte {
+	lines := envLines(content)
+	var out [][]byte
+	for i, l := range lines {
+		if _, _, ok := assignment(l, name); !ok {
+			out = append(out, l)
+			continue
+		}
+		if i == len(lines)-1 && terminator(l) == nil && len(out) > 0 {
+			// The removed line was the unterminated last one: its
+			// predecessor becomes last, without the newline it got when
+			// the removed line was appended.
+			last := out[len(out)-1]
+			out[len(out)-1] = last[:len(last)-len(terminator(last))]
+		}
+	}
+	return bytes.Join(out, nil)
+}
+
+// EnvFile is an env file a rotation deploys to: PLANA_KEY_NEW is added next
+// to PLANA_KEY (step 2), then finalize leaves the new key alone under
+// PLANA_KEY (step 4). Writes are atomic and leave the file at mode 0600.
+type EnvFile struct{ Path string }
+
+// read returns the file's content, refusing what an atomic rewrite would silently break: a symlink (the
+// rename would replace the link, not its target) or a file we may not write.
+func (f EnvFile) read() ([]byte, error) {
+	fi, err := os.Lstat(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("env file %s does not exist: create it (touch %s) or fix the path given to --to", f.Path, f.Path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		real, _ := os.Readlink(f.Path)
+		return nil, fmt.Errorf("env file %s is a symlink (to %s): plana replaces files atomically and would replace the link itself; pass the real file: --to env-file:%s", f.Path, real, real)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("env file %s is not a regular file", f.Path)
+	}
+	w, err := os.OpenFile(f.Path, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("env file %s is not writable (%v): fix its permissions or run as its owner", f.Path, errors.Unwrap(err))
+	}
+	w.Close()
+	return os.ReadFile(f.Path)
+}
+
+func (f EnvFile) write(data []byte) error {
+	if err := renameio.WriteFile(f.Path, data, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+		return fmt.Errorf("writing env file %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// Deploy sets PLANA_KEY_NEW to key, keeping PLANA_KEY. It reports whether
+// the file changed: deploying the same key again is a no-op.
+func (f EnvFile) Deploy(key string) (changed bool, err error) {
+	if err := validValue(key); err != nil {
+		return false, err
+	}
+	data, err := f.read()
+	if err != nil {
+		return false, err
+	}
+	if v, ok := LookupEnv(data, EnvKeyNew); ok && v == key {
+		return false, nil
+	}
+	return true, f.write(SetEnv(data, EnvKeyNew, key, EnvKey))
+}
+
+// Finalize leaves only key, under PLANA_KEY. It refuses a file whose
+// PLANA_KEY_NEW holds another key, which would mean someone else's
+// rotation is under way.
+func (f EnvFile) Finalize(key string) (changed bool, err error) {
+	if err := validValue(key); err != nil {
+		return false, err
+	}
+	data, err := f.read()
+	if err != nil {
+		return false, err
+	}
+	cur, hasCur := LookupEnv(data, EnvKey)
+	next, hasNext := LookupEnv(data, EnvKeyNew)
+	if hasNext && next != key {
+		return false, fmt.Errorf("env file %s: %s holds another key than the new one; fix the file by hand or deploy again with plana keys deploy", f.Path, EnvKeyNew)
+	}
+	if !hasNext && hasCur && cur == key {
+		return false, nil
+	}
+	if !hasNext && !hasCur {
+		return false, fmt.Errorf("env file %s has neither %s nor %s: deploy the new key first (plana keys deploy)", f.Path, EnvKey, EnvKeyNew)
+	}
+	out := SetEnv(data, EnvKey, key, "")
+	return true, f.write(UnsetEnv(out, EnvKeyNew))
+}
+
+func validValue(v string) error {
+	if v == "" || bytes.ContainsAny([]byte(v), "\r\n\x00") {
+		return errors.New("refusing to write an empty value or one with a line break into an env file")
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package rotate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// ErrPending means the rotation stopped before its end and can be resumed by
+// running it again: the gate does not hold yet, or step 4 was not confirmed.
+// The CLI maps it to exit code 3.
+var ErrPending = errors.New("rotation pending")
+
+// ErrConfirmRequired is returned when step 4 needs a human and there is none.
+var ErrConfirmRequired = errors.New("--yes required when not running interactively")
+
+// ErrNoKeyring wraps secret.ErrUnavailable: the new key's plaintext would
+// have nowhere safe to go, so nothing was created.
+var ErrNoKeyring = fmt.Errorf("%w: nothing was created, since the new key's plaintext would have nowhere safe to go. "+
+	"Use a keyring (unlock it, or install a Secret Service such as gnome-keyring), "+
+	"or hand the key straight to the automation with --to env-file:PATH or --to exec:CMD, "+
+	"or pass --print-secret to get the plaintext once on stdout. "+
+	"For the management key itself, set PLANA_TOKEN", secret.ErrUnavailable)
+
+// GateError is the gate of step 3 not holding (yet). It matches ErrPending.
+type GateError struct{ Report GateReport }
+
+func (e *GateError) Error() string { return "gate not met: " + e.Report.Summary() }
+
+// Is makes errors.Is(err, ErrPending) true.
+func (e *GateError) Is(target error) bool { return target == ErrPending }
+
+// LockedError: another plana is rotating the same key.
+type LockedError struct {
+	KeyID string
+	PID   int
+	Host  string
+	Since time.Time
+}
+
+func (e *LockedError) Error() string {
+	if e.PID == 0 {
+		return fmt.Sprintf("rotation of %s is running in another plana process; wait for it to finish", e.KeyID)
+	}
+	return fmt.Sprintf("rotation of %s is running in process %d on %s since %s; wait for it to finish, or stop that process",
+		e.KeyID, e.PID, e.Host, e.Since.Local().Format(time.RFC3339))
+}
+
+// JournalError is a journal that cannot be read back (truncated, garbage).
+type JournalError struct {
+	Path  string
+	KeyID string
+	Err   error
+}
+
+func (e *JournalError) Error() string {
+	return fmt.Sprintf("the rotation journal %s is damaged (%v); rebuild it from what the server knows with: plana keys rotate %s --rebuild",
+		e.Path, e.Err, e.KeyID)
+}
+
+func (e *JournalError) Unwrap() error { return e.Err }

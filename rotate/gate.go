@@ -1,0 +1,233 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// Source is one place the old key is still used from, the "you forgot a
+// place" signal: calls grouped by source IP, user agent and path.
+type Source struct {
+	SourceIP  string    `json:"source_ip"`
+	UserAgent string    `json:"user_agent"`
+	Path      string    `json:"path"`
+	Count     int       `json:"count"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// GateReport is one evaluation of the gate of step 3, in server time.
+type GateReport struct {
+	Now         time.Time     `json:"now"`
+	QuietPeriod time.Duration `json:"quiet_period"`
+	Old         KeyRef        `json:"old"`
+	New         *KeyRef       `json:"new,omitempty"`
+	NewUsed     bool          `json:"new_used"`
+	NewFirstUse time.Time     `json:"new_first_use,omitzero"`
+	OldRevoked  bool          `json:"old_revoked"`
+	OldQuiet    bool          `json:"old_quiet"`
+	OldLastUse  time.Time     `json:"old_last_use,omitzero"`
+	// QuietUntil is when the old key's quiet period ends if it stays unused.
+	QuietUntil time.Time `json:"quiet_until,omitzero"`
+	Sources    []Source  `json:"sources,omitempty"`
+	Passed     bool      `json:"passed"`
+}
+
+// Summary says what the gate still waits for, in one line.
+func (g GateReport) Summary() string {
+	if g.Passed {
+		return "the new key is in use and the old key has been quiet for " + fmtDuration(g.QuietPeriod)
+	}
+	var parts []string
+	if g.New != nil && !g.NewUsed {
+		parts = append(parts, fmt.Sprintf("the new key %s has not been used yet: deploy it and let the automation run", g.New.Prefix))
+	}
+	if !g.OldQuiet {
+		p := fmt.Sprintf("the old key %s was used %s ago", g.Old.Prefix, fmtDuration(g.Now.Sub(g.OldLastUse)))
+		if !g.QuietUntil.IsZero() {
+			p += fmt.Sprintf(" (quiet from %s if it stays unused)", g.QuietUntil.UTC().Format(time.RFC3339))
+		}
+		if len(g.Sources) > 0 {
+			var ss []string
+			for _, s := range g.Sources {
+				ss = append(ss, fmt.Sprintf("%s %q %s ×%d", s.SourceIP, s.UserAgent, s.Path, s.Count))
+			}
+			p += "; still used from: " + strings.Join(ss, ", ")
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func fmtDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// gate evaluates step 3 repeatedly, reading only what is new in the
+// execution log since the previous evaluation.
+type gate struct {
+	api   *client.Client
+	old   KeyRef
+	new   *KeyRef
+	since time.Time // the new key's creation
+	own   map[string]bool
+	quiet time.Duration
+	// requireOldQuiet is false in an emergency: the old key is already revoked.
+	requireOldQuiet bool
+
+	oldEntries map[string]client.ExecutionLogEntry
+	oldFrom    time.Time
+	newUsed    bool
+	newFirst   time.Time
+	newFrom    time.Time
+}
+
+func newGate(api *client.Client, j *Journal, quiet time.Duration, requireOldQuiet bool) *gate {
+	g := &gate{api: api, old: j.Old, new: j.New, since: j.NewCreatedAt, quiet: quiet,
+		requireOldQuiet: requireOldQuiet, own: map[string]bool{}, oldEntries: map[string]client.ExecutionLogEntry{}}
+	for _, id := range j.OwnCalls {
+		g.own[id] = true
+	}
+	return g
+}
+
+const logPageSize = 1000
+
+func (g *gate) eval(ctx context.Context) (GateReport, error) {
+	oldKey, err := g.api.GetKey(ctx, g.old.ID)
+	if err != nil {
+		return GateReport{}, fmt.Errorf("reading the old key: %w", err)
+	}
+	now, ok := g.api.ServerNow()
+	if !ok {
+		return GateReport{}, errors.New("the server sent no Date header: the gate needs the server's time, and will not trust the local clock")
+	}
+	rep := GateReport{Now: now, QuietPeriod: g.quiet, Old: g.old, New: g.new, OldRevoked: !oldKey.Active()}
+	windowStart := now.Add(-g.quiet)
+
+	if g.requireOldQuiet && !rep.OldRevoked {
+		from := g.oldFrom
+		if from.Before(windowStart) {
+			from = windowStart
+		}
+		err := g.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: g.old.ID, Since: from, PageSize: logPageSize},
+			func(es []client.ExecutionLogEntry) error {
+				for _, e := range es {
+					g.oldEntries[e.ID] = e
+					if e.At.After(g.oldFrom) {
+						g.oldFrom = e.At
+					}
+				}
+				return nil
+			})
+		if err != nil {
+			return rep, fmt.Errorf("reading the old key's execution log: %w", err)
+		}
+		for id, e := range g.oldEntries {
+			if e.At.Before(windowStart) {
+				delete(g.oldEntries, id)
+			}
+		}
+		rep.Sources = groupSources(g.oldEntries)
+		for _, s := range rep.Sources {
+			if s.LastSeen.After(rep.OldLastUse) {
+				rep.OldLastUse = s.LastSeen
+			}
+		}
+		// last_used_at may be recorded coarsely, so the log decides; but a
+		// last_used_at inside the window still blocks, erring on the safe side.
+		if lu := oldKey.LastUsedAt; lu != nil && lu.After(rep.OldLastUse) && !lu.Before(windowStart) {
+			rep.OldLastUse = *lu
+		}
+		rep.OldQuiet = rep.OldLastUse.IsZero()
+		if !rep.OldQuiet {
+			rep.QuietUntil = rep.OldLastUse.Add(g.quiet)
+		}
+	} else {
+		rep.OldQuiet = true
+	}
+
+	if g.new == nil {
+		rep.NewUsed = true
+	} else {
+		if !g.newUsed {
+			if err := g.readNew(ctx); err != nil {
+				return rep, err
+			}
+		}
+		rep.NewUsed, rep.NewFirstUse = g.newUsed, g.newFirst
+	}
+	rep.Passed = rep.NewUsed && rep.OldQuiet
+	return rep, nil
+}
+
+// readNew looks for a call made with the new key by anyone but plana's own
+// check that it answers.
+func (g *gate) readNew(ctx context.Context) error {
+	from := g.newFrom
+	if from.IsZero() {
+		from = g.since
+	}
+	err := g.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: g.new.ID, Since: from, PageSize: logPageSize},
+		func(es []client.ExecutionLogEntry) error {
+			for _, e := range es {
+				if e.At.After(g.newFrom) {
+					g.newFrom = e.At
+				}
+				if g.own[e.ID] {
+					continue
+				}
+				if !g.newUsed || e.At.Before(g.newFirst) {
+					g.newFirst = e.At
+				}
+				g.newUsed = true
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("reading the new key's execution log: %w", err)
+	}
+	return nil
+}
+
+func groupSources(entries map[string]client.ExecutionLogEntry) []Source {
+	type k struct{ ip, ua, path string }
+	m := map[k]*Source{}
+	for _, e := range entries {
+		key := k{e.SourceIP, e.UserAgent, e.Path}
+		s := m[key]
+		if s == nil {
+			s = &Source{SourceIP: e.SourceIP, UserAgent: e.UserAgent, Path: e.Path}
+			m[key] = s
+		}
+		s.Count++
+		if e.At.After(s.LastSeen) {
+			s.LastSeen = e.At
+		}
+	}
+	out := make([]Source, 0, len(m))
+	for _, s := range m {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LastSeen.Equal(out[j].LastSeen) {
+			return out[i].LastSeen.After(out[j].LastSeen)
+		}
+		return out[i].Count > out[j].Count
+	})
+	return out
+}

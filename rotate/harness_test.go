@@ -1,0 +1,219 @@
+package rotate
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// world is a real emulator, a memory keyring and a state directory.
+type world struct {
+	t        *testing.T
+	srv      *emulator.Server
+	url      string
+	api      *client.Client
+	store    *secret.Memory
+	stateDir string
+	envPath  string
+	old      client.APIKey
+	oldPlain string
+	rep      *recorder
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := emulator.New(emulator.Config{DBPath: filepath.Join(dir, "bos.db"), BcryptCost: 4, DevEndpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	admin, err := srv.CreateUser(ctx, "ana@example.com", "admin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt, _, err := srv.MintKey(ctx, admin.ID, "plana admin", []string{client.ScopeManage}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPlain, old, err := srv.MintKey(ctx, admin.ID, "Nightly stock sync (2025)", []string{"stock:read", "stock:write"}, srv.Now().Add(-400*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, srv: srv, url: ts.URL, store: secret.NewMemory(), stateDir: filepath.Join(dir, "state"),
+		envPath: filepath.Join(dir, "app.env"), old: old, oldPlain: oldPlain, rep: &recorder{}}
+	w.api = w.clientFor("plana-test", mgmt)
+	if err := w.store.Set(secret.KeyName(old.ID), oldPlain); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.envPath, []byte("# stock sync\nAPI_URL="+ts.URL+"\nPLANA_KEY="+oldPlain+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) clientFor(ua string, keys ...string) *client.Client {
+	c, err := client.New(w.url, client.WithKeys(keys...), client.WithUserAgent(ua),
+		client.WithRetry(3, 5*time.Second), client.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
+}
+
+func (w *world) rotator() *Rotator {
+	return &Rotator{
+		API: w.api,
+		ClientFor: func(keys ...string) (*client.Client, error) {
+			return w.clientFor("plana-test", keys...), nil
+		},
+		Secrets: w.store, StateDir: w.stateDir, Reporter: w.rep, LocalActor: "tester@box",
+	}
+}
+
+// call makes one automation call with keys in order of preference.
+func (w *world) call(ua string, keys ...string) error {
+	_, err := w.clientFor(ua, keys...).Do(context.Background(), client.Request{Method: http.MethodGet, Path: "/v1/stock-levels"}, nil)
+	return err
+}
+
+// automation runs the seed's fallback pattern against the env file until
+// stopped: PLANA_KEY_NEW first, PLANA_KEY as fallback. It returns how many
+// calls failed.
+func (w *world) automation(t *testing.T) (stop func() (calls, failed int64)) {
+	var n, bad atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			data, err := os.ReadFile(w.envPath)
+			if err != nil {
+				bad.Add(1)
+				continue
+			}
+			var keys []string
+			for _, name := range []string{EnvKeyNew, EnvKey} {
+				if v, ok := LookupEnv(data, name); ok {
+					keys = append(keys, v)
+				}
+			}
+			n.Add(1)
+			if err := w.call("stock-sync/1.4", keys...); err != nil {
+				bad.Add(1)
+			}
+			time.Sleep(2 * time.Millisecond) // the automation's own pace, not a wait for state
+		}
+	}()
+	return func() (int64, int64) {
+		close(done)
+		wg.Wait()
+		return n.Load(), bad.Load()
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (w *world) keys(status string) []client.APIKey {
+	ks, err := w.api.ListKeys(context.Background(), client.ListKeysOptions{Status: status})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return ks
+}
+
+// successors are the keys named like a successor of the old key.
+func (w *world) successors(status string) []client.APIKey {
+	var out []client.APIKey
+	re := successorPattern(w.old.Name)
+	for _, k := range w.keys(status) {
+		if k.ID != w.old.ID && re.MatchString(k.Name) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (w *world) key(id string) client.APIKey {
+	k, err := w.api.GetKey(context.Background(), id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return *k
+}
+
+// assertNoPlaintext greps every file of the state directory for key material.
+func (w *world) assertNoPlaintext() {
+	w.t.Helper()
+	filepath.Walk(w.stateDir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		data, _ := os.ReadFile(p)
+		if loc := keyShape.FindIndex(data); loc != nil {
+			w.t.Errorf("%s holds something shaped like a plaintext key at byte %d", p, loc[0])
+		}
+		return nil
+	})
+}
+
+// recorder is a Reporter that keeps what it was told and can act on waits.
+type recorder struct {
+	mu     sync.Mutex
+	lines  []string
+	onWait func()
+}
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	r.lines = append(r.lines, s)
+	r.mu.Unlock()
+}
+func (r *recorder) Step(s string) { r.add("step: " + s) }
+func (r *recorder) Waiting(s string) {
+	r.add("waiting: " + s)
+	if r.onWait != nil {
+		r.onWait()
+	}
+}
+func (r *recorder) Info(s string) { r.add("info: " + s) }
+func (r *recorder) Warn(s string) { r.add("warn: " + s) }
+func (r *recorder) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.lines, "\n")
+}
+
+// keyShape matches a full plaintext key.
+var keyShape = regexp.MustCompile(`pa_(live|test)_[0-9A-Za-z]{46}`)

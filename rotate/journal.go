@@ -1,0 +1,225 @@
+package rotate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/google/renameio/v2"
+)
+
+const journalVersion = 1
+
+// Step is how far a rotation got. Steps only move forward.
+type Step string
+
+// The steps, in order.
+const (
+	StepNone      Step = ""
+	StepStarted   Step = "started"   // idempotency key recorded; the create may be in flight
+	StepCreated   Step = "created"   // new key issued, plaintext stored
+	StepChecked   Step = "checked"   // the new key answers
+	StepDeployed  Step = "deployed"  // step 2
+	StepVerified  Step = "verified"  // step 3: the gate held
+	StepFinalized Step = "finalized" // step 4
+	StepRevoked   Step = "revoked"   // step 5
+	StepDone      Step = "done"
+)
+
+var stepOrder = []Step{StepNone, StepStarted, StepCreated, StepChecked, StepDeployed, StepVerified, StepFinalized, StepRevoked, StepDone}
+
+func (s Step) index() int {
+	for i, t := range stepOrder {
+		if t == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// Reached reports whether s is t or later.
+func (s Step) Reached(t Step) bool { return s.index() >= t.index() }
+
+// PendingCreate is a create request that may have reached the server. It is
+// written before the request is sent, so its answer can be found again by
+// replaying the same idempotency key with the same body.
+type PendingCreate struct {
+	IdempotencyKey string    `json:"idempotency_key"`
+	Name           string    `json:"name"`
+	Scopes         []string  `json:"scopes"`
+	Description    string    `json:"description,omitempty"`
+	At             time.Time `json:"at"`
+}
+
+// Journal is the local record of one rotation, named after the old key.
+type Journal struct {
+	Version         int                `json:"version"`
+	Old             KeyRef             `json:"old"`
+	OldCreatedBy    string             `json:"old_created_by,omitempty"`
+	Pending         *PendingCreate     `json:"pending_create,omitempty"`
+	New             *KeyRef            `json:"new,omitempty"`
+	NewCreatedAt    time.Time          `json:"new_created_at,omitzero"`
+	PlaintextStored bool               `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
+	OwnCalls        []string           `json:"own_calls,omitempty"`
+	Abandoned       []KeyRef           `json:"abandoned,omitempty"`
+	Target          string             `json:"target,omitempty"`
+	Deployed        bool               `json:"deployed"`
+	OldRevoked      bool               `json:"old_revoked"`
+	Step            Step               `json:"step"`
+	Steps           map[Step]time.Time `json:"steps"`
+	Reason          string             `json:"reason"`
+	Emergency       bool               `json:"emergency"`
+	QuietSeconds    int64              `json:"quiet_period_seconds,omitempty"`
+	Actor           Actor              `json:"actor"`
+	StartedAt       time.Time          `json:"started_at"`
+	UpdatedAt       time.Time          `json:"updated_at"`
+}
+
+func (j *Journal) quiet() time.Duration { return time.Duration(j.QuietSeconds) * time.Second }
+
+// advance moves the journal to step s at server time now.
+func (j *Journal) advance(s Step, now time.Time) {
+	if !j.Step.Reached(s) {
+		j.Step = s
+	}
+	if j.Steps == nil {
+		j.Steps = map[Step]time.Time{}
+	}
+	j.Steps[s] = now.UTC()
+}
+
+var safeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// journals keeps the journals of a state directory.
+type journals struct{ dir string }
+
+func (s journals) path(id string) string { return filepath.Join(s.dir, id+".json") }
+
+func (s journals) donePath(id string, at time.Time) string {
+	return filepath.Join(s.dir, "done", id+"-"+at.UTC().Format("20060102T150405Z")+".json")
+}
+
+func checkID(id string) error {
+	if !safeID.MatchString(id) {
+		return fmt.Errorf("key id %q is not a BOS key id", id)
+	}
+	return nil
+}
+
+// load returns the journal for key id, nil when there is none.
+func (s journals) load(id string) (*Journal, error) {
+	p := s.path(id)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the rotation journal: %w", err)
+	}
+	var j Journal
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, &JournalError{Path: p, KeyID: id, Err: err}
+	}
+	if j.Version != journalVersion || j.Old.ID != id || j.Step.index() < 0 {
+		return nil, &JournalError{Path: p, KeyID: id, Err: fmt.Errorf("unknown version %d, step %q or key %q", j.Version, j.Step, j.Old.ID)}
+	}
+	return &j, nil
+}
+
+func (s journals) save(j *Journal) error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return err
+	}
+	j.Version = journalVersion
+	data, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(s.path(j.Old.ID), append(data, '\n'), 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+		return fmt.Errorf("writing the rotation journal: %w", err)
+	}
+	return nil
+}
+
+// finish moves a finished journal to done/, where Status no longer sees it
+// but a person can still read what happened.
+func (s journals) finish(j *Journal, now time.Time) (string, error) {
+	if err := s.save(j); err != nil {
+		return "", err
+	}
+	dst := s.donePath(j.Old.ID, now)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return "", err
+	}
+	return dst, os.Rename(s.path(j.Old.ID), dst)
+}
+
+// all returns every unfinished journal, damaged ones as errors.
+func (s journals) all() ([]*Journal, []error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, []error{err}
+	}
+	var out []*Journal
+	var errs []error
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() || checkID(id) != nil {
+			continue
+		}
+		j, err := s.load(id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, j)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].StartedAt.Before(out[b].StartedAt) })
+	return out, errs
+}
+
+// holder is written into a lock file so a second plana can say who holds it.
+type holder struct {
+	PID   int       `json:"pid"`
+	Host  string    `json:"host"`
+	Since time.Time `json:"since"`
+}
+
+// lock takes the rotation lock of key id without waiting.
+func (s journals) lock(id string) (*flock.Flock, error) {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(s.dir, id+".lock")
+	fl := flock.New(p, flock.SetPermissions(0o600))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("locking the rotation of %s: %w", id, err)
+	}
+	if !ok {
+		le := &LockedError{KeyID: id}
+		var h holder
+		if data, err := os.ReadFile(p); err == nil && json.Unmarshal(data, &h) == nil {
+			le.PID, le.Host, le.Since = h.PID, h.Host, h.Since
+		}
+		return nil, le
+	}
+	host, _ := os.Hostname()
+	data, _ := json.Marshal(holder{PID: os.Getpid(), Host: host, Since: time.Now().UTC()})
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		fl.Unlock()
+		return nil, fmt.Errorf("recording the rotation lock holder: %w", err)
+	}
+	return fl, nil
+}

@@ -1,0 +1,48 @@
+package rotate
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// yearSuffix matches the " (2025)" or " (2025-2)" a rotated key carries.
+var yearSuffix = regexp.MustCompile(`^(.*?)\s*\((\d{4})(?:-(\d+))?\)\s*$`)
+
+// SuccessorName names the key that replaces one called old, the way the
+// procedure asks: the old name with the current year, "Nightly stock sync
+// (2025)" → "Nightly stock sync (2026)"; no year suffix → one is appended;
+// a name already taken (by an active or a revoked key) → "(2026-2)",
+// "(2026-3)"… taken must describe a finite set.
+func SuccessorName(old string, year int, taken func(string) bool) string {
+	base := strings.TrimSpace(old)
+	if m := yearSuffix.FindStringSubmatch(base); m != nil {
+		base = strings.TrimSpace(m[1])
+	}
+	suffix := func(s string) string {
+		if base == "" {
+			return "(" + s + ")"
+		}
+		return base + " (" + s + ")"
+	}
+	y := strconv.Itoa(year)
+	name := suffix(y)
+	for n := 2; taken(name); n++ {
+		name = suffix(y + "-" + strconv.Itoa(n))
+	}
+	return name
+}
+
+// successorPattern matches every name SuccessorName could have given a
+// successor of old, whatever the year: what --rebuild looks for.
+func successorPattern(old string) *regexp.Regexp {
+	base := strings.TrimSpace(old)
+	if m := yearSuffix.FindStringSubmatch(base); m != nil {
+		base = strings.TrimSpace(m[1])
+	}
+	sep := ` `
+	if base == "" {
+		sep = ``
+	}
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(base) + sep + `\(\d{4}(?:-\d+)?\)$`)
+}

@@ -1,0 +1,227 @@
+package rotate
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/plana-cli/plana/client"
+)
+
+// LogFileName is the rotation log inside the state directory.
+const LogFileName = "rotation-log.jsonl"
+
+// Events of the rotation log.
+const (
+	EventCreated   = "created"   // step 1: new key issued and stored
+	EventAbandoned = "abandoned" // a successor whose plaintext was lost, revoked
+	EventDeployed  = "deployed"  // step 2
+	EventVerified  = "verified"  // step 3: the gate held
+	EventFinalized = "finalized" // step 4
+	EventRevoked   = "revoked"   // step 5: the old key revoked
+	EventRotated   = "rotated"   // the whole rotation finished
+)
+
+// Reasons for a rotation besides the user's own words.
+const (
+	ReasonScheduled  = "scheduled"
+	ReasonCompromise = "compromise"
+	ReasonDeparted   = "departed"
+	ReasonLostDevice = "lost-device"
+)
+
+// KeyRef names a key without anything secret.
+type KeyRef struct {
+	ID     string   `json:"id"`
+	Prefix string   `json:"prefix"`
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// RefOf describes k.
+func RefOf(k client.APIKey) KeyRef {
+	return KeyRef{ID: k.ID, Prefix: k.Prefix, Name: k.Name, Scopes: k.Scopes}
+}
+
+// Actor is who did it: the BOS user behind the management key and the local
+// account.
+type Actor struct {
+	Email string `json:"email,omitempty"`
+	Local string `json:"local,omitempty"` // user@host
+}
+
+func (a Actor) String() string {
+	switch {
+	case a.Email != "" && a.Local != "":
+		return a.Email + " (" + a.Local + ")"
+	case a.Email != "":
+		return a.Email
+	}
+	return a.Local
+}
+
+// LogEntry is one line of the rotation log. Each carries the hash of the
+// line before it, so an edited, inserted or deleted line breaks the chain.
+type LogEntry struct {
+	Time     time.Time `json:"time"` // server time
+	Event    string    `json:"event"`
+	Old      KeyRef    `json:"old"`
+	New      *KeyRef   `json:"new,omitempty"`
+	Reason   string    `json:"reason"`
+	Actor    Actor     `json:"actor"`
+	Detail   string    `json:"detail,omitempty"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash,omitempty"`
+}
+
+// hash is sha256 over the entry's JSON without its own hash (Go marshals
+// struct fields in declaration order, so the encoding is canonical).
+func (e LogEntry) hash() string {
+	e.Hash = ""
+	e.Time = e.Time.UTC()
+	b, _ := json.Marshal(e)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// RotationLog is the append-only JSONL log of rotations.
+type RotationLog struct{ Path string }
+
+// OpenLog returns the rotation log of a state directory.
+func OpenLog(stateDir string) RotationLog {
+	return RotationLog{Path: filepath.Join(stateDir, LogFileName)}
+}
+
+// Append chains e onto the log and writes it, holding a lock so two plana
+// processes cannot both take the same previous hash.
+func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
+	if err := os.MkdirAll(filepath.Dir(l.Path), 0o700); err != nil {
+		return e, err
+	}
+	lk := flock.New(l.Path+".lock", flock.SetPermissions(0o600))
+	if err := lk.Lock(); err != nil {
+		return e, fmt.Errorf("locking the rotation log: %w", err)
+	}
+	defer lk.Unlock()
+	prev, err := l.lastHash()
+	if err != nil {
+		return e, err
+	}
+	e.Time = e.Time.UTC()
+	e.PrevHash = prev
+	e.Hash = e.hash()
+	b, err := json.Marshal(e)
+	if err != nil {
+		return e, err
+	}
+	f, err := os.OpenFile(l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return e, fmt.Errorf("opening the rotation log: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return e, fmt.Errorf("appending to the rotation log %s: %w", l.Path, err)
+	}
+	return e, f.Close()
+}
+
+func (l RotationLog) lastHash() (string, error) {
+	data, err := os.ReadFile(l.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	data = bytes.TrimRight(data, "\n")
+	if len(data) == 0 {
+		return "", nil
+	}
+	last := data[bytes.LastIndexByte(data, '\n')+1:]
+	var e LogEntry
+	if err := json.Unmarshal(last, &e); err != nil || e.Hash == "" {
+		return "", fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log --verify, and move the file aside to start a new log", l.Path)
+	}
+	return e.Hash, nil
+}
+
+// Entries reads the whole log, oldest first. A missing log is empty.
+func (l RotationLog) Entries() ([]LogEntry, error) {
+	f, err := os.Open(l.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readEntries(f, l.Path)
+}
+
+func readEntries(r io.Reader, name string) ([]LogEntry, error) {
+	var out []LogEntry
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var e LogEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return out, fmt.Errorf("%s line %d is not a log entry: %v", name, n, err)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// ChainError says where the rotation log's hash chain breaks.
+type ChainError struct {
+	Path string
+	Line int
+	Why  string
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("rotation log %s: line %d %s: the log was edited, or a line was inserted or deleted", e.Path, e.Line, e.Why)
+}
+
+// Verify checks the hash chain of the whole log; it returns a *ChainError at
+// the first line that does not follow from the one before.
+func (l RotationLog) Verify() error {
+	f, err := os.Open(l.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prev := ""
+	for n := 1; sc.Scan(); n++ {
+		var e LogEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return &ChainError{Path: l.Path, Line: n, Why: "is not a log entry"}
+		}
+		if e.PrevHash != prev {
+			return &ChainError{Path: l.Path, Line: n, Why: "does not follow the line before it"}
+		}
+		if e.hash() != e.Hash {
+			return &ChainError{Path: l.Path, Line: n, Why: "does not match its hash"}
+		}
+		prev = e.Hash
+	}
+	return sc.Err()
+}
