@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/emulator"
+)
+
+// TestProcess runs bos-emulator as users and other packages' tests do: a
+// real binary, a real port, signals.
+func TestProcess(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bos-emulator")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "data", "bos.db")
+	tokenFile := filepath.Join(dir, "secrets", "token")
+	envFile := filepath.Join(dir, "secrets", "automation.env")
+	args := []string{"--listen", "127.0.0.1:0", "--db", db, "--seed", "demo", "--token-file", tokenFile,
+		"--automation-env-file", envFile, "--bcrypt-cost", "4", "--dev-endpoints"}
+
+	url, stderr, wait, stop := start(t, bin, args...)
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{tokenFile, envFile} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v, want 0600", f, err, fi.Mode())
+		}
+	}
+	automation, _ := os.ReadFile(envFile)
+	if !regexp.MustCompile(`^PLANA_KEY=pa_live_[0-9A-Za-z]{46}\n$`).Match(automation) {
+		t.Fatal("the automation env file is not one PLANA_KEY= line")
+	}
+	tok := strings.TrimSpace(string(token))
+	req, _ := http.NewRequest("GET", url+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/v1/me: %d", resp.StatusCode)
+	}
+	stop(syscall.SIGTERM)
+	if code := wait(); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, stderr())
+	}
+	logged := stderr()
+	if strings.Contains(logged, tok) || strings.Contains(logged, strings.TrimPrefix(strings.TrimSpace(string(automation)), "PLANA_KEY=")) {
+		t.Fatal("stderr holds a plaintext key")
+	}
+	if !strings.Contains(logged, "GET /v1/me 200") {
+		t.Fatalf("no request line in stderr:\n%s", logged)
+	}
+
+	// The database reopens with the seed and the call above in it.
+	s, err := emulator.New(emulator.Config{DBPath: db, BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SeedDemo(context.Background()); !errors.Is(err, emulator.ErrAlreadySeeded) {
+		t.Fatalf("reopened database is not seeded: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second start on the seeded database issues nothing, leaves the
+	// token file alone and still answers the old token; SIGINT stops it.
+	url, stderr, wait, stop = start(t, bin, append(args, "--quiet")...)
+	if again, _ := os.ReadFile(tokenFile); string(again) != string(token) {
+		t.Fatal("the token file was rewritten")
+	}
+	req, _ = http.NewRequest("GET", url+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("old token after restart: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	stop(syscall.SIGINT)
+	if code := wait(); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+	if out := stderr(); !strings.Contains(out, "already seeded") || strings.Contains(out, "GET /v1/me") {
+		t.Fatalf("stderr with --quiet on a seeded database:\n%s", out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--seed", "big"},
+		{"--token-file", "x"},
+		{"--faults", "rate=2,kinds=500"},
+		{"--last-used-granularity", "often"},
+		{"stray"},
+	} {
+		if code := run(args, io.Discard); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// start runs bin and returns the URL from its first stderr line.
+func start(t *testing.T, bin string, args ...string) (url string, stderr func() string, wait func() int, signal func(os.Signal)) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	rd := bufio.NewReader(pipe)
+	first := make(chan string, 1)
+	go func() {
+		line, _ := rd.ReadString('\n')
+		first <- line
+	}()
+	var line string
+	select {
+	case line = <-first:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no first line on stderr")
+	}
+	if !strings.HasPrefix(line, "bos-emulator: listening on http://") {
+		t.Fatalf("first stderr line %q", line)
+	}
+	url = regexp.MustCompile(`http://\S+`).FindString(line)
+	rest := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(rd)
+		rest <- line + string(b)
+	}()
+	var all string
+	var got bool
+	stderr = func() string {
+		if !got {
+			all, got = <-rest, true
+		}
+		return all
+	}
+	wait = func() int {
+		stderr() // drain the pipe before Wait closes it
+		cmd.Wait()
+		return cmd.ProcessState.ExitCode()
+	}
+	return url, stderr, wait, func(s os.Signal) { cmd.Process.Signal(s) }
+}
