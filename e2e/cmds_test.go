@@ -27,6 +27,7 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"savesecret": cmdSaveSecret,
 	"envfile":    cmdEnvFile,
 	"prefixof":   cmdPrefixOf,
+	"tokenenv":   cmdTokenEnv,
 	"waitfor":    cmdWaitFor,
 	"nosecrets":  cmdNoSecrets,
 }
@@ -147,6 +148,17 @@ func cmdPrefixOf(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], p)
 }
 
+// cmdTokenEnv: tokenenv sets PLANA_TOKEN from $WORK/token, the way a cron
+// job or CI gets its management key, without the token in the script.
+func cmdTokenEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: tokenenv")
+	}
+	data, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), "token"))
+	ts.Check(err)
+	ts.Setenv("PLANA_TOKEN", strings.TrimSpace(string(data)))
+}
+
 // cmdWaitFor: waitfor [-timeout D] PATH REGEXP polls until PATH (a file, or
 // any file under a directory) matches REGEXP. Default timeout 60s.
 func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
@@ -162,7 +174,7 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	root := ts.MkAbs(args[0])
 	re, err := regexp.Compile(`(?m)` + args[1])
 	ts.Check(err)
-	err = waitUntil(timeout, func() (bool, error) {
+	err = waitUntil(timeout, "a match", func() (bool, error) {
 		found := false
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || found {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,11 +32,10 @@ type stateKey struct{}
 
 // scriptState is what one script's custom commands share.
 type scriptState struct {
-	work     string
-	emu      *proc
-	emuFlags []string // the flags of `emulator start`, reused by restart
-	emuURL   string
-	autos    map[string]*proc
+	work   string
+	emu    *proc
+	emuURL string
+	autos  map[string]*proc
 }
 
 func state(ts *testscript.TestScript) *scriptState {
@@ -198,8 +196,7 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 		if st.emu != nil {
 			ts.Fatalf("emulator already started; use emulator restart")
 		}
-		st.emuFlags = args[1:]
-		ts.Check(st.startEmulator(ts, "127.0.0.1:0", st.emuFlags))
+		ts.Check(st.startEmulator(ts, "127.0.0.1:0", args[1:]))
 	case "restart":
 		if st.emu == nil {
 			ts.Fatalf("emulator not started")
@@ -209,12 +206,9 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		st.emu = nil
 		// Same address, so PLANA_API_URL and running automations stay
-		// valid; new flags (faults, say) replace the old ones.
-		flags := st.emuFlags
-		if len(args) > 1 {
-			flags = args[1:]
-		}
-		ts.Check(st.startEmulator(ts, strings.TrimPrefix(st.emuURL, "http://"), flags))
+		// valid; the flags given here replace those of the last start, so
+		// faults can be switched off.
+		ts.Check(st.startEmulator(ts, strings.TrimPrefix(st.emuURL, "http://"), args[1:]))
 	case "stop":
 		if st.emu == nil {
 			ts.Fatalf("emulator not started")
@@ -332,7 +326,7 @@ func cmdAutomation(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		st.autos[name] = p
 		// Wait for its first call so the script starts from a running worker.
-		ts.Check(waitUntil(startTimeout, func() (bool, error) {
+		ts.Check(waitUntil(startTimeout, "the first call of automation "+name, func() (bool, error) {
 			select {
 			case <-p.done:
 				return false, fmt.Errorf("automation %s exited: %v; its log:\n%s", name, p.err, tail(p.log))
@@ -365,7 +359,7 @@ func cmdAutomation(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		s0, err := st.readStats(name)
 		ts.Check(err)
-		ts.Check(waitUntil(startTimeout, func() (bool, error) {
+		ts.Check(waitUntil(startTimeout, fmt.Sprintf("%d more calls of automation %s", n, name), func() (bool, error) {
 			s, err := st.readStats(name)
 			return err == nil && s.Calls >= s0.Calls+n, nil
 		}))
@@ -375,7 +369,7 @@ func cmdAutomation(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // waitUntil polls cond every 50ms until it holds, fails, or d passes.
-func waitUntil(d time.Duration, cond func() (bool, error)) error {
+func waitUntil(d time.Duration, what string, cond func() (bool, error)) error {
 	deadline := time.Now().Add(d)
 	for {
 		ok, err := cond()
@@ -386,7 +380,7 @@ func waitUntil(d time.Duration, cond func() (bool, error)) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return errors.New("timed out")
+			return fmt.Errorf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
