@@ -146,7 +146,7 @@ type Response struct {
 // Request is one call to the API.
 type Request struct {
 	Method         string
-	Path           string // e.g. "/v1/api-keys"
+	Path           string // escaped, e.g. "/v1/api-keys/" + url.PathEscape(id)
 	Query          url.Values
 	Body           any    // marshalled as JSON when non-nil
 	IdempotencyKey string // required for a POST to be retried
@@ -220,8 +220,15 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, key string,
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
 	defer cancel()
 
+	// req.Path is already escaped (a key id may hold any character and is
+	// escaped by the caller); setting only Path would escape it twice.
+	p, err := url.PathUnescape(req.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: invalid path: %w", req.Method, req.Path, err)
+	}
 	u := *c.base
-	u.Path = c.base.Path + req.Path
+	u.Path = c.base.Path + p
+	u.RawPath = c.base.EscapedPath() + req.Path
 	u.RawQuery = req.Query.Encode()
 	var rd io.Reader
 	if body != nil {
