@@ -143,17 +143,26 @@ func insertLine(lines [][]byte, line []byte, after string) [][]byte {
 		// The file may end without a newline: keep it that way, the new line
 		// becomes the unterminated one.
 		if at > 0 && terminator(lines[at-1]) == nil {
-			lines[at-1] = append(append([]byte{}, lines[at-1]...), eol...)
+			lines[at-1] = terminate(lines[at-1], eol)
 			return append(lines, line)
 		}
 		return append(lines, append(line, eol...))
 	}
 	if terminator(lines[at-1]) == nil {
-		lines[at-1] = append(append([]byte{}, lines[at-1]...), eol...)
+		lines[at-1] = terminate(lines[at-1], eol)
 	}
 	out := append([][]byte{}, lines[:at]...)
 	out = append(out, append(line, eol...))
 	return append(out, lines[at:]...)
+}
+
+// terminate ends an unterminated line. A line already ending in "\r" gets a
+// full "\r\n", so UnsetEnv, which strips a whole terminator, restores it.
+func terminate(line, eol []byte) []byte {
+	if bytes.HasSuffix(line, []byte("\r")) {
+		eol = []byte("\r\n")
+	}
+	return append(append([]byte{}, line...), eol...)
 }
 
 // UnsetEnv returns content without any assignment of name; every other line
@@ -208,7 +217,7 @@ func (f EnvFile) read() ([]byte, error) {
 }
 
 func (f EnvFile) write(data []byte) error {
-	if err := renameio.WriteFile(f.Path, data, 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+	if err := writePrivate(f.Path, data); err != nil {
 		return fmt.Errorf("writing env file %s: %w", f.Path, err)
 	}
 	return nil
@@ -261,4 +270,18 @@ func validValue(v string) error {
 		return errors.New("refusing to write an empty value or one with a line break into an env file")
 	}
 	return nil
+}
+
+// writePrivate replaces path atomically with data at mode 0600, whatever the
+// mode of the file it replaces: it holds secrets.
+func writePrivate(path string, data []byte) error {
+	t, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(0o600))
+	if err != nil {
+		return err
+	}
+	defer t.Cleanup()
+	if _, err := t.Write(data); err != nil {
+		return err
+	}
+	return t.CloseAtomicallyReplace()
 }

@@ -156,9 +156,8 @@ func (w *world) keys(status string) []client.APIKey {
 // successors are the keys named like a successor of the old key.
 func (w *world) successors(status string) []client.APIKey {
 	var out []client.APIKey
-	re := successorPattern(w.old.Name)
 	for _, k := range w.keys(status) {
-		if k.ID != w.old.ID && re.MatchString(k.Name) {
+		if k.ID != w.old.ID && isSuccessorName(w.old.Name, k.Name) {
 			out = append(out, k)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/google/renameio/v2"
 )
 
 const journalVersion = 1
@@ -143,7 +142,7 @@ func (s journals) save(j *Journal) error {
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(s.path(j.Old.ID), append(data, '\n'), 0o600, renameio.WithStaticPermissions(0o600)); err != nil {
+	if err := writePrivate(s.path(j.Old.ID), append(data, '\n')); err != nil {
 		return fmt.Errorf("writing the rotation journal: %w", err)
 	}
 	return nil

@@ -33,16 +33,20 @@ func SuccessorName(old string, year int, taken func(string) bool) string {
 	return name
 }
 
-// successorPattern matches every name SuccessorName could have given a
+var bareSuffix = regexp.MustCompile(`^\(\d{4}(?:-\d+)?\)$`)
+
+// isSuccessorName reports whether SuccessorName could have given name to a
 // successor of old, whatever the year: what --rebuild looks for.
-func successorPattern(old string) *regexp.Regexp {
+func isSuccessorName(old, name string) bool {
 	base := strings.TrimSpace(old)
 	if m := yearSuffix.FindStringSubmatch(base); m != nil {
 		base = strings.TrimSpace(m[1])
 	}
-	sep := ` `
-	if base == "" {
-		sep = ``
+	if base != "" {
+		var ok bool
+		if name, ok = strings.CutPrefix(name, base+" "); !ok {
+			return false
+		}
 	}
-	return regexp.MustCompile(`^` + regexp.QuoteMeta(base) + sep + `\(\d{4}(?:-\d+)?\)$`)
+	return bareSuffix.MatchString(name)
 }
