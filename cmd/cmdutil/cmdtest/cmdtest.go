@@ -1,0 +1,128 @@
+// Package cmdtest runs plana commands in tests against a real in-process
+// bos-emulator, a memory keyring and a private config directory.
+package cmdtest
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// Env is one test's world.
+type Env struct {
+	T       testing.TB
+	Emu     *emulator.Server
+	URL     string
+	Seed    emulator.SeedResult
+	Store   *secret.Memory
+	IO      *iostreams.IOStreams
+	In      *bytes.Buffer
+	Out     *bytes.Buffer
+	ErrOut  *bytes.Buffer
+	Factory *cmdutil.Factory
+}
+
+// New starts a seeded emulator, logs the admin in (token in the memory
+// store under profile "default") and points XDG dirs and PLANA_* at the
+// test. It uses t.Setenv, so tests using it cannot be parallel.
+func New(t testing.TB) *Env {
+	t.Helper()
+	emu, err := emulator.New(emulator.Config{DBPath: filepath.Join(t.TempDir(), "bos.db"), BcryptCost: 4, DevEndpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		_ = emu.Close()
+	})
+	seed, err := emu.SeedDemo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
+		"XDG_STATE_HOME":  filepath.Join(dir, "state"),
+		"HOME":            dir,
+		"PLANA_API_URL":   srv.URL,
+		"PLANA_TOKEN":     "",
+		"PLANA_PROFILE":   "",
+		"NO_COLOR":        "",
+	} {
+		t.Setenv(k, v)
+	}
+	for _, k := range []string{"PLANA_POLL_INTERVAL", "PLANA_ROTATION_CADENCE", "PLANA_ROTATION_QUIET_PERIOD", "PLANA_ROTATION_CADENCE_OVERRIDES"} {
+		t.Setenv(k, "")
+	}
+	store := secret.NewMemory()
+	if err := store.Set(secret.TokenName("default"), seed.AdminToken); err != nil {
+		t.Fatal(err)
+	}
+	ios, in, out, errOut := iostreams.Test()
+	e := &Env{T: t, Emu: emu, URL: srv.URL, Seed: seed, Store: store, IO: ios, In: in, Out: out, ErrOut: errOut}
+	e.Factory = cmdutil.New(cmdutil.FactoryOptions{
+		IOStreams:     ios,
+		Version:       "test",
+		Secrets:       func() (secret.Store, error) { return store, nil },
+		Now:           emu.Now,
+		Executable:    "plana",
+		ClientOptions: []client.Option{client.WithRetry(2, 2*time.Second), client.WithBackoff(10*time.Millisecond, 50*time.Millisecond)},
+	})
+	return e
+}
+
+// AdminClient is a client presenting the seeded admin's management key.
+func (e *Env) AdminClient() *client.Client {
+	e.T.Helper()
+	c, err := client.New(e.URL, client.WithKeys(e.Seed.AdminToken))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return c
+}
+
+// Run executes cmd with args, output captured in the Env's buffers.
+func (e *Env) Run(cmd *cobra.Command, args ...string) error {
+	e.T.Helper()
+	cmd.SetArgs(args)
+	cmd.SetIn(e.In)
+	cmd.SetOut(e.Out)
+	cmd.SetErr(e.ErrOut)
+	cmd.SilenceUsage = true
+	cmd.SilenceErrors = true
+	_, err := cmd.ExecuteC()
+	return err
+}
+
+// Secrets are the plaintexts a test world holds, for leak checks.
+func (e *Env) Secrets() []string {
+	return []string{e.Seed.AdminToken, e.Seed.AutomationKey}
+}
+
+// AssertNoSecrets fails if any of secrets appears in the captured output.
+func (e *Env) AssertNoSecrets(secrets ...string) {
+	e.T.Helper()
+	for _, s := range append(secrets, e.Secrets()...) {
+		if s == "" {
+			continue
+		}
+		for name, buf := range map[string]*bytes.Buffer{"stdout": e.Out, "stderr": e.ErrOut} {
+			if strings.Contains(buf.String(), s) {
+				e.T.Errorf("a plaintext key (prefix %s) appeared on %s", client.PrefixOf(s), name)
+			}
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package cmdutil
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// FactoryOptions are what New needs from the process (or from a test).
+type FactoryOptions struct {
+	IOStreams *iostreams.IOStreams
+	Version   string
+	// Flags returns the root's persistent flags once parsed (--profile,
+	// --api-url); nil when there are none.
+	Flags   func() *pflag.FlagSet
+	Secrets func() (secret.Store, error)
+	// Getenv defaults to os.Getenv.
+	Getenv     func(string) string
+	Now        func() time.Time
+	Executable string
+	// ClientOptions are appended to every client's options (tests shorten
+	// retries with them).
+	ClientOptions []client.Option
+}
+
+// New builds a Factory whose parts are made on first use and then reused.
+func New(o FactoryOptions) *Factory {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	f := &Factory{IOStreams: o.IOStreams, Version: o.Version, Executable: o.Executable, Now: o.Now}
+	f.Config = sync.OnceValues(func() (*config.Config, error) {
+		var fs *pflag.FlagSet
+		if o.Flags != nil {
+			fs = o.Flags()
+		}
+		return config.Load(config.Options{Flags: fs})
+	})
+	f.Secrets = sync.OnceValues(o.Secrets)
+	f.Token = func() (Token, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return Token{}, err
+		}
+		return ResolveToken(cfg.Profile(), o.Getenv, f.Secrets)
+	}
+	f.ClientFor = func(keys ...string) (*client.Client, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		opts := append([]client.Option{
+			client.WithKeys(keys...),
+			client.WithUserAgent("plana/" + o.Version),
+		}, o.ClientOptions...)
+		return client.New(cfg.APIURL(), opts...)
+	}
+	f.Client = func() (*client.Client, error) {
+		tok, err := f.Token()
+		if err != nil {
+			return nil, err
+		}
+		return f.ClientFor(tok.Value())
+	}
+	return f
+}

@@ -1,0 +1,194 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/iostreams"
+)
+
+const sparkHours = 48
+
+// maxUsageEntries bounds how much of the execution log `keys show` reads: a
+// key called every second would otherwise page through 600k entries a week.
+const maxUsageEntries = 50000
+
+// ShowOptions of `plana keys show`.
+type ShowOptions struct {
+	IO     *iostreams.IOStreams
+	Config func() (*config.Config, error)
+	Client func() (*client.Client, error)
+	Now    func() time.Time
+
+	Key    string
+	Since  time.Duration
+	Output string
+}
+
+// Usage is how a key has been used recently.
+type Usage struct {
+	Since        time.Time             `json:"since" yaml:"since"`
+	Until        time.Time             `json:"until" yaml:"until"`
+	Calls        int                   `json:"calls" yaml:"calls"`
+	Truncated    bool                  `json:"truncated" yaml:"truncated"`
+	Sources      []cmdutil.UsageSource `json:"sources" yaml:"sources"`
+	CallsPerHour []int                 `json:"calls_per_hour_48h" yaml:"calls_per_hour_48h"`
+}
+
+// ShowResult is `plana keys show -o json`.
+type ShowResult struct {
+	Key   KeyRecord `json:"key" yaml:"key"`
+	Usage Usage     `json:"usage" yaml:"usage"`
+}
+
+// NewCmdShow builds `plana keys show`.
+func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
+	opts := &ShowOptions{IO: f.IOStreams, Config: f.Config, Client: f.Client, Now: f.Now}
+	var since string
+	cmd := &cobra.Command{
+		Use:   "show KEY",
+		Short: "Show one key and where it is used from",
+		Long: `Show one key in full, with where it has been called from recently: the execution log
+grouped by source IP, user agent and path, and a sparkline of calls per hour over the
+last 48 hours.`,
+		Example: `  $ plana keys show "Nightly stock sync (2025)"
+  $ plana keys show pa_live_AB7K2XYZ --since 30d -o json`,
+		Args: cmdutil.ExactArgs(1, "KEY"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Key = args[0]
+			d, err := config.ParseDuration(since)
+			if err != nil || d <= 0 {
+				return cmdutil.FlagErrorf("invalid --since %q: want a positive duration such as 48h, 7d or 30d", since)
+			}
+			opts.Since = d
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return showRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "7d", "how far back to read the execution log for usage sources")
+	cmdutil.AddOutputFlag(cmd, &opts.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatYAML)
+	return cmd
+}
+
+func showRun(ctx context.Context, opts *ShowOptions) error {
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	c, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	k, err := cmdutil.ResolveKey(ctx, c, opts.Key)
+	if err != nil {
+		return err
+	}
+	now := serverNow(c, opts.Now)
+	window := max(opts.Since, sparkHours*time.Hour)
+	u := Usage{Since: now.Add(-opts.Since), Until: now}
+	tally := cmdutil.NewUsageTally()
+	var recent []time.Time
+	read := 0
+	err = c.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: k.ID, Since: now.Add(-window), PageSize: 1000, Limit: maxUsageEntries},
+		func(page []client.ExecutionLogEntry) error {
+			var inSince []client.ExecutionLogEntry
+			for _, e := range page {
+				if now.Sub(e.At) < sparkHours*time.Hour {
+					recent = append(recent, e.At)
+				}
+				if !e.At.Before(u.Since) {
+					inSince = append(inSince, e)
+				}
+			}
+			tally.Add(inSince)
+			read += len(page)
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("reading the execution log: %w", err)
+	}
+	u.Calls = tally.Total
+	u.Truncated = read >= maxUsageEntries
+	u.Sources = tally.Sources()
+	u.CallsPerHour = cmdutil.HourlyCounts(now, sparkHours, recent)
+	res := ShowResult{Key: newKeyRecord(*k, cfg, now), Usage: u}
+	if opts.Output != cmdutil.FormatTable {
+		return cmdutil.PrintObject(opts.IO.Out, opts.Output, res)
+	}
+	return printShow(opts.IO, res, now, opts.Since)
+}
+
+func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since time.Duration) error {
+	cs := ios.ColorScheme()
+	w := ios.Out
+	r := res.Key
+	when := func(t time.Time) string {
+		return fmt.Sprintf("%s (%s)", t.UTC().Format("2006-01-02 15:04 UTC"), cmdutil.FuzzyAgo(now, t))
+	}
+	fmt.Fprintln(w, cs.Bold(r.Name))
+	fmt.Fprintf(w, "  ID:         %s\n", r.ID)
+	fmt.Fprintf(w, "  Prefix:     %s\n", r.Prefix)
+	status := cs.Green(r.Status)
+	if r.Status != client.StatusActive {
+		status = cs.Gray(r.Status)
+	}
+	fmt.Fprintf(w, "  Status:     %s\n", status)
+	fmt.Fprintf(w, "  Scopes:     %s\n", strings.Join(r.Scopes, ", "))
+	if r.Description != "" {
+		fmt.Fprintf(w, "  About:      %s\n", r.Description)
+	}
+	fmt.Fprintf(w, "  Created:    %s by %s\n", when(r.CreatedAt), r.CreatedBy.Email)
+	if r.LastUsedAt != nil {
+		fmt.Fprintf(w, "  Last used:  %s\n", when(*r.LastUsedAt))
+	} else {
+		fmt.Fprintf(w, "  Last used:  never\n")
+	}
+	if r.RevokedAt != nil {
+		by := ""
+		if r.RevokedBy != nil {
+			by = " by " + r.RevokedBy.Email
+		}
+		fmt.Fprintf(w, "  Revoked:    %s%s\n", when(*r.RevokedAt), by)
+	}
+	if r.RotationDueAt != nil {
+		due := fmt.Sprintf("%s (%s, cadence %s)", r.RotationDueAt.UTC().Format(time.DateOnly), cmdutil.FuzzyAgo(now, *r.RotationDueAt), r.RotationCadence)
+		if r.RotationDue {
+			due = cs.Red(fmt.Sprintf("%s (overdue %s, cadence %s)", r.RotationDueAt.UTC().Format(time.DateOnly),
+				cmdutil.FuzzyDuration(now.Sub(*r.RotationDueAt)), r.RotationCadence))
+		}
+		fmt.Fprintf(w, "  Rotate by:  %s\n", due)
+	}
+
+	total48 := 0
+	for _, n := range res.Usage.CallsPerHour {
+		total48 += n
+	}
+	fmt.Fprintf(w, "\nCalls per hour, last 48 h (oldest to now), %d in all:\n  %s\n", total48, cmdutil.Sparkline(res.Usage.CallsPerHour))
+
+	fmt.Fprintf(w, "\nUsed from, last %s:\n", config.FormatDuration(since))
+	if res.Usage.Truncated {
+		fmt.Fprintf(w, "  (only the newest %d calls were read; use a shorter --since for a full count)\n", maxUsageEntries)
+	}
+	if len(res.Usage.Sources) == 0 {
+		fmt.Fprintln(w, "  no calls")
+		return nil
+	}
+	t := cmdutil.NewTablePrinter(ios, "Source IP", "User agent", "Path", "Calls", "Last seen")
+	for _, s := range res.Usage.Sources {
+		last := cmdutil.FuzzyAgo(now, s.LastSeen)
+		if !ios.IsStdoutTTY() {
+			last = s.LastSeen.UTC().Format(time.RFC3339)
+		}
+		t.AddRow(s.SourceIP, s.UserAgent, s.Path, fmt.Sprint(s.Calls), last)
+	}
+	return t.Render()
+}

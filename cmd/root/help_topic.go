@@ -1,0 +1,65 @@
+package root
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plana-cli/plana/config"
+)
+
+const exitCodesHelp = `plana's exit status tells scripts what happened:
+
+  0    done
+  1    error
+  2    usage: unknown command, bad flag or argument
+  3    gate not met yet / work pending: run the same command again later
+       (e.g. "plana keys rotate KEY --no-wait --yes" from cron until it exits 0)
+  4    not authenticated: no token anywhere, or BOS refused it (Try: plana auth login)
+  5    keys are due for rotation ("plana keys due")
+  130  interrupted (Ctrl-C)
+`
+
+func environmentHelp() string {
+	var b strings.Builder
+	b.WriteString(`PLANA_TOKEN: a BOS management key (scope keys:manage). It takes precedence over the
+token stored by "plana auth login" in the OS keyring; use it in CI and cron.
+
+PLANA_PROFILE: the profile to use when --profile is not given (default "default").
+Each profile has its own settings in the config file and its own keyring token.
+
+Settings, each also readable from the config file (precedence: flag, environment,
+config file, default; "plana config list" shows where each value came from):
+`)
+	for _, k := range config.Keys() {
+		env, def, help := config.Help(k)
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(&b, "\n%s (%s, default %s): %s\n", env, k, def, help)
+	}
+	b.WriteString(`
+PLANA_KEYRING_TIMEOUT: how long to wait for the OS keyring before giving up (default 3s).
+
+XDG_CONFIG_HOME: the config file is $XDG_CONFIG_HOME/plana/config.yaml
+(default ~/.config/plana/config.yaml).
+
+XDG_STATE_HOME: rotation journals and the rotation log live in $XDG_STATE_HOME/plana
+(default ~/.local/state/plana).
+
+NO_COLOR: set to anything to disable colour. Colour is also off when stdout is not a
+terminal or TERM is "dumb".
+`)
+	return b.String()
+}
+
+// newHelpTopic is a command without Run: cobra lists it under "Additional
+// help topics" and `plana help NAME` prints its text.
+func newHelpTopic(name, short, long string) *cobra.Command {
+	return &cobra.Command{
+		Use:   name,
+		Short: short,
+		Long:  long,
+	}
+}

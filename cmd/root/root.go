@@ -1,0 +1,144 @@
+// Package root assembles the plana command tree and maps errors to exit
+// codes in one place.
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/auth"
+	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/cmd/configcmd"
+	"github.com/plana-cli/plana/cmd/doctor"
+	"github.com/plana-cli/plana/cmd/keys"
+	"github.com/plana-cli/plana/cmd/version"
+	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// NewCmdRoot builds the whole command tree.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "plana <command> <subcommand> [flags]",
+		Short: "Rotate BOS API keys without downtime",
+		Long: `plana rotates BOS API keys without downtime: it issues the new key, hands it to
+your automation next to the old one, waits until the old key falls silent, and only
+then revokes it.
+
+Exit codes: 0 done, 1 error, 2 usage, 3 gate not met yet / work pending,
+4 not authenticated, 5 keys due. See "plana help exit-codes".`,
+		Example: `  $ plana auth login
+  $ plana keys list
+  $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/etc/stock-sync/env`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       f.Version,
+	}
+	cmdutil.GroupCommand(cmd)
+	cmd.SetVersionTemplate("plana {{.Version}}\n")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	cmd.PersistentFlags().String("profile", "", `configuration profile (default "default", or $PLANA_PROFILE)`)
+	cmd.PersistentFlags().String("api-url", "", "BOS API base URL (default from config or $PLANA_API_URL)")
+
+	cmd.AddCommand(
+		auth.NewCmdAuth(f),
+		keys.NewCmdKeys(f),
+		configcmd.NewCmdConfig(f),
+		doctor.NewCmdDoctor(f, nil),
+		version.NewCmdVersion(f, nil),
+		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp),
+		newHelpTopic("environment", "Environment variables plana reads", environmentHelp()),
+	)
+	return cmd
+}
+
+// Main runs plana with the process's arguments and environment and returns
+// the exit code.
+func Main() int {
+	ios := iostreams.System()
+	exe, _ := os.Executable()
+	var rootCmd *cobra.Command
+	f := cmdutil.New(cmdutil.FactoryOptions{
+		IOStreams:  ios,
+		Version:    version.Current().Version,
+		Flags:      func() *pflag.FlagSet { return rootCmd.PersistentFlags() },
+		Secrets:    keyringFromEnv,
+		Executable: exe,
+	})
+	rootCmd = NewCmdRoot(f)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, rootCmd, ios, os.Args[1:])
+}
+
+func keyringFromEnv() (secret.Store, error) {
+	var d time.Duration
+	if v := os.Getenv("PLANA_KEYRING_TIMEOUT"); v != "" {
+		var err error
+		if d, err = config.ParseDuration(v); err != nil || d <= 0 {
+			return nil, fmt.Errorf("PLANA_KEYRING_TIMEOUT=%q: want a positive duration such as 3s or 10s", v)
+		}
+	}
+	return secret.NewKeyring(d), nil
+}
+
+// Run executes cmd with args and turns the outcome into an exit code,
+// printing the error (and what to do next) to ErrOut.
+func Run(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams, args []string) int {
+	cmd.SetArgs(args)
+	cmd.SetIn(ios.In)
+	cmd.SetOut(ios.Out)
+	cmd.SetErr(ios.ErrOut)
+	_, err := cmd.ExecuteContextC(ctx)
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
+		err = cmdutil.ErrCancel
+	}
+	return exitCode(ios, err)
+}
+
+func exitCode(ios *iostreams.IOStreams, err error) int {
+	w := ios.ErrOut
+	var (
+		flagErr    *cmdutil.FlagError
+		authErr    *cmdutil.AuthError
+		pendingErr *cmdutil.PendingError
+		exitErr    *cmdutil.ExitError
+	)
+	switch {
+	case errors.Is(err, cmdutil.ErrSilent):
+		return cmdutil.ExitFailure
+	case errors.Is(err, cmdutil.ErrCancel):
+		fmt.Fprintln(w, "cancelled")
+		return cmdutil.ExitCancel
+	case errors.As(err, &exitErr):
+		if exitErr.Err != nil && !errors.Is(exitErr.Err, cmdutil.ErrSilent) {
+			fmt.Fprintln(w, exitErr.Err)
+		}
+		return exitErr.Code
+	case errors.As(err, &flagErr):
+		fmt.Fprintln(w, flagErr.Error())
+		return cmdutil.ExitUsage
+	case errors.As(err, &authErr), errors.Is(err, client.ErrUnauthenticated):
+		fmt.Fprintln(w, err.Error())
+		fmt.Fprintln(w, "Try: plana auth login (or set PLANA_TOKEN)")
+		return cmdutil.ExitAuth
+	case errors.As(err, &pendingErr):
+		fmt.Fprintln(w, err.Error())
+		return cmdutil.ExitPending
+	}
+	fmt.Fprintln(w, err.Error())
+	return cmdutil.ExitFailure
+}
