@@ -32,6 +32,8 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 // unknown subcommand, it fails with a usage error and suggestions rather
 // than printing help and exiting 0.
 func GroupCommand(cmd *cobra.Command) *cobra.Command {
+	// SuggestionsFor, unlike cobra's own path, has no default distance.
+	cmd.SuggestionsMinimumDistance = 2
 	cmd.Args = func(c *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
@@ -32,6 +33,7 @@ type Env struct {
 	Out     *bytes.Buffer
 	ErrOut  *bytes.Buffer
 	Factory *cmdutil.Factory
+	flags   *pflag.FlagSet
 }
 
 // New starts a seeded emulator, logs the admin in (token in the memory
@@ -75,6 +77,7 @@ func New(t testing.TB) *Env {
 	e := &Env{T: t, Emu: emu, URL: srv.URL, Seed: seed, Store: store, IO: ios, In: in, Out: out, ErrOut: errOut}
 	e.Factory = cmdutil.New(cmdutil.FactoryOptions{
 		IOStreams:     ios,
+		Flags:         func() *pflag.FlagSet { return e.flags },
 		Version:       "test",
 		Secrets:       func() (secret.Store, error) { return store, nil },
 		Now:           emu.Now,
@@ -83,6 +86,10 @@ func New(t testing.TB) *Env {
 	})
 	return e
 }
+
+// BindFlags makes the Factory's config read the root's persistent flags
+// (--profile, --api-url), as cmd/root.Main does.
+func (e *Env) BindFlags(fs *pflag.FlagSet) { e.flags = fs }
 
 // AdminClient is a client presenting the seeded admin's management key.
 func (e *Env) AdminClient() *client.Client {
