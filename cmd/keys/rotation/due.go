@@ -1,0 +1,133 @@
+package rotation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/renameio/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/rotate"
+)
+
+// DueOptions of `plana keys due`.
+type DueOptions struct {
+	Factory *cmdutil.Factory
+	Within  time.Duration
+	ICS     string
+	Output  string
+}
+
+// NewCmdDue builds `plana keys due`.
+func NewCmdDue(f *cmdutil.Factory, runF func(context.Context, *DueOptions) error) *cobra.Command {
+	o := &DueOptions{Factory: f, Within: 30 * 24 * time.Hour}
+	cmd := &cobra.Command{
+		Use:   "due",
+		Short: "Keys past or near their rotation cadence (exit 5 when any is due)",
+		Long: `List the active keys past their rotation date (created_at + rotation.cadence,
+per-name overrides applied) or due within --within, and keys unused for 90 days
+(candidates for revoking rather than rotating). Exit code 5 when any is listed,
+0 otherwise, so a scheduled job can alert on it. --ics writes calendar reminders:
+one event per key on its due date, an alarm a week before, stable UIDs so that
+importing a newer file updates the events.`,
+		Example: `  $ plana keys due --within 60d
+  $ plana keys due --ics ~/key-rotations.ics`,
+		Args: cmdutil.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return dueRun(c.Context(), o)
+		},
+	}
+	durationFlag(cmd, &o.Within, "within", "also list keys due this soon")
+	cmd.Flags().StringVar(&o.ICS, "ics", "", "write calendar reminders for the listed keys to this file")
+	cmdutil.AddOutputFlag(cmd, &o.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatCSV)
+	return cmd
+}
+
+func dueRun(ctx context.Context, o *DueOptions) error {
+	ios := o.Factory.IOStreams
+	cfg, err := o.Factory.Config()
+	if err != nil {
+		return err
+	}
+	api, err := o.Factory.Client()
+	if err != nil {
+		return err
+	}
+	keys, err := api.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: 1000})
+	if err != nil {
+		return mapErr(err)
+	}
+	overrides := map[string]time.Duration{}
+	for _, k := range keys {
+		if c := cfg.CadenceFor(k.Name); c != cfg.Cadence() {
+			overrides[k.ID] = c
+		}
+	}
+	now, ok := api.ServerNow()
+	if !ok {
+		now = o.Factory.Now()
+	}
+	items := rotate.Due(keys, now, rotate.DueOptions{Cadence: cfg.Cadence(), Within: o.Within, Overrides: overrides})
+	if o.ICS != "" {
+		f, err := renameio.NewPendingFile(o.ICS, renameio.WithPermissions(0o644))
+		if err != nil {
+			return err
+		}
+		defer f.Cleanup()
+		if err := rotate.WriteICS(f, items, now); err != nil {
+			return err
+		}
+		if err := f.CloseAtomicallyReplace(); err != nil {
+			return err
+		}
+		fmt.Fprintf(ios.ErrOut, "Wrote %d reminders to %s\n", len(items), o.ICS)
+	}
+	switch o.Output {
+	case cmdutil.FormatJSON, cmdutil.FormatCSV:
+		p := cmdutil.NewListPrinter(ios.Out, o.Output, []string{"id", "prefix", "name", "due_at", "overdue", "unused"},
+			func(it rotate.DueItem) []string {
+				return []string{it.Key.ID, it.Key.Prefix, it.Key.Name, it.DueAt.UTC().Format(time.RFC3339), fmt.Sprint(it.Overdue), fmt.Sprint(it.Unused)}
+			})
+		for _, it := range items {
+			if err := p.Add(it); err != nil {
+				return err
+			}
+		}
+		if err := p.Close(); err != nil {
+			return err
+		}
+	default:
+		if len(items) == 0 {
+			fmt.Fprintln(ios.ErrOut, "No key is due.")
+			return nil
+		}
+		t := cmdutil.NewTablePrinter(ios, "NAME", "PREFIX", "DUE", "STATE", "LAST USED")
+		for _, it := range items {
+			state := "due soon"
+			if it.Overdue {
+				state = "overdue"
+			}
+			if it.Unused {
+				state += ", unused: revoke?"
+			}
+			lu := "never"
+			if it.LastUsed != nil {
+				lu = cmdutil.FuzzyAgo(now, *it.LastUsed)
+			}
+			t.AddRow(it.Key.Name, it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), state, lu)
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	if len(items) > 0 {
+		return &cmdutil.ExitError{Code: cmdutil.ExitDue, Err: cmdutil.ErrSilent}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+// Package rotation holds the rotation commands of `plana keys`: rotate and
+// its single steps (create, deploy, verify, revoke), status, log and due.
+// They only wire flags and output to package rotate, so the guided path and
+// the manual one run the same code.
+package rotation
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/rotate"
+)
+
+// NewCmds builds the rotation commands for the keys parent.
+func NewCmds(f *cmdutil.Factory) []*cobra.Command {
+	return []*cobra.Command{
+		NewCmdRotate(f, nil), NewCmdCreate(f, nil), NewCmdDeploy(f, nil), NewCmdVerify(f, nil), NewCmdRevoke(f, nil),
+		NewCmdStatus(f, nil), NewCmdLog(f, nil), NewCmdDue(f, nil),
+	}
+}
+
+// durationValue is a flag taking Go durations plus days ("36h", "2d").
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil || *v.d == 0 {
+		return ""
+	}
+	return config.FormatDuration(*v.d)
+}
+func (v durationValue) Type() string { return "duration" }
+func (v durationValue) Set(s string) error {
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		return fmt.Errorf("must be positive")
+	}
+	*v.d = d
+	return nil
+}
+
+func durationFlag(cmd *cobra.Command, d *time.Duration, name, usage string) {
+	cmd.Flags().Var(durationValue{d}, name, usage)
+}
+
+// progress is the rotate.Reporter on an IOStreams: a spinner while waiting
+// on a TTY, one line per change otherwise; steps and notes on stderr.
+type progress struct {
+	ios *iostreams.IOStreams
+	p   *iostreams.Progress
+}
+
+func (r *progress) stop() {
+	if r.p != nil {
+		r.p.Stop()
+		r.p = nil
+	}
+}
+
+func (r *progress) Step(name string) {
+	r.stop()
+	fmt.Fprintln(r.ios.ErrOut, r.ios.ColorScheme().Bold(name))
+}
+
+func (r *progress) Waiting(text string) {
+	text = "waiting for " + text
+	if r.p == nil {
+		r.p = r.ios.StartProgress(text)
+		return
+	}
+	r.p.Update(text)
+}
+
+func (r *progress) Info(text string) {
+	r.stop()
+	fmt.Fprintln(r.ios.ErrOut, "  "+text)
+}
+
+func (r *progress) Warn(text string) {
+	r.stop()
+	fmt.Fprintf(r.ios.ErrOut, "%s %s\n", r.ios.ColorScheme().WarningIcon(), text)
+}
+
+// newRotator wires a Rotator to the Factory.
+func newRotator(f *cmdutil.Factory, rep rotate.Reporter) (*rotate.Rotator, error) {
+	api, err := f.Client()
+	if err != nil {
+		return nil, err
+	}
+	store, err := f.Secrets()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := config.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	return &rotate.Rotator{API: api, ClientFor: f.ClientFor, Secrets: store, StateDir: dir, Reporter: rep}, nil
+}
+
+// mapErr turns the engine's typed errors into the CLI's exit codes.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rotate.ErrConfirmRequired):
+		return &cmdutil.FlagError{Err: err}
+	case errors.Is(err, rotate.ErrPending):
+		return &cmdutil.PendingError{Err: err}
+	case errors.Is(err, client.ErrUnauthenticated):
+		return &cmdutil.AuthError{Err: err}
+	}
+	return err
+}

@@ -1,0 +1,170 @@
+package rotation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
+	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/rotate"
+)
+
+func TestStepFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    string
+		args    string
+		want    StepOptions
+		wantErr string
+	}{
+		{name: "rotate all flags", mode: modeRotate,
+			args: "KEY --to env-file:/x.env --quiet-period 2d --poll-interval 30s --timeout 36h --yes --dry-run -o json",
+			want: StepOptions{Key: "KEY", Target: "env-file:/x.env", QuietPeriod: 48 * time.Hour, PollInterval: 30 * time.Second, Timeout: 36 * time.Hour, Yes: true, DryRun: true, Output: "json"}},
+		{name: "rotate no-wait", mode: modeRotate, args: "KEY --no-wait --yes", want: StepOptions{Key: "KEY", NoWait: true, Yes: true, Output: "table"}},
+		{name: "emergency issued-by", mode: modeRotate, args: "--issued-by ben@example.com --emergency departed --no-wait",
+			want: StepOptions{IssuedBy: "ben@example.com", Emergency: "departed", NoWait: true, Output: "table"}},
+		{name: "issued-by needs emergency", mode: modeRotate, args: "--issued-by ben@example.com", wantErr: "needs --emergency"},
+		{name: "issued-by and KEY", mode: modeRotate, args: "KEY --issued-by b@x --emergency departed", wantErr: "either KEY or --issued-by"},
+		{name: "KEY required", mode: modeRotate, args: "", wantErr: "KEY required"},
+		{name: "bad target", mode: modeRotate, args: "KEY --to ftp:x", wantErr: "unknown deploy target"},
+		{name: "bad duration", mode: modeRotate, args: "KEY --quiet-period soon", wantErr: "invalid duration"},
+		{name: "no-wait with timeout", mode: modeRotate, args: "KEY --no-wait --timeout 1h", wantErr: "cannot be used together"},
+		{name: "rebuild with dry-run", mode: modeRotate, args: "KEY --rebuild --dry-run", wantErr: "--rebuild"},
+		{name: "bad output", mode: modeRotate, args: "KEY -o xml", wantErr: "unsupported output format"},
+		{name: "create --like", mode: modeCreate, args: "--like pa_live_AB7K2XYZ --print-secret", want: StepOptions{Key: "pa_live_AB7K2XYZ", PrintSecret: true, Output: "table"}},
+		{name: "create needs --like", mode: modeCreate, args: "", wantErr: "--like KEY required"},
+		{name: "deploy", mode: modeDeploy, args: "KEY --to exec:cat", want: StepOptions{Key: "KEY", Target: "exec:cat", Output: "table"}},
+		{name: "deploy finalize", mode: modeDeploy, args: "KEY --finalize", want: StepOptions{Key: "KEY", Finalize: true, Output: "table"}},
+		{name: "deploy needs --to", mode: modeDeploy, args: "KEY", wantErr: "--to TARGET required"},
+		{name: "verify wait", mode: modeVerify, args: "KEY --wait --timeout 2d", want: StepOptions{Key: "KEY", Wait: true, Timeout: 48 * time.Hour, Output: "table"}},
+		{name: "revoke force", mode: modeRevoke, args: "KEY --force --yes", want: StepOptions{Key: "KEY", Force: true, Yes: true, Output: "table"}},
+		{name: "revoke needs KEY", mode: modeRevoke, args: "", wantErr: "KEY"},
+	}
+	builders := map[string]func(*cmdutil.Factory, func(context.Context, *StepOptions) error) *cobra.Command{
+		modeRotate: NewCmdRotate, modeCreate: NewCmdCreate, modeDeploy: NewCmdDeploy, modeVerify: NewCmdVerify, modeRevoke: NewCmdRevoke,
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			f := &cmdutil.Factory{IOStreams: ios}
+			var got *StepOptions
+			cmd := builders[tt.mode](f, func(_ context.Context, o *StepOptions) error { got = o; return nil })
+			cmd.SetArgs(strings.Fields(tt.args))
+			cmd.SetOut(&strings.Builder{})
+			cmd.SetErr(&strings.Builder{})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("want error containing %q, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Factory, got.Mode = nil, ""
+			if *got != tt.want {
+				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRotateCommandAgainstEmulator(t *testing.T) {
+	e := cmdtest.New(t)
+	envFile := filepath.Join(t.TempDir(), "sync.env")
+	os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
+
+	err := e.Run(NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
+	var pe *cmdutil.PendingError
+	if !errors.As(err, &pe) {
+		t.Fatalf("want exit 3 (PendingError), got %v\n%s", err, e.ErrOut)
+	}
+	var res rotate.Result
+	if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
+		t.Fatalf("json: %v\n%s", err, e.Out)
+	}
+	if res.New == nil || res.Step != rotate.StepDeployed || res.Gate == nil || res.Gate.NewUsed {
+		t.Fatalf("result %+v", res)
+	}
+	data, _ := os.ReadFile(envFile)
+	if !strings.Contains(string(data), "PLANA_KEY_NEW=") {
+		t.Error("env file not deployed")
+	}
+	e.AssertNoSecrets()
+
+	e.Out.Reset()
+	if err := e.Run(NewCmdStatus(e.Factory, nil), "-o", "json"); err != nil {
+		t.Fatal(err)
+	}
+	var st []rotate.StatusItem
+	if err := json.Unmarshal(e.Out.Bytes(), &st); err != nil || len(st) != 1 || st[0].Step != rotate.StepDeployed {
+		t.Fatalf("status %v %s", err, e.Out)
+	}
+
+	// Without a TTY and without --yes, step 4 cannot be confirmed. Make the
+	// gate hold first: the automation uses the new key, the server's clock
+	// passes the quiet period.
+	newPlain, _ := e.Store.Get("key:" + res.New.ID)
+	callWith(t, e, newPlain)
+	e.Emu.Advance(2 * time.Hour)
+	err = e.Run(NewCmdRotate(e.Factory, nil), res.Old.ID)
+	var fe *cmdutil.FlagError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "--yes required when not running interactively") {
+		t.Fatalf("want the --yes usage error, got %v", err)
+	}
+	if err := e.Run(NewCmdRotate(e.Factory, nil), res.Old.ID, "--yes"); err != nil {
+		t.Fatalf("finish: %v\n%s", err, e.ErrOut)
+	}
+	if !strings.Contains(e.ErrOut.String(), "Rotated Nightly stock sync (2025)") {
+		t.Errorf("stderr: %s", e.ErrOut)
+	}
+
+	e.Out.Reset()
+	if err := e.Run(NewCmdLog(e.Factory, nil), "--key", res.Old.Prefix, "-o", "csv"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(e.Out.String(), "time,event,") || !strings.Contains(e.Out.String(), ",rotated,") {
+		t.Errorf("log csv: %s", e.Out)
+	}
+	e.AssertNoSecrets(newPlain)
+}
+
+func TestDueCommandExitCode(t *testing.T) {
+	e := cmdtest.New(t)
+	ics := filepath.Join(t.TempDir(), "due.ics")
+	err := e.Run(NewCmdDue(e.Factory, nil), "--ics", ics, "-o", "json")
+	var ee *cmdutil.ExitError
+	if !errors.As(err, &ee) || ee.Code != cmdutil.ExitDue {
+		t.Fatalf("the demo has a key over a year old: want exit 5, got %v", err)
+	}
+	if !strings.Contains(e.Out.String(), "Nightly stock sync (2025)") {
+		t.Errorf("due: %s", e.Out)
+	}
+	data, err := os.ReadFile(ics)
+	if err != nil || !strings.Contains(string(data), "BEGIN:VEVENT") || !strings.Contains(string(data), "@plana") {
+		t.Errorf("ics: %v", err)
+	}
+}
+
+// callWith makes one automation call with key.
+func callWith(t *testing.T, e *cmdtest.Env, key string) {
+	t.Helper()
+	c, err := e.Factory.ClientFor(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(context.Background(), client.Request{Method: "GET", Path: "/v1/stock-levels"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
