@@ -9,11 +9,13 @@ import (
 // far ahead it is ("in 2 months").
 func FuzzyAgo(now, t time.Time) string {
 	d := now.Sub(t)
+	// Server times come from a Date header with 1 s resolution, so a
+	// moment ago can look a moment ahead.
+	if d.Abs() < time.Minute {
+		return "just now"
+	}
 	if d < 0 {
 		return "in " + FuzzyDuration(-d)
-	}
-	if d < time.Minute {
-		return "just now"
 	}
 	return FuzzyDuration(d) + " ago"
 }

@@ -20,6 +20,7 @@ func TestFuzzyAgo(t *testing.T) {
 		{90 * 24 * time.Hour, "about 3 months ago"},
 		{400 * 24 * time.Hour, "about 1 year ago"},
 		{-2 * 24 * time.Hour, "in 2 days"},
+		{-time.Second, "just now"},
 	}
 	for _, tt := range tests {
 		if got := FuzzyAgo(now, now.Add(-tt.d)); got != tt.want {
@@ -35,9 +36,10 @@ func TestSparklineAndHourlyCounts(t *testing.T) {
 		now.Add(-2*time.Hour - time.Minute),
 		now.Add(-49 * time.Hour), // outside the window
 		now.Add(time.Hour),       // in the future: ignored
+		now.Add(time.Second),     // a Date header's rounding: counts as now
 	}
 	counts := HourlyCounts(now, 4, at)
-	want := []int{0, 1, 0, 4}
+	want := []int{0, 1, 0, 5}
 	for i := range want {
 		if counts[i] != want[i] {
 			t.Fatalf("HourlyCounts = %v, want %v", counts, want)

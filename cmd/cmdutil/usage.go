@@ -71,7 +71,12 @@ func HourlyCounts(now time.Time, n int, at []time.Time) []int {
 	for _, t := range at {
 		d := now.Sub(t)
 		if d < 0 {
-			continue
+			// now comes from a Date header with 1 s resolution: a call
+			// just made can look slightly ahead of it.
+			if d < -time.Minute {
+				continue
+			}
+			d = 0
 		}
 		if idx := int(d / time.Hour); idx < n {
 			counts[n-1-idx]++

@@ -1,0 +1,136 @@
+package keys
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// callAs makes an automation call with key from a given user agent, as the
+// emulator records it in the execution log.
+func callAs(t *testing.T, e *cmdtest.Env, key, ua, path string) {
+	t.Helper()
+	c, err := client.New(e.URL, client.WithKeys(key), client.WithUserAgent(ua))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(context.Background(), client.Request{Method: http.MethodGet, Path: path}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShowRun(t *testing.T) {
+	e := cmdtest.New(t)
+	ctx := context.Background()
+	me, err := e.AdminClient().Me(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, "Show me", []string{"stock:read"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		callAs(t, e, pt, "worker/2.0", "/v1/stock-levels")
+	}
+	callAs(t, e, pt, "forgotten-cron/0.1", "/v1/orders")
+
+	// The emulator writes its log asynchronously: poll until all four calls
+	// are visible rather than sleeping.
+	var res ShowResult
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.Out.Reset()
+		if err := e.Run(NewCmdShow(e.Factory, nil), k.Prefix, "-o", "json"); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
+			t.Fatalf("invalid JSON: %v\n%s", err, e.Out)
+		}
+		if res.Usage.Calls >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res.Key.ID != k.ID || res.Key.Name != "Show me" {
+		t.Errorf("key = %+v", res.Key)
+	}
+	if res.Usage.Calls != 4 || len(res.Usage.Sources) != 2 {
+		t.Fatalf("usage = %+v", res.Usage)
+	}
+	top := res.Usage.Sources[0]
+	if top.UserAgent != "worker/2.0" || top.Path != "/v1/stock-levels" || top.Calls != 3 || top.SourceIP == "" {
+		t.Errorf("busiest source = %+v", top)
+	}
+	if res.Usage.Sources[1].UserAgent != "forgotten-cron/0.1" || res.Usage.Sources[1].Calls != 1 {
+		t.Errorf("second source = %+v", res.Usage.Sources[1])
+	}
+	if len(res.Usage.CallsPerHour) != 48 || res.Usage.CallsPerHour[47] != 4 {
+		t.Errorf("calls per hour = %v", res.Usage.CallsPerHour)
+	}
+
+	e.Out.Reset()
+	if err := e.Run(NewCmdShow(e.Factory, nil), "Show me"); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"Show me", k.Prefix, "worker/2.0", "forgotten-cron/0.1", "█", "Rotate by:"} {
+		if !strings.Contains(e.Out.String(), w) {
+			t.Errorf("show output lacks %q:\n%s", w, e.Out)
+		}
+	}
+	e.AssertNoSecrets(pt)
+
+	if err := e.Run(NewCmdShow(e.Factory, nil), "Show me", "--since", "soon"); err == nil || !strings.Contains(err.Error(), "--since") {
+		t.Errorf("bad --since: %v", err)
+	}
+}
+
+func TestSecretRun(t *testing.T) {
+	e := cmdtest.New(t)
+	ctx := context.Background()
+	me, _ := e.AdminClient().Me(ctx)
+	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, "Held here", []string{"stock:read"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.Set(secret.KeyName(k.ID), pt); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, arg := range []string{k.ID, k.Prefix, "Held here"} {
+		e.Out.Reset()
+		if err := e.Run(NewCmdSecret(e.Factory, nil), arg); err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if e.Out.String() != pt {
+			t.Errorf("%s: stdout is not exactly the plaintext (len %d, want %d, no newline)", arg, e.Out.Len(), len(pt))
+		}
+	}
+
+	e.Out.Reset()
+	e.IO.SetStdoutTTY(true)
+	err = e.Run(NewCmdSecret(e.Factory, nil), k.ID)
+	if err == nil || !strings.Contains(err.Error(), "--force-tty") || e.Out.Len() != 0 {
+		t.Errorf("TTY stdout: err = %v, printed %d bytes", err, e.Out.Len())
+	}
+	if err := e.Run(NewCmdSecret(e.Factory, nil), k.ID, "--force-tty"); err != nil || e.Out.String() != pt+"\n" {
+		t.Errorf("--force-tty: err = %v", err)
+	}
+	e.IO.SetStdoutTTY(false)
+
+	e.Out.Reset()
+	err = e.Run(NewCmdSecret(e.Factory, nil), "Nightly stock sync (2025)")
+	if err == nil || !strings.Contains(err.Error(), "cannot be recovered") || !strings.Contains(err.Error(), "plana keys rotate") {
+		t.Errorf("a key whose plaintext plana never had: %v", err)
+	}
+	if e.Out.Len() != 0 {
+		t.Error("wrote to stdout on failure")
+	}
+}
