@@ -153,7 +153,6 @@ func stubAPI(t *testing.T, now time.Time, pages [][]client.APIKey, onPage func(i
 	return srv.URL
 }
 
-
 func stubFactory(t *testing.T, url string) (*cmdutil.Factory, *iostreams.IOStreams, *bytes.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
@@ -170,7 +169,6 @@ func stubFactory(t *testing.T, url string) (*cmdutil.Factory, *iostreams.IOStrea
 }
 
 var validStubToken = client.FormatKey("live", "STUBSTUB", strings.Repeat("x", client.SecretLen))
-
 
 func fixtureKeys(now time.Time) []client.APIKey {
 	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
