@@ -28,6 +28,7 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"envfile":    cmdEnvFile,
 	"prefixof":   cmdPrefixOf,
 	"tokenenv":   cmdTokenEnv,
+	"setfrom":    cmdSetFrom,
 	"waitfor":    cmdWaitFor,
 	"nosecrets":  cmdNoSecrets,
 }
@@ -99,6 +100,7 @@ func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: envfile FILE")
 	}
+	knownSecrets(ts)
 	data, err := os.ReadFile(ts.MkAbs(args[0]))
 	ts.Check(err)
 	saved := savedSecrets(ts)
@@ -139,6 +141,7 @@ func cmdPrefixOf(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 3 {
 		ts.Fatalf("usage: prefixof VAR ENVFILE NAME")
 	}
+	knownSecrets(ts)
 	env, err := gotenv.Read(ts.MkAbs(args[1]))
 	ts.Check(err)
 	p := client.PrefixOf(env[args[2]])
@@ -146,6 +149,24 @@ func cmdPrefixOf(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s has no well-formed key under %s", args[1], args[2])
 	}
 	ts.Setenv(args[0], p)
+}
+
+// cmdSetFrom: setfrom VAR stdout|stderr|FILE REGEXP sets $VAR to the first
+// group of REGEXP's first match, e.g. the new key's prefix from -o json.
+func cmdSetFrom(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: setfrom VAR stdout|stderr|FILE REGEXP")
+	}
+	re, err := regexp.Compile(args[2])
+	ts.Check(err)
+	if re.NumSubexp() < 1 {
+		ts.Fatalf("setfrom: REGEXP needs a group: the part to keep")
+	}
+	m := re.FindStringSubmatch(ts.ReadFile(args[1]))
+	if m == nil {
+		ts.Fatalf("setfrom: no match for %#q in %s", args[2], args[1])
+	}
+	ts.Setenv(args[0], m[1])
 }
 
 // cmdTokenEnv: tokenenv sets PLANA_TOKEN from $WORK/token, the way a cron
@@ -194,7 +215,7 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdNoSecrets: nosecrets [PATH...] fails if a plaintext appears where it
 // must not. Known plaintexts are $WORK/token, the keys of $WORK/*.env and
-// $WORK/*.secret; each must not appear in the PATHs given, in any file under
+// $WORK/*.secret, now or whenever the harness read them before; each must not appear in the PATHs given, in any file under
 // XDG_CONFIG_HOME or XDG_STATE_HOME, in the processes' logs ($WORK/*.log),
 // in the last command's stdout and stderr, or in the argv of any running
 // process. In the files and the output, anything shaped like a key fails
@@ -265,10 +286,13 @@ func cmdNoSecrets(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintf(ts.Stdout(), "checked %d plaintexts\n%s", len(known), strings.Join(append(leaks, ""), "\n"))
 }
 
+// knownSecrets returns every plaintext the script's files hold now or held
+// when looked at before: once finalized, the env file no longer has the old
+// key, but it must stay a secret.
 func knownSecrets(ts *testscript.TestScript) []string {
+	st := state(ts)
 	work := ts.Getenv("WORK")
-	var known []string
-	add := func(text string) { known = append(known, keyRe.FindAllString(text, -1)...) }
+	add := func(text string) { st.known = append(st.known, keyRe.FindAllString(text, -1)...) }
 	if data, err := os.ReadFile(filepath.Join(work, "token")); err == nil {
 		add(string(data))
 	}
@@ -279,6 +303,7 @@ func knownSecrets(ts *testscript.TestScript) []string {
 		ts.Check(err)
 		add(string(data))
 	}
-	slices.Sort(known)
-	return slices.Compact(known)
+	slices.Sort(st.known)
+	st.known = slices.Compact(st.known)
+	return st.known
 }

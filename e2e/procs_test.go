@@ -36,6 +36,7 @@ type scriptState struct {
 	emu    *proc
 	emuURL string
 	autos  map[string]*proc
+	known  []string // plaintexts seen so far; see knownSecrets
 }
 
 func state(ts *testscript.TestScript) *scriptState {
@@ -262,6 +263,7 @@ func (st *scriptState) startEmulator(ts *testscript.TestScript, listen string, f
 	}
 	st.emu, st.emuURL = p, url
 	ts.Setenv("PLANA_API_URL", url)
+	knownSecrets(ts)
 	return nil
 }
 
