@@ -4,13 +4,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/cmd/keys/rotation"
 )
 
 // rotationCommands are rotate, create, deploy, verify, revoke, status, log
-// and due. They live in cmd/keys/rotation; wire them in here:
-//
-//	return rotation.NewCmds(f)
+// and due: the steps of the procedure, built on package rotate.
 func rotationCommands(f *cmdutil.Factory) []*cobra.Command {
-	_ = f
-	return nil
+	return rotation.NewCmds(f)
 }
