@@ -150,7 +150,7 @@ func (l RotationLog) lastHash() (string, error) {
 	last := data[bytes.LastIndexByte(data, '\n')+1:]
 	var e LogEntry
 	if err := json.Unmarshal(last, &e); err != nil || e.Hash == "" {
-		return "", fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log --verify, and move the file aside to start a new log", l.Path)
+		return "", fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
 	}
 	return e.Hash, nil
 }
