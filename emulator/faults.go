@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"github.com/plana-cli/plana/internal/duration"
+
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -69,7 +71,7 @@ func ParseFaults(spec string, seed int64) (FaultConfig, error) {
 				cfg.Kinds = append(cfg.Kinds, k)
 			}
 		case "slow":
-			d, err := ParseDuration(val)
+			d, err := duration.Parse(val)
 			if err != nil || d < 0 {
 				return FaultConfig{}, fmt.Errorf("faults: slow %q must be a duration such as 2s", val)
 			}

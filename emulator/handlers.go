@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"github.com/plana-cli/plana/internal/duration"
+
 	"bytes"
 	"crypto/sha256"
 	"database/sql"
@@ -608,7 +610,7 @@ func (s *Server) handleClock(w http.ResponseWriter, r *http.Request) {
 		if !decodeBody(w, r, &req) {
 			return
 		}
-		d, err := ParseDuration(req.Advance)
+		d, err := duration.Parse(req.Advance)
 		if err != nil || d < 0 {
 			writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, `advance must be a non-negative duration such as "90s", "24h" or "2d"`)
 			return

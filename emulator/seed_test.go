@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"github.com/plana-cli/plana/internal/duration"
+
 	"context"
 	"errors"
 	"path/filepath"
@@ -85,12 +87,12 @@ func TestParseDuration(t *testing.T) {
 		"0": 0, "90s": 90 * time.Second, "36h": 36 * time.Hour, "2d": 48 * time.Hour,
 		"1d12h": 36 * time.Hour, "365d": 365 * 24 * time.Hour, "-1d": -24 * time.Hour, "1d30m": 24*time.Hour + 30*time.Minute,
 	} {
-		if got, err := ParseDuration(in); err != nil || got != want {
+		if got, err := duration.Parse(in); err != nil || got != want {
 			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "d", "1.5d", "2days", "1d-1h", "soon", "1d2d", "99999999d"} {
-		if _, err := ParseDuration(bad); err == nil {
+		if _, err := duration.Parse(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
 	}

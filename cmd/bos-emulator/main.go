@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/plana-cli/plana/internal/duration"
+
 	"context"
 	"errors"
 	"flag"
@@ -58,7 +60,7 @@ func run(args []string, stderr io.Writer) int {
 	if *seed == "" && (*tokenFile != "" || *envFile != "") {
 		return usage("--token-file and --automation-env-file need --seed demo")
 	}
-	g, err := emulator.ParseDuration(*granularity)
+	g, err := duration.Parse(*granularity)
 	if err != nil || g < 0 {
 		return usage("--last-used-granularity %q: want a duration such as 0, 1m, 1h or 1d", *granularity)
 	}
