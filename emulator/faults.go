@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"github.com/plana-cli/plana/internal/duration"
-
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
 )
 
 // Fault kinds accepted in the kinds= list of --faults.

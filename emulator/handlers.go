@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"github.com/plana-cli/plana/internal/duration"
-
 	"bytes"
 	"crypto/sha256"
 	"database/sql"
@@ -21,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
 )
 
 const (

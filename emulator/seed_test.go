@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"github.com/plana-cli/plana/internal/duration"
-
 	"context"
 	"errors"
 	"path/filepath"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
 )
 
 func TestSeedDemo(t *testing.T) {

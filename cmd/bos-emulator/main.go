@@ -3,8 +3,6 @@
 package main
 
 import (
-	"github.com/plana-cli/plana/internal/duration"
-
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/internal/duration"
 )
 
 const shutdownTimeout = 15 * time.Second
