@@ -1,0 +1,102 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// flakySet fails the Nth Set of a key's plaintext (not of the probe), as a
+// keyring that locks itself halfway through a bulk run would.
+type flakySet struct {
+	secret.Store
+	n, failOn atomic.Int32
+}
+
+func (s *flakySet) Set(name, value string) error {
+	if !strings.HasPrefix(name, "probe:") && s.n.Add(1) == s.failOn.Load() {
+		return errors.New("keyring locked")
+	}
+	return s.Store.Set(name, value)
+}
+
+func TestRotateIssuedByContinuesPastAFailedKey(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	ben, _ := w.srv.CreateUser(ctx, "ben@example.com", "member", []string{"orders:write"})
+	var bens []client.APIKey
+	for i, name := range []string{"Webhook relay", "Orders export (2025)", "Invoice mailer"} {
+		_, k, err := w.srv.MintKey(ctx, ben.ID, name, []string{"orders:write"}, time.Now().Add(time.Duration(i-10)*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bens = append(bens, k)
+	}
+	store := &flakySet{Store: w.store}
+	store.failOn.Store(2)
+	rot := w.rotator()
+	rot.Secrets = store
+	res, err := rot.RotateIssuedBy(ctx, "ben@example.com", Options{Emergency: ReasonDeparted, NoWait: true})
+	if err == nil || errors.Is(err, ErrPending) {
+		t.Fatalf("a failed key must fail the run, got %v", err)
+	}
+	if res.Failed != 1 || res.Pending != 2 || len(res.Items) != 3 {
+		t.Fatalf("want 1 failed, 2 pending of 3, got %+v", res)
+	}
+	if res.Items[1].Old.ID != bens[1].ID || res.Items[1].Error == "" {
+		t.Fatalf("the second key is the one that failed: %+v", res.Items[1])
+	}
+	// The run went on past the failure: the third key has its successor.
+	if res.Items[2].Result == nil || res.Items[2].Result.New == nil {
+		t.Fatalf("the key after the failure was not rotated: %+v", res.Items[2])
+	}
+	// Its successor could not be stored, so it was revoked, and the old key
+	// stays active: the emergency order is create, store, then revoke.
+	if !w.key(bens[1].ID).Active() {
+		t.Error("the failed key's old key was revoked without a stored successor")
+	}
+	for _, k := range w.keys(client.StatusActive) {
+		if k.ID != bens[1].ID && isSuccessorName(bens[1].Name, k.Name) {
+			if _, err := w.store.Get(secret.KeyName(k.ID)); err != nil {
+				t.Errorf("orphan %s: active, plaintext not in the keyring", k.Prefix)
+			}
+		}
+	}
+	es, err := OpenLog(w.stateDir).Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var emergencies int
+	for _, e := range es {
+		if e.Reason == ReasonDeparted {
+			emergencies++
+		}
+	}
+	if emergencies == 0 {
+		t.Error("the rotation log has no entry with the reason departed")
+	}
+
+	// The same command again retries the failed key and leaves the others.
+	res, err = w.rotator().RotateIssuedBy(ctx, "ben@example.com", Options{Emergency: ReasonDeparted, NoWait: true})
+	if res == nil || res.Failed != 0 {
+		t.Fatalf("retry: %v %+v", err, res)
+	}
+	var active int
+	for _, k := range w.keys(client.StatusActive) {
+		if k.ID != bens[1].ID && isSuccessorName(bens[1].Name, k.Name) {
+			active++
+		}
+	}
+	if active != 1 {
+		t.Errorf("the failed key has %d active successors after the retry, want 1", active)
+	}
+	if w.key(bens[1].ID).Active() {
+		t.Error("the retry left the departed engineer's key active")
+	}
+}
