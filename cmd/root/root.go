@@ -117,17 +117,19 @@ func exitCode(ios *iostreams.IOStreams, err error) int {
 		pendingErr *cmdutil.PendingError
 		exitErr    *cmdutil.ExitError
 	)
+	// An explicit code comes first: `keys due` says "exit 5, already printed"
+	// with an ExitError around ErrSilent, which must not fall back to 1.
 	switch {
-	case errors.Is(err, cmdutil.ErrSilent):
-		return cmdutil.ExitFailure
-	case errors.Is(err, cmdutil.ErrCancel):
-		fmt.Fprintln(w, "cancelled")
-		return cmdutil.ExitCancel
 	case errors.As(err, &exitErr):
 		if exitErr.Err != nil && !errors.Is(exitErr.Err, cmdutil.ErrSilent) {
 			fmt.Fprintln(w, exitErr.Err)
 		}
 		return exitErr.Code
+	case errors.Is(err, cmdutil.ErrSilent):
+		return cmdutil.ExitFailure
+	case errors.Is(err, cmdutil.ErrCancel):
+		fmt.Fprintln(w, "cancelled")
+		return cmdutil.ExitCancel
 	case errors.As(err, &flagErr):
 		fmt.Fprintln(w, flagErr.Error())
 		return cmdutil.ExitUsage

@@ -130,6 +130,7 @@ func TestTypedErrorsMapToExitCodes(t *testing.T) {
 	}{
 		{cmdutil.Pendingf("the old key was used 3 minutes ago"), 3},
 		{&cmdutil.ExitError{Code: cmdutil.ExitDue, Err: errors.New("2 keys due")}, 5},
+		{&cmdutil.ExitError{Code: cmdutil.ExitDue, Err: cmdutil.ErrSilent}, 5},
 		{fmt.Errorf("wrapped: %w", cmdutil.ErrCancel), 130},
 		{cmdutil.ErrSilent, 1},
 		{&client.APIError{StatusCode: 401}, 4},
@@ -145,7 +146,7 @@ func TestTypedErrorsMapToExitCodes(t *testing.T) {
 		if code := root.Run(context.Background(), cmd, e.IO, []string{"fail"}); code != tt.code {
 			t.Errorf("%v: exit %d, want %d", tt.err, code, tt.code)
 		}
-		if tt.err == cmdutil.ErrSilent && e.ErrOut.Len() != 0 {
+		if errors.Is(tt.err, cmdutil.ErrSilent) && e.ErrOut.Len() != 0 {
 			t.Errorf("ErrSilent printed %q", e.ErrOut)
 		}
 	}
