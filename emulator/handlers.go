@@ -75,9 +75,12 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 // nil when the request was not authenticated (and so is not logged).
 func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller {
 	if p == "/_emulator" || strings.HasPrefix(p, "/_emulator/") {
-		if s.cfg.DevEndpoints && p == "/_emulator/clock" {
+		switch {
+		case s.cfg.DevEndpoints && p == "/_emulator/clock":
 			s.handleClock(w, r)
-		} else {
+		case s.cfg.DevEndpoints && p == "/_emulator/stats":
+			s.handleStats(w, r)
+		default:
 			writeError(w, http.StatusNotFound, client.CodeNotFound, "no such endpoint")
 		}
 		return nil
@@ -593,6 +596,34 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 		resp.NextPageToken = encodeCursor(nanos(last.At), strconv.FormatInt(seqs[size-1], 10))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// Stats are the emulator's work counters since it started.
+type Stats struct {
+	// BcryptCalls is how many bcrypt comparisons authentication ran: with
+	// the verified-key cache, one per distinct key, not one per request.
+	BcryptCalls int64 `json:"bcrypt_calls"`
+	// LogEntries and LogCommits are execution-log entries written and the
+	// transactions (fsyncs) that wrote them.
+	LogEntries int64 `json:"log_entries"`
+	LogCommits int64 `json:"log_commits"`
+}
+
+// Stats reads the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		BcryptCalls: s.bcryptCalls.Load(),
+		LogEntries:  s.writer.entries.Load(),
+		LogCommits:  s.writer.commits.Load(),
+	}
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, http.MethodGet)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.Stats())
 }
 
 type clockAnswer struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -25,6 +26,10 @@ type logWriter struct {
 	jobs        chan *logJob
 	quit        chan struct{}
 	stopped     chan struct{}
+
+	// entries and commits give the mean batch size: fsyncs per request.
+	entries atomic.Int64
+	commits atomic.Int64
 }
 
 type logJob struct {
@@ -100,6 +105,10 @@ func (w *logWriter) collect(first *logJob) []*logJob {
 
 func (w *logWriter) commit(batch []*logJob) {
 	err := w.write(batch)
+	if err == nil {
+		w.commits.Add(1)
+		w.entries.Add(int64(len(batch)))
+	}
 	for _, j := range batch {
 		j.done <- err
 	}

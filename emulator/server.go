@@ -34,7 +34,7 @@ type Config struct {
 	// LastUsedGranularity, when positive, records last_used_at truncated to
 	// it and only when the truncated value changes. The log stays exact.
 	LastUsedGranularity time.Duration
-	// DevEndpoints enables /_emulator/clock.
+	// DevEndpoints enables /_emulator/clock and /_emulator/stats.
 	DevEndpoints bool
 	// Faults injects failures into /v1/ requests.
 	Faults FaultConfig
@@ -64,6 +64,8 @@ type Server struct {
 
 	inflightMu sync.Mutex
 	inflight   map[string]struct{} // idempotency slots being created right now
+
+	holds holds // requests to stop part-way for tests, armed via /_emulator/holds
 
 	logMu     sync.Mutex
 	closeOnce sync.Once
@@ -169,6 +171,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	status := ""
 	defer func() { s.logRequest(start, r, p, status, keyPrefix) }()
 
+	if s.cfg.DevEndpoints && s.serveDev(bw, r, p) {
+		status = s.flush(w, bw)
+		return
+	}
+	if h, ok := s.takeHold(r, p, false); ok && !s.hold(r, p, "arrived, not handled ("+h.String()+")") {
+		status = "gone"
+		return
+	}
+
 	var fault string
 	if strings.HasPrefix(p, "/v1/") {
 		fault = s.faults.draw()
@@ -219,6 +230,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			writeError(bw, http.StatusInternalServerError, client.CodeInternal, "recording the request failed; retry")
 		}
+	}
+	if h, ok := s.takeHold(r, p, true); ok && !s.hold(r, p, "handled, answer held ("+h.String()+")") {
+		status = "gone-after"
+		return
 	}
 	if fault == faultResetAfter {
 		status = "reset-after"
