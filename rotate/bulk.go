@@ -16,8 +16,9 @@ import (
 type BulkItem struct {
 	Old    KeyRef  `json:"old"`
 	Result *Result `json:"result,omitempty"`
-	Error  string  `json:"error,omitempty"`
-	err    error
+	// State is done, waiting (the gate is not met yet) or failed.
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
 }
 
 // BulkResult sums up RotateIssuedBy.
@@ -80,16 +81,16 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 	for i, k := range plan {
 		r.rep().Step(fmt.Sprintf("[%d/%d] %s (%s)", i+1, len(plan), k.Name, k.Prefix))
 		out, err := r.Rotate(ctx, k, opts)
-		it := BulkItem{Old: RefOf(k), Result: out, err: err}
+		it := BulkItem{Old: RefOf(k), Result: out, State: "done"}
 		switch {
 		case err == nil:
 			res.Done++
 		case errors.Is(err, ErrPending):
 			res.Pending++
-			it.Error = err.Error()
+			it.State, it.Error = "waiting", err.Error()
 		default:
 			res.Failed++
-			it.Error = err.Error()
+			it.State, it.Error = "failed", err.Error()
 			r.rep().Warn(fmt.Sprintf("%s: %v", k.Prefix, err))
 		}
 		res.Items = append(res.Items, it)

@@ -49,6 +49,9 @@ func TestRotateIssuedByContinuesPastAFailedKey(t *testing.T) {
 	if res.Failed != 1 || res.Pending != 2 || len(res.Items) != 3 {
 		t.Fatalf("want 1 failed, 2 pending of 3, got %+v", res)
 	}
+	if got := res.Items[0].State + "," + res.Items[1].State + "," + res.Items[2].State; got != "waiting,failed,waiting" {
+		t.Errorf("states %s", got)
+	}
 	if res.Items[1].Old.ID != bens[1].ID || res.Items[1].Error == "" {
 		t.Fatalf("the second key is the one that failed: %+v", res.Items[1])
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -128,8 +129,8 @@ func stepRun(ctx context.Context, o *StepOptions) error {
 				if perr := cmdutil.PrintObject(ios.Out, o.Output, res); perr != nil {
 					return perr
 				}
-			} else {
-				fmt.Fprintf(ios.ErrOut, "%d done, %d waiting, %d failed\n", res.Done, res.Pending, res.Failed)
+			} else if perr := printBulkSummary(ios, res); perr != nil {
+				return perr
 			}
 		}
 		return mapErr(err)
@@ -164,6 +165,24 @@ func stepRun(ctx context.Context, o *StepOptions) error {
 		}
 	}
 	return mapErr(err)
+}
+
+// printBulkSummary ends a bulk run with one row per key, so the person on
+// call sees at a glance which keys still need them.
+func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
+	t := cmdutil.NewTablePrinter(ios, "OLD KEY", "NEW KEY", "STATE", "DETAIL")
+	for _, it := range res.Items {
+		newKey := "-"
+		if it.Result != nil && it.Result.New != nil {
+			newKey = it.Result.New.Name + " (" + it.Result.New.Prefix + ")"
+		}
+		t.AddRow(it.Old.Name+" ("+it.Old.Prefix+")", newKey, it.State, it.Error)
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	fmt.Fprintf(ios.ErrOut, "%d done, %d waiting, %d failed\n", res.Done, res.Pending, res.Failed)
+	return nil
 }
 
 func printResult(o *StepOptions, res *rotate.Result) error {
