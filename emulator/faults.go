@@ -98,9 +98,11 @@ func validFaultKind(k string) bool {
 }
 
 type faultInjector struct {
-	cfg FaultConfig
-	mu  sync.Mutex
-	rng *rand.Rand
+	cfg      FaultConfig
+	mu       sync.Mutex
+	rng      *rand.Rand
+	requests int64
+	injected map[string]int64
 }
 
 func newFaultInjector(cfg FaultConfig) *faultInjector {
@@ -108,21 +110,31 @@ func newFaultInjector(cfg FaultConfig) *faultInjector {
 		cfg.Slow = DefaultSlow
 	}
 	seed := uint64(cfg.Seed)
-	return &faultInjector{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	return &faultInjector{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), injected: map[string]int64{}}
 }
 
 // draw returns the fault for the next request, or "". One draw per request
 // in arrival order, so a seed replays the same sequence.
 func (f *faultInjector) draw() string {
-	if f.cfg.Rate <= 0 || len(f.cfg.Kinds) == 0 {
-		return ""
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.rng.Float64() >= f.cfg.Rate {
+	f.requests++
+	if f.cfg.Rate <= 0 || len(f.cfg.Kinds) == 0 || f.rng.Float64() >= f.cfg.Rate {
 		return ""
 	}
-	return f.cfg.Kinds[f.rng.IntN(len(f.cfg.Kinds))]
+	k := f.cfg.Kinds[f.rng.IntN(len(f.cfg.Kinds))]
+	f.injected[k]++
+	return k
+}
+
+func (f *faultInjector) counts() FaultCounts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := FaultCounts{Requests: f.requests, Injected: map[string]int64{}}
+	for k, n := range f.injected {
+		c.Injected[k] = n
+	}
+	return c
 }
 
 // injectFault answers a request that is refused before handling.

@@ -1,0 +1,162 @@
+package emulator
+
+import (
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// Hold stops one request part-way, so that a test can kill the client at
+// exactly that moment: the first request that matches is held, on arrival or
+// (After) once handled with its answer ready, until the client goes away.
+// Holding a handled request is how a test loses an answer the server acted
+// on, such as a create whose plaintext never reaches the client.
+type Hold struct {
+	Method string `json:"method"`
+	// Path is a path.Match pattern, e.g. /v1/api-keys/*/revoke.
+	Path string `json:"path"`
+	// KeyPrefix, when set, matches only requests presenting that key;
+	// ExceptKeyPrefix only requests presenting any other (or none).
+	KeyPrefix       string `json:"key_prefix,omitempty"`
+	ExceptKeyPrefix string `json:"except_key_prefix,omitempty"`
+	After           bool   `json:"after,omitempty"`
+}
+
+// maxHold bounds a hold whose client never goes away, so that a test gone
+// wrong cannot wedge the emulator's shutdown.
+const maxHold = 30 * time.Second
+
+func (h Hold) matches(r *http.Request, p string) bool {
+	if !strings.EqualFold(h.Method, r.Method) {
+		return false
+	}
+	if ok, _ := path.Match(h.Path, p); !ok {
+		return false
+	}
+	tok, _ := bearerToken(r)
+	prefix := client.PrefixOf(tok)
+	if h.KeyPrefix != "" && prefix != h.KeyPrefix {
+		return false
+	}
+	return h.ExceptKeyPrefix == "" || prefix != h.ExceptKeyPrefix
+}
+
+func (h Hold) String() string {
+	s := h.Method + " " + h.Path
+	if h.KeyPrefix != "" {
+		s += " with " + h.KeyPrefix
+	}
+	if h.ExceptKeyPrefix != "" {
+		s += " without " + h.ExceptKeyPrefix
+	}
+	return s
+}
+
+// holds are the armed holds, each used up by the first request it matches.
+type holds struct {
+	mu    sync.Mutex
+	armed []Hold
+}
+
+// ArmHold holds the next request matching h.
+func (s *Server) ArmHold(h Hold) error {
+	if h.Method == "" || !strings.HasPrefix(h.Path, "/") {
+		return fmt.Errorf("a hold needs a method and a path starting with /")
+	}
+	if _, err := path.Match(h.Path, "/"); err != nil {
+		return fmt.Errorf("hold path %q: %w", h.Path, err)
+	}
+	s.holds.mu.Lock()
+	defer s.holds.mu.Unlock()
+	s.holds.armed = append(s.holds.armed, h)
+	return nil
+}
+
+// takeHold returns, and disarms, the first hold r matches at the moment
+// after (false: on arrival, true: handled).
+func (s *Server) takeHold(r *http.Request, p string, after bool) (Hold, bool) {
+	s.holds.mu.Lock()
+	defer s.holds.mu.Unlock()
+	for i, h := range s.holds.armed {
+		if h.After == after && h.matches(r, p) {
+			s.holds.armed = append(s.holds.armed[:i], s.holds.armed[i+1:]...)
+			return h, true
+		}
+	}
+	return Hold{}, false
+}
+
+// hold logs that the request is held (the line a test waits for) and blocks
+// until the client goes away or maxHold passes. It reports whether the
+// client is still there.
+func (s *Server) hold(r *http.Request, p, what string) bool {
+	if s.cfg.Logger != nil {
+		s.logMu.Lock()
+		fmt.Fprintf(s.cfg.Logger, "bos-emulator: holding %s %s: %s\n", r.Method, p, what)
+		s.logMu.Unlock()
+	}
+	t := time.NewTimer(maxHold)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// handleHolds arms a hold: POST /_emulator/holds with a Hold as JSON.
+func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, http.MethodPost)
+		return
+	}
+	var h Hold
+	if !decodeBody(w, r, &h) {
+		return
+	}
+	if err := s.ArmHold(h); err != nil {
+		writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+// FaultCounts is how many /v1/ requests the fault injector saw and how many
+// of each kind it injected, for tests to report what a run survived.
+type FaultCounts struct {
+	Requests int64            `json:"requests"`
+	Injected map[string]int64 `json:"injected"`
+}
+
+// FaultCounts reads the counters since the emulator started.
+func (s *Server) FaultCounts() FaultCounts {
+	return s.faults.counts()
+}
+
+func (s *Server) handleFaultCounts(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, http.MethodGet)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.FaultCounts())
+}
+
+// serveDev answers the test hooks of /_emulator/ other than the clock, and
+// reports whether p was one of them.
+func (s *Server) serveDev(w http.ResponseWriter, r *http.Request, p string) bool {
+	switch p {
+	case "/_emulator/holds":
+		s.handleHolds(w, r)
+	case "/_emulator/faults":
+		s.handleFaultCounts(w, r)
+	default:
+		return false
+	}
+	return true
+}
