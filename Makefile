@@ -34,5 +34,13 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# The reference in docs/cli and docs/man, from the command tree. Committed;
+# docs-check (and go test) fails when it is out of date.
+docs:
+	SOURCE_DATE_EPOCH= $(GO) run ./cmd/gen-docs --markdown-dir docs/cli --man-dir docs/man
+
+docs-check:
+	$(GO) test -count=1 -run 'TestDocsUpToDate' ./cmd/gen-docs/
+
 clean:
 	rm -rf $(BIN) dist .demo
