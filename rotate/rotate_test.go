@@ -347,6 +347,14 @@ func TestEmergencyRevokesFirst(t *testing.T) {
 	if err != nil || !res.Done || res.Reason != ReasonCompromise {
 		t.Fatalf("emergency resume: %v %+v", err, res)
 	}
+	// Step 4 still happens: the revoked key does not linger in the env file.
+	data, _ := os.ReadFile(w.envPath)
+	if v, _ := LookupEnv(data, EnvKey); v != newPlain {
+		t.Error("after an emergency the env file's " + EnvKey + " is not the new key")
+	}
+	if _, ok := LookupEnv(data, EnvKeyNew); ok {
+		t.Error("after an emergency the env file still has " + EnvKeyNew)
+	}
 	es, _ := OpenLog(w.stateDir).Entries()
 	if len(es) == 0 || es[len(es)-1].Reason != ReasonCompromise {
 		t.Error("the log must carry the emergency reason")

@@ -316,7 +316,7 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 		return x.result(), err
 	}
 	if opts.Finalize {
-		if err := x.finalize(); err != nil {
+		if err := x.finalize(ctx); err != nil {
 			return x.result(), err
 		}
 	}
@@ -527,7 +527,7 @@ func (x *run) abandonAndRecreate(ctx context.Context, ref KeyRef) error {
 }
 
 // newPlaintext is the new key's plaintext, from this run or the keyring.
-func (x *run) newPlaintext() (string, error) {
+func (x *run) newPlaintext(ctx context.Context) (string, error) {
 	if x.plaintext != "" {
 		return x.plaintext, nil
 	}
@@ -535,10 +535,59 @@ func (x *run) newPlaintext() (string, error) {
 		return "", fmt.Errorf("the plaintext of the new key %s is not in the keyring (it was handed out once when created); deploy it by hand", x.j.New.Prefix)
 	}
 	p, err := x.r.Secrets.Get(secret.KeyName(x.j.New.ID))
+	if errors.Is(err, secret.ErrNotFound) {
+		return x.recoverPlaintext(ctx)
+	}
 	if err != nil {
 		return "", fmt.Errorf("reading the new key %s from the keyring: %w", x.j.New.Prefix, err)
 	}
 	return p, nil
+}
+
+// recoverPlaintext finds the new key's plaintext, deleted from the keyring
+// behind plana's back, in the env file it was deployed to, and stores it
+// again. Only a value that BOS confirms is the new key is taken.
+func (x *run) recoverPlaintext(ctx context.Context) (string, error) {
+	j := x.j
+	t, _ := ParseTarget(j.Target)
+	lost := fmt.Errorf("the plaintext of the new key %s is gone from the keyring (deleted outside plana?)", j.New.Prefix)
+	switch {
+	case !j.Deployed:
+		return "", fmt.Errorf("%w; nobody has it yet, so run plana keys rotate %s: it revokes that key and issues another", lost, j.Old.ID)
+	case t.Kind == TargetNone:
+		return "", fmt.Errorf("%w; it is still where you deployed it by hand: finish the rotation there, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
+			lost, j.Old.ID, j.Old.ID)
+	case t.Kind != TargetEnvFile:
+		return "", fmt.Errorf("%w; it is still where it was deployed (%s): finish the rotation there by hand, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
+			lost, t, j.Old.ID, j.Old.ID)
+	}
+	data, err := os.ReadFile(t.Arg)
+	if err != nil {
+		return "", fmt.Errorf("%w, and the env file it was deployed to cannot be read: %v", lost, err)
+	}
+	for _, name := range []string{EnvKeyNew, EnvKey} {
+		v, ok := LookupEnv(data, name)
+		if !ok || client.PrefixOf(v) != j.New.Prefix || x.r.ClientFor == nil {
+			continue
+		}
+		c, err := x.r.ClientFor(v)
+		if err != nil {
+			return "", err
+		}
+		me, err := c.Me(ctx)
+		if err != nil || me.Key.ID != j.New.ID {
+			continue
+		}
+		if err := x.r.Secrets.Set(secret.KeyName(j.New.ID), v); err != nil {
+			x.r.rep().Warn(fmt.Sprintf("%v; found it in %s, but could not store it again: %v", lost, t.Arg, err))
+		} else {
+			x.r.rep().Warn(fmt.Sprintf("%v; found it in %s and stored it again", lost, t.Arg))
+		}
+		x.plaintext = v
+		return v, nil
+	}
+	return "", fmt.Errorf("%w, and %s no longer holds it either: put it back under %s, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
+		lost, t.Arg, EnvKeyNew, j.Old.ID, j.Old.ID)
 }
 
 // ensureChecked proves the new key answers before anyone is handed it; a new
@@ -550,7 +599,7 @@ func (x *run) ensureChecked(ctx context.Context) error {
 	if x.r.ClientFor == nil {
 		return errors.New("rotate: Rotator needs ClientFor to check the new key")
 	}
-	key, err := x.newPlaintext()
+	key, err := x.newPlaintext(ctx)
 	if err != nil {
 		return err
 	}
@@ -612,7 +661,7 @@ func (x *run) ensureDeployed(ctx context.Context) error {
 	if t.Kind == TargetNone {
 		x.r.rep().Info(fmt.Sprintf("no deploy target: give the automation the new key (plana keys secret %s) next to the old one, trying the new one first", j.New.ID))
 	} else {
-		key, err := x.newPlaintext()
+		key, err := x.newPlaintext(ctx)
 		if err != nil {
 			return err
 		}
@@ -774,17 +823,17 @@ func (x *run) ensureFinalized(ctx context.Context) error {
 	if err := x.confirm(prompt); err != nil {
 		return err
 	}
-	return x.finalize()
+	return x.finalize(ctx)
 }
 
 // finalize leaves only the new key in an env-file target.
-func (x *run) finalize() error {
+func (x *run) finalize(ctx context.Context) error {
 	t, err := ParseTarget(x.j.Target)
 	if err != nil {
 		return err
 	}
 	if t.Kind == TargetEnvFile {
-		key, err := x.newPlaintext()
+		key, err := x.newPlaintext(ctx)
 		if err != nil {
 			return err
 		}
@@ -938,8 +987,14 @@ func (x *run) revokeNow(ctx context.Context) error {
 	return x.r.at("revoked")
 }
 
+// finishEmergency is step 4 without its question (the old key is already
+// revoked, so what is left of it in the target is dead configuration).
 func (x *run) finishEmergency(ctx context.Context) error {
-	x.j.advance(StepFinalized, x.now())
+	if !x.j.Step.Reached(StepFinalized) {
+		if err := x.finalize(ctx); err != nil {
+			return err
+		}
+	}
 	x.j.advance(StepRevoked, x.now())
 	return x.finish(ctx)
 }
