@@ -1,7 +1,5 @@
-// Package version is `plana version` and the build's identity, stamped with
-// -ldflags "-X github.com/plana-cli/plana/cmd/version.Version=v1.2.3
-// -X github.com/plana-cli/plana/cmd/version.Commit=abc123
-// -X github.com/plana-cli/plana/cmd/version.Date=2026-01-02T03:04:05Z".
+// Package version is `plana version`: the build's identity as stamped into
+// package internal/build by -ldflags (the Makefile, .goreleaser.yaml).
 package version
 
 import (
@@ -12,14 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/internal/build"
 	"github.com/plana-cli/plana/internal/iostreams"
-)
-
-// Set by -ldflags at release time.
-var (
-	Version = ""
-	Commit  = ""
-	Date    = ""
 )
 
 // Info is the build's identity; its field names are part of -o json.
@@ -31,11 +23,21 @@ type Info struct {
 	Platform  string `json:"platform" yaml:"platform"`
 }
 
-// Current fills what -ldflags left empty from the Go build info, so a
-// `go install` build still says which module version and commit it is.
+// Current fills what -ldflags left unset from the Go build info, so a
+// `go build` in a checkout still says which commit it is.
 func Current() Info {
-	i := Info{Version: Version, Commit: Commit, Date: Date, GoVersion: runtime.Version(),
+	i := Info{Version: build.Version, Commit: build.Commit, Date: build.Date, GoVersion: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	// internal/build's placeholders for "not stamped".
+	if i.Version == "dev" {
+		i.Version = ""
+	}
+	if i.Commit == "none" {
+		i.Commit = ""
+	}
+	if i.Date == "unknown" {
+		i.Date = ""
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if i.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			i.Version = bi.Main.Version
