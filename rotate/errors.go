@@ -3,6 +3,7 @@ package rotate
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/plana-cli/plana/internal/secret"
@@ -56,6 +57,15 @@ type JournalError struct {
 }
 
 func (e *JournalError) Error() string {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(e.Err, fs.ErrPermission):
+		return fmt.Sprintf("the rotation journal %s cannot be read (%v): make it yours with mode 0600 (chmod 600 %s), or rebuild it from what the server knows with: plana keys rotate %s --rebuild",
+			e.Path, e.Err, e.Path, e.KeyID)
+	case errors.As(e.Err, &pe):
+		return fmt.Sprintf("the rotation journal %s cannot be read (%v); rebuild it from what the server knows with: plana keys rotate %s --rebuild",
+			e.Path, pe.Err, e.KeyID)
+	}
 	return fmt.Sprintf("the rotation journal %s is damaged (%v); rebuild it from what the server knows with: plana keys rotate %s --rebuild",
 		e.Path, e.Err, e.KeyID)
 }

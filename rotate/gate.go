@@ -34,8 +34,11 @@ type GateReport struct {
 	OldLastUse  time.Time     `json:"old_last_use,omitzero"`
 	// QuietUntil is when the old key's quiet period ends if it stays unused.
 	QuietUntil time.Time `json:"quiet_until,omitzero"`
-	Sources    []Source  `json:"sources,omitempty"`
-	Passed     bool      `json:"passed"`
+	// FutureUse is the latest use of the old key that BOS stamped after its
+	// own present; such a use counts from when plana first saw it.
+	FutureUse time.Time `json:"future_use,omitzero"`
+	Sources   []Source  `json:"sources,omitempty"`
+	Passed    bool      `json:"passed"`
 }
 
 // Summary says what the gate still waits for, in one line.
@@ -51,6 +54,10 @@ func (g GateReport) Summary() string {
 		p := fmt.Sprintf("the old key %s was used %s ago", g.Old.Prefix, fmtDuration(g.Now.Sub(g.OldLastUse)))
 		if !g.QuietUntil.IsZero() {
 			p += fmt.Sprintf(" (quiet from %s if it stays unused)", g.QuietUntil.UTC().Format(time.RFC3339))
+		}
+		if !g.FutureUse.IsZero() {
+			p += fmt.Sprintf("; BOS stamped a use at %s, after its own clock's present (a server clock fault): counted as a use when plana first saw it",
+				g.FutureUse.UTC().Format(time.RFC3339))
 		}
 		if len(g.Sources) > 0 {
 			var ss []string
@@ -85,7 +92,10 @@ type gate struct {
 	new   *KeyRef
 	since time.Time // the new key's creation
 	own   map[string]bool
-	quiet time.Duration
+	// future maps a use stamped after the server's present to when plana
+	// first saw it; it is the journal's, so it outlives this run.
+	future map[string]time.Time
+	quiet  time.Duration
 	// requireOldQuiet is false in an emergency: the old key is already revoked.
 	requireOldQuiet bool
 
@@ -102,6 +112,10 @@ func newGate(api *client.Client, j *Journal, quiet time.Duration, requireOldQuie
 	for _, id := range j.OwnCalls {
 		g.own[id] = true
 	}
+	if j.FutureUses == nil {
+		j.FutureUses = map[string]time.Time{}
+	}
+	g.future = j.FutureUses
 	return g
 }
 
@@ -128,7 +142,9 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 			func(es []client.ExecutionLogEntry) error {
 				for _, e := range es {
 					g.oldEntries[e.ID] = e
-					if e.At.After(g.oldFrom) {
+					// A future stamp must not move the next read past the
+					// calls made meanwhile.
+					if e.At.After(g.oldFrom) && !e.At.After(now) {
 						g.oldFrom = e.At
 					}
 				}
@@ -137,12 +153,20 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 		if err != nil {
 			return rep, fmt.Errorf("reading the old key's execution log: %w", err)
 		}
+		inWindow := map[string]client.ExecutionLogEntry{}
 		for id, e := range g.oldEntries {
+			stamp := e.At
+			e.At = g.counted(id, stamp, now)
 			if e.At.Before(windowStart) {
 				delete(g.oldEntries, id)
+				continue
 			}
+			if stamp.After(now) && stamp.After(rep.FutureUse) {
+				rep.FutureUse = stamp
+			}
+			inWindow[id] = e
 		}
-		rep.Sources = groupSources(g.oldEntries)
+		rep.Sources = groupSources(inWindow)
 		for _, s := range rep.Sources {
 			if s.LastSeen.After(rep.OldLastUse) {
 				rep.OldLastUse = s.LastSeen
@@ -150,8 +174,16 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 		}
 		// last_used_at may be recorded coarsely, so the log decides; but a
 		// last_used_at inside the window still blocks, erring on the safe side.
-		if lu := oldKey.LastUsedAt; lu != nil && lu.After(rep.OldLastUse) && !lu.Before(windowStart) {
-			rep.OldLastUse = *lu
+		if lu := oldKey.LastUsedAt; lu != nil {
+			at := g.counted("last_used_at "+lu.UTC().Format(time.RFC3339Nano), *lu, now)
+			if !at.Before(windowStart) {
+				if at.After(rep.OldLastUse) {
+					rep.OldLastUse = at
+				}
+				if lu.After(now) && lu.After(rep.FutureUse) {
+					rep.FutureUse = *lu
+				}
+			}
 		}
 		rep.OldQuiet = rep.OldLastUse.IsZero()
 		if !rep.OldQuiet {
@@ -173,6 +205,23 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 	}
 	rep.Passed = rep.NewUsed && rep.OldQuiet
 	return rep, nil
+}
+
+// counted is when a use stamped at counts for the quiet period: its stamp,
+// or, when BOS stamped it after its own present (a clock stepped back, a
+// bug), the moment plana first saw it. The use happened no later than that,
+// so the gate cannot pass early, and even a stamp years ahead holds the gate
+// shut for one quiet period only.
+func (g *gate) counted(id string, at, now time.Time) time.Time {
+	if !at.After(now) {
+		return at
+	}
+	seen, ok := g.future[id]
+	if !ok {
+		seen = now
+		g.future[id] = now
+	}
+	return seen
 }
 
 // readNew looks for a call made with the new key by anyone but plana's own

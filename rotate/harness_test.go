@@ -32,11 +32,16 @@ type world struct {
 	rep      *recorder
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { t.Helper(); return newWorldConfig(t, emulator.Config{}) }
+
+// newWorldConfig is newWorld with an emulator configured by cfg (its
+// database, bcrypt cost and dev endpoints are the world's own).
+func newWorldConfig(t *testing.T, cfg emulator.Config) *world {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	srv, err := emulator.New(emulator.Config{DBPath: filepath.Join(dir, "bos.db"), BcryptCost: 4, DevEndpoints: true})
+	cfg.DBPath, cfg.BcryptCost, cfg.DevEndpoints = filepath.Join(dir, "bos.db"), 4, true
+	srv, err := emulator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

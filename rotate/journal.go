@@ -77,9 +77,12 @@ type Journal struct {
 	Reason          string             `json:"reason"`
 	Emergency       bool               `json:"emergency"`
 	QuietSeconds    int64              `json:"quiet_period_seconds,omitempty"`
-	Actor           Actor              `json:"actor"`
-	StartedAt       time.Time          `json:"started_at"`
-	UpdatedAt       time.Time          `json:"updated_at"`
+	// FutureUses: uses of the old key stamped after the server's present,
+	// and when plana first saw each (see gate.counted).
+	FutureUses map[string]time.Time `json:"future_uses,omitempty"`
+	Actor      Actor                `json:"actor"`
+	StartedAt  time.Time            `json:"started_at"`
+	UpdatedAt  time.Time            `json:"updated_at"`
 }
 
 func (j *Journal) quiet() time.Duration { return time.Duration(j.QuietSeconds) * time.Second }
@@ -121,7 +124,7 @@ func (s journals) load(id string) (*Journal, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the rotation journal: %w", err)
+		return nil, &JournalError{Path: p, KeyID: id, Err: err}
 	}
 	var j Journal
 	if err := json.Unmarshal(data, &j); err != nil {

@@ -193,7 +193,9 @@ type ChainError struct {
 }
 
 func (e *ChainError) Error() string {
-	return fmt.Sprintf("rotation log %s: line %d %s: the log was edited, or a line was inserted or deleted", e.Path, e.Line, e.Why)
+	return fmt.Sprintf("rotation log %s: line %d %s: the log was edited, truncated, or a line was inserted or deleted. "+
+		"Keep it as evidence (mv %s %s.damaged); the next rotation starts a new log, and the server's keys and execution log still say what happened",
+		e.Path, e.Line, e.Why, e.Path, e.Path)
 }
 
 // Verify checks the hash chain of the whole log; it returns a *ChainError at

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -95,6 +96,9 @@ func keyringFromEnv() (secret.Store, error) {
 // Run executes cmd with args and turns the outcome into an exit code,
 // printing the error (and what to do next) to ErrOut.
 func Run(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams, args []string) int {
+	if err := refuseKeyArgs(args); err != nil {
+		return exitCode(ios, err)
+	}
 	cmd.SetArgs(args)
 	cmd.SetIn(ios.In)
 	cmd.SetOut(ios.Out)
@@ -107,6 +111,30 @@ func Run(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams, args
 		err = cmdutil.ErrCancel
 	}
 	return exitCode(ios, err)
+}
+
+// refuseKeyArgs stops a key plaintext given on the command line before flag
+// parsing, whose errors quote values, can echo it; it is in the shell history
+// and the process list already, so the message says to rotate it.
+func refuseKeyArgs(args []string) error {
+	for i, a := range args {
+		r := client.Redact(a)
+		if r == a {
+			continue
+		}
+		where := fmt.Sprintf("argument %d", i+1)
+		if name, _, ok := strings.Cut(r, "="); ok && strings.HasPrefix(name, "-") {
+			where = "the value of " + name
+		} else if i > 0 && strings.HasPrefix(args[i-1], "-") && !strings.Contains(args[i-1], "=") {
+			where = "the value of " + args[i-1]
+		}
+		end := strings.Index(r, "…")
+		prefix := r[strings.LastIndex(r[:end], "pa_"):end]
+		return cmdutil.FlagErrorf("%s holds a key plaintext (%s…): plana never takes a secret on the command line, where shell history and process lists keep it.\n"+
+			"Treat that key as exposed and rotate it. Give a management key on stdin (plana auth login --with-token < FILE) or in PLANA_TOKEN, "+
+			"and name other keys by id, prefix or name", where, prefix)
+	}
+	return nil
 }
 
 func exitCode(ios *iostreams.IOStreams, err error) int {
