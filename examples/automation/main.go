@@ -5,8 +5,10 @@
 // Every --interval it re-reads its env file (as a redeploy would pick up new
 // secrets), presents PLANA_KEY_NEW first and PLANA_KEY as the fallback, calls
 // GET /v1/stock-levels, and records how many calls it made and how many
-// failed in a JSON stats file. It never prints a plaintext key: only the
-// non-secret prefix of the key that answered.
+// failed in a JSON stats file. --workers N runs N such loops at once, as a
+// fleet of instances sharing one deployment would, counted together. It
+// never prints a plaintext key: only the non-secret prefix of the key that
+// answered.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -64,16 +67,25 @@ type options struct {
 	userAgent string
 	statsFile string
 	interval  time.Duration
+	workers   int
 	once      bool
 }
 
-// Stats is what the stats file holds, rewritten atomically after every call.
+// Stats is what the stats file holds, rewritten atomically as calls finish.
 type Stats struct {
-	Calls      int64  `json:"calls"`
-	Failures   int64  `json:"failures"`
+	Calls    int64 `json:"calls"`
+	Failures int64 `json:"failures"`
+	// Refused counts the failures where the server refused every key (401):
+	// the ones a rotation can cause, as opposed to a flaky server's.
+	Refused    int64  `json:"refused"`
 	LastPrefix string `json:"last_prefix"` // prefix of the key that answered the latest successful call
 	LastError  string `json:"last_error"`  // the latest failure, kept after a recovery
 }
+
+// statsEvery is how often a changed stats file is rewritten: often enough
+// for a test polling it, rarely enough that fifty workers do not spend
+// their time on fsync.
+const statsEvery = 50 * time.Millisecond
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
 	var o options
@@ -84,9 +96,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.userAgent, "user-agent", "stock-sync/1.4", "User-Agent sent with every call (the execution log shows it)")
 	fs.StringVar(&o.statsFile, "stats-file", "", "write call counts as JSON to this file after every call")
 	fs.DurationVar(&o.interval, "interval", time.Second, "time between calls")
+	fs.IntVar(&o.workers, "workers", 1, "how many workers call at once, each every --interval")
 	fs.BoolVar(&o.once, "once", false, "make one call and exit: 0 if it succeeded, 1 if not")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: automation --env-file FILE [--api-url URL] [--interval D] [--stats-file FILE] [--user-agent UA] [--once]\n\n")
+		fmt.Fprintf(stderr, "Usage: automation --env-file FILE [--api-url URL] [--interval D] [--stats-file FILE] [--user-agent UA] [--workers N] [--once]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +114,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, errors.New("no API URL: pass --api-url or set " + envAPIURL)
 	case o.interval <= 0:
 		return o, fmt.Errorf("--interval must be positive, got %s", o.interval)
+	case o.workers < 1 || o.workers > 1000:
+		return o, fmt.Errorf("--workers must be from 1 to 1000, got %d", o.workers)
 	}
 	return o, nil
 }
@@ -118,11 +133,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "automation: %v\n", err)
 		return exitUsage
 	}
-	w := newWorker(opts, log.New(stderr, "stock-sync: ", log.LstdFlags))
+	logger := log.New(stderr, "stock-sync: ", log.LstdFlags)
+	t := &tally{file: opts.statsFile}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = opts.workers
+	// One transport for the whole run keeps connections alive across
+	// ticks even though the client is rebuilt for every call.
+	hc := &http.Client{Transport: answeredBy{next: tr}}
 	if opts.once {
-		ok := w.tick(ctx)
-		if err := w.writeStats(); err != nil {
-			w.log.Print(err)
+		ok := newWorker(opts, logger, "", hc, t).tick(ctx)
+		if err := t.write(); err != nil {
+			logger.Print(err)
 			return exitError
 		}
 		if !ok {
@@ -131,46 +152,117 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return exitOK
 	}
 
-	w.log.Printf("calling %s/v1/stock-levels every %s, keys from %s", strings.TrimRight(opts.apiURL, "/"), opts.interval, opts.envFile)
-	ticker := time.NewTicker(opts.interval)
+	logger.Printf("calling %s/v1/stock-levels every %s with %d worker(s), keys from %s", strings.TrimRight(opts.apiURL, "/"), opts.interval, opts.workers, opts.envFile)
+	var wg sync.WaitGroup
+	for i := range opts.workers {
+		name := ""
+		if opts.workers > 1 {
+			name = fmt.Sprintf("worker %d: ", i+1)
+		}
+		w := newWorker(opts, logger, name, hc, t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.loop(ctx)
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	ticker := time.NewTicker(statsEvery)
 	defer ticker.Stop()
 	for {
-		w.tick(ctx)
-		if err := w.writeStats(); err != nil {
-			// Tests and the demo read the counts from this file: a worker
-			// that cannot write it would look healthy while proving nothing.
-			w.log.Print(err)
-			return exitError
-		}
 		select {
-		case <-ctx.Done():
-			w.log.Printf("stopping after %d calls, %d failed", w.stats.Calls, w.stats.Failures)
+		case <-done:
+			s := t.snapshot()
+			logger.Printf("stopping after %d calls, %d failed", s.Calls, s.Failures)
+			if err := t.write(); err != nil {
+				logger.Print(err)
+				return exitError
+			}
 			return exitOK
 		case <-ticker.C:
+			if err := t.write(); err != nil {
+				// Tests and the demo read the counts from this file: a worker
+				// that cannot write it would look healthy while proving nothing.
+				logger.Print(err)
+				return exitError
+			}
 		}
 	}
+}
+
+// tally is the stats of every worker, and the file they go to.
+type tally struct {
+	file    string
+	mu      sync.Mutex
+	s       Stats
+	written int64 // s.Calls when last written
+	wmu     sync.Mutex
+}
+
+func (t *tally) snapshot() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.s
+}
+
+// write rewrites the stats file when a call finished since the last write.
+func (t *tally) write() error {
+	if t.file == "" {
+		return nil
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	s := t.snapshot()
+	if s.Calls == t.written && s.Calls != 0 {
+		return nil
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := renameio.WriteFile(t.file, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing stats: %w", err)
+	}
+	t.written = s.Calls
+	return nil
 }
 
 type worker struct {
 	opts  options
 	log   *log.Logger
+	name  string // "worker N: " when there are several
 	http  *http.Client
-	stats Stats
+	tally *tally
 
 	// What the last log lines said, so that only changes are logged.
 	keysSeen   string
 	failing    bool
 	failedRun  int64
 	lastLogged string
+	lastPrefix string
 }
 
-func newWorker(opts options, logger *log.Logger) *worker {
-	return &worker{
-		opts: opts,
-		log:  logger,
-		// One transport for the whole run keeps connections alive across
-		// ticks even though the client is rebuilt for every call.
-		http: &http.Client{Transport: answeredBy{next: http.DefaultTransport.(*http.Transport).Clone()}},
+func newWorker(opts options, logger *log.Logger, name string, hc *http.Client, t *tally) *worker {
+	return &worker{opts: opts, log: logger, name: name, http: hc, tally: t}
+}
+
+func (w *worker) logf(format string, a ...any) { w.log.Printf(w.name+format, a...) }
+
+// loop calls every interval until ctx ends.
+func (w *worker) loop(ctx context.Context) {
+	ticker := time.NewTicker(w.opts.interval)
+	defer ticker.Stop()
+	for {
+		w.tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
 	}
 }
 
@@ -182,26 +274,35 @@ func (w *worker) tick(ctx context.Context) bool {
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
 	defer cancel()
 
-	w.stats.Calls++
 	prefix, err := w.call(callCtx)
+	t := w.tally
+	t.mu.Lock()
+	t.s.Calls++
+	n := t.s.Calls
 	if err != nil {
 		msg := client.Redact(err.Error())
-		w.stats.Failures++
-		w.stats.LastError = msg
+		t.s.Failures++
+		if errors.Is(err, client.ErrUnauthenticated) {
+			t.s.Refused++
+		}
+		t.s.LastError = msg
+		t.mu.Unlock()
 		w.failedRun++
 		if !w.failing || msg != w.lastLogged {
-			w.log.Printf("call %d failed: %s", w.stats.Calls, msg)
+			w.logf("call %d failed: %s", n, msg)
 		}
 		w.failing, w.lastLogged = true, msg
 		return false
 	}
+	t.s.LastPrefix = prefix
+	t.mu.Unlock()
 	if w.failing {
-		w.log.Printf("call %d succeeded again after %d failed calls", w.stats.Calls, w.failedRun)
+		w.logf("call %d succeeded again after %d failed calls", n, w.failedRun)
 	}
-	if prefix != w.stats.LastPrefix {
-		w.log.Printf("call %d answered with key %s", w.stats.Calls, prefix)
+	if prefix != w.lastPrefix {
+		w.logf("call %d answered with key %s", n, prefix)
 	}
-	w.stats.LastPrefix = prefix
+	w.lastPrefix = prefix
 	w.failing, w.failedRun, w.lastLogged = false, 0, ""
 	return true
 }
@@ -256,24 +357,10 @@ func (w *worker) readKeys() ([]string, error) {
 		return nil, fmt.Errorf("%s has neither %s nor %s", w.opts.envFile, envKey, envNewKey)
 	}
 	if d := strings.Join(described, " "); d != w.keysSeen {
-		w.log.Printf("env file has %s", d)
+		w.logf("env file has %s", d)
 		w.keysSeen = d
 	}
 	return keys, nil
-}
-
-func (w *worker) writeStats() error {
-	if w.opts.statsFile == "" {
-		return nil
-	}
-	data, err := json.MarshalIndent(w.stats, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := renameio.WriteFile(w.opts.statsFile, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing stats: %w", err)
-	}
-	return nil
 }
 
 type answeredKey struct{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -229,6 +230,44 @@ func TestRotationWithoutFailedCalls(t *testing.T) {
 	}
 }
 
+// TestWorkers runs several workers at once: their calls add up in one
+// stats file, and calls refused because every key was revoked are counted
+// apart from other failures.
+func TestWorkers(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	envFile, statsFile := filepath.Join(dir, "automation.env"), filepath.Join(dir, "stats.json")
+	writeEnv(t, envFile, "PLANA_KEY="+f.oldKey)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--env-file", envFile, "--api-url", f.url, "--interval", "20ms",
+			"--stats-file", statsFile, "--workers", "4"}, noEnv, &stderr)
+	}()
+	waitStats(t, statsFile, "calls", func(s Stats) bool { return s.Calls >= 12 })
+	for i := 1; i <= 4; i++ {
+		if want := fmt.Sprintf("worker %d: call ", i); !strings.Contains(stderr.String(), want) {
+			t.Errorf("log lacks %q: not every worker called:\n%s", want, stderr.String())
+		}
+	}
+	if _, err := f.admin.RevokeKey(context.Background(), f.oldInfo.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, statsFile, "refused calls", func(s Stats) bool { return s.Refused >= 4 })
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d after cancel, want 0", code)
+	}
+	s, _ := readStats(t, statsFile)
+	if s.Failures != s.Refused || s.Calls <= s.Failures {
+		t.Errorf("final stats %+v: want every failure a refusal, and the calls before the revoke counted", s)
+	}
+	assertNoSecrets(t, "log", stderr.String(), f.secrets())
+}
+
 func TestOnce(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
@@ -302,6 +341,7 @@ func TestUsage(t *testing.T) {
 		{"no API URL", []string{"--env-file", "x.env"}, nil, "pass --api-url or set PLANA_API_URL"},
 		{"bad API URL", []string{"--env-file", "x.env", "--api-url", "localhost:8787"}, nil, "invalid API URL"},
 		{"bad interval", []string{"--env-file", "x.env", "--interval", "0s"}, map[string]string{"PLANA_API_URL": "http://h"}, "--interval must be positive"},
+		{"no workers", []string{"--env-file", "x.env", "--workers", "0"}, map[string]string{"PLANA_API_URL": "http://h"}, "--workers must be from 1 to 1000"},
 		{"stray argument", []string{"--env-file", "x.env", "now"}, map[string]string{"PLANA_API_URL": "http://h"}, `unexpected argument "now"`},
 		{"unknown flag", []string{"--key", "x"}, nil, "flag provided but not defined: -key"},
 	}
