@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/google/renameio/v2"
 )
@@ -202,7 +203,10 @@ func (f EnvFile) read() ([]byte, error) {
 		return nil, err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		real, _ := os.Readlink(f.Path)
+		real, err := filepath.EvalSymlinks(f.Path)
+		if err != nil {
+			real, _ = os.Readlink(f.Path)
+		}
 		return nil, fmt.Errorf("env file %s is a symlink (to %s): plana replaces files atomically and would replace the link itself; pass the real file: --to env-file:%s", f.Path, real, real)
 	}
 	if !fi.Mode().IsRegular() {

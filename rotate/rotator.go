@@ -22,7 +22,7 @@ import (
 // Reporter shows progress: a spinner on a TTY, one line per change otherwise.
 type Reporter interface {
 	Step(name string)    // a step begins
-	Waiting(text string) // what a wait is waiting for; called again when it changes
+	Waiting(text string) // what a wait is waiting for, a whole line; called again when it changes
 	Info(text string)
 	Warn(text string)
 }
@@ -248,10 +248,8 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 	if x.j.Step == StepNone && !x.old.Active() {
 		return nil, fmt.Errorf("key %s (%s) is already revoked: nothing to rotate; a revoked key cannot be re-enabled, issue a new one with plana keys create --like %s", x.old.Name, x.old.Prefix, x.old.ID)
 	}
-	if opts.Target != "" {
-		if _, err := ParseTarget(opts.Target); err != nil {
-			return nil, err
-		}
+	if err := x.checkTarget(); err != nil {
+		return nil, err
 	}
 	steps := []func(context.Context) error{x.ensureCreated, x.ensureChecked}
 	if x.j.Emergency {
@@ -303,7 +301,7 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 	if opts.Target == "" && x.j.Target == "" {
 		return nil, errors.New("no deploy target: pass --to env-file:PATH, --to exec:CMD or --to stdout")
 	}
-	if _, err := ParseTarget(opts.Target); err != nil {
+	if err := x.checkTarget(); err != nil {
 		return nil, err
 	}
 	if opts.DryRun {
@@ -357,6 +355,22 @@ func (r *Rotator) Revoke(ctx context.Context, key client.APIKey, opts Options) (
 		return x.result(), err
 	}
 	return x.result(), nil
+}
+
+// checkTarget refuses, before step 1 creates anything, a deploy target that
+// step 2 or 4 would fail on: an env file that is missing, a symlink, or not
+// writable.
+func (x *run) checkTarget() error {
+	target := x.opts.Target
+	if target == "" {
+		target = x.j.Target
+	}
+	t, err := ParseTarget(target)
+	if err != nil || t.Kind != TargetEnvFile || x.j.Step.Reached(StepFinalized) {
+		return err
+	}
+	_, err = EnvFile{Path: t.Arg}.read()
+	return err
 }
 
 func (x *run) needNew() error {
@@ -607,7 +621,7 @@ func (x *run) ensureChecked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	x.r.rep().Waiting(fmt.Sprintf("the new key %s to answer", x.j.New.Prefix))
+	x.r.rep().Waiting(fmt.Sprintf("waiting for the new key %s to answer", x.j.New.Prefix))
 	ctx2, cancel := context.WithTimeout(ctx, checkNewTimeout)
 	defer cancel()
 	wait := 200 * time.Millisecond
@@ -667,7 +681,10 @@ func (x *run) ensureDeployed(ctx context.Context) error {
 		}
 		changed, err := deployTo(ctx, t, key, x.opts.SecretOut, x.opts.ExecTimeout)
 		if err != nil {
-			return err
+			if j.PlaintextStored {
+				return fmt.Errorf("%w\nThe new key %s is safe in the keyring and not deployed yet: fix the target, then run the same command again", err, j.New.Prefix)
+			}
+			return fmt.Errorf("%w\nThe new key %s was only in this run's memory (no keyring): the next run revokes it and issues another", err, j.New.Prefix)
 		}
 		if changed {
 			x.r.rep().Info("deployed to " + t.String())
@@ -780,7 +797,7 @@ func (x *run) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 			return rep, &GateError{Report: rep}
 		}
 		if s := rep.Summary(); s != last {
-			x.r.rep().Waiting(s)
+			x.r.rep().Waiting("waiting: " + s)
 			last = s
 		}
 		select {
@@ -878,6 +895,8 @@ func (x *run) ensureRevoked(ctx context.Context) error {
 			return &GateError{Report: rep}
 		}
 		x.r.rep().Warn("REVOKING ALTHOUGH THE GATE DOES NOT HOLD (--force): " + rep.Summary())
+	} else {
+		x.r.rep().Info("checked again just now: " + rep.Summary())
 	}
 	if !x.j.Step.Reached(StepFinalized) {
 		if err := x.confirm(fmt.Sprintf("Revoke the old key %s (%s)? It stops working within seconds.", x.j.Old.Name, x.j.Old.Prefix)); err != nil {
@@ -890,16 +909,10 @@ func (x *run) ensureRevoked(ctx context.Context) error {
 	return x.finish(ctx)
 }
 
+// waitGateOnce evaluates the gate once more, right before the revoke: the
+// old key may have been used since step 3.
 func (x *run) waitGateOnce(ctx context.Context, q time.Duration) (GateReport, error) {
-	saved := x.opts.NoWait
-	x.opts.NoWait = true
-	defer func() { x.opts.NoWait = saved }()
-	rep, err := x.waitGate(ctx, newGate(x.r.API, x.j, q, true))
-	var ge *GateError
-	if errors.As(err, &ge) {
-		return rep, nil
-	}
-	return rep, err
+	return newGate(x.r.API, x.j, q, true).eval(ctx)
 }
 
 // revoke revokes the old key and, when its plaintext is in the keyring,

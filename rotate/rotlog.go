@@ -128,6 +128,12 @@ func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
 	if err != nil {
 		return e, fmt.Errorf("opening the rotation log: %w", err)
 	}
+	// A log made readable by others (a copy, a umask) is tightened: state
+	// files are never world-readable.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return e, fmt.Errorf("restricting the rotation log %s to its owner: %w", l.Path, err)
+	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		f.Close()
 		return e, fmt.Errorf("appending to the rotation log %s: %w", l.Path, err)
