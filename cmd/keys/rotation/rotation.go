@@ -72,7 +72,6 @@ func (r *progress) Step(name string) {
 }
 
 func (r *progress) Waiting(text string) {
-	text = "waiting for " + text
 	if r.p == nil {
 		r.p = r.ios.StartProgress(text)
 		return
