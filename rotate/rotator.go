@@ -257,6 +257,12 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 	} else {
 		steps = append(steps, x.ensureDeployed, x.ensureVerified, x.ensureFinalized, x.ensureRevoked)
 	}
+	return x.runSteps(ctx, steps...)
+}
+
+// runSteps runs steps in order, stopping at the first error; the result says
+// how far they got either way.
+func (x *run) runSteps(ctx context.Context, steps ...func(context.Context) error) (*Result, error) {
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return x.result(), err
@@ -279,12 +285,7 @@ func (r *Rotator) Create(ctx context.Context, old client.APIKey, opts Options) (
 	if x.j.Step == StepNone && !x.old.Active() {
 		return nil, fmt.Errorf("key %s is revoked: create a new key from the BOS settings or plana keys create --like an active key", x.old.Prefix)
 	}
-	for _, step := range []func(context.Context) error{x.ensureCreated, x.ensureChecked} {
-		if err := step(ctx); err != nil {
-			return x.result(), err
-		}
-	}
-	return x.result(), nil
+	return x.runSteps(ctx, x.ensureCreated, x.ensureChecked)
 }
 
 // Deploy is step 2 (and step 4 with Finalize) of the rotation of key, which
@@ -307,18 +308,11 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 	if opts.DryRun {
 		return x.plan(ctx)
 	}
-	if err := x.ensureChecked(ctx); err != nil {
-		return x.result(), err
-	}
-	if err := x.ensureDeployed(ctx); err != nil {
-		return x.result(), err
-	}
+	steps := []func(context.Context) error{x.ensureChecked, x.ensureDeployed}
 	if opts.Finalize {
-		if err := x.finalize(ctx); err != nil {
-			return x.result(), err
-		}
+		steps = append(steps, x.finalize)
 	}
-	return x.result(), nil
+	return x.runSteps(ctx, steps...)
 }
 
 // Verify is step 3: it evaluates the gate, waiting for it unless NoWait.
@@ -351,10 +345,7 @@ func (r *Rotator) Revoke(ctx context.Context, key client.APIKey, opts Options) (
 	if opts.DryRun {
 		return x.plan(ctx)
 	}
-	if err := x.ensureRevoked(ctx); err != nil {
-		return x.result(), err
-	}
-	return x.result(), nil
+	return x.runSteps(ctx, x.ensureRevoked)
 }
 
 // checkTarget refuses, before step 1 creates anything, a deploy target that
