@@ -12,8 +12,9 @@ import (
 )
 
 // Hold stops one request part-way, so that a test can kill the client at
-// exactly that moment: the first request that matches is held, on arrival or
-// (After) once handled with its answer ready, until the client goes away.
+// exactly that moment, or act while the request waits: the first request
+// that matches is held, on arrival or (After) once handled with its answer
+// ready, until the client goes away or the holds are released.
 // Holding a handled request is how a test loses an answer the server acted
 // on, such as a create whose plaintext never reaches the client.
 type Hold struct {
@@ -59,8 +60,31 @@ func (h Hold) String() string {
 
 // holds are the armed holds, each used up by the first request it matches.
 type holds struct {
-	mu    sync.Mutex
-	armed []Hold
+	mu      sync.Mutex
+	armed   []Hold
+	release chan struct{} // closed to let every held request go on
+}
+
+func (hs *holds) released() <-chan struct{} {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.release == nil {
+		hs.release = make(chan struct{})
+	}
+	return hs.release
+}
+
+// ReleaseHolds lets every held request go on and disarms the holds not yet
+// used.
+func (s *Server) ReleaseHolds() {
+	hs := &s.holds
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.release != nil {
+		close(hs.release)
+		hs.release = nil
+	}
+	hs.armed = nil
 }
 
 // ArmHold holds the next request matching h.
@@ -92,9 +116,10 @@ func (s *Server) takeHold(r *http.Request, p string, after bool) (Hold, bool) {
 }
 
 // hold logs that the request is held (the line a test waits for) and blocks
-// until the client goes away or maxHold passes. It reports whether the
-// client is still there.
+// until the client goes away, the holds are released or maxHold passes. It
+// reports whether the client is still there.
 func (s *Server) hold(r *http.Request, p, what string) bool {
+	release := s.holds.released()
 	if s.cfg.Logger != nil {
 		s.logMu.Lock()
 		fmt.Fprintf(s.cfg.Logger, "bos-emulator: holding %s %s: %s\n", r.Method, p, what)
@@ -105,15 +130,24 @@ func (s *Server) hold(r *http.Request, p, what string) bool {
 	select {
 	case <-r.Context().Done():
 		return false
+	case <-release:
+		return true
 	case <-t.C:
 		return true
 	}
 }
 
-// handleHolds arms a hold: POST /_emulator/holds with a Hold as JSON.
+// handleHolds arms a hold (POST /_emulator/holds with a Hold as JSON) or
+// releases them all (DELETE).
 func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		methodNotAllowed(w, http.MethodPost)
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodDelete:
+		s.ReleaseHolds()
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		methodNotAllowed(w, "POST, DELETE")
 		return
 	}
 	var h Hold

@@ -122,3 +122,24 @@ func TestFaultCounts(t *testing.T) {
 	}
 	e.want(e.do("POST", "/_emulator/faults", "", nil), 405, "")
 }
+
+func TestReleaseLetsHeldRequestsGoOn(t *testing.T) {
+	e := newEnv(t)
+	e.want(e.do("POST", "/_emulator/holds", "", Hold{Method: "POST", Path: "/v1/api-keys/*/revoke"}), 200, "")
+	_, victim := e.mint(e.admin, "victim", "stock:read")
+	answered := make(chan reply, 1)
+	go func() { answered <- e.do("POST", "/v1/api-keys/"+victim.ID+"/revoke", e.adminToken, nil) }()
+	if !eventually(t, 10*time.Second, func() bool { return strings.Contains(e.log.String(), "holding POST /v1/api-keys/"+victim.ID+"/revoke: arrived") }) {
+		t.Fatalf("the revoke was not held:\n%s", e.log)
+	}
+	// Held on arrival: not revoked yet.
+	if k := e.getKey(victim.ID); !k.Active() {
+		t.Fatalf("revoked while held: %+v", k)
+	}
+	e.want(e.do("DELETE", "/_emulator/holds", "", nil), 204, "")
+	r := <-answered
+	e.want(r, 200, "")
+	if k := e.getKey(victim.ID); k.Active() {
+		t.Fatalf("still active after the released revoke: %+v", k)
+	}
+}
