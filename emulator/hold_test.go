@@ -129,7 +129,9 @@ func TestReleaseLetsHeldRequestsGoOn(t *testing.T) {
 	_, victim := e.mint(e.admin, "victim", "stock:read")
 	answered := make(chan reply, 1)
 	go func() { answered <- e.do("POST", "/v1/api-keys/"+victim.ID+"/revoke", e.adminToken, nil) }()
-	if !eventually(t, 10*time.Second, func() bool { return strings.Contains(e.log.String(), "holding POST /v1/api-keys/"+victim.ID+"/revoke: arrived") }) {
+	if !eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(e.log.String(), "holding POST /v1/api-keys/"+victim.ID+"/revoke: arrived")
+	}) {
 		t.Fatalf("the revoke was not held:\n%s", e.log)
 	}
 	// Held on arrival: not revoked yet.
