@@ -177,7 +177,8 @@ func (s journals) all() ([]*Journal, []error) {
 	var errs []error
 	for _, e := range ents {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || e.IsDir() || checkID(id) != nil {
+		// A directory under a journal's name is reported, not skipped.
+		if !ok || checkID(id) != nil {
 			continue
 		}
 		j, err := s.load(id)
