@@ -3,6 +3,7 @@ package rotate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -246,6 +247,9 @@ func TestRotationLogChain(t *testing.T) {
 		"deleted":  lines[0] + strings.Join(lines[2:], ""),
 		"inserted": lines[0] + lines[1] + lines[1] + strings.Join(lines[2:], ""),
 		"swapped":  lines[1] + lines[0] + strings.Join(lines[2:], ""),
+		// The chain alone holds after these; the head file catches them.
+		"last deleted": strings.Join(lines[:3], ""),
+		"emptied":      "",
 	}
 	for name, data := range tamper {
 		os.WriteFile(l.Path, []byte(data), 0o600)
@@ -253,5 +257,20 @@ func TestRotationLogChain(t *testing.T) {
 		if err := l.Verify(); !errors.As(err, &ce) {
 			t.Errorf("%s line not detected: %v", name, err)
 		}
+	}
+	os.Remove(l.Path)
+	if err := l.Verify(); err == nil {
+		t.Error("a deleted log file not detected")
+	}
+	// A crash between the append and the head's update leaves one line the
+	// head does not know yet: that is not tampering.
+	os.WriteFile(l.Path, orig, 0o600)
+	var e3 LogEntry
+	json.Unmarshal([]byte(lines[2]), &e3)
+	if err := l.writeHead(logHead{Entries: 3, Hash: e3.Hash}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Verify(); err != nil {
+		t.Errorf("an append the head missed is reported: %v", err)
 	}
 }

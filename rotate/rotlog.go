@@ -12,9 +12,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/google/renameio/v2"
 	"github.com/plana-cli/plana/client"
 )
 
@@ -138,7 +140,39 @@ func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
 		f.Close()
 		return e, fmt.Errorf("appending to the rotation log %s: %w", l.Path, err)
 	}
-	return e, f.Close()
+	if err := f.Close(); err != nil {
+		return e, err
+	}
+	n, err := l.countLines()
+	if err != nil {
+		return e, err
+	}
+	return e, l.writeHead(logHead{Entries: n, Hash: e.Hash})
+}
+
+// logHead records how long the log was and how it ended at the last append.
+// The chain alone cannot tell that its last lines were cut off; the head can.
+type logHead struct {
+	Entries int    `json:"entries"`
+	Hash    string `json:"hash"`
+}
+
+func (l RotationLog) headPath() string { return strings.TrimSuffix(l.Path, ".jsonl") + ".head" }
+
+func (l RotationLog) writeHead(h logHead) error {
+	b, _ := json.Marshal(h)
+	if err := renameio.WriteFile(l.headPath(), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("recording the rotation log's head: %w", err)
+	}
+	return nil
+}
+
+func (l RotationLog) countLines() (int, error) {
+	data, err := os.ReadFile(l.Path)
+	if err != nil {
+		return 0, err
+	}
+	return bytes.Count(data, []byte{'\n'}), nil
 }
 
 func (l RotationLog) lastHash() (string, error) {
@@ -204,11 +238,22 @@ func (e *ChainError) Error() string {
 		e.Path, e.Line, e.Why, e.Path, e.Path)
 }
 
-// Verify checks the hash chain of the whole log; it returns a *ChainError at
-// the first line that does not follow from the one before.
+// Verify checks the hash chain of the whole log, and that it still reaches
+// the entry the head file recorded at the last append; it returns a
+// *ChainError at the first line that does not follow from the one before.
 func (l RotationLog) Verify() error {
+	var head *logHead
+	if b, err := os.ReadFile(l.headPath()); err == nil {
+		head = new(logHead)
+		if json.Unmarshal(b, head) != nil {
+			return &ChainError{Path: l.Path, Line: 0, Why: "has a damaged head file " + l.headPath()}
+		}
+	}
 	f, err := os.Open(l.Path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if head != nil && head.Entries > 0 {
+			return &ChainError{Path: l.Path, Line: 1, Why: fmt.Sprintf("is missing: the file is gone, but %d entries were written", head.Entries)}
+		}
 		return nil
 	}
 	if err != nil {
@@ -218,7 +263,8 @@ func (l RotationLog) Verify() error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	prev := ""
-	for n := 1; sc.Scan(); n++ {
+	n := 1
+	for ; sc.Scan(); n++ {
 		var e LogEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return &ChainError{Path: l.Path, Line: n, Why: "is not a log entry"}
@@ -229,7 +275,18 @@ func (l RotationLog) Verify() error {
 		if e.hash() != e.Hash {
 			return &ChainError{Path: l.Path, Line: n, Why: "does not match its hash"}
 		}
+		if head != nil && n == head.Entries && e.Hash != head.Hash {
+			return &ChainError{Path: l.Path, Line: n, Why: "is not the entry written there"}
+		}
 		prev = e.Hash
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	// More lines than the head says is a crash between the append and the
+	// head's update; fewer is lines cut off the end.
+	if head != nil && n-1 < head.Entries {
+		return &ChainError{Path: l.Path, Line: n, Why: fmt.Sprintf("is missing: the log ends after %d entries, but %d were written", n-1, head.Entries)}
+	}
+	return nil
 }
