@@ -417,3 +417,46 @@ func TestDamagedJournal(t *testing.T) {
 		t.Fatalf("want a JournalError naming the file and --rebuild, got %v", err)
 	}
 }
+
+// A create whose answer was lost, resumed after the server forgot its
+// Idempotency-Key: the key it made is found by name and revoked, and only
+// the fresh one stays active.
+func TestResumeLostCreateAfterReplayWindow(t *testing.T) {
+	w := newWorld(t)
+	r := w.rotator()
+	r.hook = func(p string) error {
+		if p == "create-answered" {
+			return errors.New("crash at " + p)
+		}
+		return nil
+	}
+	opts := fastOpts(w)
+	opts.NoWait = true
+	if _, err := r.Rotate(context.Background(), w.old, opts); err == nil {
+		t.Fatal("want the simulated crash")
+	}
+	lost := w.successors(client.StatusActive)
+	if len(lost) != 1 {
+		t.Fatalf("the lost create made %d keys", len(lost))
+	}
+	w.srv.Advance(25 * time.Hour)
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if res == nil || res.New == nil {
+		t.Fatalf("resume: %v", err)
+	}
+	active := w.successors(client.StatusActive)
+	if len(active) != 1 || active[0].ID != res.New.ID || active[0].ID == lost[0].ID {
+		t.Fatalf("want only the fresh successor active, got %d (lost key still active: %v)", len(active), w.key(lost[0].ID).Active())
+	}
+	if _, err := w.store.Get(secret.KeyName(res.New.ID)); err != nil {
+		t.Errorf("the fresh key's plaintext is not in the keyring: %v", err)
+	}
+	es, _ := OpenLog(w.stateDir).Entries()
+	var abandoned bool
+	for _, e := range es {
+		abandoned = abandoned || (e.Event == EventAbandoned && e.New != nil && e.New.ID == lost[0].ID)
+	}
+	if !abandoned {
+		t.Error("the rotation log does not record the lost key as abandoned")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -395,6 +396,9 @@ func (x *run) ensureCreated(ctx context.Context) error {
 		return x.abandonAndRecreate(ctx, *j.New)
 	}
 	x.r.rep().Step("Step 1: create the new key")
+	if j.Pending != nil && x.now().Sub(j.Pending.At) > replayWindow {
+		return x.recoverExpiredCreate(ctx)
+	}
 	if j.Pending != nil {
 		ck, err := x.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: j.Pending.Name, Scopes: j.Pending.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
 		if err != nil {
@@ -406,6 +410,45 @@ func (x *run) ensureCreated(ctx context.Context) error {
 		}
 		// The first attempt never reached the server: this one is fresh.
 		return x.stored(ctx, ck)
+	}
+	if err := x.probe(); err != nil {
+		return err
+	}
+	return x.create(ctx)
+}
+
+// replayWindow is how long after a create its Idempotency-Key still
+// replays the answer: the server keeps it 24 h; the margin covers a create
+// sent just before a journal's timestamp was taken.
+const replayWindow = 23 * time.Hour
+
+// recoverExpiredCreate resumes a create whose answer was lost longer ago
+// than the server remembers its Idempotency-Key: replaying it would make a
+// second key. A key the lost create made has the planned name, was issued by
+// this caller after the journal's timestamp, and its plaintext is gone, so it
+// is revoked; then a fresh create follows.
+func (x *run) recoverExpiredCreate(ctx context.Context) error {
+	p := x.j.Pending
+	x.r.rep().Warn(fmt.Sprintf("an earlier create of %q (%s ago) is too old for the server to replay; looking for the key it may have made", p.Name, x.now().Sub(p.At).Round(time.Minute)))
+	keys, err := x.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: logPageSize})
+	if err != nil {
+		return fmt.Errorf("looking for the key of an earlier create: %w", err)
+	}
+	for _, k := range keys {
+		if k.Name != p.Name || !strings.EqualFold(k.CreatedBy.Email, x.actor.Email) || k.CreatedAt.Before(p.At.Add(-time.Minute)) {
+			continue
+		}
+		ref := RefOf(k)
+		if _, err := x.r.API.RevokeKey(ctx, k.ID); err != nil {
+			return fmt.Errorf("revoking %s, made by an earlier create whose answer was lost: %w", k.Prefix, err)
+		}
+		x.j.Abandoned = append(x.j.Abandoned, ref)
+		x.logAbandoned(ref, "plaintext lost, create too old to replay")
+		x.r.rep().Warn(fmt.Sprintf("revoked %s: an earlier run created it but lost its answer, and with it the plaintext", k.Prefix))
+	}
+	x.j.Pending, x.j.Step = nil, StepNone
+	if err := x.save(); err != nil {
+		return err
 	}
 	if err := x.probe(); err != nil {
 		return err
