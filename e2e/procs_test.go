@@ -37,6 +37,10 @@ type scriptState struct {
 	emuURL string
 	autos  map[string]*proc
 	known  []string // plaintexts seen so far; see knownSecrets
+	probe  *prober  // see cmdProbe
+	// holdFrom is the size of emulator.log when the last hold was armed:
+	// held looks for its line after it.
+	holdFrom int64
 }
 
 func state(ts *testscript.TestScript) *scriptState {
@@ -148,6 +152,9 @@ func (p *proc) kill() {
 }
 
 func (st *scriptState) stopAll() {
+	if st.probe != nil {
+		st.probe.stop()
+	}
 	for _, p := range st.autos {
 		p.kill()
 	}
@@ -271,6 +278,7 @@ func (st *scriptState) startEmulator(ts *testscript.TestScript, listen string, f
 type stats struct {
 	Calls      int64  `json:"calls"`
 	Failures   int64  `json:"failures"`
+	Refused    int64  `json:"refused"`
 	LastPrefix string `json:"last_prefix"`
 	LastError  string `json:"last_error"`
 }
@@ -289,7 +297,7 @@ func (st *scriptState) readStats(name string) (stats, error) {
 }
 
 func printStats(ts *testscript.TestScript, s stats) {
-	fmt.Fprintf(ts.Stdout(), "calls %d\nfailures %d\nlast_prefix %s\n", s.Calls, s.Failures, s.LastPrefix)
+	fmt.Fprintf(ts.Stdout(), "calls %d\nfailures %d\nrefused %d\nlast_prefix %s\n", s.Calls, s.Failures, s.Refused, s.LastPrefix)
 	if s.LastError != "" {
 		fmt.Fprintf(ts.Stdout(), "last_error %s\n", s.LastError)
 	}
