@@ -49,6 +49,11 @@ func (e *LockedError) Error() string {
 		e.KeyID, e.PID, e.Host, e.Since.Local().Format(time.RFC3339))
 }
 
+// Is makes errors.Is(err, ErrPending) true: the rotation is under way in
+// the other process, so a cron job that runs again later is right to treat
+// it as work pending (exit 3), not as a failure.
+func (e *LockedError) Is(target error) bool { return target == ErrPending }
+
 // JournalError is a journal that cannot be read back (truncated, garbage).
 type JournalError struct {
 	Path  string
