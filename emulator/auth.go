@@ -56,39 +56,110 @@ const maxAuthHeader = 128
 
 var errUnauthenticated = errors.New("unauthenticated")
 
-// verifiedCache maps sha256(presented key) to the key id it proved, so an
-// active key pays bcrypt once per process rather than once per request. Only
-// successes go in; a revoke removes its key's entry before answering.
+// verifiedCache maps sha256(presented key) to the caller it proved, so a
+// key pays bcrypt and the database read once per process rather than once
+// per request. Only proven keys go in: a wrong secret is never cached. A
+// revoke marks its key's entry revoked rather than dropping it, so a revoked
+// key that keeps calling costs a map lookup, not a bcrypt each time.
 type verifiedCache struct {
-	mu    sync.Mutex
-	bySum map[[sha256.Size]byte]string
+	mu    sync.RWMutex
+	bySum map[[sha256.Size]byte]*cachedKey
 	byKey map[string][sha256.Size]byte
 }
 
-func (c *verifiedCache) get(sum [sha256.Size]byte) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id, ok := c.bySum[sum]
-	return id, ok
+type cachedKey struct {
+	caller  *caller
+	revoked bool
 }
 
-func (c *verifiedCache) put(sum [sha256.Size]byte, keyID string) {
+func (c *verifiedCache) get(sum [sha256.Size]byte) (cachedKey, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.bySum[sum]
+	if !ok {
+		return cachedKey{}, false
+	}
+	return *v, true
+}
+
+func (c *verifiedCache) put(sum [sha256.Size]byte, v cachedKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.bySum == nil {
-		c.bySum = map[[sha256.Size]byte]string{}
+		c.bySum = map[[sha256.Size]byte]*cachedKey{}
 		c.byKey = map[string][sha256.Size]byte{}
 	}
-	c.bySum[sum] = keyID
-	c.byKey[keyID] = sum
+	c.bySum[sum] = &v
+	c.byKey[v.caller.key.ID] = sum
 }
 
-func (c *verifiedCache) drop(keyID string) {
+func (c *verifiedCache) markRevoked(keyID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if sum, ok := c.byKey[keyID]; ok {
-		delete(c.bySum, sum)
-		delete(c.byKey, keyID)
+		c.bySum[sum] = &cachedKey{caller: c.bySum[sum].caller, revoked: true}
+	}
+}
+
+// maxRevokeWait bounds how long a revoke waits for the key's requests in
+// flight; only two keys revoking each other at once can need it.
+const maxRevokeWait = 10 * time.Second
+
+// keyGate orders requests against revocation. A request counts itself in for
+// its key unless the key is revoked, and out once its execution-log entry is
+// committed; a revoke marks the key and then waits until none of its
+// requests is in flight. So every request a key was accepted for is
+// committed before the revoke touches the database, and from the mark on,
+// before the revoke answers, the key gets 401.
+type keyGate struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	inflight map[string]int
+	revoked  map[string]bool // for the life of the process: a revoke is final
+}
+
+func newKeyGate() *keyGate {
+	g := &keyGate{inflight: map[string]int{}, revoked: map[string]bool{}}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *keyGate) enter(keyID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.revoked[keyID] {
+		return false
+	}
+	g.inflight[keyID]++
+	return true
+}
+
+func (g *keyGate) leave(keyID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inflight[keyID]--; g.inflight[keyID] <= 0 {
+		delete(g.inflight, keyID)
+	}
+	if g.revoked[keyID] {
+		g.cond.Broadcast()
+	}
+}
+
+// revoke marks keyID and waits until at most own of its requests (the
+// revoke's own, when a key revokes itself) are in flight.
+func (g *keyGate) revoke(keyID string, own int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.revoked[keyID] = true
+	deadline := time.Now().Add(maxRevokeWait)
+	t := time.AfterFunc(maxRevokeWait, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.cond.Broadcast()
+	})
+	defer t.Stop()
+	for g.inflight[keyID] > own && time.Now().Before(deadline) {
+		g.cond.Wait()
 	}
 }
 
@@ -112,9 +183,11 @@ func bearerToken(r *http.Request) (string, bool) {
 	return tok, true
 }
 
-// authenticate resolves the presented key to its active key and user. The
+// authenticate resolves the presented key to its active key and user, and
+// counts the request in with the keyGate: the caller must call
+// s.gate.leave(c.key.ID) once the request's log entry is committed. The
 // key's shape and checksum are checked before the database or bcrypt is
-// touched, so garbage costs nothing.
+// touched, so garbage costs nothing; a key seen before costs a hash.
 func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	tok, ok := bearerToken(r)
 	if !ok {
@@ -124,7 +197,25 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	if err != nil {
 		return nil, errUnauthenticated
 	}
-	ctx := r.Context()
+	sum := sha256.Sum256([]byte(tok))
+	cached, ok := s.cache.get(sum)
+	if !ok {
+		if cached, err = s.lookup(r, tok, parsed, sum); err != nil {
+			return nil, err
+		}
+	}
+	if cached.revoked || !s.gate.enter(cached.caller.key.ID) {
+		return nil, errUnauthenticated
+	}
+	c := *cached.caller
+	c.at = s.Now()
+	return &c, nil
+}
+
+// lookup reads the key and its user and proves tok against the stored hash.
+// A revoked key is proven too, before it is refused, so that the answer's
+// timing does not tell whether a key id is revoked without its secret.
+func (s *Server) lookup(r *http.Request, tok string, parsed client.Key, sum [sha256.Size]byte) (cachedKey, error) {
 	var (
 		c                  caller
 		hash               string
@@ -132,51 +223,48 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 		revokedAt          sql.NullInt64
 		storedPrefix       string
 	)
-	err = s.db.QueryRowContext(ctx, `
+	err := s.db.QueryRowContext(r.Context(), `
 		SELECT k.id, k.prefix, k.hash, k.scopes, k.revoked_at, u.id, u.email, u.role, u.scopes
 		FROM api_keys k JOIN users u ON u.id = k.created_by
 		WHERE k.public_id = ?`, parsed.PublicID).
 		Scan(&c.key.ID, &storedPrefix, &hash, &keyScopes, &revokedAt, &c.user.ID, &c.user.Email, &c.user.Role, &uScopes)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && storedPrefix != parsed.Prefix) {
-		return nil, errUnauthenticated
+		return cachedKey{}, errUnauthenticated
 	}
 	if err != nil {
-		return nil, err
+		return cachedKey{}, err
 	}
 	c.key.Prefix = storedPrefix
-	if !s.verify(tok, c.key.ID, hash) {
-		return nil, errUnauthenticated
-	}
-	if revokedAt.Valid {
-		return nil, errUnauthenticated
-	}
 	if c.keyScopes, err = decodeScopes(keyScopes); err != nil {
-		return nil, err
+		return cachedKey{}, err
 	}
 	if c.userScopes, err = decodeScopes(uScopes); err != nil {
-		return nil, err
+		return cachedKey{}, err
 	}
-	c.at = s.Now()
-	return &c, nil
+	entry := cachedKey{caller: &c, revoked: revokedAt.Valid}
+	if !s.verify(tok, sum, hash, entry) {
+		return cachedKey{}, errUnauthenticated
+	}
+	return entry, nil
 }
 
-// verify proves tok against the stored hash. Concurrent first uses of one
-// key share a single bcrypt through singleflight; the cache is re-checked
-// inside the flight because a flight that just ended may have filled it.
-func (s *Server) verify(tok, keyID, hash string) bool {
-	sum := sha256.Sum256([]byte(tok))
-	if id, ok := s.cache.get(sum); ok && id == keyID {
-		return true
-	}
+// verify proves tok against the stored hash and caches the result. Concurrent
+// first uses of one key share a single bcrypt through singleflight; the cache
+// is re-checked inside the flight because a flight that just ended may have
+// filled it. At most GOMAXPROCS hashes run at once, so a burst of new keys
+// finishes one key after another instead of all of them at the end.
+func (s *Server) verify(tok string, sum [sha256.Size]byte, hash string, entry cachedKey) bool {
 	v, _, _ := s.flight.Do(hex.EncodeToString(sum[:]), func() (any, error) {
-		if id, ok := s.cache.get(sum); ok && id == keyID {
+		if cached, ok := s.cache.get(sum); ok && cached.caller.key.ID == entry.caller.key.ID {
 			return true, nil
 		}
+		s.bcryptSlots <- struct{}{}
+		defer func() { <-s.bcryptSlots }()
 		s.bcryptCalls.Add(1)
 		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(tok)) != nil {
 			return false, nil
 		}
-		s.cache.put(sum, keyID)
+		s.cache.put(sum, entry)
 		return true, nil
 	})
 	return v.(bool)

@@ -502,12 +502,19 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, c *caller,
 		return
 	}
 	if k.Active() {
+		own := 0
+		if c.key.ID == id {
+			own = 1
+		}
+		// From here the key is refused in memory, even should the update
+		// fail: a revoke half done errs on the side of the revoke.
+		s.gate.revoke(id, own)
 		if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?, revoked_by = ?
 			WHERE id = ? AND revoked_at IS NULL`, nanos(c.at), c.user.ID, id); err != nil {
 			s.internalError(w, err)
 			return
 		}
-		s.cache.drop(id)
+		s.cache.markRevoked(id)
 		if k, err = loadKey(ctx, s.db, id); err != nil {
 			s.internalError(w, err)
 			return

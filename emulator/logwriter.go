@@ -121,15 +121,22 @@ func (w *logWriter) write(batch []*logJob) error {
 		return err
 	}
 	defer tx.Rollback()
+	// A batch is mostly one busy key's calls: last_used_at is set once per
+	// key, to the latest of them, rather than once per entry.
+	used := map[string]time.Time{}
 	for _, j := range batch {
 		if err := insertLogEntry(ctx, tx, j.entry); err != nil {
 			return err
 		}
-		used := j.entry.At
-		if w.granularity > 0 {
-			used = used.Truncate(w.granularity)
+		if at := j.entry.At; at.After(used[j.entry.KeyID]) {
+			used[j.entry.KeyID] = at
 		}
-		if err := touchKey(ctx, tx, j.entry.KeyID, used); err != nil {
+	}
+	for keyID, at := range used {
+		if w.granularity > 0 {
+			at = at.Truncate(w.granularity)
+		}
+		if err := touchKey(ctx, tx, keyID, at); err != nil {
 			return err
 		}
 	}

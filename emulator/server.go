@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ type Server struct {
 
 	cache  verifiedCache
 	flight singleflight.Group
+	gate   *keyGate
+	// bcryptSlots bounds the bcrypt comparisons running at once.
+	bcryptSlots chan struct{}
 	// bcryptCalls counts hash comparisons so tests can prove the cache and
 	// singleflight spare bcrypt work.
 	bcryptCalls atomic.Int64
@@ -90,7 +94,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{}}
+	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{}, gate: newKeyGate(),
+		bcryptSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	ctx := context.Background()
 	// The clock offset survives a restart so that time never runs backwards
 	// for data already stamped by an advanced clock.
@@ -207,7 +212,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := s.route(bw, r, p)
+	// leave ends the request's count with the keyGate once its answer is on
+	// the wire, so that a revoke answers after every answer its key was
+	// given. A held or dropped answer leaves first: a revoke must not wait on
+	// a test hook.
+	leave := func() {}
 	if c != nil {
+		var once sync.Once
+		leave = func() { once.Do(func() { s.gate.leave(c.key.ID) }) }
+		defer leave()
 		keyPrefix = c.key.Prefix
 		if bw.status == 0 {
 			bw.WriteHeader(http.StatusOK)
@@ -231,16 +244,24 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(bw, http.StatusInternalServerError, client.CodeInternal, "recording the request failed; retry")
 		}
 	}
-	if h, ok := s.takeHold(r, p, true); ok && !s.hold(r, p, "handled, answer held ("+h.String()+")") {
-		status = "gone-after"
-		return
+	if h, ok := s.takeHold(r, p, true); ok {
+		leave()
+		if !s.hold(r, p, "handled, answer held ("+h.String()+")") {
+			status = "gone-after"
+			return
+		}
 	}
 	if fault == faultResetAfter {
+		leave()
 		status = "reset-after"
 		dropConnection(w)
 		return
 	}
 	status = s.flush(w, bw)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	leave()
 }
 
 func (s *Server) flush(w http.ResponseWriter, bw *bufferedResponse) string {
