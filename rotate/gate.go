@@ -27,11 +27,13 @@ type GateReport struct {
 	QuietPeriod time.Duration `json:"quiet_period"`
 	Old         KeyRef        `json:"old"`
 	New         *KeyRef       `json:"new,omitempty"`
-	NewUsed     bool          `json:"new_used"`
-	NewFirstUse time.Time     `json:"new_first_use,omitzero"`
-	OldRevoked  bool          `json:"old_revoked"`
-	OldQuiet    bool          `json:"old_quiet"`
-	OldLastUse  time.Time     `json:"old_last_use,omitzero"`
+	// NewCreatedAt is when the new key was issued: the rotation's start.
+	NewCreatedAt time.Time `json:"new_created_at,omitzero"`
+	NewUsed      bool      `json:"new_used"`
+	NewFirstUse  time.Time `json:"new_first_use,omitzero"`
+	OldRevoked   bool      `json:"old_revoked"`
+	OldQuiet     bool      `json:"old_quiet"`
+	OldLastUse   time.Time `json:"old_last_use,omitzero"`
 	// QuietUntil is when the old key's quiet period ends if it stays unused.
 	QuietUntil time.Time `json:"quiet_until,omitzero"`
 	// FutureUse is the latest use of the old key that BOS stamped after its
@@ -130,7 +132,7 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 	if !ok {
 		return GateReport{}, errors.New("the server sent no Date header: the gate needs the server's time, and will not trust the local clock")
 	}
-	rep := GateReport{Now: now, QuietPeriod: g.quiet, Old: g.old, New: g.new, OldRevoked: !oldKey.Active()}
+	rep := GateReport{Now: now, QuietPeriod: g.quiet, Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !oldKey.Active()}
 	windowStart := now.Add(-g.quiet)
 
 	if g.requireOldQuiet && !rep.OldRevoked {
@@ -161,7 +163,7 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 				delete(g.oldEntries, id)
 				continue
 			}
-			if stamp.After(now) && stamp.After(rep.FutureUse) {
+			if isFuture(stamp, now) && stamp.After(rep.FutureUse) {
 				rep.FutureUse = stamp
 			}
 			inWindow[id] = e
@@ -180,7 +182,7 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 				if at.After(rep.OldLastUse) {
 					rep.OldLastUse = at
 				}
-				if lu.After(now) && lu.After(rep.FutureUse) {
+				if isFuture(*lu, now) && lu.After(rep.FutureUse) {
 					rep.FutureUse = *lu
 				}
 			}
@@ -213,7 +215,7 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 // so the gate cannot pass early, and even a stamp years ahead holds the gate
 // shut for one quiet period only.
 func (g *gate) counted(id string, at, now time.Time) time.Time {
-	if !at.After(now) {
+	if !isFuture(at, now) {
 		return at
 	}
 	seen, ok := g.future[id]
@@ -223,6 +225,14 @@ func (g *gate) counted(id string, at, now time.Time) time.Time {
 	}
 	return seen
 }
+
+// dateResolution is how far the server's present, read from a Date header
+// in whole seconds, can lag behind a stamp it wrote in the same second.
+const dateResolution = time.Second
+
+// isFuture says BOS stamped at after its own present: more than the Date
+// header's resolution ahead of now.
+func isFuture(at, now time.Time) bool { return at.After(now.Add(dateResolution)) }
 
 // readNew looks for a call made with the new key by anyone but plana's own
 // check that it answers.

@@ -20,6 +20,12 @@ import (
 	"github.com/plana-cli/plana/internal/secret"
 )
 
+// GateWatcher is a Reporter that also wants each evaluation of the gate
+// while it waits, to draw the traffic moving from the old key to the new.
+type GateWatcher interface {
+	GateChecked(GateReport)
+}
+
 // Reporter shows progress: a spinner on a TTY, one line per change otherwise.
 type Reporter interface {
 	Step(name string)    // a step begins
@@ -829,6 +835,9 @@ func (x *run) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 		}
 		if x.opts.NoWait {
 			return rep, &GateError{Report: rep}
+		}
+		if gw, ok := x.r.rep().(GateWatcher); ok {
+			gw.GateChecked(rep)
 		}
 		if s := rep.Summary(); s != last {
 			x.r.rep().Waiting("waiting: " + s)

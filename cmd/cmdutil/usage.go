@@ -1,6 +1,8 @@
 package cmdutil
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -89,11 +91,67 @@ var sparks = []rune("▁▂▃▄▅▆▇█")
 
 // Sparkline draws counts with ▁…█; an empty hour is ▁ and any non-empty
 // hour is at least ▂, so a single call stays visible next to a busy hour.
-func Sparkline(counts []int) string {
+func Sparkline(counts []int) string { return sparkline(counts, peakOf(counts)) }
+
+func peakOf(counts ...[]int) int {
 	peak := 0
-	for _, c := range counts {
-		peak = max(peak, c)
+	for _, cs := range counts {
+		for _, c := range cs {
+			peak = max(peak, c)
+		}
 	}
+	return peak
+}
+
+// KeyTraffic is one key's line in a RotationChart.
+type KeyTraffic struct {
+	Label        string // "old", "new"
+	Prefix       string
+	CallsPerHour []int
+}
+
+// RotationChart draws the old and the new key's calls per hour on one scale,
+// one line each, so the traffic is seen moving from one key to the other.
+func RotationChart(keys ...KeyTraffic) string {
+	all := make([][]int, len(keys))
+	for i, k := range keys {
+		all[i] = k.CallsPerHour
+	}
+	peak := peakOf(all...)
+	var b strings.Builder
+	for _, k := range keys {
+		total := 0
+		for _, c := range k.CallsPerHour {
+			total += c
+		}
+		fmt.Fprintf(&b, "  %-3s %s  %s  %d\n", k.Label, k.Prefix, sparkline(k.CallsPerHour, peak), total)
+	}
+	return b.String()
+}
+
+// ChartHours is how many hours a rotation chart spans: the rotation so far
+// plus six hours of the old key's traffic before it, at most 48.
+func ChartHours(rotationStart, now time.Time) int {
+	return min(max(int(now.Sub(rotationStart)/time.Hour)+7, 6), 48)
+}
+
+// maxChartEntries bounds what a chart reads of one key's execution log.
+const maxChartEntries = 50000
+
+// KeyCallsPerHour reads a key's calls over the hours ending at now.
+func KeyCallsPerHour(ctx context.Context, c *client.Client, keyID string, now time.Time, hours int) ([]int, error) {
+	var at []time.Time
+	err := c.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: keyID, Since: now.Add(-time.Duration(hours) * time.Hour), PageSize: 1000, Limit: maxChartEntries},
+		func(es []client.ExecutionLogEntry) error {
+			for _, e := range es {
+				at = append(at, e.At)
+			}
+			return nil
+		})
+	return HourlyCounts(now, hours, at), err
+}
+
+func sparkline(counts []int, peak int) string {
 	var b strings.Builder
 	for _, c := range counts {
 		if c == 0 || peak == 0 {

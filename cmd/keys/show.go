@@ -12,6 +12,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/rotate"
 )
 
 const sparkHours = 48
@@ -44,8 +45,19 @@ type Usage struct {
 
 // ShowResult is `plana keys show -o json`.
 type ShowResult struct {
-	Key   KeyRecord `json:"key" yaml:"key"`
-	Usage Usage     `json:"usage" yaml:"usage"`
+	Key      KeyRecord      `json:"key" yaml:"key"`
+	Usage    Usage          `json:"usage" yaml:"usage"`
+	Rotation *RotationUsage `json:"rotation,omitempty" yaml:"rotation,omitempty"`
+}
+
+// RotationUsage is, for a key in an unfinished rotation, both keys' calls
+// per hour on one scale, so the traffic is seen moving to the new key.
+type RotationUsage struct {
+	Old             rotate.KeyRef `json:"old" yaml:"old"`
+	New             rotate.KeyRef `json:"new" yaml:"new"`
+	Step            rotate.Step   `json:"step" yaml:"step"`
+	OldCallsPerHour []int         `json:"old_calls_per_hour_48h" yaml:"old_calls_per_hour_48h"`
+	NewCallsPerHour []int         `json:"new_calls_per_hour_48h" yaml:"new_calls_per_hour_48h"`
 }
 
 // NewCmdShow builds `plana keys show`.
@@ -121,10 +133,44 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	u.Sources = tally.Sources()
 	u.CallsPerHour = cmdutil.HourlyCounts(now, sparkHours, recent)
 	res := ShowResult{Key: newKeyRecord(*k, cfg, now), Usage: u}
+	if res.Rotation, err = rotationUsage(ctx, c, *k, now, u.CallsPerHour); err != nil {
+		return err
+	}
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintObject(opts.IO.Out, opts.Output, res)
 	}
 	return printShow(opts.IO, res, now, opts.Since)
+}
+
+// rotationUsage finds the unfinished rotation k is the old or the new key
+// of, and reads the other key's calls per hour; nil when there is none.
+func rotationUsage(ctx context.Context, c *client.Client, k client.APIKey, now time.Time, own []int) (*RotationUsage, error) {
+	dir, err := config.StateDir()
+	if err != nil {
+		return nil, nil
+	}
+	// A damaged journal is for keys status and doctor to report, not show.
+	items, _ := rotate.Status(dir)
+	for _, it := range items {
+		if it.New == nil || (it.Old.ID != k.ID && it.New.ID != k.ID) {
+			continue
+		}
+		ru := &RotationUsage{Old: it.Old, New: *it.New, Step: it.Step}
+		other := it.New.ID
+		if it.New.ID == k.ID {
+			other = it.Old.ID
+		}
+		calls, err := cmdutil.KeyCallsPerHour(ctx, c, other, now, sparkHours)
+		if err != nil {
+			return nil, fmt.Errorf("reading the execution log of %s: %w", other, err)
+		}
+		ru.OldCallsPerHour, ru.NewCallsPerHour = own, calls
+		if it.New.ID == k.ID {
+			ru.OldCallsPerHour, ru.NewCallsPerHour = calls, own
+		}
+		return ru, nil
+	}
+	return nil, nil
 }
 
 func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since time.Duration) error {
@@ -172,7 +218,14 @@ func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since ti
 	for _, n := range res.Usage.CallsPerHour {
 		total48 += n
 	}
-	fmt.Fprintf(w, "\nCalls per hour, last 48 h (oldest to now), %d in all:\n  %s\n", total48, cmdutil.Sparkline(res.Usage.CallsPerHour))
+	if ru := res.Rotation; ru != nil {
+		fmt.Fprintf(w, "\nRotating %s (%s) to %s (%s), at step %s; calls per hour, last 48 h (oldest to now):\n%s",
+			ru.Old.Name, ru.Old.Prefix, ru.New.Name, ru.New.Prefix, ru.Step, cmdutil.RotationChart(
+				cmdutil.KeyTraffic{Label: "old", Prefix: ru.Old.Prefix, CallsPerHour: ru.OldCallsPerHour},
+				cmdutil.KeyTraffic{Label: "new", Prefix: ru.New.Prefix, CallsPerHour: ru.NewCallsPerHour}))
+	} else {
+		fmt.Fprintf(w, "\nCalls per hour, last 48 h (oldest to now), %d in all:\n  %s\n", total48, cmdutil.Sparkline(res.Usage.CallsPerHour))
+	}
 
 	fmt.Fprintf(w, "\nUsed from, last %s:\n", config.FormatDuration(since))
 	if res.Usage.Truncated {

@@ -4,13 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
+	"github.com/plana-cli/plana/cmd/keys/rotation"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate"
 )
 
 // callAs makes an automation call with key from a given user agent, as the
@@ -133,4 +138,55 @@ func TestSecretRun(t *testing.T) {
 	if e.Out.Len() != 0 {
 		t.Error("wrote to stdout on failure")
 	}
+}
+
+// A key in an unfinished rotation is shown with both keys' traffic on one
+// scale, whichever of the two is asked for.
+func TestShowDuringRotation(t *testing.T) {
+	e := cmdtest.New(t)
+	envFile := filepath.Join(t.TempDir(), "sync.env")
+	os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
+	err := e.Run(rotation.NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
+	var rot rotate.Result
+	if json.Unmarshal(e.Out.Bytes(), &rot); rot.New == nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	newPlain, _ := e.Store.Get(secret.KeyName(rot.New.ID))
+	for range 4 {
+		callAs(t, e, newPlain, "stock-sync/1.5", "/v1/stock-levels")
+	}
+	last := func(cs []int) int { return cs[len(cs)-1] }
+	for _, key := range []string{rot.Old.Prefix, rot.New.Prefix} {
+		var res ShowResult
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			e.Out.Reset()
+			if err := e.Run(NewCmdShow(e.Factory, nil), key, "-o", "json"); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
+				t.Fatal(err)
+			}
+			// 4 calls plus plana's own check that the new key answers.
+			if (res.Rotation != nil && last(res.Rotation.NewCallsPerHour) >= 5) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ru := res.Rotation
+		if ru == nil || ru.Old.ID != rot.Old.ID || ru.New.ID != rot.New.ID || ru.Step != rotate.StepDeployed {
+			t.Fatalf("show %s: rotation %+v", key, ru)
+		}
+		if last(ru.NewCallsPerHour) != 5 || len(ru.OldCallsPerHour) != 48 || len(ru.NewCallsPerHour) != 48 {
+			t.Errorf("show %s: new key calls this hour %d, want 5", key, last(ru.NewCallsPerHour))
+		}
+	}
+	e.Out.Reset()
+	if err := e.Run(NewCmdShow(e.Factory, nil), rot.New.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`  new ` + rot.New.Prefix + `  [▁▂▃▄▅▆▇]*█  5\n`).MatchString(e.Out.String()) {
+		t.Errorf("no chart line for the new key:\n%s", e.Out)
+	}
+	e.AssertNoSecrets()
 }

@@ -5,6 +5,7 @@
 package rotation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -55,11 +56,58 @@ func durationFlag(cmd *cobra.Command, d *time.Duration, name, usage string) {
 // progress is the rotate.Reporter on an IOStreams: a spinner while waiting
 // on a TTY, one line per change otherwise; steps and notes on stderr.
 type progress struct {
-	ios *iostreams.IOStreams
-	p   *iostreams.Progress
+	ios     *iostreams.IOStreams
+	p       *iostreams.Progress
+	waiting string
+
+	// chart, when set (a person at a TTY), reads the two keys' calls per
+	// hour; it is redrawn at most every chartEvery, and only when it changed.
+	chart     func(rotate.GateReport) (string, error)
+	chartAt   time.Time
+	chartText string
+}
+
+const chartEvery = time.Minute
+
+// GateChecked draws the old and the new key's traffic while step 3 waits.
+func (r *progress) GateChecked(rep rotate.GateReport) {
+	if r.chart == nil || rep.New == nil || time.Since(r.chartAt) < chartEvery {
+		return
+	}
+	r.chartAt = time.Now()
+	text, err := r.chart(rep)
+	if err != nil || text == r.chartText {
+		return
+	}
+	r.chartText = text
+	waiting := r.waiting
+	r.stop()
+	fmt.Fprintf(r.ios.ErrOut, "Calls per hour, last %d h (oldest to now):\n%s", cmdutil.ChartHours(rep.NewCreatedAt, rep.Now), text)
+	if waiting != "" {
+		r.Waiting(waiting)
+	}
+}
+
+// trafficChart is the chart of a progress on a TTY.
+func trafficChart(ctx context.Context, api *client.Client) func(rotate.GateReport) (string, error) {
+	return func(rep rotate.GateReport) (string, error) {
+		hours := cmdutil.ChartHours(rep.NewCreatedAt, rep.Now)
+		oldCalls, err := cmdutil.KeyCallsPerHour(ctx, api, rep.Old.ID, rep.Now, hours)
+		if err != nil {
+			return "", err
+		}
+		newCalls, err := cmdutil.KeyCallsPerHour(ctx, api, rep.New.ID, rep.Now, hours)
+		if err != nil {
+			return "", err
+		}
+		return cmdutil.RotationChart(
+			cmdutil.KeyTraffic{Label: "old", Prefix: rep.Old.Prefix, CallsPerHour: oldCalls},
+			cmdutil.KeyTraffic{Label: "new", Prefix: rep.New.Prefix, CallsPerHour: newCalls}), nil
+	}
 }
 
 func (r *progress) stop() {
+	r.waiting = ""
 	if r.p != nil {
 		r.p.Stop()
 		r.p = nil
@@ -72,6 +120,7 @@ func (r *progress) Step(name string) {
 }
 
 func (r *progress) Waiting(text string) {
+	r.waiting = text
 	if r.p == nil {
 		r.p = r.ios.StartProgress(text)
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,59 @@ func callWith(t *testing.T, e *cmdtest.Env, key string) {
 	}
 	if _, err := c.Do(context.Background(), client.Request{Method: "GET", Path: "/v1/stock-levels"}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// On a TTY, step 3's waiting screen draws both keys' calls per hour on one
+// scale; in a script it does not (and makes no extra calls).
+func TestVerifyWaitDrawsTrafficOnATTY(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		e := cmdtest.New(t)
+		e.IO.SetStderrTTY(tty)
+		envFile := filepath.Join(t.TempDir(), "sync.env")
+		os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
+		err := e.Run(NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
+		var res rotate.Result
+		if json.Unmarshal(e.Out.Bytes(), &res); res.New == nil {
+			t.Fatalf("rotate: %v", err)
+		}
+		newPlain, _ := e.Store.Get("key:" + res.New.ID)
+		callWith(t, e, newPlain)
+		callWith(t, e, newPlain)
+		callWith(t, e, e.Seed.AutomationKey)
+		e.ErrOut.Reset()
+		err = e.Run(NewCmdVerify(e.Factory, nil), res.Old.ID, "--wait", "--quiet-period", "1h", "--poll-interval", "10ms", "--timeout", "300ms")
+		var pe *cmdutil.PendingError
+		if !errors.As(err, &pe) {
+			t.Fatalf("want the gate still shut (the old key was just used), got %v", err)
+		}
+		out := e.ErrOut.String()
+		// The Date header has whole seconds: a call made this second is not
+		// one "stamped after the server's present".
+		if strings.Contains(out, "after its own clock") {
+			t.Errorf("a call just made is reported as stamped in the future:\n%s", out)
+		}
+		if !tty {
+			if strings.Contains(out, "Calls per hour") {
+				t.Errorf("a chart without a TTY:\n%s", out)
+			}
+			continue
+		}
+		if !strings.Contains(out, "Calls per hour, last 7 h (oldest to now):") {
+			t.Fatalf("no chart on a TTY:\n%s", out)
+		}
+		// One scale for both: the new key's 2 calls (plus plana's own check)
+		// reach the top, the old key's latest hour is lower but visible.
+		oldLine := regexp.MustCompile(`  old ` + res.Old.Prefix + `  ([▁▂▃▄▅▆▇█]{7})  (\d+)`).FindStringSubmatch(out)
+		newLine := regexp.MustCompile(`  new ` + res.New.Prefix + `  ([▁▂▃▄▅▆▇█]{7})  (\d+)`).FindStringSubmatch(out)
+		if oldLine == nil || newLine == nil {
+			t.Fatalf("chart lines missing:\n%s", out)
+		}
+		if !strings.HasSuffix(newLine[1], "█") || newLine[2] != "3" {
+			t.Errorf("new key line %q: want 3 calls, the busiest hour at the end", newLine[0])
+		}
+		if strings.HasSuffix(oldLine[1], "▁") {
+			t.Errorf("old key line %q: its call this hour is not drawn", oldLine[0])
+		}
 	}
 }

@@ -112,6 +112,9 @@ func stepRun(ctx context.Context, o *StepOptions) error {
 	if err != nil {
 		return err
 	}
+	if ios.IsStderrTTY() {
+		rep.chart = trafficChart(ctx, r.API)
+	}
 	eo := o.engineOptions()
 	if cfg, err := o.Factory.Config(); err == nil {
 		if q, ok := cfg.QuietPeriod(); ok && eo.QuietPeriod == 0 {
