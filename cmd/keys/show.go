@@ -69,7 +69,8 @@ func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) err
 		Short: "Show one key and where it is used from",
 		Long: `Show one key in full, with where it has been called from recently: the execution log
 grouped by source IP, user agent and path, and a sparkline of calls per hour over the
-last 48 hours.`,
+last 48 hours. For the old or the new key of an unfinished rotation it draws both keys'
+lines on one scale, so you see the traffic move from one to the other.`,
 		Example: `  $ plana keys show "Nightly stock sync (2025)"
   $ plana keys show pa_live_AB7K2XYZ --since 30d -o json`,
 		Args: cmdutil.ExactArgs(1, "KEY"),
