@@ -52,7 +52,8 @@ func (g GateReport) Summary() string {
 	if g.New != nil && !g.NewUsed {
 		parts = append(parts, fmt.Sprintf("the new key %s has not been used yet: deploy it and let the automation run", g.New.Prefix))
 	}
-	if !g.OldQuiet {
+	// An evaluation cut short by an error knows no last use to tell of.
+	if !g.OldQuiet && !g.OldLastUse.IsZero() {
 		p := fmt.Sprintf("the old key %s was used %s ago", g.Old.Prefix, fmtDuration(g.Now.Sub(g.OldLastUse)))
 		if !g.QuietUntil.IsZero() {
 			p += fmt.Sprintf(" (quiet from %s if it stays unused)", g.QuietUntil.UTC().Format(time.RFC3339))
@@ -154,6 +155,11 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 			})
 		if err != nil {
 			return rep, fmt.Errorf("reading the old key's execution log: %w", err)
+		}
+		// The log was read after now was taken: a call made meanwhile is
+		// not from BOS's future. The log's own answer dates the read.
+		if n, ok := g.api.ServerNow(); ok && n.After(now) {
+			now, rep.Now = n, n
 		}
 		inWindow := map[string]client.ExecutionLogEntry{}
 		for id, e := range g.oldEntries {
