@@ -933,11 +933,14 @@ func (x *run) ensureRevoked(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	forced := ""
 	if !rep.Passed {
 		if !x.opts.Force {
 			return &GateError{Report: rep}
 		}
 		x.r.rep().Warn("REVOKING ALTHOUGH THE GATE DOES NOT HOLD (--force): " + rep.Summary())
+		// The log must show the revoke was not earned by the gate.
+		forced = "forced (--force): " + rep.Summary()
 	} else {
 		x.r.rep().Info("checked again just now: " + rep.Summary())
 	}
@@ -946,7 +949,7 @@ func (x *run) ensureRevoked(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := x.revoke(ctx); err != nil {
+	if err := x.revoke(ctx, forced); err != nil {
 		return err
 	}
 	return x.finish(ctx)
@@ -958,9 +961,9 @@ func (x *run) waitGateOnce(ctx context.Context, q time.Duration) (GateReport, er
 	return newGate(x.r.API, x.j, q, true).eval(ctx)
 }
 
-// revoke revokes the old key and, when its plaintext is in the keyring,
-// checks the server now refuses it.
-func (x *run) revoke(ctx context.Context) error {
+// revoke revokes the old key; detail, logged with it, says why when the
+// gate did not hold.
+func (x *run) revoke(ctx context.Context, detail string) error {
 	if _, err := x.r.API.RevokeKey(ctx, x.j.Old.ID); err != nil {
 		return fmt.Errorf("revoking the old key %s: %w", x.j.Old.Prefix, err)
 	}
@@ -969,7 +972,7 @@ func (x *run) revoke(ctx context.Context) error {
 	if err := x.save(); err != nil {
 		return err
 	}
-	x.log(EventRevoked, "")
+	x.log(EventRevoked, detail)
 	x.r.rep().Info(fmt.Sprintf("revoked %s (%s)", x.j.Old.Name, x.j.Old.Prefix))
 	return x.r.at("revoked")
 }
