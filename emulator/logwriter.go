@@ -22,6 +22,9 @@ var errWriterStopped = errors.New("execution-log writer stopped")
 // one fsync rather than N, and a handler answers only once its entry is durable.
 type logWriter struct {
 	db          *sql.DB
+	// Statements prepared once: parsing the SQL for every entry cost more
+	// than inserting it.
+	insert, touch *sql.Stmt
 	granularity time.Duration
 	jobs        chan *logJob
 	quit        chan struct{}
@@ -37,16 +40,27 @@ type logJob struct {
 	done  chan error
 }
 
-func startLogWriter(db *sql.DB, granularity time.Duration) *logWriter {
+func startLogWriter(db *sql.DB, granularity time.Duration) (*logWriter, error) {
+	insert, err := db.Prepare(insertLogSQL)
+	if err != nil {
+		return nil, err
+	}
+	touch, err := db.Prepare(touchKeySQL)
+	if err != nil {
+		insert.Close()
+		return nil, err
+	}
 	w := &logWriter{
 		db:          db,
+		insert:      insert,
+		touch:       touch,
 		granularity: granularity,
 		jobs:        make(chan *logJob, maxBatch),
 		quit:        make(chan struct{}),
 		stopped:     make(chan struct{}),
 	}
 	go w.run()
-	return w
+	return w, nil
 }
 
 // append queues e and waits until it is committed. It does not give up when
@@ -121,11 +135,12 @@ func (w *logWriter) write(batch []*logJob) error {
 		return err
 	}
 	defer tx.Rollback()
+	insert, touch := tx.StmtContext(ctx, w.insert), tx.StmtContext(ctx, w.touch)
 	// A batch is mostly one busy key's calls: last_used_at is set once per
 	// key, to the latest of them, rather than once per entry.
 	used := map[string]time.Time{}
 	for _, j := range batch {
-		if err := insertLogEntry(ctx, tx, j.entry); err != nil {
+		if _, err := insert.ExecContext(ctx, logEntryArgs(j.entry)...); err != nil {
 			return err
 		}
 		if at := j.entry.At; at.After(used[j.entry.KeyID]) {
@@ -136,7 +151,7 @@ func (w *logWriter) write(batch []*logJob) error {
 		if w.granularity > 0 {
 			at = at.Truncate(w.granularity)
 		}
-		if err := touchKey(ctx, tx, keyID, at); err != nil {
+		if _, err := touch.ExecContext(ctx, nanos(at), keyID); err != nil {
 			return err
 		}
 	}
@@ -147,4 +162,6 @@ func (w *logWriter) write(batch []*logJob) error {
 func (w *logWriter) stop() {
 	close(w.quit)
 	<-w.stopped
+	w.insert.Close()
+	w.touch.Close()
 }

@@ -115,7 +115,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("emulator: workspace: %w", err)
 	}
 	s.faults = newFaultInjector(cfg.Faults)
-	s.writer = startLogWriter(db, cfg.LastUsedGranularity)
+	if s.writer, err = startLogWriter(db, cfg.LastUsedGranularity); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("emulator: log writer: %w", err)
+	}
 	return s, nil
 }
 

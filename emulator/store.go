@@ -218,18 +218,25 @@ func saveMeta(ctx context.Context, db *sql.DB, name, value string) error {
 	return err
 }
 
+const insertLogSQL = `INSERT INTO execution_log
+	(id, at, key_id, key_prefix, method, path, status, source_ip, user_agent)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func logEntryArgs(e client.ExecutionLogEntry) []any {
+	return []any{e.ID, nanos(e.At), e.KeyID, e.KeyPrefix, e.Method, e.Path, e.Status, e.SourceIP, e.UserAgent}
+}
+
 func insertLogEntry(ctx context.Context, q querier, e client.ExecutionLogEntry) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO execution_log
-		(id, at, key_id, key_prefix, method, path, status, source_ip, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, nanos(e.At), e.KeyID, e.KeyPrefix, e.Method, e.Path, e.Status, e.SourceIP, e.UserAgent)
+	_, err := q.ExecContext(ctx, insertLogSQL, logEntryArgs(e)...)
 	return err
 }
 
-// touchKey moves last_used_at forward only, so batches committed out of
+// touchKeySQL moves last_used_at forward only, so batches committed out of
 // arrival order, or a coarse granularity, never move it back.
+const touchKeySQL = `UPDATE api_keys SET last_used_at = ?1
+	WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`
+
 func touchKey(ctx context.Context, q querier, keyID string, at time.Time) error {
-	_, err := q.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ?1
-		WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)`, nanos(at), keyID)
+	_, err := q.ExecContext(ctx, touchKeySQL, nanos(at), keyID)
 	return err
 }
