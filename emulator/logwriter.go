@@ -21,14 +21,14 @@ var errWriterStopped = errors.New("execution-log writer stopped")
 // meanwhile in one transaction (group commit), so N concurrent requests cost
 // one fsync rather than N, and a handler answers only once its entry is durable.
 type logWriter struct {
-	db          *sql.DB
+	db *sql.DB
 	// Statements prepared once: parsing the SQL for every entry cost more
 	// than inserting it.
 	insert, touch *sql.Stmt
-	granularity time.Duration
-	jobs        chan *logJob
-	quit        chan struct{}
-	stopped     chan struct{}
+	granularity   time.Duration
+	jobs          chan *logJob
+	quit          chan struct{}
+	stopped       chan struct{}
 
 	// entries and commits give the mean batch size: fsyncs per request.
 	entries atomic.Int64
