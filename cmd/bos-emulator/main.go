@@ -32,7 +32,7 @@ func run(args []string, stderr io.Writer) int {
 		dbPath      = fs.String("db", "", "SQLite database file, or :memory: (default $XDG_DATA_HOME/bos-emulator/bos.db)")
 		bcryptCost  = fs.Int("bcrypt-cost", emulator.DefaultBcryptCost, "bcrypt cost for new keys")
 		granularity = fs.String("last-used-granularity", "0", "record last_used_at truncated to this duration (0 = exact), e.g. 1h or 1d")
-		dev         = fs.Bool("dev-endpoints", false, "enable /_emulator/clock (read and advance the emulator clock) /_emulator/stats (bcrypt and log counters), /_emulator/faults (faults injected by kind) and /_emulator/holds (hold a request part-way, for kill tests)")
+		dev         = fs.Bool("dev-endpoints", false, "enable /_emulator/clock (read and advance the emulator clock), /_emulator/stats (bcrypt and log counters), /_emulator/faults (faults injected by kind) and /_emulator/holds (hold a request part-way, for kill tests)")
 		faults      = fs.String("faults", "", "inject faults into /v1/ requests, e.g. 'rate=0.2,kinds=500+429+429date+429bad+reset+reset-after+slow,slow=2s'")
 		faultSeed   = fs.Int64("fault-seed", 1, "seed for the fault sequence, so runs repeat")
 		seed        = fs.String("seed", "", "seed the database: 'demo' (only into a database not yet seeded)")
