@@ -130,9 +130,20 @@ func (c *Client) noteDate(resp *http.Response) {
 	if err != nil {
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
-	c.serverDate, c.receivedAt = d.UTC(), time.Now()
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	// Date has whole seconds: the server's clock is somewhere in [d, d+1s).
+	// A running estimate already inside that range is the finer one, and
+	// keeping it stops the estimate from stepping back by up to a second at
+	// every answer (which made the gate re-read log entries it had seen).
+	if !c.serverDate.IsZero() {
+		est := c.serverDate.Add(now.Sub(c.receivedAt))
+		if !est.Before(d) && est.Before(d.Add(time.Second)) {
+			return
+		}
+	}
+	c.serverDate, c.receivedAt = d.UTC(), now
 }
 
 // Response describes a successful answer.
