@@ -634,3 +634,34 @@ func TestGateIgnoresLocalClockSkew(t *testing.T) {
 		}
 	}
 }
+
+// A deploy command that hangs is stopped by the exec timeout; the key
+// created before it is kept in the keyring, and the next run deploys that
+// same key.
+func TestExecTargetHangs(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	opts := fastOpts(w)
+	opts.Target, opts.ExecTimeout, opts.NoWait = "exec:exec sleep 30", 100*time.Millisecond, true
+	_, err := w.rotator().Rotate(ctx, w.old, opts)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 100ms") || !strings.Contains(err.Error(), "safe in the keyring and not deployed yet") {
+		t.Fatalf("want the timeout and the way on, got %v", err)
+	}
+	created := w.successors(client.StatusActive)
+	if len(created) != 1 {
+		t.Fatalf("want the one new key kept, got %d", len(created))
+	}
+	if p, err := w.store.Get(secret.KeyName(created[0].ID)); err != nil || client.PrefixOf(p) != created[0].Prefix {
+		t.Fatalf("the new key is not in the keyring: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "deployed")
+	opts.Target = "exec:cat > " + out
+	res, err := w.rotator().Rotate(ctx, w.old, opts)
+	if !errors.Is(err, ErrPending) || res.New.ID != created[0].ID {
+		t.Fatalf("the next run must deploy the same key and wait at the gate: %v", err)
+	}
+	if got, _ := os.ReadFile(out); client.PrefixOf(strings.TrimSpace(string(got))) != created[0].Prefix {
+		t.Error("the fixed deploy command did not get the new key")
+	}
+	assertOneSuccessor(t, w, created[0].ID)
+}
