@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,6 +35,7 @@ func (c *Client) ListKeysPages(ctx context.Context, opts ListKeysOptions, fn fun
 	if opts.PageSize > 0 {
 		q.Set("page_size", strconv.Itoa(opts.PageSize))
 	}
+	var pages pageTokens
 	for {
 		var page ListKeysResponse
 		if _, err := c.Do(ctx, Request{Method: http.MethodGet, Path: "/v1/api-keys", Query: q}, &page); err != nil {
@@ -44,6 +46,9 @@ func (c *Client) ListKeysPages(ctx context.Context, opts ListKeysOptions, fn fun
 		}
 		if page.NextPageToken == "" {
 			return nil
+		}
+		if err := pages.next(page.NextPageToken); err != nil {
+			return fmt.Errorf("GET /v1/api-keys: %w", err)
 		}
 		q.Set("page_token", page.NextPageToken)
 	}
@@ -149,6 +154,7 @@ func (c *Client) ExecutionLogPages(ctx context.Context, opts ExecutionLogOptions
 		q.Set("page_size", strconv.Itoa(opts.PageSize))
 	}
 	seen := 0
+	var pages pageTokens
 	for {
 		var page ExecutionLogResponse
 		if _, err := c.Do(ctx, Request{Method: http.MethodGet, Path: "/v1/execution-log", Query: q}, &page); err != nil {
@@ -165,8 +171,26 @@ func (c *Client) ExecutionLogPages(ctx context.Context, opts ExecutionLogOptions
 		if page.NextPageToken == "" || (opts.Limit > 0 && seen >= opts.Limit) {
 			return nil
 		}
+		if err := pages.next(page.NextPageToken); err != nil {
+			return fmt.Errorf("GET /v1/execution-log: %w", err)
+		}
 		q.Set("page_token", page.NextPageToken)
 	}
+}
+
+// pageTokens are the page tokens a listing has followed: a server that hands
+// one out twice would otherwise be paged through forever.
+type pageTokens map[string]bool
+
+func (p *pageTokens) next(token string) error {
+	if *p == nil {
+		*p = pageTokens{}
+	}
+	if (*p)[token] {
+		return fmt.Errorf("the server sent page token %q a second time: stopping a listing that would never end", redact(token))
+	}
+	(*p)[token] = true
+	return nil
 }
 
 // ExecutionLog returns the entries matching opts, newest first.

@@ -278,7 +278,9 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, key string,
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
-			return nil, fmt.Errorf("%s %s: decoding answer (HTTP %d): %w", req.Method, req.Path, hresp.StatusCode, err)
+			// A decoding error quotes the value it choked on, which may be
+			// anything the server sent.
+			return nil, fmt.Errorf("%s %s: decoding answer (HTTP %d): %s", req.Method, req.Path, hresp.StatusCode, redact(err.Error()))
 		}
 	}
 	return meta, nil

@@ -41,7 +41,8 @@ func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		s += ", request " + e.RequestID
 	}
-	return s + ")"
+	// Code and request id come from the server as they are, like the message.
+	return redact(s + ")")
 }
 
 // Is maps the status code onto the package's sentinels.
