@@ -41,6 +41,10 @@ type scriptState struct {
 	// holdFrom is the size of emulator.log when the last hold was armed:
 	// held looks for its line after it.
 	holdFrom int64
+	// started is when the emulator first started: every key created later
+	// was created by the script (the seed's keys are days older), and the
+	// emulator's clock only moves forward from the local clock.
+	started time.Time
 }
 
 func state(ts *testscript.TestScript) *scriptState {
@@ -248,6 +252,9 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func (st *scriptState) startEmulator(ts *testscript.TestScript, listen string, flags []string) error {
+	if st.started.IsZero() {
+		st.started = time.Now()
+	}
 	argv := append([]string{"bos-emulator",
 		"--listen", listen,
 		"--db", filepath.Join(st.work, "bos.db"),
