@@ -42,5 +42,10 @@ docs:
 docs-check:
 	$(GO) test -count=1 -run 'TestDocsUpToDate' ./cmd/gen-docs/
 
+# Every performance figure against its baseline in one run (see bench/):
+# prints the table and rewrites docs/benchmarks.md. Not part of make test.
+bench:
+	$(GO) run ./bench
+
 clean:
 	rm -rf $(BIN) dist .demo
