@@ -35,7 +35,8 @@ type Config struct {
 	// LastUsedGranularity, when positive, records last_used_at truncated to
 	// it and only when the truncated value changes. The log stays exact.
 	LastUsedGranularity time.Duration
-	// DevEndpoints enables /_emulator/clock and /_emulator/stats.
+	// DevEndpoints enables /_emulator/clock, /_emulator/stats, and the test
+	// hooks /_emulator/faults (faults injected) and /_emulator/holds.
 	DevEndpoints bool
 	// Faults injects failures into /v1/ requests.
 	Faults FaultConfig
