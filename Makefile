@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X github.com/plana-cli/plana/internal/build.Version=$(VERSIO
              -X github.com/plana-cli/plana/internal/build.Commit=$(COMMIT) \
              -X github.com/plana-cli/plana/internal/build.Date=$(DATE)
 
-.PHONY: all build demo test test-inner vet fmt-check docs docs-check bench clean
+.PHONY: all build demo test test-inner vet fmt-check docs docs-check release-check bench clean
 
 all: build
 
@@ -42,10 +42,41 @@ docs:
 docs-check:
 	$(GO) test -count=1 -run 'TestDocsUpToDate' ./cmd/gen-docs/
 
+# .goreleaser.yaml checked and built as a snapshot for all six targets, then
+# the archives checked for the binary, man pages and completions. The first
+# run compiles goreleaser (about 10 minutes on 2 cores); later runs reuse the
+# build cache. goreleaser reads the commit from git only when a remote is
+# configured, so a clone without one gets a stand-in for this run.
+GORELEASER := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
+RELEASE_GIT := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=.)
+RELEASE_FILES := README.md docs/rotation.md man/man1/plana.1 man/man1/plana-keys-rotate.1 \
+                 man/man1/plana-exit-codes.1 completions/plana.bash completions/_plana \
+                 completions/plana.fish completions/plana.ps1
+
+release-check:
+	$(GORELEASER) check
+	$(RELEASE_GIT) $(GORELEASER) release --snapshot --clean
+	@n=0; for a in dist/plana_*.tar.gz dist/plana_*.zip; do \
+	  [ -e "$$a" ] || continue; n=$$((n+1)); \
+	  case "$$a" in *.zip) list=$$(unzip -Z1 "$$a"); bin=plana.exe;; *) list=$$(tar tzf "$$a"); bin=plana;; esac; \
+	  for f in $$bin $(RELEASE_FILES); do \
+	    printf '%s\n' "$$list" | grep -qx "$$f" || { echo "release-check: $$a lacks $$f"; exit 1; }; \
+	  done; \
+	done; \
+	[ $$n -eq 6 ] || { echo "release-check: $$n plana archives in dist/, want 6"; exit 1; }; \
+	echo "release-check: 6 plana archives, each with the binary, README, docs/rotation.md, man pages and completions"
+	@if [ "$$($(GO) env GOHOSTOS)/$$($(GO) env GOHOSTARCH)" = linux/amd64 ]; then \
+	  meta=$$(cat dist/metadata.json); field() { printf '%s' "$$meta" | sed -n 's/.*"'"$$1"'":"\([^"]*\)".*/\1/p'; }; \
+	  want="plana $$(field version) ($$(field commit), $$(field date | sed 's/\.[0-9]*Z$$/Z/'))"; \
+	  got=$$(dist/plana_linux_amd64*/plana version); \
+	  case "$$got" in "$$want "*) echo "release-check: $$got";; \
+	    *) echo "release-check: plana version printed \"$$got\", want \"$$want ...\""; exit 1;; esac; \
+	fi
+
 # Every performance figure against its baseline in one run (see bench/):
 # prints the table and rewrites docs/benchmarks.md. Not part of make test.
 bench:
 	$(GO) run ./bench
 
 clean:
-	rm -rf $(BIN) dist .demo
+	rm -rf $(BIN) dist .release .demo
