@@ -85,8 +85,7 @@ func newRoot() *cobra.Command {
 		Secrets: func() (secret.Store, error) { return nil, errors.New("gen-docs uses no keyring") },
 	})
 	cmd := root.NewCmdRoot(f)
-	// cobra adds these only on Execute; the docs describe them too.
-	cmd.InitDefaultCompletionCmd()
+	// cobra adds --version only on Execute; the docs describe it too.
 	cmd.InitDefaultVersionFlag()
 	cmd.DisableAutoGenTag = true
 	return cmd

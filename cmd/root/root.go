@@ -60,6 +60,14 @@ Exit codes: 0 done, 1 error, 2 usage, 3 gate not met yet / work pending,
 		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp),
 		newHelpTopic("environment", "Environment variables plana reads", environmentHelp()),
 	)
+	// cobra adds `completion` only on Execute, as a group where an unknown
+	// shell prints help and exits 0; made here, it refuses one like any group.
+	// Its scripts go to the writer set at this point.
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.InitDefaultCompletionCmd()
+	if c, _, err := cmd.Find([]string{"completion"}); err == nil {
+		cmdutil.GroupCommand(c)
+	}
 	return cmd
 }
 
