@@ -412,9 +412,18 @@ func TestDamagedRotationLog(t *testing.T) {
 			if aerr != nil && (!strings.Contains(aerr.Error(), l.Path) || !strings.Contains(aerr.Error(), "move the file aside")) {
 				t.Errorf("the append error does not name the file and the fix: %v", aerr)
 			}
-			// The recovery the message gives: move it aside, a new log starts.
-			if err := os.Rename(l.Path, l.Path+".damaged"); err != nil {
-				t.Fatal(err)
+			// The recovery the message gives: move the log and its head
+			// aside, and a new log starts.
+			for _, p := range []string{l.Path, l.headPath()} {
+				if !strings.Contains(err.Error(), "mv "+p+" "+p+".damaged") {
+					t.Errorf("the error does not say to move %s aside: %v", p, err)
+				}
+				if err := os.Rename(p, p+".damaged"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Verify(); err != nil {
+				t.Fatalf("with the damaged log moved aside: %v", err)
 			}
 			if _, err := l.Append(LogEntry{Time: time.Now(), Event: EventCreated, Old: RefOf(w.old)}); err != nil {
 				t.Fatal(err)

@@ -233,9 +233,10 @@ type ChainError struct {
 }
 
 func (e *ChainError) Error() string {
+	head := RotationLog{Path: e.Path}.headPath()
 	return fmt.Sprintf("rotation log %s: line %d %s: the log was edited, truncated, or a line was inserted or deleted. "+
-		"Keep it as evidence (mv %s %s.damaged); the next rotation starts a new log, and the server's keys and execution log still say what happened",
-		e.Path, e.Line, e.Why, e.Path, e.Path)
+		"Keep it as evidence (mv %s %s.damaged; mv %s %s.damaged); the next rotation starts a new log, and the server's keys and execution log still say what happened",
+		e.Path, e.Line, e.Why, e.Path, e.Path, head, head)
 }
 
 // Verify checks the hash chain of the whole log, and that it still reaches
