@@ -149,3 +149,35 @@ func BenchmarkLogWriter(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkListKeysPage serves one page of 1000 keys from a workspace of
+// 10,000, the request `plana keys list` repeats page after page.
+func BenchmarkListKeysPage(b *testing.B) {
+	s, _ := benchServer(b, 4)
+	ctx := context.Background()
+	res, err := s.SeedBulk(ctx, 10000, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := s.MintKey(ctx, res.User.ID, "admin", []string{client.ScopeManage}, time.Time{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	req := func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/v1/api-keys?page_size=1000", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return r
+	}
+	h.ServeHTTP(httptest.NewRecorder(), req())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req())
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+		b.SetBytes(int64(w.Body.Len()))
+	}
+}
