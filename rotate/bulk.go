@@ -168,9 +168,16 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 		r.rep().Info(fmt.Sprintf("revoked the orphan %s (%s)", k.Name, k.Prefix))
 	}
 	p := js.path(old.ID)
-	if _, err := os.Stat(p); err == nil {
+	if fi, err := os.Stat(p); err == nil {
 		if err := os.Rename(p, p+".damaged"); err != nil {
 			return nil, err
+		}
+		// Kept as evidence, and private like every state file, whatever
+		// mode the damage left it with.
+		if fi.Mode().IsRegular() {
+			if err := os.Chmod(p+".damaged", 0o600); err != nil {
+				return nil, err
+			}
 		}
 	}
 	res := &Result{Old: j.Old, New: j.New, Step: j.Step, Journal: p}

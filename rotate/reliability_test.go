@@ -197,7 +197,13 @@ var damageCases = []struct {
 	damage func(t *testing.T, path string)
 	want   string
 }{
-	{"truncated", func(t *testing.T, p string) { rewrite(t, p, func(b []byte) []byte { return b[:len(b)/2] }) }, "is damaged (unexpected end of JSON input)"},
+	{"truncated", func(t *testing.T, p string) {
+		rewrite(t, p, func(b []byte) []byte { return b[:len(b)/2] })
+		// Rewritten by a tool that leaves it readable by others.
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}, "is damaged (unexpected end of JSON input)"},
 	{"garbage", func(t *testing.T, p string) { rewrite(t, p, func([]byte) []byte { return []byte("\x00\xffnot json") }) }, "is damaged (invalid character"},
 	{"empty", func(t *testing.T, p string) { rewrite(t, p, func([]byte) []byte { return nil }) }, "is damaged (unexpected end of JSON input)"},
 	{"unknown version", func(t *testing.T, p string) {
@@ -283,8 +289,10 @@ func TestDamagedJournalRecovery(t *testing.T) {
 				if err != nil {
 					t.Fatalf("rebuild: %v", err)
 				}
-				if _, err := os.Stat(path + ".damaged"); err != nil {
+				if fi, err := os.Stat(path + ".damaged"); err != nil {
 					t.Error("the damaged journal must be kept aside as evidence")
+				} else if fi.Mode().IsRegular() && fi.Mode().Perm() != 0o600 {
+					t.Errorf("the damaged journal kept aside is mode %v, want 0600", fi.Mode().Perm())
 				}
 				if at == "create-answered" && rb.New != nil {
 					t.Errorf("a successor whose plaintext never reached the keyring was adopted: %+v", rb.New)
