@@ -107,3 +107,16 @@ func TestStatsEndpoint(t *testing.T) {
 	}
 	e.want(e.do("POST", "/_emulator/stats", "", nil), 405, client.CodeInvalidRequest)
 }
+
+func TestProfileEndpoint(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/_emulator/pprof/profile?seconds=1", "", nil)
+	e.want(r, 200, "")
+	// A profile is gzipped protobuf.
+	if len(r.body) < 2 || r.body[0] != 0x1f || r.body[1] != 0x8b {
+		t.Fatalf("the answer is not a gzipped profile: % x", r.body[:min(len(r.body), 8)])
+	}
+	for _, bad := range []string{"", "0", "61", "x"} {
+		e.want(e.do("GET", "/_emulator/pprof/profile?seconds="+bad, "", nil), 400, client.CodeInvalidRequest)
+	}
+}

@@ -80,6 +80,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller
 			s.handleClock(w, r)
 		case s.cfg.DevEndpoints && p == "/_emulator/stats":
 			s.handleStats(w, r)
+		case s.cfg.DevEndpoints && p == "/_emulator/pprof/profile":
+			s.handleProfile(w, r)
 		default:
 			writeError(w, http.StatusNotFound, client.CodeNotFound, "no such endpoint")
 		}
