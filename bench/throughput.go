@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -119,7 +122,12 @@ func (b *bench) throughput(ctx context.Context) error {
 		return err
 	}
 	rss0 := emu.rssKiB()
+	prof := make(chan string, 1)
+	go func() { prof <- b.profile(emu, d) }()
 	warm := runLoad(ctx, hc, b.conc, d, emuReq)
+	if top := <-prof; top != "" {
+		b.rep.block(sec, "Where the emulator's CPU went during the warm run (`go tool pprof -top` of /_emulator/pprof/profile):\n\n```\n"+top+"```")
+	}
 	st1, err := stats(emu.url)
 	if err != nil {
 		return err
@@ -155,6 +163,34 @@ JSON with no authentication, database or log.
 | bare net/http | %d | %.0f | %s | %s |
 `, b.conc, d, automationPath, len(warm.samples), warm.rps(), ms(warm.percentile(50)), ms(warm.percentile(99)),
 		len(base.samples), base.rps(), ms(base.percentile(50)), ms(base.percentile(99))))
+
+	// Group commit shares one fsync among the requests waiting for it, so
+	// the emulator's share of the bare handler's rate grows with concurrency.
+	hi := b.conc * 4
+	hhc := newLoadClient(hi)
+	dHi := b.dur(3*time.Second, 300*time.Millisecond)
+	stHi0, err := stats(emu.url)
+	if err != nil {
+		return err
+	}
+	warmHi := runLoad(ctx, hhc, hi, dHi, emuReq)
+	stHi1, err := stats(emu.url)
+	if err != nil {
+		return err
+	}
+	baseHi := runLoad(ctx, hhc, hi, dHi, bareReq)
+	batchHi := float64(stHi1.LogEntries-stHi0.LogEntries) / float64(max(1, stHi1.LogCommits-stHi0.LogCommits))
+	b.rep.info(sec, fmt.Sprintf("at %d connections: emulator ÷ bare", hi), fmt.Sprintf("%.0f ÷ %.0f = %s (%.1f entries per commit)",
+		warmHi.rps(), baseHi.rps(), pct(warmHi.rps()/baseHi.rps()), batchHi))
+	b.rep.block(sec, fmt.Sprintf(`The same comparison at %d connections, %s per side: the emulator's batches grow to %.1f
+entries per commit, so its share of the bare handler's rate grows.
+
+| %d connections | requests | req/s | p50 | p99 |
+|---|---|---|---|---|
+| bos-emulator (warm key) | %d | %.0f | %s | %s |
+| bare net/http | %d | %.0f | %s | %s |
+`, hi, dHi, batchHi, hi, len(warmHi.samples), warmHi.rps(), ms(warmHi.percentile(50)), ms(warmHi.percentile(99)),
+		len(baseHi.samples), baseHi.rps(), ms(baseHi.percentile(50)), ms(baseHi.percentile(99))))
 
 	if err := b.coldKeys(ctx, emu, api); err != nil {
 		return err
@@ -337,4 +373,38 @@ committed (synchronous=FULL, so fsynced). Under load, %d requests were answered 
 emulator was killed with SIGKILL; the log on disk holds %d entries for that key (entries
 committed whose answers were lost in the kill may exceed the answers).`, ok, logged))
 	return nil
+}
+
+// profile takes a CPU profile of the emulator over most of a run of d and
+// returns pprof's top functions by cumulative time, or "" if it failed.
+func (b *bench) profile(emu *server, d time.Duration) string {
+	sec := max(1, int((d-time.Second)/time.Second))
+	resp, err := http.Get(fmt.Sprintf("%s/_emulator/pprof/profile?seconds=%d", emu.url, sec))
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(b.dir, "emulator.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return ""
+	}
+	_, err = io.Copy(f, resp.Body)
+	f.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount", "30", b.bin["bos-emulator"], path).Output()
+	if err != nil {
+		return ""
+	}
+	// Keep the summary and the table, not the file and build lines.
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Type:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
 }
