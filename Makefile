@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X github.com/plana-cli/plana/internal/build.Version=$(VERSIO
              -X github.com/plana-cli/plana/internal/build.Commit=$(COMMIT) \
              -X github.com/plana-cli/plana/internal/build.Date=$(DATE)
 
-.PHONY: all build demo test test-inner vet fmt-check docs docs-check release-check bench clean
+.PHONY: all build demo test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
 
 all: build
 
@@ -33,6 +33,30 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# govulncheck with a vulnerability database built from the golang.org/x/vulndb
+# module, which the go command fetches like any module: the database's own
+# host may be out of reach. VULNDB=<pseudo-version> rescans against a fixed
+# snapshot; each snapshot is indexed once into VULNDB_DIR.
+GOVULNCHECK_VERSION ?= v1.9.0
+VULNDB              ?= latest
+VULNDB_DIR          ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/plana-vulndb
+
+vulncheck:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	info=$$(cd "$$tmp" && $(GO) mod download -json golang.org/x/vulndb@$(VULNDB)); \
+	ver=$$(printf '%s\n' "$$info" | sed -n 's/^[[:space:]]*"Version": "\([^"]*\)".*/\1/p'); \
+	dir=$$(printf '%s\n' "$$info" | sed -n 's/^[[:space:]]*"Dir": "\([^"]*\)".*/\1/p'); \
+	[ -n "$$ver" ] && [ -d "$$dir/data/osv" ] || { echo "vulncheck: no OSV data in golang.org/x/vulndb@$(VULNDB)"; exit 1; }; \
+	db="$(VULNDB_DIR)/$$ver"; \
+	if [ ! -f "$$db/index/db.json" ]; then \
+	  echo "vulncheck: indexing golang.org/x/vulndb@$$ver into $$db"; \
+	  mkdir -p "$(VULNDB_DIR)"; rm -rf "$$db.tmp"; \
+	  (cd "$$tmp" && $(GO) run golang.org/x/vulndb/cmd/indexdb@$$ver -vulns "$$dir/data/osv" -out "$$db.tmp"); \
+	  mv "$$db.tmp" "$$db"; \
+	fi; \
+	echo "vulncheck: govulncheck $(GOVULNCHECK_VERSION), database golang.org/x/vulndb@$$ver"; \
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db "file://$$db" ./...
 
 # The reference in docs/cli and docs/man, from the command tree. Committed;
 # docs-check (and go test) fails when it is out of date.
