@@ -188,10 +188,18 @@ func (b *bench) cli(ctx context.Context) error {
 		return err
 	}
 	ratio := float64(ts[0].mean) / float64(ts[1].mean)
-	b.rep.goal(sec, "`plana version` ÷ hello world (mean)", fmt.Sprintf("%s ÷ %s = %.2fx", ms(ts[0].mean), ms(ts[1].mean), ratio),
-		"≤ 2x", ratio <= 2, "plana's package initialisation and binary size (page faults at start) cost more than a hello world's; see the init trace below.")
 	pv, _ := os.Stat(b.bin["plana"])
 	hv, _ := os.Stat(b.bin["hello"])
+	pf, hf := minorFaults(env, b.dir, b.bin["plana"], "version"), minorFaults(env, b.dir, b.bin["hello"])
+	trace, initMS, traceErr := initTrace(b.bin["plana"], env)
+	b.rep.goal(sec, "`plana version` ÷ hello world (mean)", fmt.Sprintf("%s ÷ %s = %.2fx", ms(ts[0].mean), ms(ts[1].mean), ratio),
+		"≤ 2x", ratio <= 2, fmt.Sprintf(`Over by %.0f%%. A hello world is %.1f MiB and touches %d pages at start; plana links
+net/http, crypto/tls, D-Bus, viper, YAML, iCalendar and tablewriter into %.1f MiB, touches %d pages
+(the kernel's page-fault time is most of the difference) and spends %.1f ms in package
+initialisers, tablewriter's width tables and runewidth the largest (see the trace below). plana
+version itself does no I/O beyond printing: config, keyring and client are built lazily.`,
+			(ratio-2)/2*100, float64(hv.Size())/(1<<20), hf, float64(pv.Size())/(1<<20), pf, initMS))
+	b.rep.info(sec, "page faults at start, plana version / hello", fmt.Sprintf("%d / %d", pf, hf))
 	b.rep.block(sec, fmt.Sprintf(`Start-up, timed with %s, %d runs after warm-up, both built with CGO_ENABLED=0 -trimpath
 -ldflags '-s -w' (plana %.1f MiB, hello %.1f MiB):
 
@@ -200,7 +208,7 @@ func (b *bench) cli(ctx context.Context) error {
 | plana version | %s | %s | %s |
 | hello (bench/hello) | %s | %s | %s |`, timingTool(ts), ts[0].runs, float64(pv.Size())/(1<<20), float64(hv.Size())/(1<<20),
 		ms(ts[0].mean), ms(ts[0].median), ms(ts[0].min), ms(ts[1].mean), ms(ts[1].median), ms(ts[1].min)))
-	if trace, err := initTrace(b.bin["plana"], env); err == nil {
+	if traceErr == nil {
 		b.rep.block(sec, "Heaviest package initialisers of `plana version` (`GODEBUG=inittrace=1`):\n\n```\n"+trace+"```")
 	}
 
@@ -288,15 +296,15 @@ func countListed(env []string, dir, plana string) (int, error) {
 	return n, cmd.Wait()
 }
 
-// initTrace runs plana version with GODEBUG=inittrace=1 and keeps the ten
-// most expensive package initialisers.
-func initTrace(plana string, env []string) (string, error) {
+// initTrace runs plana version with GODEBUG=inittrace=1 and returns the ten
+// most expensive package initialisers and the time of all of them, in ms.
+func initTrace(plana string, env []string) (string, float64, error) {
 	cmd := exec.Command(plana, "version")
 	cmd.Env = append(slices.Clone(env), "GODEBUG=inittrace=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	type line struct {
 		ms   float64
@@ -331,5 +339,19 @@ func initTrace(plana string, env []string) (string, error) {
 		}
 		sb.WriteString(l.text + "\n")
 	}
-	return sb.String(), nil
+	return sb.String(), total, nil
+}
+
+// minorFaults runs argv once and returns the page faults it took.
+func minorFaults(env []string, dir string, argv ...string) int64 {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Dir = dir
+	if cmd.Run() != nil {
+		return 0
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Minflt
+	}
+	return 0
 }

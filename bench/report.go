@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
@@ -80,6 +81,12 @@ func (r *report) table() string {
 	return sb.String()
 }
 
+// fixes is the record of the hot paths found and fixed, with the figures
+// measured before and after each fix; the run's own figures are above it.
+//
+//go:embed fixes.md
+var fixes string
+
 func (r *report) markdown() string {
 	var sb strings.Builder
 	sb.WriteString("# Benchmarks\n\n")
@@ -92,6 +99,7 @@ func (r *report) markdown() string {
 	for _, m := range r.machine {
 		sb.WriteString("- " + m + "\n")
 	}
+	fmt.Fprintf(&sb, "- Load average at the end: %s\n", loadavg())
 	fmt.Fprintf(&sb, "- `make bench` took %s\n\n", r.elapsed.Round(time.Second))
 
 	sb.WriteString("## Summary\n\n| section | figure | value | goal | |\n|---|---|---|---|---|\n")
@@ -127,6 +135,7 @@ func (r *report) markdown() string {
 			sb.WriteString("\n")
 		}
 	}
+	sb.WriteString(fixes)
 	return sb.String()
 }
 
@@ -157,7 +166,22 @@ func describeMachine() []string {
 		out = append(out, "Commit: "+strings.TrimSpace(string(b)))
 	}
 	out = append(out, "Date: "+time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	out = append(out, "Load average (1, 5, 15 min) at the start: "+loadavg())
 	return out
+}
+
+// loadavg says how busy the machine was: figures from a shared machine
+// move with what else runs on it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
 }
 
 func meminfoKiB(field string) int64 {

@@ -137,13 +137,46 @@ func (b *bench) throughput(ctx context.Context) error {
 	if warm.ok() != len(warm.samples) || base.ok() != len(base.samples) {
 		return fmt.Errorf("non-200 answers under load: emulator %v, bare %v", warm.statuses, base.statuses)
 	}
+	// Group commit shares one fsync among the requests waiting for it, so
+	// the emulator's share of the bare handler's rate grows with concurrency.
+	hi := b.conc * 4
+	hhc := newLoadClient(hi)
+	dHi := b.dur(3*time.Second, 300*time.Millisecond)
+	stHi0, err := stats(emu.url)
+	if err != nil {
+		return err
+	}
+	warmHi := runLoad(ctx, hhc, hi, dHi, emuReq)
+	stHi1, err := stats(emu.url)
+	if err != nil {
+		return err
+	}
+	baseHi := runLoad(ctx, hhc, hi, dHi, bareReq)
+	batchHi := float64(stHi1.LogEntries-stHi0.LogEntries) / float64(max(1, stHi1.LogCommits-stHi0.LogCommits))
+	hiBlock := fmt.Sprintf(`The same comparison at %d connections, %s per side: the emulator's batches grow to %.1f
+entries per commit, so its share of the bare handler's rate grows.
+
+| %d connections | requests | req/s | p50 | p99 |
+|---|---|---|---|---|
+| bos-emulator (warm key) | %d | %.0f | %s | %s |
+| bare net/http | %d | %.0f | %s | %s |
+`, hi, dHi, batchHi, hi, len(warmHi.samples), warmHi.rps(), ms(warmHi.percentile(50)), ms(warmHi.percentile(99)),
+		len(baseHi.samples), baseHi.rps(), ms(baseHi.percentile(50)), ms(baseHi.percentile(99)))
+
+	entries, commits := st1.LogEntries-st0.LogEntries, st1.LogCommits-st0.LogCommits
 	ratio := warm.rps() / base.rps()
 	b.rep.goal(sec, "warm key req/s, emulator ÷ bare handler", fmt.Sprintf("%.0f ÷ %.0f = %s", warm.rps(), base.rps(), pct(ratio)),
-		"≥ 50%", ratio >= 0.5,
-		"Every emulator request does a SQLite read (the key row) and waits for its execution-log entry to be fsynced; the bare handler does neither.")
+		"≥ 50%", ratio >= 0.5, fmt.Sprintf(`Short by %.0f points. The emulator answers a request only once its execution-log entry is committed and fsynced
+(synchronous=FULL); at %d connections the waiting requests made %.1f entries per commit and the
+writer committed every %s, so the rate is bound by the fsync of the group commit, not by CPU (the
+profile below shows the emulator far from using both cores). At %d connections the batches grow to
+%.1f and the emulator reaches %s of the bare handler. Durability is the requirement: the fsync stays.`,
+			(0.5-ratio)*100, b.conc, float64(entries)/float64(max(1, commits)), ms(d/time.Duration(max(1, commits))),
+			hi, batchHi, pct(warmHi.rps()/baseHi.rps())))
+	b.rep.info(sec, fmt.Sprintf("at %d connections: emulator ÷ bare", hi), fmt.Sprintf("%.0f ÷ %.0f = %s (%.1f entries per commit)",
+		warmHi.rps(), baseHi.rps(), pct(warmHi.rps()/baseHi.rps()), batchHi))
 	b.rep.info(sec, "warm p50 / p99, emulator", ms(warm.percentile(50))+" / "+ms(warm.percentile(99)))
 	b.rep.info(sec, "warm p50 / p99, bare handler", ms(base.percentile(50))+" / "+ms(base.percentile(99)))
-	entries, commits := st1.LogEntries-st0.LogEntries, st1.LogCommits-st0.LogCommits
 	b.rep.goal(sec, "bcrypt calls during the warm run", fmt.Sprintf("%d for %d requests", st1.BcryptCalls-st0.BcryptCalls, len(warm.samples)),
 		"0", st1.BcryptCalls == st0.BcryptCalls, "A warm key should be served from the verified-key cache.")
 	if commits > 0 {
@@ -163,34 +196,7 @@ JSON with no authentication, database or log.
 | bare net/http | %d | %.0f | %s | %s |
 `, b.conc, d, automationPath, len(warm.samples), warm.rps(), ms(warm.percentile(50)), ms(warm.percentile(99)),
 		len(base.samples), base.rps(), ms(base.percentile(50)), ms(base.percentile(99))))
-
-	// Group commit shares one fsync among the requests waiting for it, so
-	// the emulator's share of the bare handler's rate grows with concurrency.
-	hi := b.conc * 4
-	hhc := newLoadClient(hi)
-	dHi := b.dur(3*time.Second, 300*time.Millisecond)
-	stHi0, err := stats(emu.url)
-	if err != nil {
-		return err
-	}
-	warmHi := runLoad(ctx, hhc, hi, dHi, emuReq)
-	stHi1, err := stats(emu.url)
-	if err != nil {
-		return err
-	}
-	baseHi := runLoad(ctx, hhc, hi, dHi, bareReq)
-	batchHi := float64(stHi1.LogEntries-stHi0.LogEntries) / float64(max(1, stHi1.LogCommits-stHi0.LogCommits))
-	b.rep.info(sec, fmt.Sprintf("at %d connections: emulator ÷ bare", hi), fmt.Sprintf("%.0f ÷ %.0f = %s (%.1f entries per commit)",
-		warmHi.rps(), baseHi.rps(), pct(warmHi.rps()/baseHi.rps()), batchHi))
-	b.rep.block(sec, fmt.Sprintf(`The same comparison at %d connections, %s per side: the emulator's batches grow to %.1f
-entries per commit, so its share of the bare handler's rate grows.
-
-| %d connections | requests | req/s | p50 | p99 |
-|---|---|---|---|---|
-| bos-emulator (warm key) | %d | %.0f | %s | %s |
-| bare net/http | %d | %.0f | %s | %s |
-`, hi, dHi, batchHi, hi, len(warmHi.samples), warmHi.rps(), ms(warmHi.percentile(50)), ms(warmHi.percentile(99)),
-		len(baseHi.samples), baseHi.rps(), ms(baseHi.percentile(50)), ms(baseHi.percentile(99))))
+	b.rep.block(sec, hiBlock)
 
 	if err := b.coldKeys(ctx, emu, api); err != nil {
 		return err
