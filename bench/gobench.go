@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // goBenchmarks runs the packages' Go benchmarks and keeps their lines.
@@ -38,7 +40,13 @@ func (b *bench) goBenchmarks(ctx context.Context) error {
 			// name, iterations, then value-unit pairs.
 			var metrics []string
 			for i := 2; i+1 < len(f); i += 2 {
-				metrics = append(metrics, f[i]+" "+f[i+1])
+				v, unit := f[i], f[i+1]
+				if unit == "ns/op" {
+					if ns, err := strconv.ParseFloat(v, 64); err == nil {
+						v, unit = ms(time.Duration(ns)), "/op"
+					}
+				}
+				metrics = append(metrics, v+" "+unit)
 			}
 			lines = append(lines, fmt.Sprintf("| %s | %s | %s |", pkg, name, strings.Join(metrics, ", ")))
 			if len(metrics) > 0 {
