@@ -155,6 +155,10 @@ func TestGenerateEverything(t *testing.T) {
 		if !bytes.Contains(b, []byte("plana")) {
 			t.Errorf("%s does not mention plana", f)
 		}
+		// cobra's auto-generated tag carries the day of the run.
+		if bytes.Contains(b, []byte("Auto generated")) {
+			t.Errorf("%s carries cobra's dated auto-generated tag", f)
+		}
 	}
 	page, _ := os.ReadFile(filepath.Join(dir, "man/plana-exit-codes.1"))
 	for _, want := range []string{`.TH "PLANA-EXIT-CODES" "1" "Jan 2026"`, "plana help exit-codes", "130  interrupted"} {
