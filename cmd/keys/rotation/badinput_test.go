@@ -6,7 +6,9 @@ package rotation_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +57,8 @@ func TestBadInput(t *testing.T) {
 		// that is refused before step 1.
 		created int
 		after   func(t *testing.T, e *cmdtest.Env, s *setup)
+		// asNobody: root writes any file, so the case runs as nobody.
+		asNobody bool
 	}{
 		{name: "key as a flag value",
 			args: func(_ *testing.T, e *cmdtest.Env, _ *setup) []string {
@@ -151,10 +155,8 @@ func TestBadInput(t *testing.T) {
 			},
 			wantCode: cmdutil.ExitFailure, want: []string{"is not a regular file"}},
 		{name: "env file that is not writable",
+			asNobody: true,
 			args: func(t *testing.T, _ *cmdtest.Env, s *setup) []string {
-				if os.Geteuid() == 0 {
-					t.Skip("root writes any file")
-				}
 				if err := os.Chmod(s.env, 0o400); err != nil {
 					t.Fatal(err)
 				}
@@ -184,6 +186,9 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.asNobody && runAsNobody(t) {
+				return
+			}
 			e := cmdtest.New(t)
 			s := &setup{dir: t.TempDir()}
 			s.env = filepath.Join(s.dir, "sync.env")
@@ -264,4 +269,51 @@ func TestNoTTYNeedsYes(t *testing.T) {
 		t.Fatalf("revoke --yes: exit %d:\n%s", code, e.ErrOut)
 	}
 	e.AssertNoSecrets(newPlain)
+}
+
+// nobodyEnv marks the child process runAsNobody starts.
+const nobodyEnv = "PLANA_TEST_AS_NOBODY"
+
+// runAsNobody runs the current test again in a child process as the user
+// nobody, since root reads and writes any file whatever its mode, and
+// reports whether it did (false: not root, or already the child).
+func runAsNobody(t *testing.T) bool {
+	t.Helper()
+	if os.Geteuid() != 0 || os.Getenv(nobodyEnv) == "1" {
+		return false
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("root writes any file, and there is no setpriv to run this test as nobody")
+	}
+	dir, err := os.MkdirTemp("", "plana-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The test binary's own directory is root's alone.
+	bin := filepath.Join(dir, "test.bin")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var run []string
+	for _, part := range strings.Split(t.Name(), "/") {
+		run = append(run, "^"+regexp.QuoteMeta(part)+"$")
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+		bin, "-test.run="+strings.Join(run, "/"), "-test.count=1", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), nobodyEnv+"=1", "TMPDIR="+dir, "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+strings.Split(t.Name(), "/")[0]) || strings.Contains(string(out), "--- SKIP") {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
+	return true
 }
