@@ -20,9 +20,8 @@ import (
 
 // timing is one command's wall time over several runs.
 type timing struct {
-	command       string
 	mean, median  time.Duration
-	min, stddev   time.Duration
+	min           time.Duration
 	runs          int
 	exitCodes     []int
 	measuredByHyp bool
@@ -70,11 +69,9 @@ func (b *bench) timeCommands(env []string, warmup, runs int, cmds ...[]string) (
 		}
 		var res struct {
 			Results []struct {
-				Command   string    `json:"command"`
 				Mean      float64   `json:"mean"`
 				Median    float64   `json:"median"`
 				Min       float64   `json:"min"`
-				Stddev    float64   `json:"stddev"`
 				Times     []float64 `json:"times"`
 				ExitCodes []int     `json:"exit_codes"`
 			} `json:"results"`
@@ -89,15 +86,15 @@ func (b *bench) timeCommands(env []string, warmup, runs int, cmds ...[]string) (
 		var ts []timing
 		for _, r := range res.Results {
 			sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-			ts = append(ts, timing{command: r.Command, mean: sec(r.Mean), median: sec(r.Median), min: sec(r.Min),
-				stddev: sec(r.Stddev), runs: len(r.Times), exitCodes: r.ExitCodes, measuredByHyp: true})
+			ts = append(ts, timing{mean: sec(r.Mean), median: sec(r.Median), min: sec(r.Min),
+				runs: len(r.Times), exitCodes: r.ExitCodes, measuredByHyp: true})
 		}
 		return ts, nil
 	}
 	var ts []timing
 	for _, c := range cmds {
 		var d []time.Duration
-		t := timing{command: strings.Join(c, " "), runs: runs}
+		t := timing{runs: runs}
 		for i := range warmup + runs {
 			cmd := exec.Command(c[0], c[1:]...)
 			cmd.Env = env

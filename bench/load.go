@@ -19,10 +19,8 @@ type sample struct {
 // loadResult is a closed-loop run: conc workers, each sending its next
 // request as soon as the previous one is answered.
 type loadResult struct {
-	conc     int
 	elapsed  time.Duration
 	samples  []sample
-	start    time.Time
 	statuses map[int]int
 }
 
@@ -99,7 +97,7 @@ func runLoad(ctx context.Context, hc *http.Client, conc int, d time.Duration, mk
 		}()
 	}
 	wg.Wait()
-	res := loadResult{conc: conc, elapsed: time.Since(start), start: start, statuses: map[int]int{}}
+	res := loadResult{elapsed: time.Since(start), statuses: map[int]int{}}
 	for _, ss := range per {
 		for _, s := range ss {
 			res.samples = append(res.samples, s)
@@ -157,7 +155,7 @@ func burst(ctx context.Context, hc *http.Client, mks []requestFunc) loadResult {
 		}()
 	}
 	wg.Wait()
-	res := loadResult{conc: len(mks), elapsed: time.Since(start), start: start, samples: out, statuses: map[int]int{}}
+	res := loadResult{elapsed: time.Since(start), samples: out, statuses: map[int]int{}}
 	for _, s := range out {
 		res.statuses[s.status]++
 	}

@@ -19,7 +19,6 @@ type server struct {
 	name string
 	cmd  *exec.Cmd
 	url  string
-	log  string
 	done chan error
 }
 
@@ -34,12 +33,11 @@ func startServer(name, bin, logPath string, args ...string) (*server, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = lf
-	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(maxprocs()))
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, err
 	}
-	s := &server{name: name, cmd: cmd, log: logPath, done: make(chan error, 1)}
+	s := &server{name: name, cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait(); lf.Close() }()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -57,8 +55,6 @@ func startServer(name, bin, logPath string, args ...string) (*server, error) {
 	s.kill()
 	return nil, fmt.Errorf("%s did not print its listening line within 2m", name)
 }
-
-func maxprocs() int { return max(1, numCPU()) }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (s *server) stop() error {

@@ -23,7 +23,6 @@ type scaleRun struct {
 	list, due, gate    time.Duration
 	rssStart, rssEnd   int64
 	hwm                int64
-	listRSS            int64
 	gateCalls, gateLog int
 }
 

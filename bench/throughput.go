@@ -23,16 +23,16 @@ import (
 // automationPath is what examples/automation calls.
 const automationPath = "/v1/stock-levels"
 
-// emulatorArgs starts bos-emulator the way the bench needs it: production
-// bcrypt cost, demo seed with its keys written to files, counters on.
-func (b *bench) startEmulator(name, db string, seed bool, extra ...string) (*server, error) {
+// startEmulator starts bos-emulator the way the bench needs it: production
+// bcrypt cost, the demo seed with its keys written to files, counters on.
+func (b *bench) startEmulator(name, db string, seed bool) (*server, error) {
 	args := []string{"--listen", "127.0.0.1:0", "--db", db, "--bcrypt-cost", "12", "--dev-endpoints", "--quiet"}
 	if seed {
 		args = append(args, "--seed", "demo",
 			"--token-file", filepath.Join(b.dir, name+".token"),
 			"--automation-env-file", filepath.Join(b.dir, name+".env"))
 	}
-	return startServer(name, b.bin["bos-emulator"], filepath.Join(b.dir, name+".log"), append(args, extra...)...)
+	return startServer(name, b.bin["bos-emulator"], filepath.Join(b.dir, name+".log"), args...)
 }
 
 func (b *bench) seededKeys(name string) (admin, automation string, err error) {
