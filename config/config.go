@@ -33,10 +33,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/plana-cli/plana/internal/atomicfile"
 )
 
 // DefaultProfile is used when neither --profile nor PLANA_PROFILE is set.
@@ -553,7 +554,7 @@ func (c *Config) write() error {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
 		return fmt.Errorf("creating config directory: %w", err)
 	}
-	if err := renameio.WriteFile(c.path, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(c.path, data, 0o600); err != nil {
 		return fmt.Errorf("writing config: %w", err)
 	}
 	return nil

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/google/renameio/v2"
+	"github.com/plana-cli/plana/internal/atomicfile"
 )
 
 // Variable names the env-file target writes, as in the procedure's step 2.
@@ -279,13 +279,5 @@ func validValue(v string) error {
 // writePrivate replaces path atomically with data at mode 0600, whatever the
 // mode of the file it replaces: it holds secrets.
 func writePrivate(path string, data []byte) error {
-	t, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(0o600))
-	if err != nil {
-		return err
-	}
-	defer t.Cleanup()
-	if _, err := t.Write(data); err != nil {
-		return err
-	}
-	return t.CloseAtomicallyReplace()
+	return atomicfile.WriteFile(path, data, 0o600)
 }

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"github.com/google/renameio/v2"
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/atomicfile"
 )
 
 // LogFileName is the rotation log inside the state directory.
@@ -161,7 +161,7 @@ func (l RotationLog) headPath() string { return strings.TrimSuffix(l.Path, ".jso
 
 func (l RotationLog) writeHead(h logHead) error {
 	b, _ := json.Marshal(h)
-	if err := renameio.WriteFile(l.headPath(), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(l.headPath(), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("recording the rotation log's head: %w", err)
 	}
 	return nil

@@ -1,15 +1,16 @@
 package rotation
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/internal/atomicfile"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -75,15 +76,12 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 	}
 	items := rotate.Due(keys, now, rotate.DueOptions{Cadence: cfg.Cadence(), Within: o.Within, Overrides: overrides})
 	if o.ICS != "" {
-		f, err := renameio.NewPendingFile(o.ICS, renameio.WithPermissions(0o644))
-		if err != nil {
+		var cal bytes.Buffer
+		if err := rotate.WriteICS(&cal, items, now); err != nil {
 			return err
 		}
-		defer f.Cleanup()
-		if err := rotate.WriteICS(f, items, now); err != nil {
-			return err
-		}
-		if err := f.CloseAtomicallyReplace(); err != nil {
+		// A calendar is for others to subscribe to: readable by all.
+		if err := atomicfile.WriteFile(o.ICS, cal.Bytes(), 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(ios.ErrOut, "Wrote %d reminders to %s\n", len(items), o.ICS)
