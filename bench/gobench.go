@@ -46,7 +46,11 @@ func (b *bench) goBenchmarks(ctx context.Context) error {
 						v, unit = ms(time.Duration(ns)), "/op"
 					}
 				}
-				metrics = append(metrics, v+" "+unit)
+				if unit == "/op" {
+					metrics = append(metrics, v+unit)
+				} else {
+					metrics = append(metrics, v+" "+unit)
+				}
 			}
 			lines = append(lines, fmt.Sprintf("| %s | %s | %s |", pkg, name, strings.Join(metrics, ", ")))
 			if len(metrics) > 0 {
