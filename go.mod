@@ -2,6 +2,8 @@ module github.com/plana-cli/plana
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/arran4/golang-ical v0.3.4
 	github.com/cenkalti/backoff/v5 v5.0.3
