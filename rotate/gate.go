@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
 )
 
 // Source is one place the old key is still used from, the "you forgot a
@@ -24,7 +25,7 @@ type Source struct {
 // GateReport is one evaluation of the gate of step 3, in server time.
 type GateReport struct {
 	Now         time.Time     `json:"now"`
-	QuietPeriod time.Duration `json:"quiet_period"`
+	QuietPeriod duration.JSON `json:"quiet_period"`
 	Old         KeyRef        `json:"old"`
 	New         *KeyRef       `json:"new,omitempty"`
 	// NewCreatedAt is when the new key was issued: the rotation's start.
@@ -46,7 +47,7 @@ type GateReport struct {
 // Summary says what the gate still waits for, in one line.
 func (g GateReport) Summary() string {
 	if g.Passed {
-		return "the new key is in use and the old key has been quiet for " + fmtDuration(g.QuietPeriod)
+		return "the new key is in use and the old key has been quiet for " + fmtDuration(time.Duration(g.QuietPeriod))
 	}
 	var parts []string
 	if g.New != nil && !g.NewUsed {
@@ -133,7 +134,7 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 	if !ok {
 		return GateReport{}, errors.New("the server sent no Date header: the gate needs the server's time, and will not trust the local clock")
 	}
-	rep := GateReport{Now: now, QuietPeriod: g.quiet, Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !oldKey.Active()}
+	rep := GateReport{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !oldKey.Active()}
 	windowStart := now.Add(-g.quiet)
 
 	if g.requireOldQuiet && !rep.OldRevoked {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
 )
 
 // afterFirst runs fn once, just before the first request whose path is
@@ -65,7 +66,7 @@ func TestGateCallDuringTheLogReadIsNoFutureUse(t *testing.T) {
 }
 
 func TestGateSummaryOfACutShortEvaluation(t *testing.T) {
-	rep := GateReport{Old: KeyRef{Prefix: "pa_live_AB7K2XYZ"}, QuietPeriod: time.Hour}
+	rep := GateReport{Old: KeyRef{Prefix: "pa_live_AB7K2XYZ"}, QuietPeriod: duration.JSON(time.Hour)}
 	if s := rep.Summary(); strings.Contains(s, "ago") {
 		t.Fatalf("a report without a last use tells of one: %q", s)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
 	"github.com/plana-cli/plana/internal/secret"
 )
 
@@ -95,7 +96,7 @@ type Result struct {
 	Emergency   bool          `json:"emergency"`
 	Reason      string        `json:"reason"`
 	Target      string        `json:"target,omitempty"`
-	QuietPeriod time.Duration `json:"quiet_period,omitempty"`
+	QuietPeriod duration.JSON `json:"quiet_period,omitempty"`
 	Gate        *GateReport   `json:"gate,omitempty"`
 	DryRun      bool          `json:"dry_run,omitempty"`
 	Plan        []string      `json:"plan,omitempty"`
@@ -236,7 +237,7 @@ func (x *run) result() *Result {
 	res := x.res
 	res.New, res.Step, res.Done = x.j.New, x.j.Step, x.j.Step == StepDone
 	res.Emergency, res.Reason, res.Target = x.j.Emergency, x.j.Reason, x.j.Target
-	res.QuietPeriod = x.j.quiet()
+	res.QuietPeriod = duration.JSON(x.j.quiet())
 	return res
 }
 
@@ -1120,7 +1121,7 @@ func (x *run) plan(ctx context.Context) (*Result, error) {
 		x.r.rep().Info("would " + s)
 	}
 	res := x.result()
-	res.Plan, res.QuietPeriod = p, q
+	res.Plan, res.QuietPeriod = p, duration.JSON(q)
 	return res, nil
 }
 

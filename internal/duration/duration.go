@@ -82,3 +82,26 @@ func trimZeroUnits(s string) string {
 	}
 	return s
 }
+
+// JSON is a time.Duration that JSON output prints as Format does ("48h",
+// "365d"), the way a person passed it on the command line, rather than as
+// nanoseconds; it reads either back.
+type JSON time.Duration
+
+func (d JSON) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, Format(time.Duration(d))), nil
+}
+
+func (d *JSON) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		v, err := Parse(s)
+		*d = JSON(v)
+		return err
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("duration: want a string such as \"48h\" or a number of nanoseconds, got %s", b)
+	}
+	*d = JSON(n)
+	return nil
+}

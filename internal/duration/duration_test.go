@@ -1,6 +1,7 @@
 package duration
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -63,4 +64,23 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Format(%v) = %q reads back as %v, %v", d, Format(d), back, err)
 		}
 	})
+}
+
+func TestJSON(t *testing.T) {
+	b, err := json.Marshal(struct {
+		Q JSON `json:"quiet_period"`
+	}{JSON(48 * time.Hour)})
+	if err != nil || string(b) != `{"quiet_period":"2d"}` {
+		t.Fatalf("marshal: %s %v", b, err)
+	}
+	for in, want := range map[string]time.Duration{`"2d"`: 48 * time.Hour, `"90m"`: 90 * time.Minute, `3600000000000`: time.Hour} {
+		var d JSON
+		if err := json.Unmarshal([]byte(in), &d); err != nil || time.Duration(d) != want {
+			t.Errorf("unmarshal %s: %v %v", in, time.Duration(d), err)
+		}
+	}
+	var d JSON
+	if err := json.Unmarshal([]byte(`"soon"`), &d); err == nil {
+		t.Error("a bad duration string was accepted")
+	}
 }

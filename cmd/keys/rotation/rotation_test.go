@@ -98,6 +98,10 @@ func TestRotateCommandAgainstEmulator(t *testing.T) {
 	if res.New == nil || res.Step != rotate.StepDeployed || res.Gate == nil || res.Gate.NewUsed {
 		t.Fatalf("result %+v", res)
 	}
+	// Durations read as they were given, not as nanoseconds.
+	if n := strings.Count(e.Out.String(), `"quiet_period": "1h"`); n != 2 {
+		t.Errorf("quiet_period as \"1h\" %d times (result and gate), want 2:\n%s", n, e.Out)
+	}
 	data, _ := os.ReadFile(envFile)
 	if !strings.Contains(string(data), "PLANA_KEY_NEW=") {
 		t.Error("env file not deployed")
