@@ -16,7 +16,8 @@ import (
 type BulkItem struct {
 	Old    KeyRef  `json:"old"`
 	Result *Result `json:"result,omitempty"`
-	// State is done, waiting (the gate is not met yet) or failed.
+	// State is done, waiting (the gate is not met yet), failed, or planned
+	// (a dry run).
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
 }
@@ -27,6 +28,7 @@ type BulkResult struct {
 	Done    int        `json:"done"`
 	Pending int        `json:"pending"`
 	Failed  int        `json:"failed"`
+	Planned int        `json:"planned,omitempty"`
 }
 
 // RotateIssuedBy rotates, as an emergency, every active key issued by email
@@ -83,6 +85,9 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 		out, err := r.Rotate(ctx, k, opts)
 		it := BulkItem{Old: RefOf(k), Result: out, State: "done"}
 		switch {
+		case err == nil && out != nil && out.DryRun:
+			res.Planned++
+			it.State = "planned"
 		case err == nil:
 			res.Done++
 		case errors.Is(err, ErrPending):

@@ -103,3 +103,22 @@ func TestRotateIssuedByContinuesPastAFailedKey(t *testing.T) {
 		t.Error("the retry left the departed engineer's key active")
 	}
 }
+
+func TestRotateIssuedByDryRunChangesNothing(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	ben, _ := w.srv.CreateUser(ctx, "ben@example.com", "member", []string{"orders:write"})
+	for _, name := range []string{"Webhook relay", "Orders export (2025)"} {
+		if _, _, err := w.srv.MintKey(ctx, ben.ID, name, []string{"orders:write"}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(w.keys(client.StatusActive))
+	res, err := w.rotator().RotateIssuedBy(ctx, "ben@example.com", Options{Emergency: ReasonDeparted, DryRun: true})
+	if err != nil || res.Planned != 2 || res.Done != 0 || res.Items[0].State != "planned" || len(res.Items[0].Result.Plan) == 0 {
+		t.Fatalf("dry run: %v %+v", err, res)
+	}
+	if after := len(w.keys(client.StatusActive)); after != before {
+		t.Errorf("a dry run changed the active keys: %d, then %d", before, after)
+	}
+}

@@ -184,6 +184,10 @@ func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
+	if res.Planned > 0 {
+		fmt.Fprintf(ios.ErrOut, "dry run: %d rotations planned, nothing changed\n", res.Planned)
+		return nil
+	}
 	fmt.Fprintf(ios.ErrOut, "%d done, %d waiting, %d failed\n", res.Done, res.Pending, res.Failed)
 	return nil
 }
