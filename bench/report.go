@@ -209,8 +209,10 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 	case d >= time.Millisecond:
 		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	case d >= 10*time.Microsecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 	}
-	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	return fmt.Sprintf("%.2f µs", float64(d)/float64(time.Microsecond))
 }
 
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
