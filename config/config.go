@@ -157,7 +157,11 @@ type Config struct {
 	overrides    []Override
 }
 
-var profileRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// profileRe has no counted repetition: `{0,62}` compiles to 62 copies at
+// every plana start; the length is checked apart (validProfile).
+var profileRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+func validProfile(p string) bool { return len(p) <= 63 && profileRe.MatchString(p) }
 
 // Load reads the file and resolves every setting, failing with the name of
 // the offending key on any unknown key or bad value.
@@ -178,7 +182,7 @@ func Load(o Options) (*Config, error) {
 	} else if p := c.getenv("PLANA_PROFILE"); p != "" {
 		c.profile, c.profileSource = p, Source{SourceEnv, "PLANA_PROFILE"}
 	}
-	if !profileRe.MatchString(c.profile) {
+	if !validProfile(c.profile) {
 		return nil, fmt.Errorf("invalid profile name %q (from %s): use lower-case letters, digits, '-' and '_'", c.profile, c.profileSource)
 	}
 	if err := c.readFile(); err != nil {

@@ -160,6 +160,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"top-level key", "api_url: http://x\n", nil, []string{"profiles.default.api_url"}},
 		{"bad override", "profiles:\n  default:\n    rotation:\n      cadence_overrides:\n        - pattern: \"[\"\n          cadence: 1d\n", nil, []string{"cadence_overrides", "glob"}},
 		{"bad profile", "", map[string]string{"PLANA_PROFILE": "../etc"}, []string{"invalid profile", "PLANA_PROFILE"}},
+		{"long profile", "", map[string]string{"PLANA_PROFILE": strings.Repeat("a", 64)}, []string{"invalid profile", "PLANA_PROFILE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
