@@ -6,9 +6,7 @@ package rotation_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
 	"github.com/plana-cli/plana/cmd/root"
+	"github.com/plana-cli/plana/internal/asnobody"
 	"github.com/plana-cli/plana/internal/secret"
 )
 
@@ -186,7 +185,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.asNobody && runAsNobody(t) {
+			if tt.asNobody && asnobody.Rerun(t) {
 				return
 			}
 			e := cmdtest.New(t)
@@ -269,51 +268,4 @@ func TestNoTTYNeedsYes(t *testing.T) {
 		t.Fatalf("revoke --yes: exit %d:\n%s", code, e.ErrOut)
 	}
 	e.AssertNoSecrets(newPlain)
-}
-
-// nobodyEnv marks the child process runAsNobody starts.
-const nobodyEnv = "PLANA_TEST_AS_NOBODY"
-
-// runAsNobody runs the current test again in a child process as the user
-// nobody, since root reads and writes any file whatever its mode, and
-// reports whether it did (false: not root, or already the child).
-func runAsNobody(t *testing.T) bool {
-	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv(nobodyEnv) == "1" {
-		return false
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("root writes any file, and there is no setpriv to run this test as nobody")
-	}
-	dir, err := os.MkdirTemp("", "plana-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	// The test binary's own directory is root's alone.
-	bin := filepath.Join(dir, "test.bin")
-	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	var run []string
-	for _, part := range strings.Split(t.Name(), "/") {
-		run = append(run, "^"+regexp.QuoteMeta(part)+"$")
-	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-		bin, "-test.run="+strings.Join(run, "/"), "-test.count=1", "-test.v")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), nobodyEnv+"=1", "TMPDIR="+dir, "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+strings.Split(t.Name(), "/")[0]) || strings.Contains(string(out), "--- SKIP") {
-		t.Fatalf("as nobody: %v\n%s", err, out)
-	}
-	return true
 }
