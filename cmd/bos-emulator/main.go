@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/internal/atomicfile"
 	"github.com/plana-cli/plana/internal/duration"
 )
 
@@ -184,29 +185,8 @@ func seedDemo(srv *emulator.Server, tokenFile, envFile string) (string, error) {
 // secret is never readable by others, not even for a moment, and a reader
 // never sees half a file.
 func writeSecretFile(path, content string) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.WriteFile(path, []byte(content), 0o600)
 }
