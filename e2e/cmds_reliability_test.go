@@ -678,9 +678,14 @@ func cmdProbe(ts *testscript.TestScript, neg bool, args []string) {
 		if p == nil || len(args) != 1 {
 			ts.Fatalf("usage: probe stop (after probe start)")
 		}
-		err := waitUntil(startTimeout, "the probed key to be refused", func() (bool, error) {
+		// The server refuses the key from the moment the revoke marks it,
+		// before the database (and so the watcher) says revoked: wait for both.
+		err := waitUntil(startTimeout, "the probed key to be refused and seen revoked", func() (bool, error) {
 			_, refused, _ := p.counts()
-			return refused > 0, nil
+			p.mu.Lock()
+			seen := !p.revoked.IsZero() || p.watchErr != nil
+			p.mu.Unlock()
+			return refused > 0 && seen, nil
 		})
 		p.stop()
 		st.probe = nil
