@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
@@ -230,37 +231,47 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 		where = append(where, "(k.created_at > ? OR (k.created_at = ? AND k.id > ?))")
 		args = append(args, at, at, id)
 	}
-	query := keySelect
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY k.created_at, k.id LIMIT ?"
-	args = append(args, size+1)
-	rows, err := s.db.QueryContext(r.Context(), query, args...)
+	keys, next, err := queryPage(r.Context(), s.db, keySelect, where, args, "k.created_at, k.id", size,
+		func(rows *sql.Rows) (client.APIKey, error) { return scanKey(rows) },
+		func(k client.APIKey) string { return encodeCursor(nanos(k.CreatedAt), k.ID) })
 	if err != nil {
 		s.internalError(w, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, client.ListKeysResponse{APIKeys: keys, NextPageToken: next})
+}
+
+// queryPage runs a keyset-paged query: base, filtered by where, in order,
+// reading one row more than size to know whether another page follows; the
+// cursor of a page's last row is the next page's token.
+func queryPage[T any](ctx context.Context, db *sql.DB, base string, where []string, args []any, order string, size int,
+	scan func(*sql.Rows) (T, error), cursor func(T) string) ([]T, string, error) {
+	query := base
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY " + order + " LIMIT ?"
+	rows, err := db.QueryContext(ctx, query, append(args, size+1)...)
+	if err != nil {
+		return nil, "", err
+	}
 	defer rows.Close()
-	resp := client.ListKeysResponse{APIKeys: []client.APIKey{}}
+	out := []T{}
 	for rows.Next() {
-		k, err := scanKey(rows)
+		v, err := scan(rows)
 		if err != nil {
-			s.internalError(w, err)
-			return
+			return nil, "", err
 		}
-		resp.APIKeys = append(resp.APIKeys, k)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		s.internalError(w, err)
-		return
+		return nil, "", err
 	}
-	if len(resp.APIKeys) > size {
-		resp.APIKeys = resp.APIKeys[:size]
-		last := resp.APIKeys[size-1]
-		resp.NextPageToken = encodeCursor(nanos(last.CreatedAt), last.ID)
+	if len(out) <= size {
+		return out, "", nil
 	}
-	writeJSON(w, http.StatusOK, resp)
+	out = out[:size]
+	return out, cursor(out[size-1]), nil
 }
 
 func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request, id string) {
@@ -570,39 +581,29 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 		where = append(where, "(at < ? OR (at = ? AND seq < ?))")
 		args = append(args, at, at, seq)
 	}
-	query := `SELECT seq, id, at, key_id, key_prefix, method, path, status, source_ip, user_agent FROM execution_log`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
+	// seq orders entries stamped in the same nanosecond; the cursor needs it.
+	type logRow struct {
+		e   client.ExecutionLogEntry
+		seq int64
 	}
-	query += " ORDER BY at DESC, seq DESC LIMIT ?"
-	args = append(args, size+1)
-	rows, err := s.db.QueryContext(r.Context(), query, args...)
+	page, next, err := queryPage(r.Context(), s.db,
+		`SELECT seq, id, at, key_id, key_prefix, method, path, status, source_ip, user_agent FROM execution_log`,
+		where, args, "at DESC, seq DESC", size,
+		func(rows *sql.Rows) (logRow, error) {
+			var l logRow
+			var at int64
+			err := rows.Scan(&l.seq, &l.e.ID, &at, &l.e.KeyID, &l.e.KeyPrefix, &l.e.Method, &l.e.Path, &l.e.Status, &l.e.SourceIP, &l.e.UserAgent)
+			l.e.At = fromNanos(at)
+			return l, err
+		},
+		func(l logRow) string { return encodeCursor(nanos(l.e.At), strconv.FormatInt(l.seq, 10)) })
 	if err != nil {
 		s.internalError(w, err)
 		return
 	}
-	defer rows.Close()
-	resp := client.ExecutionLogResponse{Entries: []client.ExecutionLogEntry{}}
-	var seqs []int64
-	for rows.Next() {
-		var e client.ExecutionLogEntry
-		var seq, at int64
-		if err := rows.Scan(&seq, &e.ID, &at, &e.KeyID, &e.KeyPrefix, &e.Method, &e.Path, &e.Status, &e.SourceIP, &e.UserAgent); err != nil {
-			s.internalError(w, err)
-			return
-		}
-		e.At = fromNanos(at)
-		resp.Entries = append(resp.Entries, e)
-		seqs = append(seqs, seq)
-	}
-	if err := rows.Err(); err != nil {
-		s.internalError(w, err)
-		return
-	}
-	if len(resp.Entries) > size {
-		resp.Entries = resp.Entries[:size]
-		last := resp.Entries[size-1]
-		resp.NextPageToken = encodeCursor(nanos(last.At), strconv.FormatInt(seqs[size-1], 10))
+	resp := client.ExecutionLogResponse{Entries: make([]client.ExecutionLogEntry, len(page)), NextPageToken: next}
+	for i, l := range page {
+		resp.Entries[i] = l.e
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
