@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,15 +82,11 @@ func TestNoAnswerAfterRevokeUnderLoad(t *testing.T) {
 				default:
 				}
 				after := revoked.Load()
-				req, _ := http.NewRequest("GET", e.ts.URL+"/v1/stock-levels", nil)
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := e.ts.Client().Do(req)
-				if err != nil {
-					t.Error(err)
+				status, ok := e.callStock(tok)
+				if !ok {
 					return
 				}
-				resp.Body.Close()
-				switch resp.StatusCode {
+				switch status {
 				case 200:
 					ok200.Add(1)
 					if after {

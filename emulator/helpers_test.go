@@ -110,6 +110,21 @@ func (r reply) errCode() string {
 	return eb.Error.Code
 }
 
+// callStock makes one automation call and returns its status, from any
+// goroutine: a failure goes to t.Error, since only the test's own goroutine
+// may call t.Fatal.
+func (e *env) callStock(token string) (status int, ok bool) {
+	req, _ := http.NewRequest("GET", e.ts.URL+"/v1/stock-levels", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		e.t.Error(err)
+		return 0, false
+	}
+	resp.Body.Close()
+	return resp.StatusCode, true
+}
+
 // do sends one request; extra holds header name/value pairs.
 func (e *env) do(method, path, token string, body any, extra ...string) reply {
 	e.t.Helper()

@@ -95,14 +95,7 @@ func TestConcurrentRequestsAllLogged(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest("GET", e.ts.URL+"/v1/stock-levels", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			resp, err := e.ts.Client().Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
+			e.callStock(tok)
 		}()
 	}
 	wg.Wait()
