@@ -115,7 +115,7 @@ func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
 		return e, fmt.Errorf("locking the rotation log: %w", err)
 	}
 	defer lk.Unlock()
-	prev, err := l.lastHash()
+	prev, lines, err := l.lastHash()
 	if err != nil {
 		return e, err
 	}
@@ -143,11 +143,7 @@ func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
 	if err := f.Close(); err != nil {
 		return e, err
 	}
-	n, err := l.countLines()
-	if err != nil {
-		return e, err
-	}
-	return e, l.writeHead(logHead{Entries: n, Hash: e.Hash})
+	return e, l.writeHead(logHead{Entries: lines + 1, Hash: e.Hash})
 }
 
 // logHead records how long the log was and how it ended at the last append.
@@ -167,32 +163,27 @@ func (l RotationLog) writeHead(h logHead) error {
 	return nil
 }
 
-func (l RotationLog) countLines() (int, error) {
-	data, err := os.ReadFile(l.Path)
-	if err != nil {
-		return 0, err
-	}
-	return bytes.Count(data, []byte{'\n'}), nil
-}
-
-func (l RotationLog) lastHash() (string, error) {
+// lastHash reads the log's last entry's hash, and how many lines the log
+// has, for the head file.
+func (l RotationLog) lastHash() (hash string, lines int, err error) {
 	data, err := os.ReadFile(l.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
+	lines = bytes.Count(data, []byte{'\n'})
 	data = bytes.TrimRight(data, "\n")
 	if len(data) == 0 {
-		return "", nil
+		return "", lines, nil
 	}
 	last := data[bytes.LastIndexByte(data, '\n')+1:]
 	var e LogEntry
 	if err := json.Unmarshal(last, &e); err != nil || e.Hash == "" {
-		return "", fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
+		return "", 0, fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
 	}
-	return e.Hash, nil
+	return e.Hash, lines, nil
 }
 
 // Entries reads the whole log, oldest first. A missing log is empty.
