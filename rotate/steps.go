@@ -26,7 +26,9 @@ type stepRow struct {
 	waiting func(*Journal) string
 	// plan adds the dry run's lines for the step.
 	plan func(*planner, context.Context) error
-	run  func(*session, context.Context) error
+	// run does the step; the walk calls it only while the step is not
+	// done (or rechecks), so it need not ask again.
+	run func(*session, context.Context) error
 }
 
 // procMode says which procedure a row is part of.
