@@ -298,7 +298,7 @@ func TestFallbackKeys(t *testing.T) {
 					writeErr(w, tt.newAnswer, "x", "refused")
 					return
 				}
-				writeJSON(w, http.StatusOK, Me{Key: sampleKey("key_old")})
+				writeJSON(w, http.StatusOK, sampleMe("key_old"))
 			})
 			c := fastClient(t, srv.URL, WithKeys(tt.keys...), WithRetry(1, time.Second))
 			me, err := c.Me(context.Background())
@@ -356,7 +356,7 @@ func TestServerNow(t *testing.T) {
 			writeErr(w, http.StatusNotFound, CodeNotFound, "no")
 			return
 		}
-		writeJSON(w, http.StatusOK, Me{})
+		writeJSON(w, http.StatusOK, sampleMe("key_1"))
 	})
 	c := fastClient(t, srv.URL)
 	if _, ok := c.ServerNow(); ok {

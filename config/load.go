@@ -144,7 +144,7 @@ func (c *Config) resolve() error {
 	}
 	for _, s := range settings {
 		if err := c.apply(s, c.v.Get(s.key)); err != nil {
-			return fmt.Errorf("%s (from %s): %w", s.key, c.Source(s.key), err)
+			return &SettingError{Key: s.key, Source: c.Source(s.key), Err: err}
 		}
 	}
 	return nil

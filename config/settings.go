@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -104,14 +103,6 @@ func (c *Config) apply(s setting, raw any) error {
 		c.overrides = ov
 	}
 	return nil
-}
-
-func parseURL(s string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("invalid URL %q: want http(s)://host[:port]", s)
-	}
-	return strings.TrimRight(u.String(), "/"), nil
 }
 
 func parsePositive(s string) (time.Duration, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +187,25 @@ func TestLogoutRun(t *testing.T) {
 	if err := e.Run(NewCmdLogout(e.Factory, nil)); err == nil || !strings.Contains(err.Error(), "not logged in") {
 		t.Errorf("second logout: %v", err)
 	}
+}
+
+// Something other than BOS answering 200 at the API URL (a catch-all, a
+// proxy's page) is not a login.
+func TestStatusRefusesAnAnswerThatIsNotBOS(t *testing.T) {
+	e := cmdtest.New(t)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"ok": true, "method": %q, "path": %q}`, r.Method, r.URL.Path)
+	}))
+	t.Cleanup(other.Close)
+	t.Setenv("PLANA_API_URL", other.URL)
+	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	err := e.Run(NewCmdStatus(e.Factory, nil))
+	if !errors.Is(err, client.ErrNotBOS) || !strings.Contains(err.Error(), "base URL") {
+		t.Fatalf("err = %v, want ErrNotBOS naming the base URL", err)
+	}
+	if strings.Contains(e.Out.String(), "Logged in") {
+		t.Errorf("status claims a login:\n%s", e.Out)
+	}
+	e.AssertNoSecrets()
 }

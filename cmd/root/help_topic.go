@@ -13,7 +13,8 @@ const exitCodesHelp = `plana's exit status tells scripts what happened:
 
   0    done
   1    error
-  2    usage: unknown command, bad flag or argument
+  2    usage: unknown command, bad flag or argument, or a setting plana cannot use
+       (e.g. an api_url with a path)
   3    gate not met yet / work pending: run the same command again later
        (e.g. "plana keys rotate KEY --no-wait --yes" from cron until it exits 0)
   4    not authenticated: no token anywhere, or BOS refused it (Try: plana auth login)

@@ -152,6 +152,7 @@ func exitCode(ios *iostreams.IOStreams, err error) int {
 		authErr    *cmdutil.AuthError
 		pendingErr *cmdutil.PendingError
 		exitErr    *cmdutil.ExitError
+		settingErr *config.SettingError
 	)
 	// An explicit code comes first: `keys due` says "exit 5, already printed"
 	// with an ExitError around ErrSilent, which must not fall back to 1.
@@ -168,6 +169,11 @@ func exitCode(ios *iostreams.IOStreams, err error) int {
 		return cmdutil.ExitCancel
 	case errors.As(err, &flagErr):
 		fmt.Fprintln(w, flagErr.Error())
+		return cmdutil.ExitUsage
+	case errors.As(err, &settingErr):
+		// A setting from a flag, the environment or the file is input the
+		// user gave, like a flag: a usage error.
+		fmt.Fprintln(w, err.Error())
 		return cmdutil.ExitUsage
 	case errors.As(err, &authErr), errors.Is(err, client.ErrUnauthenticated):
 		fmt.Fprintln(w, err.Error())

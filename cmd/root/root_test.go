@@ -89,7 +89,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "bad output format", args: []string{"keys", "list", "-o", "xml"}, code: 2, wantErr: "table, json, yaml, csv"},
 		{name: "missing KEY", args: []string{"keys", "show"}, code: 2, wantErr: "missing KEY"},
 		{name: "bad config value", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_POLL_INTERVAL", "often") },
-			args: []string{"keys", "list"}, code: 1, wantErr: "PLANA_POLL_INTERVAL"},
+			args: []string{"keys", "list"}, code: 2, wantErr: "PLANA_POLL_INTERVAL"},
 		{name: "not logged in", setup: func(e *cmdtest.Env) { _ = e.Store.Delete(secret.TokenName("default")) },
 			args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
 		{name: "other profile not logged in", args: []string{"keys", "list", "--profile", "staging"}, code: 4, wantErr: "staging"},
@@ -103,7 +103,10 @@ func TestExitCodes(t *testing.T) {
 			}
 		}, args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
 		{name: "unreachable API", args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1, wantErr: "127.0.0.1:1"},
-		{name: "bad api-url", args: []string{"keys", "list", "--api-url", "bos.example.com"}, code: 1, wantErr: "api_url"},
+		{name: "bad api-url", args: []string{"keys", "list", "--api-url", "bos.example.com"}, code: 2, wantErr: "api_url"},
+		{name: "api-url with a path", args: []string{"keys", "due", "--api-url", "https://bos.example.com/v1"}, code: 2, wantErr: "(from flag --api-url): \"https://bos.example.com/v1\" has a path (/v1)"},
+		{name: "PLANA_API_URL with a path", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_API_URL", e.URL+"/v1") },
+			args: []string{"auth", "status"}, code: 2, wantErr: "(from env PLANA_API_URL)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
