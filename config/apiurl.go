@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -30,6 +31,9 @@ func parseURL(s string) (string, error) {
 	}
 	base := u.Scheme + "://" + u.Host
 	switch {
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return "", fmt.Errorf("%q is plain http to a host that is not loopback: the management key would cross the network readable by anyone on the way; "+
+			"use https://%s, or reach a bos-emulator on another machine through a tunnel to loopback (ssh -L 8787:127.0.0.1:8787 HOST, then http://127.0.0.1:8787)", s, u.Host)
 	case u.Path != "" && u.Path != "/":
 		return "", fmt.Errorf("%q has a path (%s), but the API URL is the base that plana's /v1/... requests go under: use %s", s, u.EscapedPath(), base)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
@@ -39,3 +43,34 @@ func parseURL(s string) (string, error) {
 	}
 	return base, nil
 }
+
+// isLoopback is true for the names and addresses that never leave the
+// machine: localhost, 127.0.0.0/8 and ::1. Plain http is allowed there
+// only, for a bos-emulator on the same machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Origin is the origin (RFC 6454) of an API URL: scheme://host:port, in
+// lower case and with the port spelled out, so https://BOS.example.com and
+// https://bos.example.com:443/ are one origin. The stored management token
+// is bound to one. It is "" for a URL that is not http(s).
+func Origin(apiURL string) string {
+	u, err := url.Parse(strings.TrimSpace(apiURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// APIOrigin is the origin of APIURL.
+func (c *Config) APIOrigin() string { return Origin(c.apiURL) }

@@ -22,6 +22,14 @@ func TestAPIURLShape(t *testing.T) {
 		{"query", "https://bos.example.com/?x=1", "", []string{"query", "use https://bos.example.com"}},
 		{"user info", "https://ana:hunter2@bos.example.com", "", []string{"user name or password", "use https://bos.example.com"}},
 		{"no scheme", "bos.example.com", "", []string{"http(s)://host"}},
+		{"http to loopback v4", "http://127.0.0.1:8787", "http://127.0.0.1:8787", nil},
+		{"http to 127/8", "http://127.3.2.1:8787", "http://127.3.2.1:8787", nil},
+		{"http to ::1", "http://[::1]:8787", "http://[::1]:8787", nil},
+		{"http to localhost", "http://LocalHost:8787", "http://LocalHost:8787", nil},
+		{"http to a host", "http://bos.example.com", "", []string{"plain http", "use https://bos.example.com", "ssh -L"}},
+		{"http to a LAN address", "http://192.168.1.20:8787", "", []string{"plain http", "use https://192.168.1.20:8787"}},
+		{"http to a name ending in localhost", "http://localhost.attacker.example", "", []string{"plain http"}},
+		{"http to 0.0.0.0", "http://0.0.0.0:8787", "", []string{"plain http"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,5 +78,24 @@ func TestAPIURLErrorNamesItsSource(t *testing.T) {
 	}
 	if err := c.Set(KeyAPIURL, "https://bos.example.com/v1"); err == nil || !strings.Contains(err.Error(), "use https://bos.example.com") {
 		t.Errorf("config set: %v", err)
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://bos.example.com", "https://bos.example.com:443"},
+		{"https://BOS.Example.com:443/", "https://bos.example.com:443"},
+		{"HTTP://127.0.0.1:8787", "http://127.0.0.1:8787"},
+		{"http://localhost", "http://localhost:80"},
+		{"http://[::1]:8787", "http://[::1]:8787"},
+		{"bos.example.com", ""},
+	}
+	for _, tt := range tests {
+		if got := Origin(tt.in); got != tt.want {
+			t.Errorf("Origin(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if Origin("https://bos.example.com") == Origin("https://bos.example.com:8443") || Origin("http://127.0.0.1:1") == Origin("https://127.0.0.1:1") {
+		t.Error("a port or a scheme of its own must make another origin")
 	}
 }

@@ -33,7 +33,7 @@ type setting struct {
 }
 
 var settings = []setting{
-	{KeyAPIURL, "PLANA_API_URL", "api-url", "http://127.0.0.1:8787", "base URL of the BOS API (default: the local bos-emulator)", kindURL},
+	{KeyAPIURL, "PLANA_API_URL", "api-url", "http://127.0.0.1:8787", "base URL of the BOS API, scheme://host[:port] without a path; plain http to loopback only (default: the local bos-emulator)", kindURL},
 	{KeyPollInterval, "PLANA_POLL_INTERVAL", "", "30s", "how often waits poll the API", kindDuration},
 	{KeyCadence, "PLANA_ROTATION_CADENCE", "", "365d", "how often every key should be rotated", kindDuration},
 	{KeyQuietPeriod, "PLANA_ROTATION_QUIET_PERIOD", "", "", "how long the old key must be unused before revoking (empty: suggest one from the execution log)", kindOptionalDuration},

@@ -14,10 +14,11 @@ const exitCodesHelp = `plana's exit status tells scripts what happened:
   0    done
   1    error
   2    usage: unknown command, bad flag or argument, or a setting plana cannot use
-       (e.g. an api_url with a path)
+       (an api_url with a path, or plain http to a host that is not loopback)
   3    gate not met yet / work pending: run the same command again later
        (e.g. "plana keys rotate KEY --no-wait --yes" from cron until it exits 0)
-  4    not authenticated: no token anywhere, or BOS refused it (Try: plana auth login)
+  4    not authenticated: no token anywhere, BOS refused it, or the stored token is
+       bound to another API (Try: plana auth login)
   5    keys are due for rotation ("plana keys due")
   130  interrupted (Ctrl-C)
 `
@@ -25,7 +26,8 @@ const exitCodesHelp = `plana's exit status tells scripts what happened:
 func environmentHelp() string {
 	var b strings.Builder
 	b.WriteString(`PLANA_TOKEN: a BOS management key (scope keys:manage). It takes precedence over the
-token stored by "plana auth login" in the OS keyring; use it in CI and cron.
+token stored by "plana auth login" in the OS keyring; use it in CI and cron. Unlike the
+stored token, it is not bound to one API: plana sends it to whatever api_url says.
 
 PLANA_PROFILE: the profile to use when --profile is not given (default "default").
 Each profile has its own settings in the config file and its own keyring token.

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -102,7 +105,11 @@ func TestExitCodes(t *testing.T) {
 				e.T.Fatal(err)
 			}
 		}, args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
-		{name: "unreachable API", args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1, wantErr: "127.0.0.1:1"},
+		{name: "unreachable API", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
+			args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1, wantErr: "127.0.0.1:1"},
+		{name: "stored token for another origin", args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 4, wantErr: "run `plana auth login` for http://127.0.0.1:1"},
+		{name: "plain http to a host", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
+			args: []string{"keys", "list", "--api-url", "http://bos.example.com"}, code: 2, wantErr: "use https://bos.example.com"},
 		{name: "bad api-url", args: []string{"keys", "list", "--api-url", "bos.example.com"}, code: 2, wantErr: "api_url"},
 		{name: "api-url with a path", args: []string{"keys", "due", "--api-url", "https://bos.example.com/v1"}, code: 2, wantErr: "(from flag --api-url): \"https://bos.example.com/v1\" has a path (/v1)"},
 		{name: "PLANA_API_URL with a path", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_API_URL", e.URL+"/v1") },
@@ -153,4 +160,46 @@ func TestTypedErrorsMapToExitCodes(t *testing.T) {
 			t.Errorf("ErrSilent printed %q", e.ErrOut)
 		}
 	}
+}
+
+// The keyring token is bound to the origin `auth login` stored it for: a
+// PLANA_API_URL pointing elsewhere (a direnv file, say) is refused, and no
+// request there carries a key.
+func TestStoredTokenNeverLeavesItsOrigin(t *testing.T) {
+	e := cmdtest.New(t)
+	var withKey atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			withKey.Add(1)
+		}
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(other.Close)
+	t.Setenv("PLANA_API_URL", other.URL)
+	for _, args := range [][]string{{"keys", "list"}, {"auth", "status"}, {"keys", "due"}, {"doctor"}} {
+		code := run(e, args...)
+		want := cmdutil.ExitAuth
+		if args[0] == "doctor" {
+			want = cmdutil.ExitFailure
+		}
+		if code != want {
+			t.Errorf("plana %s: exit %d, want %d; stderr:\n%s", strings.Join(args, " "), code, want, e.ErrOut)
+		}
+		out := e.ErrOut.String() + e.Out.String()
+		for _, w := range []string{"was saved for " + e.URL, "run `plana auth login` for " + other.URL} {
+			if !strings.Contains(out, w) {
+				t.Errorf("plana %s: output lacks %q:\n%s", strings.Join(args, " "), w, out)
+			}
+		}
+	}
+	if n := withKey.Load(); n != 0 {
+		t.Errorf("%d requests to the other origin carried a key, want 0", n)
+	}
+
+	// PLANA_TOKEN is the caller's own choice of token for this URL.
+	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	if code := run(e, "keys", "list"); code != cmdutil.ExitFailure || withKey.Load() == 0 {
+		t.Errorf("with PLANA_TOKEN: exit %d, %d requests with a key; want the other server asked (and its 418 an error)", code, withKey.Load())
+	}
+	e.AssertNoSecrets()
 }
