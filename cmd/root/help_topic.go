@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 )
 
@@ -65,4 +66,20 @@ func newHelpTopic(name, short, long string) *cobra.Command {
 		Short: short,
 		Long:  long,
 	}
+}
+
+// helpTopicArgs accepts `plana help [COMMAND...]` only for a command or
+// topic that exists.
+func helpTopicArgs(c *cobra.Command, args []string) error {
+	target, rest, err := c.Root().Find(args)
+	if err == nil && len(rest) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+	if target != nil && len(rest) > 0 {
+		if s := target.SuggestionsFor(rest[0]); len(s) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		}
+	}
+	return cmdutil.FlagErrorf("%s\n\nRun '%s help' for the commands and help topics.", msg, c.Root().CommandPath())
 }

@@ -68,6 +68,13 @@ Exit codes: 0 done, 1 error, 2 usage, 3 gate not met yet / work pending,
 	if c, _, err := cmd.Find([]string{"completion"}); err == nil {
 		cmdutil.GroupCommand(c)
 	}
+	// cobra's `help NOSUCH` prints the root's usage and exits 0; made here,
+	// it refuses an unknown topic as a usage error.
+	cmd.InitDefaultHelpCmd()
+	if h, _, err := cmd.Find([]string{"help"}); err == nil && h != cmd {
+		h.Args = helpTopicArgs
+	}
+	cmdutil.UsageErrors(cmd)
 	return cmd
 }
 

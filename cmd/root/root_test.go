@@ -203,3 +203,88 @@ func TestStoredTokenNeverLeavesItsOrigin(t *testing.T) {
 	}
 	e.AssertNoSecrets()
 }
+
+// Every usage error exits 2, whichever validator found it: cmdutil's,
+// cobra's own (MaximumNArgs, flag groups, required flags), pflag's, or a
+// setting's.
+func TestUsageErrorsExit2(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"keys", "rotate", "a", "b"}, "accepts at most 1 arg(s), received 2; usage: plana keys rotate [KEY]"},
+		{[]string{"keys", "show", "a", "b"}, "too many arguments"},
+		{[]string{"keys", "revoke"}, "missing KEY"},
+		{[]string{"keys", "list", "x"}, "takes no arguments"},
+		{[]string{"config", "set", "api_url"}, "missing VALUE"},
+		{[]string{"auth", "login", "x"}, "takes no arguments"},
+		{[]string{"completion", "fish", "x"}, `unknown command "x"`},
+		{[]string{"help", "nosuch"}, `unknown help topic "nosuch"`},
+		{[]string{"help", "keys", "lst"}, "Did you mean this?\n\tlist"},
+		{[]string{"keys", "list", "--colour"}, "unknown flag: --colour"},
+		{[]string{"keys", "list", "-o"}, "flag needs an argument"},
+		{[]string{"keys", "rotate", "x", "--quiet-period", "5x"}, `invalid argument "5x"`},
+		{[]string{"keys", "list", "--api-url", "https://bos.example.com/v1"}, "has a path"},
+		{[]string{"kyes"}, `unknown command "kyes"`},
+	}
+	e := cmdtest.New(t)
+	before, err := e.AdminClient().ListKeys(context.Background(), clientListAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		if code := run(e, tt.args...); code != cmdutil.ExitUsage {
+			t.Errorf("plana %s: exit %d, want 2; stderr:\n%s", strings.Join(tt.args, " "), code, e.ErrOut)
+		}
+		if !strings.Contains(e.ErrOut.String(), tt.wantErr) {
+			t.Errorf("plana %s: stderr lacks %q:\n%s", strings.Join(tt.args, " "), tt.wantErr, e.ErrOut)
+		}
+	}
+	if after, err := e.AdminClient().ListKeys(context.Background(), clientListAll()); err != nil || len(after) != len(before) {
+		t.Errorf("%d keys after usage errors (err %v), want %d as before", len(after), err, len(before))
+	}
+}
+
+// No command takes three stray arguments: a new command whose validator is
+// cobra's, or missing, still exits 2.
+func TestEveryCommandRefusesStrayArguments(t *testing.T) {
+	e := cmdtest.New(t)
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		if c.Runnable() && !c.Hidden {
+			paths = append(paths, path)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub, append(append([]string(nil), path...), sub.Name()))
+		}
+	}
+	walk(root.NewCmdRoot(e.Factory), nil)
+	if len(paths) < 20 {
+		t.Fatalf("walked %d commands, want every one", len(paths))
+	}
+	for _, p := range paths {
+		if code := run(e, append(p, "stray1", "stray2", "stray3")...); code != cmdutil.ExitUsage {
+			t.Errorf("plana %s stray1 stray2 stray3: exit %d, want 2; stderr:\n%s", strings.Join(p, " "), code, e.ErrOut)
+		}
+	}
+}
+
+// cobra's flag groups and required flags, as a command may declare them.
+func TestFlagGroupErrorsExit2(t *testing.T) {
+	e := cmdtest.New(t)
+	for _, args := range [][]string{{"grouped", "--a", "--b"}, {"grouped"}} {
+		e.ErrOut.Reset()
+		cmd := root.NewCmdRoot(e.Factory)
+		e.BindFlags(cmd.PersistentFlags())
+		g := &cobra.Command{Use: "grouped", Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error { return nil }}
+		g.Flags().Bool("a", false, "")
+		g.Flags().Bool("b", false, "")
+		g.MarkFlagsMutuallyExclusive("a", "b")
+		g.MarkFlagsOneRequired("a", "b")
+		cmd.AddCommand(g)
+		if code := root.Run(context.Background(), cmd, e.IO, args); code != cmdutil.ExitUsage {
+			t.Errorf("plana %s: exit %d, want 2; stderr:\n%s", strings.Join(args, " "), code, e.ErrOut)
+		}
+	}
+}
