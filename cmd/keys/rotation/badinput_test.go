@@ -41,9 +41,8 @@ func keyCount(t *testing.T, e *cmdtest.Env) int {
 
 func TestBadInput(t *testing.T) {
 	type setup struct {
-		env  string // an env file holding the automation's key
-		dir  string
-		args []string
+		env string // an env file holding the automation's key
+		dir string
 	}
 	tests := []struct {
 		name string
