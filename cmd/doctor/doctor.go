@@ -66,7 +66,7 @@ type Report struct {
 // NewCmdDoctor builds `plana doctor`.
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Config: f.Config, Token: f.Token, ClientFor: f.ClientFor,
-		Secrets: f.Secrets, Now: f.Now, StateDir: config.StateDir}
+		Secrets: f.Secrets, Now: f.Now, StateDir: f.StateDir}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check that plana can do its work here",
