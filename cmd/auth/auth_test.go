@@ -15,6 +15,7 @@ import (
 )
 
 func TestNewCmdLoginFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		args      []string
@@ -31,6 +32,7 @@ func TestNewCmdLoginFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := cmdtest.New(t)
 			e.IO.SetStdinTTY(tt.tty)
 			e.IO.SetStderrTTY(tt.tty)
@@ -58,6 +60,7 @@ func TestNewCmdLoginFlags(t *testing.T) {
 }
 
 func TestLoginRun(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		input     func(e *cmdtest.Env) string
@@ -89,6 +92,7 @@ func TestLoginRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := cmdtest.New(t)
 			_ = e.Store.Delete(secret.TokenName("default"))
 			if tt.setup != nil {
@@ -137,6 +141,7 @@ func TestLoginRun(t *testing.T) {
 }
 
 func TestStatusRun(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if err := e.Run(NewCmdStatus(e.Factory, nil), "-o", "json"); err != nil {
 		t.Fatal(err)
@@ -151,7 +156,7 @@ func TestStatusRun(t *testing.T) {
 	e.AssertNoSecrets()
 
 	e.Out.Reset()
-	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	e.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
 	if err := e.Run(NewCmdStatus(e.Factory, nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +165,7 @@ func TestStatusRun(t *testing.T) {
 	}
 	e.AssertNoSecrets()
 
-	t.Setenv("PLANA_TOKEN", "")
+	e.Setenv("PLANA_TOKEN", "")
 	_ = e.Store.Delete(secret.TokenName("default"))
 	err := e.Run(NewCmdStatus(e.Factory, nil))
 	var ae *cmdutil.AuthError
@@ -170,6 +175,7 @@ func TestStatusRun(t *testing.T) {
 }
 
 func TestLogoutRun(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if err := e.Run(NewCmdLogout(e.Factory, nil)); err != nil {
 		t.Fatal(err)

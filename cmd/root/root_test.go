@@ -47,6 +47,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestHelpGolden(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if code := run(e, "--help"); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.ErrOut)
@@ -60,6 +61,7 @@ func TestHelpGolden(t *testing.T) {
 }
 
 func TestHelpTopics(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if code := run(e, "help", "exit-codes"); code != 0 || !strings.Contains(e.Out.String(), "130  interrupted") {
 		t.Errorf("help exit-codes: exit %d\n%s", code, e.Out)
@@ -75,6 +77,7 @@ func TestHelpTopics(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		setup   func(e *cmdtest.Env)
@@ -88,7 +91,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"keys", "list", "--colour"}, code: 2, wantErr: "--colour"},
 		{name: "bad output format", args: []string{"keys", "list", "-o", "xml"}, code: 2, wantErr: "table, json, yaml, csv"},
 		{name: "missing KEY", args: []string{"keys", "show"}, code: 2, wantErr: "missing KEY"},
-		{name: "bad config value", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_POLL_INTERVAL", "often") },
+		{name: "bad config value", setup: func(e *cmdtest.Env) { e.Setenv("PLANA_POLL_INTERVAL", "often") },
 			args: []string{"keys", "list"}, code: 1, wantErr: "PLANA_POLL_INTERVAL"},
 		{name: "not logged in", setup: func(e *cmdtest.Env) { _ = e.Store.Delete(secret.TokenName("default")) },
 			args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
@@ -107,6 +110,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := cmdtest.New(t)
 			if tt.setup != nil {
 				tt.setup(e)
@@ -124,6 +128,7 @@ func TestExitCodes(t *testing.T) {
 
 // The rotation commands return these; the mapping must hold for them too.
 func TestTypedErrorsMapToExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		code int

@@ -99,6 +99,7 @@ func TestStepFlags(t *testing.T) {
 }
 
 func TestRotateCommandAgainstEmulator(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	envFile := filepath.Join(t.TempDir(), "sync.env")
 	os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
@@ -163,6 +164,7 @@ func TestRotateCommandAgainstEmulator(t *testing.T) {
 }
 
 func TestDueCommandExitCode(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	ics := filepath.Join(t.TempDir(), "due.ics")
 	err := e.Run(NewCmdDue(e.Factory, nil), "--ics", ics, "-o", "json")
@@ -194,6 +196,7 @@ func callWith(t *testing.T, e *cmdtest.Env, key string) {
 // On a TTY, step 3's waiting screen draws both keys' calls per hour on one
 // scale; in a script it does not (and makes no extra calls).
 func TestVerifyWaitDrawsTrafficOnATTY(t *testing.T) {
+	t.Parallel()
 	for _, tty := range []bool{true, false} {
 		e := cmdtest.New(t)
 		e.IO.SetStderrTTY(tty)
