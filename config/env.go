@@ -1,8 +1,9 @@
 package config
 
-// StateDirFrom is StateDir read through getenv rather than the process
-// environment, so a caller carrying its own environment (the command
-// Factory, a parallel test) gets the state directory that environment names.
+// StateDirFrom is $XDG_STATE_HOME/plana, else ~/.local/state/plana, read
+// through getenv: rotation journals and the rotation log live there. The
+// command Factory passes its own environment, so a test can name the
+// directory without touching the process's.
 func StateDirFrom(getenv func(string) string) (string, error) { return stateDir(getenv) }
 
 // bindEnv is viper's env layer read through c.getenv, which viper cannot

@@ -34,7 +34,7 @@ keyring), deletes its plaintext from the keyring and logs the rotation.
 A revoked key can never be re-enabled.`,
 		Example: `  $ plana keys revoke pa_live_AB7K2XYZ --yes`,
 		Args:    cmdutil.ExactArgs(1, "KEY"),
-	}, o, &o.Key, &o.Output, func() error { return nil }, runF, revokeRun)
+	}, o, &o.Key, &o.Output, nil, runF, revokeRun)
 	durationFlag(cmd, &o.QuietPeriod, "quiet-period", "how long the key must have been unused")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "revoke even though the gate does not hold (loudly)")

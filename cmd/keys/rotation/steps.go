@@ -31,16 +31,18 @@ func stepDeps(f *cmdutil.Factory) StepDeps {
 	return StepDeps{IO: f.IOStreams, Config: f.Config, Client: f.Client, ClientFor: f.ClientFor, Secrets: f.Secrets, StateDir: f.StateDir}
 }
 
-// newStepCmd wires a verb's RunE: its own checks, then runF (tests) or run.
-// key, when set, takes the positional KEY.
+// newStepCmd wires a verb's RunE: its own checks (validate, when set), then
+// runF (tests) or run. key, when set, takes the positional KEY.
 func newStepCmd[O any](cmd *cobra.Command, o *O, key *string, output *string, validate func() error,
 	runF func(context.Context, *O) error, run func(context.Context, *O) error) *cobra.Command {
 	cmd.RunE = func(c *cobra.Command, args []string) error {
 		if len(args) > 0 && key != nil {
 			*key = args[0]
 		}
-		if err := validate(); err != nil {
-			return err
+		if validate != nil {
+			if err := validate(); err != nil {
+				return err
+			}
 		}
 		if runF != nil {
 			return runF(c.Context(), o)

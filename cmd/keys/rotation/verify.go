@@ -35,7 +35,7 @@ used it lists where from (source IP, user agent, path, count). Not met: exit 3.
 		Example: `  $ plana keys verify pa_live_AB7K2XYZ
   $ plana keys verify pa_live_AB7K2XYZ --wait --timeout 2d`,
 		Args: cmdutil.ExactArgs(1, "KEY"),
-	}, o, &o.Key, &o.Output, func() error { return nil }, runF, verifyRun)
+	}, o, &o.Key, &o.Output, nil, runF, verifyRun)
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "poll until the gate holds")
 	addWaitFlags(cmd, &o.QuietPeriod, &o.PollInterval, &o.Timeout)
 	return cmd
