@@ -2,7 +2,10 @@ package rotation
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -38,14 +41,7 @@ func NewCmdRotate(f *cmdutil.Factory, runF func(context.Context, *RotateOptions)
 		Short: "Rotate a key without downtime: the whole five-step procedure, resumable",
 		Long: `Rotate KEY the way the procedure asks, without downtime:
 
-  1. create a new key with the same scopes, named with the current year,
-     its plaintext straight into the OS keyring;
-  2. deploy it alongside the old one (--to env-file:PATH | exec:CMD | stdout);
-  3. wait until the new key is used and the old one has been quiet for the
-     quiet period (server time), saying where the old key is still used from;
-  4. after confirmation (--yes in scripts), leave only the new key;
-  5. revoke the old key, check it is refused, and log the rotation.
-
+` + stepsHelp() + `
 Run it again and it resumes where it stopped. With --no-wait it stops at step 3
 with exit code 3, so a cron job can run it daily until it exits 0.
 
@@ -70,6 +66,45 @@ EMAIL it rotates every active key that person issued.` + stepFlagsHelp,
 	fl.BoolVar(&o.PrintSecret, "print-secret", false, "print the new plaintext once to stdout (for use without a keyring)")
 	fl.BoolVar(&o.Rebuild, "rebuild", false, "rebuild a damaged rotation journal from what the server knows")
 	return cmd
+}
+
+// helpWidth is where the help's lists wrap.
+const helpWidth = 78
+
+// stepsHelp lists the procedure's steps as rotate's step table has them,
+// so the help cannot drift from what rotate does.
+func stepsHelp() string {
+	steps := rotate.Steps()
+	var b strings.Builder
+	for i, s := range steps {
+		end := ";"
+		if i == len(steps)-1 {
+			end = "."
+		}
+		b.WriteString(wrapItem(fmt.Sprintf("  %d. ", s.Number), s.Summary+end))
+	}
+	return b.String()
+}
+
+// wrapItem wraps text to helpWidth after a list marker, its further lines
+// indented under the text's start.
+func wrapItem(marker, text string) string {
+	var b strings.Builder
+	line := marker
+	indent := strings.Repeat(" ", len(marker))
+	for i, w := range strings.Fields(text) {
+		if i > 0 && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(w) > helpWidth {
+			b.WriteString(line + "\n")
+			line = indent + w
+			continue
+		}
+		if i > 0 {
+			line += " "
+		}
+		line += w
+	}
+	b.WriteString(line + "\n")
+	return b.String()
 }
 
 func (o *RotateOptions) validate() error {

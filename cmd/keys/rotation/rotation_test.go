@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -95,6 +97,33 @@ func TestStepFlags(t *testing.T) {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// The help of rotate lists the procedure as rotate's step table has it, every
+// step in order, within the help's width.
+func TestRotateHelpListsTheStepTable(t *testing.T) {
+	t.Parallel()
+	ios, _, _, _ := iostreams.Test()
+	long := NewCmdRotate(&cmdutil.Factory{IOStreams: ios}, nil).Long
+	steps := rotate.Steps()
+	if len(steps) != 5 {
+		t.Fatalf("rotate.Steps() has %d steps, want the procedure's 5", len(steps))
+	}
+	flat := strings.Join(strings.Fields(long), " ")
+	at := 0
+	for _, s := range steps {
+		item := fmt.Sprintf("%d. %s", s.Number, s.Summary)
+		i := strings.Index(flat[at:], item)
+		if i < 0 {
+			t.Fatalf("the help lacks step %q after position %d:\n%s", item, at, long)
+		}
+		at += i + len(item)
+	}
+	for _, l := range strings.Split(stepsHelp(), "\n") {
+		if n := utf8.RuneCountInString(l); n > helpWidth {
+			t.Errorf("help line of %d characters: %q", n, l)
+		}
 	}
 }
 
