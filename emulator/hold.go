@@ -160,37 +160,3 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, h)
 }
-
-// FaultCounts is how many /v1/ requests the fault injector saw and how many
-// of each kind it injected, for tests to report what a run survived.
-type FaultCounts struct {
-	Requests int64            `json:"requests"`
-	Injected map[string]int64 `json:"injected"`
-}
-
-// FaultCounts reads the counters since the emulator started.
-func (s *Server) FaultCounts() FaultCounts {
-	return s.faults.counts()
-}
-
-func (s *Server) handleFaultCounts(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		methodNotAllowed(w, http.MethodGet)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.FaultCounts())
-}
-
-// serveDev answers the test hooks of /_emulator/ other than the clock, and
-// reports whether p was one of them.
-func (s *Server) serveDev(w http.ResponseWriter, r *http.Request, p string) bool {
-	switch p {
-	case "/_emulator/holds":
-		s.handleHolds(w, r)
-	case "/_emulator/faults":
-		s.handleFaultCounts(w, r)
-	default:
-		return false
-	}
-	return true
-}
