@@ -19,7 +19,7 @@ import (
 
 const (
 	maxNameLen       = 200
-	maxDescLen       = 2000
+	maxDescLen       = 500
 	maxScopes        = 64
 	maxScopeLen      = 100
 	maxIdemKeyLen    = 255

@@ -100,7 +100,36 @@ func openDB(path string) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("creating schema: %w", err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrading schema: %w", err)
+	}
 	return db, nil
+}
+
+// addedColumns are columns a database made by an earlier version may lack:
+// CREATE TABLE IF NOT EXISTS leaves an existing table as it was.
+var addedColumns = []struct{ table, column, def string }{
+	{"api_keys", "description", "TEXT NOT NULL DEFAULT ''"},
+}
+
+// migrate adds the columns of addedColumns that the database lacks, so that
+// an existing bos.db keeps opening.
+func migrate(db *sql.DB) error {
+	for _, c := range addedColumns {
+		var has bool
+		err := db.QueryRow(`SELECT EXISTS(SELECT 1 FROM pragma_table_info(?) WHERE name = ?)`, c.table, c.column).Scan(&has)
+		if err != nil {
+			return err
+		}
+		if has {
+			continue
+		}
+		if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.column + ` ` + c.def); err != nil {
+			return fmt.Errorf("adding %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	return nil
 }
 
 type querier interface {

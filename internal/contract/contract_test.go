@@ -195,6 +195,17 @@ func TestContract(t *testing.T) {
 			other.Name = "something else"
 			_, err = admin.CreateKey(ctx, other, idem)
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
+			other = req
+			other.Description = "another lineage"
+			_, err = admin.CreateKey(ctx, other, idem)
+			wantAPIError(t, err, 422, client.CodeValidationFailed)
+			// A description is at most 500 characters; "" when none.
+			_, err = admin.CreateKey(invalid(ctx), client.CreateKeyRequest{Name: "wordy", Scopes: []string{"stock:read"}, Description: strings.Repeat("é", 501)}, client.NewIdempotencyKey())
+			wantAPIError(t, err, 422, client.CodeValidationFailed)
+			plain, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "plain", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
+			if err != nil || plain.APIKey.Description != "" {
+				t.Errorf("a key created without a description: %+v, %v", plain, err)
+			}
 
 			_, err = admin.CreateKey(ctx, client.CreateKeyRequest{Name: "   ", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
@@ -202,7 +213,7 @@ func TestContract(t *testing.T) {
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
 			_, err = admin.CreateKey(invalid(ctx), client.CreateKeyRequest{Name: "no scopes", Scopes: []string{}}, client.NewIdempotencyKey())
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
-			_, err = admin.CreateKey(ctx, client.CreateKeyRequest{Name: "huge", Scopes: []string{"stock:read"}, Description: strings.Repeat("x", 65<<10)}, client.NewIdempotencyKey())
+			_, err = admin.CreateKey(invalid(ctx), client.CreateKeyRequest{Name: "huge", Scopes: []string{"stock:read"}, Description: strings.Repeat("x", 65<<10)}, client.NewIdempotencyKey())
 			wantAPIError(t, err, 413, client.CodeInvalidRequest)
 			// A member grants only scopes it holds.
 			_, err = member.CreateKey(ctx, client.CreateKeyRequest{Name: "orders", Scopes: []string{"orders:write"}}, client.NewIdempotencyKey())
