@@ -22,6 +22,9 @@ type caller struct {
 	key        struct{ ID, Prefix string }
 	keyScopes  []string
 	at         time.Time // when the request was authenticated, on the emulator clock
+	// refused is set when the key proved its secret but is revoked: the
+	// request is answered 401 and logged, without touching last_used_at.
+	refused bool
 }
 
 func (c *caller) hasKeyScope(scope string) bool {
@@ -55,6 +58,11 @@ const (
 const maxAuthHeader = 128
 
 var errUnauthenticated = errors.New("unauthenticated")
+
+// errRevoked is a key that proved its secret but is revoked. Unlike
+// errUnauthenticated it comes with the caller, so that the refusal is logged
+// against the key: the log then shows where a revoked key is still in use.
+var errRevoked = errors.New("revoked key")
 
 // verifiedCache maps sha256(presented key) to the caller it proved, so a
 // key pays bcrypt and the database read once per process rather than once
@@ -185,9 +193,11 @@ func bearerToken(r *http.Request) (string, bool) {
 
 // authenticate resolves the presented key to its active key and user, and
 // counts the request in with the keyGate: the caller must call
-// s.gate.leave(c.key.ID) once the request's log entry is committed. The
-// key's shape and checksum are checked before the database or bcrypt is
-// touched, so garbage costs nothing; a key seen before costs a hash.
+// s.gate.leave(c.key.ID) once the request's log entry is committed. A
+// revoked key whose secret is right returns its caller with errRevoked, not
+// counted in. The key's shape and checksum are checked before the database
+// or bcrypt is touched, so garbage costs nothing; a key seen before costs a
+// hash.
 func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	tok, ok := bearerToken(r)
 	if !ok {
@@ -204,11 +214,12 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 			return nil, err
 		}
 	}
-	if cached.revoked || !s.gate.enter(cached.caller.key.ID) {
-		return nil, errUnauthenticated
-	}
 	c := *cached.caller
 	c.at = s.Now()
+	if cached.revoked || !s.gate.enter(c.key.ID) {
+		c.refused = true
+		return &c, errRevoked
+	}
 	return &c, nil
 }
 

@@ -135,7 +135,7 @@ func BenchmarkLogWriter(b *testing.B) {
 					now := time.Now()
 					err := w.append(client.ExecutionLogEntry{ID: newID("exe_", now), At: now, KeyID: "key_1",
 						KeyPrefix: "pa_live_AAAAAAAA", Method: "GET", Path: "/v1/stock-levels", Status: 200,
-						SourceIP: "127.0.0.1", UserAgent: "bench"})
+						SourceIP: "127.0.0.1", UserAgent: "bench"}, true)
 					if err != nil {
 						b.Error(err)
 						return

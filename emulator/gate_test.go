@@ -112,7 +112,7 @@ func TestNoAnswerAfterRevokeUnderLoad(t *testing.T) {
 		t.Fatalf("%d requests with the key sent after the revoke's answer were accepted", n)
 	}
 	var logged int64
-	if err := e.s.db.QueryRow(`SELECT count(*) FROM execution_log WHERE key_id = ?`, k.ID).Scan(&logged); err != nil {
+	if err := e.s.db.QueryRow(`SELECT count(*) FROM execution_log WHERE key_id = ? AND status = 200`, k.ID).Scan(&logged); err != nil {
 		t.Fatal(err)
 	}
 	if logged != ok200.Load() {

@@ -43,13 +43,21 @@ func (s *Server) internalError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, client.CodeInternal, "internal error")
 }
 
+// unauthenticated answers 401 with the same words whatever the reason, so
+// that the answer does not tell an unknown key from a revoked one.
+func unauthenticated(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="bos"`)
+	writeError(w, http.StatusUnauthorized, client.CodeUnauthenticated, "missing, malformed, unknown or revoked API key")
+}
+
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	writeError(w, http.StatusMethodNotAllowed, client.CodeInvalidRequest, "method not allowed; use "+allow)
 }
 
-// route answers the request into w and returns the authenticated caller, or
-// nil when the request was not authenticated (and so is not logged).
+// route answers the request into w and returns the caller whose key the
+// request proved, or nil when it proved none (and so is not logged). A
+// caller whose key is revoked comes back refused, answered 401.
 func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller {
 	if p == "/_emulator" || strings.HasPrefix(p, "/_emulator/") {
 		s.routeDev(w, r, p)
@@ -60,10 +68,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller
 		return nil
 	}
 	c, err := s.authenticate(r)
-	if errors.Is(err, errUnauthenticated) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="bos"`)
-		writeError(w, http.StatusUnauthorized, client.CodeUnauthenticated, "missing, malformed, unknown or revoked API key")
-		return nil
+	if errors.Is(err, errUnauthenticated) || errors.Is(err, errRevoked) {
+		unauthenticated(w)
+		return c
 	}
 	if err != nil {
 		s.internalError(w, err)

@@ -222,9 +222,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// a test hook.
 	leave := func() {}
 	if c != nil {
-		var once sync.Once
-		leave = func() { once.Do(func() { s.gate.leave(c.key.ID) }) }
-		defer leave()
+		if !c.refused {
+			var once sync.Once
+			leave = func() { once.Do(func() { s.gate.leave(c.key.ID) }) }
+			defer leave()
+		}
 		keyPrefix = c.key.Prefix
 		if bw.status == 0 {
 			bw.WriteHeader(http.StatusOK)
@@ -239,7 +241,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Status:    bw.status,
 			SourceIP:  remoteIP(r.RemoteAddr),
 			UserAgent: r.UserAgent(),
-		})
+		}, !c.refused)
 		if err != nil {
 			bw = &bufferedResponse{header: w.Header()}
 			for _, h := range []string{"Idempotent-Replayed", "Allow"} {

@@ -379,6 +379,18 @@ func TestContract(t *testing.T) {
 			}
 			_, err = e.as(ck.Plaintext).Do(ctx, client.Request{Method: "GET", Path: "/v1/stock-levels"}, nil)
 			wantAPIError(t, err, 401, client.CodeUnauthenticated)
+			// The refused call is in the log against the revoked key; a wrong
+			// secret for the same public id is not (no key proved).
+			parsed, _ := client.ParseKey(ck.Plaintext)
+			_, err = e.as(client.FormatKey("live", parsed.PublicID, strings.Repeat("w", client.SecretLen))).Me(ctx)
+			wantAPIError(t, err, 401, client.CodeUnauthenticated)
+			refused, err := admin.ExecutionLog(ctx, client.ExecutionLogOptions{KeyID: ck.APIKey.ID})
+			if err != nil || len(refused) != 1 || refused[0].Status != 401 || refused[0].KeyPrefix != ck.APIKey.Prefix || refused[0].Path != "/v1/stock-levels" {
+				t.Errorf("the revoked key's log = %+v (err %v), want one 401 entry for GET /v1/stock-levels", refused, err)
+			}
+			if k, err := admin.GetKey(ctx, ck.APIKey.ID); err != nil || k.LastUsedAt != nil {
+				t.Errorf("a refused call moved last_used_at: %v (err %v)", k.LastUsedAt, err)
+			}
 			_, err = admin.RevokeKey(ctx, "key_00000000000000000000000000")
 			wantAPIError(t, err, 404, client.CodeNotFound)
 			revoked, err := admin.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusRevoked})
