@@ -103,7 +103,7 @@ func TestDatabaseWithoutDescriptionColumnOpens(t *testing.T) {
 	if err != nil || k.Description != "" || k.Name != "old key" {
 		t.Fatalf("old key: %+v, %v", k, err)
 	}
-	_, nk, err := s.mintKey(ctx, "usr_1", client.CreateKeyRequest{Name: "new", Scopes: []string{"a:b"}, Description: "lineage"}, s.Now(), nil)
+	_, nk, err := s.mintKey(ctx, nil, "usr_1", client.CreateKeyRequest{Name: "new", Scopes: []string{"a:b"}, Description: "lineage"}, s.Now(), nil)
 	if err != nil || nk.Description != "lineage" {
 		t.Fatalf("new key in the upgraded database: %+v, %v", nk, err)
 	}

@@ -218,7 +218,11 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request, c *call
 	if hasIdem {
 		record = &idempotencyRecord{userID: c.user.ID, key: idem, bodyHash: fingerprint}
 	}
-	plaintext, k, err := s.mintKey(ctx, c.user.ID, req, c.at, record)
+	plaintext, k, err := s.mintKey(ctx, c, c.user.ID, req, c.at, record)
+	if errors.Is(err, errCallerRevoked) {
+		s.refuse(w, c)
+		return
+	}
 	if err != nil {
 		s.internalError(w, err)
 		return
@@ -250,39 +254,47 @@ func (s *Server) releaseSlot(slot string) {
 	delete(s.inflight, slot)
 }
 
+// errForbiddenRevoke is a member revoking a key it did not issue.
+var errForbiddenRevoke = errors.New("members can revoke only keys they issued")
+
+// handleRevoke revokes in one transaction that re-checks the caller's key:
+// of two keys revoking each other at once, the first wins and the second is
+// refused. It never waits on the revoked key's requests in flight: those that
+// write re-check the key themselves.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, c *caller, id string) {
 	ctx := r.Context()
-	k, err := loadKey(ctx, s.db, id)
-	if errors.Is(err, errNotFound) {
-		writeError(w, http.StatusNotFound, client.CodeNotFound, "no API key with that id")
-		return
-	}
-	if err != nil {
-		s.internalError(w, err)
-		return
-	}
-	if c.user.Role != roleAdmin && k.CreatedBy.ID != c.user.ID {
-		writeError(w, http.StatusForbidden, client.CodeForbidden, "members can revoke only keys they issued")
-		return
-	}
-	if k.Active() {
-		own := 0
-		if c.key.ID == id {
-			own = 1
+	var k client.APIKey
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.recheckCaller(ctx, tx, c); err != nil {
+			return err
 		}
-		// From here the key is refused in memory, even should the update
+		var err error
+		if k, err = loadKey(ctx, tx, id); err != nil || !k.Active() {
+			return err
+		}
+		if c.user.Role != roleAdmin && k.CreatedBy.ID != c.user.ID {
+			return errForbiddenRevoke
+		}
+		// From here the key is refused in memory, even should the commit
 		// fail: a revoke half done errs on the side of the revoke.
-		s.gate.revoke(id, own)
-		if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?, revoked_by = ?
-			WHERE id = ? AND revoked_at IS NULL`, nanos(c.at), c.user.ID, id); err != nil {
-			s.internalError(w, err)
-			return
-		}
 		s.cache.markRevoked(id)
-		if k, err = loadKey(ctx, s.db, id); err != nil {
-			s.internalError(w, err)
-			return
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?, revoked_by = ?
+			WHERE id = ? AND revoked_at IS NULL`, nanos(c.at), c.user.ID, id); err != nil {
+			return err
 		}
+		k, err = loadKey(ctx, tx, id)
+		return err
+	})
+	switch {
+	case errors.Is(err, errCallerRevoked):
+		s.refuse(w, c)
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, client.CodeNotFound, "no API key with that id")
+	case errors.Is(err, errForbiddenRevoke):
+		writeError(w, http.StatusForbidden, client.CodeForbidden, err.Error())
+	case err != nil:
+		s.internalError(w, err)
+	default:
+		writeJSON(w, http.StatusOK, k)
 	}
-	writeJSON(w, http.StatusOK, k)
 }

@@ -50,6 +50,13 @@ func unauthenticated(w http.ResponseWriter) {
 	writeError(w, http.StatusUnauthorized, client.CodeUnauthenticated, "missing, malformed, unknown or revoked API key")
 }
 
+// refuse answers 401 to a caller whose key was revoked while its request was
+// in flight; the request is logged as refused.
+func (s *Server) refuse(w http.ResponseWriter, c *caller) {
+	c.refused = true
+	unauthenticated(w)
+}
+
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	writeError(w, http.StatusMethodNotAllowed, client.CodeInvalidRequest, "method not allowed; use "+allow)
@@ -75,6 +82,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller
 	if err != nil {
 		s.internalError(w, err)
 		return nil
+	}
+	if h, ok := s.takeHold(r, p, holdAuthenticated); ok {
+		s.hold(r, p, "authenticated, not handled ("+h.String()+")")
 	}
 
 	switch {

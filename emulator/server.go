@@ -60,7 +60,6 @@ type Server struct {
 
 	cache  verifiedCache
 	flight singleflight.Group
-	gate   *keyGate
 	// bcryptSlots bounds the bcrypt comparisons running at once.
 	bcryptSlots chan struct{}
 	// bcryptCalls counts hash comparisons so tests can prove the cache and
@@ -95,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{}, gate: newKeyGate(),
+	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{},
 		bcryptSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	ctx := context.Background()
 	// The clock offset survives a restart so that time never runs backwards
@@ -184,7 +183,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		status = s.flush(w, bw)
 		return
 	}
-	if h, ok := s.takeHold(r, p, false); ok && !s.hold(r, p, "arrived, not handled ("+h.String()+")") {
+	if h, ok := s.takeHold(r, p, holdArrival); ok && !s.hold(r, p, "arrived, not handled ("+h.String()+")") {
 		status = "gone"
 		return
 	}
@@ -216,17 +215,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := s.route(bw, r, p)
-	// leave ends the request's count with the keyGate once its answer is on
-	// the wire, so that a revoke answers after every answer its key was
-	// given. A held or dropped answer leaves first: a revoke must not wait on
-	// a test hook.
-	leave := func() {}
 	if c != nil {
-		if !c.refused {
-			var once sync.Once
-			leave = func() { once.Do(func() { s.gate.leave(c.key.ID) }) }
-			defer leave()
-		}
 		keyPrefix = c.key.Prefix
 		if bw.status == 0 {
 			bw.WriteHeader(http.StatusOK)
@@ -250,15 +239,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(bw, http.StatusInternalServerError, client.CodeInternal, "recording the request failed; retry")
 		}
 	}
-	if h, ok := s.takeHold(r, p, true); ok {
-		leave()
+	if h, ok := s.takeHold(r, p, holdHandled); ok {
 		if !s.hold(r, p, "handled, answer held ("+h.String()+")") {
 			status = "gone-after"
 			return
 		}
 	}
 	if fault == faultResetAfter {
-		leave()
 		status = "reset-after"
 		dropConnection(w)
 		return
@@ -267,7 +254,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	leave()
 }
 
 func (s *Server) flush(w http.ResponseWriter, bw *bufferedResponse) string {

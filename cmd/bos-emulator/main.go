@@ -23,6 +23,27 @@ import (
 
 const shutdownTimeout = 15 * time.Second
 
+// serverTimeouts bound how long a client may take: a request sent by halves
+// (headers, then a body that never comes) is dropped rather than holding a
+// connection and a handler for ever.
+type serverTimeouts struct {
+	readHeader, read, idle time.Duration
+}
+
+// defaultTimeouts: the whole request (at most 64 KiB) within 90 s, above the
+// longest a test hook keeps a request (a 30 s hold, a 60 s CPU profile), whose
+// context a passed read deadline would cancel.
+var defaultTimeouts = serverTimeouts{readHeader: 10 * time.Second, read: 90 * time.Second, idle: 2 * time.Minute}
+
+func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		IdleTimeout:       t.idle,
+	}
+}
+
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
 func run(args []string, stderr io.Writer) int {
@@ -117,10 +138,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bos-emulator: %s\n", n)
 	}
 
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	httpSrv := newHTTPServer(srv.Handler(), defaultTimeouts)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	serveErr := make(chan error, 1)
