@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/plana-cli/plana/client"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
@@ -71,6 +72,8 @@ type Server struct {
 
 	holds holds // requests to stop part-way for tests, armed via /_emulator/holds
 
+	lock *flock.Flock // the database's lock file; nil for ":memory:"
+
 	logMu     sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
@@ -90,34 +93,58 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LastUsedGranularity < 0 {
 		return nil, errors.New("emulator: negative last-used granularity")
 	}
+	var lock *flock.Flock
+	if cfg.DBPath != ":memory:" {
+		var err error
+		if lock, err = lockDB(cfg.DBPath); err != nil {
+			return nil, fmt.Errorf("emulator: %w", err)
+		}
+	}
 	db, err := openDB(cfg.DBPath)
 	if err != nil {
+		unlock(lock)
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
+	s, err := start(cfg, db)
+	if err != nil {
+		db.Close()
+		unlock(lock)
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func unlock(l *flock.Flock) {
+	if l != nil {
+		l.Close()
+	}
+}
+
+// start reads the stored state of db and starts the log writer.
+func start(cfg Config, db *sql.DB) (*Server, error) {
 	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{},
 		bcryptSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	ctx := context.Background()
 	// The clock offset survives a restart so that time never runs backwards
 	// for data already stamped by an advanced clock.
-	if v, ok, err := loadMeta(ctx, db, clockMetaName); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("emulator: reading clock: %w", err)
-	} else if ok {
+	v, ok, err := loadMeta(ctx, db, clockMetaName)
+	if err != nil {
+		return nil, fmt.Errorf("reading clock: %w", err)
+	}
+	if ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("emulator: stored clock offset %q: %w", v, err)
+			return nil, fmt.Errorf("stored clock offset %q: %w", v, err)
 		}
 		s.offset.Store(n)
 	}
 	if s.ws, err = ensureWorkspace(ctx, db, s.Now()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("emulator: workspace: %w", err)
+		return nil, fmt.Errorf("workspace: %w", err)
 	}
 	s.faults = newFaultInjector(cfg.Faults)
 	if s.writer, err = startLogWriter(db, cfg.LastUsedGranularity); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("emulator: log writer: %w", err)
+		return nil, fmt.Errorf("log writer: %w", err)
 	}
 	return s, nil
 }
@@ -129,6 +156,8 @@ func (s *Server) Close() error {
 		s.writer.stop()
 		err := s.saveClock(context.Background())
 		s.closeErr = errors.Join(err, s.db.Close())
+		// Only once the database is closed may another process open it.
+		unlock(s.lock)
 	})
 	return s.closeErr
 }

@@ -46,9 +46,25 @@ func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 
+const usageText = `Usage: bos-emulator [flags]
+
+Serves the BOS API keys contract (v1) on --listen, from the SQLite file --db.
+
+One process per database: a second bos-emulator on the same --db is refused
+(exit 1, naming the process that holds it), because a revoke is seen at once
+only by the process that made it. The lock is the file DB.lock, released when
+the process ends.
+
+Flags:
+`
+
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bos-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
 	var (
 		listen      = fs.String("listen", "127.0.0.1:8787", "address to listen on; port 0 picks a free port")
 		dbPath      = fs.String("db", "", "SQLite database file, or :memory: (default $XDG_DATA_HOME/bos-emulator/bos.db)")
@@ -133,14 +149,16 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 
+	// Signals are caught before the "listening" line, which callers take as
+	// the sign that the process is ready, SIGTERM included.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	fmt.Fprintf(stderr, "bos-emulator: listening on http://%s\n", ln.Addr())
 	for _, n := range notes {
 		fmt.Fprintf(stderr, "bos-emulator: %s\n", n)
 	}
 
 	httpSrv := newHTTPServer(srv.Handler(), defaultTimeouts)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
