@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // Hold stops one request part-way, so that a test can kill the client at
@@ -150,7 +151,7 @@ func (s *Server) hold(r *http.Request, p, what string) bool {
 	release := s.holds.released()
 	if s.cfg.Logger != nil {
 		s.logMu.Lock()
-		fmt.Fprintf(s.cfg.Logger, "bos-emulator: holding %s %s: %s\n", r.Method, p, what)
+		fmt.Fprintf(s.cfg.Logger, "bos-emulator: holding %s %s: %s\n", textsafe.Clean(r.Method), textsafe.Clean(p), textsafe.Clean(what))
 		s.logMu.Unlock()
 	}
 	t := time.NewTimer(maxHold)

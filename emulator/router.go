@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // maxBodyBytes bounds every request body the emulator reads.
@@ -37,7 +38,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 func (s *Server) internalError(w http.ResponseWriter, err error) {
 	if s.cfg.Logger != nil {
 		s.logMu.Lock()
-		fmt.Fprintf(s.cfg.Logger, "bos-emulator: internal error (%s): %v\n", w.Header().Get("X-Request-Id"), err)
+		fmt.Fprintf(s.cfg.Logger, "bos-emulator: internal error (%s): %s\n", w.Header().Get("X-Request-Id"), textsafe.Clean(err.Error()))
 		s.logMu.Unlock()
 	}
 	writeError(w, http.StatusInternalServerError, client.CodeInternal, "internal error")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
 )
@@ -318,7 +319,9 @@ func (s *Server) logRequest(start time.Time, r *http.Request, p, status, keyPref
 	if s.cfg.Logger == nil {
 		return
 	}
-	line := fmt.Sprintf("%s %s %s %s %s %s %s\n", s.Now().Format(time.RFC3339), r.Method, p, status,
+	// The method and path are the client's: escaped, they cannot act on the
+	// terminal that shows the log or forge a line in it.
+	line := fmt.Sprintf("%s %s %s %s %s %s %s\n", s.Now().Format(time.RFC3339), textsafe.Clean(r.Method), textsafe.Clean(p), status,
 		time.Since(start).Round(time.Microsecond), keyPrefix, r.RemoteAddr)
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
