@@ -218,32 +218,38 @@ func (s *Server) lookup(r *http.Request, tok string, parsed client.Key, sum [sha
 		return cachedKey{}, err
 	}
 	entry := cachedKey{caller: &c, revoked: revokedAt.Valid}
-	if !s.verify(tok, sum, hash, entry) {
-		return cachedKey{}, errUnauthenticated
+	if err := s.verify(tok, sum, hash, parsed.PublicID, entry); err != nil {
+		return cachedKey{}, err
 	}
 	return entry, nil
 }
 
-// verify proves tok against the stored hash and caches the result. Concurrent
-// first uses of one key share a single bcrypt through singleflight; the cache
-// is re-checked inside the flight because a flight that just ended may have
+// verify proves tok against the stored hash and caches the result; it
+// returns errUnauthenticated for a wrong secret and *errRateLimited when
+// publicID has failed too often (see failLimiter). Concurrent first uses of
+// one key share a single bcrypt through singleflight; the cache is
+// re-checked inside the flight because a flight that just ended may have
 // filled it. At most GOMAXPROCS hashes run at once, so a burst of new keys
 // finishes one key after another instead of all of them at the end.
-func (s *Server) verify(tok string, sum [sha256.Size]byte, hash string, entry cachedKey) bool {
-	v, _, _ := s.flight.Do(hex.EncodeToString(sum[:]), func() (any, error) {
+func (s *Server) verify(tok string, sum [sha256.Size]byte, hash, publicID string, entry cachedKey) error {
+	_, err, _ := s.flight.Do(hex.EncodeToString(sum[:]), func() (any, error) {
 		if cached, ok := s.cache.get(sum); ok && cached.caller.key.ID == entry.caller.key.ID {
-			return true, nil
+			return nil, nil
+		}
+		if ok, wait := s.failures.take(publicID, s.Now()); !ok {
+			return nil, &errRateLimited{retryAfter: wait}
 		}
 		s.bcryptSlots <- struct{}{}
 		defer func() { <-s.bcryptSlots }()
 		s.bcryptCalls.Add(1)
 		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(tok)) != nil {
-			return false, nil
+			return nil, errUnauthenticated
 		}
+		s.failures.give(publicID)
 		s.cache.put(sum, entry)
-		return true, nil
+		return nil, nil
 	})
-	return v.(bool)
+	return err
 }
 
 // requireManage is the gate of every key-management endpoint.

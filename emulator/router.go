@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/plana-cli/plana/client"
@@ -79,6 +81,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller
 	if errors.Is(err, errUnauthenticated) || errors.Is(err, errRevoked) {
 		unauthenticated(w)
 		return c
+	}
+	if limited := (*errRateLimited)(nil); errors.As(err, &limited) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.retryAfter.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, client.CodeRateLimited, "too many failed attempts with this key id; retry after Retry-After")
+		return nil
 	}
 	if err != nil {
 		s.internalError(w, err)

@@ -60,8 +60,9 @@ type Server struct {
 	faults *faultInjector
 	writer *logWriter
 
-	cache  verifiedCache
-	flight singleflight.Group
+	cache    verifiedCache
+	flight   singleflight.Group
+	failures failLimiter // wrong secrets per public id, to bound forgeries' bcrypt work
 	// bcryptSlots bounds the bcrypt comparisons running at once.
 	bcryptSlots chan struct{}
 	// bcryptCalls counts hash comparisons so tests can prove the cache and

@@ -411,6 +411,31 @@ func TestContract(t *testing.T) {
 				t.Errorf("the fallback key was not used: %v", err)
 			}
 		}},
+		{"forged keys", func(t *testing.T) {
+			ck, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "forged at", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Valid shape and checksum, the key's public id, a wrong secret:
+			// a few cost a bcrypt and get 401, then the id is limited (429
+			// with Retry-After), and none is logged.
+			parsed, _ := client.ParseKey(ck.Plaintext)
+			statuses := map[int]int{}
+			for i := range 12 {
+				forged := client.FormatKey("live", parsed.PublicID, strings.Repeat(string(rune('a'+i)), client.SecretLen))
+				status, eb := e.raw(ctx, http.MethodGet, "/v1/stock-levels", forged, "", nil)
+				statuses[status]++
+				if status == 429 && eb.Error.Code != client.CodeRateLimited {
+					t.Errorf("429 with code %q", eb.Error.Code)
+				}
+			}
+			if statuses[401] == 0 || statuses[429] == 0 || statuses[401]+statuses[429] != 12 {
+				t.Errorf("12 forged keys answered %v, want 401s then 429s", statuses)
+			}
+			if entries, err := admin.ExecutionLog(ctx, client.ExecutionLogOptions{KeyID: ck.APIKey.ID}); err != nil || len(entries) != 0 {
+				t.Errorf("forged calls logged: %d entries (err %v)", len(entries), err)
+			}
+		}},
 		{"paths outside the contract", func(t *testing.T) {
 			if status, eb := e.raw(invalid(ctx), http.MethodGet, "/v2/stock-levels", e.autoKey, "", nil); status != 404 || eb.Error.Code != client.CodeNotFound {
 				t.Errorf("GET /v2/...: HTTP %d %q, want 404 not_found", status, eb.Error.Code)
