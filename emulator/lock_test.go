@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -46,5 +47,31 @@ func TestSecondServerOnOneDatabaseIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
+	}
+}
+
+// The database holds every key's hash and who called from where: it, its
+// -wal and -shm files and the lock are the owner's alone, in a directory
+// that is too.
+func TestDatabaseFilesAreOwnerOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bos-emulator")
+	path := filepath.Join(dir, "bos.db")
+	s, err := New(Config{DBPath: path, BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.SeedDemo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]os.FileMode{dir: 0o700, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600, path + ".lock": 0o600}
+	for f, mode := range want {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", filepath.Base(f), fi.Mode().Perm(), mode)
+		}
 	}
 }

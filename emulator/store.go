@@ -82,6 +82,14 @@ func openDB(path string) (*sql.DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("database directory: %w", err)
 		}
+		// The file holds every key's hash and who called from where:
+		// created 0600 here, since SQLite would make it 0644, and SQLite
+		// gives its -wal and -shm files the database's own mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("database file: %w", err)
+		}
+		f.Close()
 		// FULL keeps every commit across a power loss; group commit in the
 		// log writer pays that fsync once per batch rather than per request.
 		pragmas += "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"

@@ -190,6 +190,29 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// Dev endpoints move the clock and hold requests: only on loopback. The
+// refusal comes before the database is touched.
+func TestDevEndpointsOnlyOnLoopback(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "bos.db")
+	for _, listen := range []string{"0.0.0.0:8787", ":8787", "[::]:8787", "192.0.2.1:8787", "bos.example.com:8787", "8787"} {
+		var out strings.Builder
+		if code := run([]string{"--dev-endpoints", "--listen", listen, "--db", db}, &out); code != 2 {
+			t.Errorf("--dev-endpoints --listen %s: exit %d, want 2", listen, code)
+		}
+		if !strings.Contains(out.String(), "--dev-endpoints needs a loopback --listen") || !strings.Contains(out.String(), listen) {
+			t.Errorf("--listen %s: the refusal does not say why:\n%s", listen, out.String())
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused start touched the database: %v", err)
+	}
+	for _, listen := range []string{"127.0.0.1:0", "127.0.0.2:8787", "[::1]:0", "localhost:8787"} {
+		if !loopback(listen) {
+			t.Errorf("%s is loopback", listen)
+		}
+	}
+}
+
 // start runs bin and returns the URL from its first stderr line.
 func start(t *testing.T, bin string, args ...string) (url string, stderr func() string, wait func() int, signal func(os.Signal)) {
 	t.Helper()
