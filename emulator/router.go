@@ -83,8 +83,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller
 		return c
 	}
 	if limited := (*errRateLimited)(nil); errors.As(err, &limited) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(limited.retryAfter.Seconds()))))
-		writeError(w, http.StatusTooManyRequests, client.CodeRateLimited, "too many failed attempts with this key id; retry after Retry-After")
+		secs := strconv.Itoa(int(math.Ceil(limited.retryAfter.Seconds())))
+		w.Header().Set("Retry-After", secs)
+		writeError(w, http.StatusTooManyRequests, client.CodeRateLimited, "too many wrong secrets for this key id; retry in "+secs+" s")
 		return nil
 	}
 	if err != nil {
