@@ -340,7 +340,12 @@ func TestStateFilesStayPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	done, _ := filepath.Glob(filepath.Join(filepath.Dir(journal), "done", "*.json"))
-	for _, p := range append(done, logPath, w.envPath) {
+	// The env file is the automation's, not plana's: it keeps the mode its
+	// owner gave it (envfile_owner_test.go).
+	if fi, _ := os.Stat(w.envPath); fi.Mode().Perm() != 0o644 {
+		t.Errorf("the env file is %v after the rotation, want its own 0644 kept", fi.Mode().Perm())
+	}
+	for _, p := range append(done, logPath) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
