@@ -22,6 +22,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/subosito/gotenv"
@@ -291,7 +292,8 @@ func (c *invariantCheck) run(rotated []string) {
 			journals = append(journals, j)
 		}
 	}
-	rlog := rotate.OpenLog(stateDir)
+	// The keyring plana ran with holds the key of the log's chain.
+	rlog := rotate.OpenKeyedLog(stateDir, secret.NewKeyring(0), nil)
 	if err := rlog.Verify(); err != nil {
 		c.fail("%v", err)
 	}

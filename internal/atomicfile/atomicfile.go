@@ -84,3 +84,7 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+// SyncDir makes the creation, removal or renaming of a file in dir survive a
+// power cut; a file's own fsync does not cover its directory entry.
+func SyncDir(dir string) error { return syncDir(dir) }
