@@ -16,16 +16,22 @@ LDFLAGS   := -s -w -X github.com/plana-cli/plana/internal/build.Version=$(VERSIO
              -X github.com/plana-cli/plana/internal/build.Commit=$(COMMIT) \
              -X github.com/plana-cli/plana/internal/build.Date=$(DATE)
 
-.PHONY: all build demo test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
+.PHONY: all build demo demo-check test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/plana ./cmd/bos-emulator
 
-# A full rotation against a local bos-emulator, with a live automation.
+# A full rotation against a local bos-emulator, with a live automation, in a
+# D-Bus session and keyring of its own.
 demo:
 	bash scripts/demo.sh
+
+# The demo run beside a keyring that answers, which must hold none of the
+# demo's entries afterwards.
+demo-check:
+	bash scripts/demo-check.sh
 
 # Every test, inside a throwaway D-Bus session with an unlocked gnome-keyring
 # so the real-keyring tests run without touching the user's own keyring.
