@@ -207,7 +207,7 @@ func TestLogWithoutKeyringFallsBackToPlain(t *testing.T) {
 // log when the journals show rotations wrote to it.
 func TestMissingLogDetectedFromJournals(t *testing.T) {
 	w := newWorld(t)
-	l := OpenLog(w.stateDir)
+	l := w.rotator().Log()
 	if err := l.Verify(); err != nil {
 		t.Fatalf("no rotation yet, no log: %v", err)
 	}
