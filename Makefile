@@ -126,9 +126,12 @@ release-check:
 	fi
 	@set -e; first=$$(mktemp); log=$$(mktemp); trap 'rm -f "$$first" "$$log"' EXIT; \
 	sums() ( cd dist && cat checksums.txt && sha256sum $$(find . -mindepth 2 -type f \( -name plana -o -name plana.exe -o -name bos-emulator -o -name bos-emulator.exe \) | sort) ); \
-	sums >"$$first"; \
+	sums >"$$first"; head=$$(git rev-parse HEAD; git status --porcelain); \
 	echo "release-check: building the same commit again"; \
 	$(RELEASE_GIT) $(GORELEASER) release --snapshot --clean >"$$log" 2>&1 || { cat "$$log"; exit 1; }; \
+	if [ "$$head" != "$$(git rev-parse HEAD; git status --porcelain)" ]; then \
+	  echo "release-check: the work tree changed between the two builds (a commit or an edit): run it again"; exit 1; \
+	fi; \
 	if ! sums | diff "$$first" -; then \
 	  echo "release-check: a second build of this commit differs (above: < first build, > second)"; exit 1; \
 	fi; \
