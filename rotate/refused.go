@@ -80,11 +80,12 @@ func RefusedCalls(ctx context.Context, api *client.Client, keyID string, since t
 }
 
 // WatchRefused follows the calls refused for key from since on, calling fn
-// once for each new one, oldest first, every poll until ctx ends (which is
-// not an error: Ctrl-C and the end of a watch window both end it).
+// once for each new one, oldest first, every poll until ctx ends. The end of
+// ctx (Ctrl-C, the end of a watch window) is not an error: one last read,
+// on a short leash of its own, reports what came in since the last poll.
 func WatchRefused(ctx context.Context, api *client.Client, keyID string, since time.Time, poll time.Duration, fn func(client.ExecutionLogEntry) error) error {
 	seen := map[string]bool{} // entries at the boundary: since is inclusive
-	for {
+	read := func(ctx context.Context) error {
 		var fresh []client.ExecutionLogEntry
 		err := api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: keyID, Since: since, PageSize: logPageSize, Limit: maxRefusedEntries},
 			func(es []client.ExecutionLogEntry) error {
@@ -95,9 +96,6 @@ func WatchRefused(ctx context.Context, api *client.Client, keyID string, since t
 				}
 				return nil
 			})
-		if ctx.Err() != nil {
-			return nil
-		}
 		if err != nil {
 			return err
 		}
@@ -111,10 +109,23 @@ func WatchRefused(ctx context.Context, api *client.Client, keyID string, since t
 				return err
 			}
 		}
+		return nil
+	}
+	for {
+		if ctx.Err() != nil {
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastReadTimeout)
+			defer cancel()
+			return read(last)
+		}
+		if err := read(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-time.After(poll):
 		}
 	}
 }
+
+// lastReadTimeout bounds the read a watch makes after it was told to stop.
+const lastReadTimeout = 5 * time.Second
