@@ -61,12 +61,17 @@ type PendingCreate struct {
 
 // Journal is the local record of one rotation, named after the old key.
 type Journal struct {
-	Version         int                `json:"version"`
-	Old             KeyRef             `json:"old"`
-	OldCreatedBy    string             `json:"old_created_by,omitempty"`
-	Pending         *PendingCreate     `json:"pending_create,omitempty"`
-	New             *KeyRef            `json:"new,omitempty"`
-	NewCreatedAt    time.Time          `json:"new_created_at,omitzero"`
+	Version      int            `json:"version"`
+	Old          KeyRef         `json:"old"`
+	OldCreatedBy string         `json:"old_created_by,omitempty"`
+	Pending      *PendingCreate `json:"pending_create,omitempty"`
+	New          *KeyRef        `json:"new,omitempty"`
+	NewCreatedAt time.Time      `json:"new_created_at,omitzero"`
+	NewCreatedBy string         `json:"new_created_by,omitempty"`
+	// Adopted: the successor was found on the server, made by another
+	// machine (or by this one before its journal was lost); its plaintext is
+	// in this keyring only if PlaintextStored.
+	Adopted         bool               `json:"adopted,omitempty"`
 	PlaintextStored bool               `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
 	OwnCalls        []string           `json:"own_calls,omitempty"`
 	Abandoned       []KeyRef           `json:"abandoned,omitempty"`
@@ -105,7 +110,7 @@ func (j *Journal) advance(s Step, now time.Time) {
 // or never answered), and the rotation starts again from before step 1. What
 // was abandoned stays in Abandoned; the steps' times stay as history.
 func (j *Journal) reset() {
-	j.Pending, j.New, j.NewCreatedAt = nil, nil, time.Time{}
+	j.Pending, j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = nil, nil, time.Time{}, "", false
 	j.PlaintextStored, j.Deployed, j.OwnCalls = false, false, nil
 	j.Step = StepNone
 }

@@ -1,62 +1,20 @@
 package rotate
 
 import (
-	"cmp"
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plana-cli/plana/client"
 )
 
-// RefusedSource is one place that still presents a revoked key: the seed's
-// step-5 signal of where the old key is still configured.
-type RefusedSource struct {
-	SourceIP  string    `json:"source_ip" yaml:"source_ip"`
-	UserAgent string    `json:"user_agent" yaml:"user_agent"`
-	Path      string    `json:"path" yaml:"path"`
-	Calls     int       `json:"calls" yaml:"calls"`
-	FirstSeen time.Time `json:"first_seen" yaml:"first_seen"`
-	LastSeen  time.Time `json:"last_seen" yaml:"last_seen"`
-}
-
-// TallyRefused groups the refused (401) entries among es by source IP, user
-// agent and path, busiest first.
-func TallyRefused(es []client.ExecutionLogEntry) []RefusedSource {
-	by := map[[3]string]*RefusedSource{}
-	for _, e := range es {
-		if e.Status != http.StatusUnauthorized {
-			continue
-		}
-		k := [3]string{e.SourceIP, e.UserAgent, e.Path}
-		s := by[k]
-		if s == nil {
-			s = &RefusedSource{SourceIP: e.SourceIP, UserAgent: e.UserAgent, Path: e.Path, FirstSeen: e.At, LastSeen: e.At}
-			by[k] = s
-		}
-		s.Calls++
-		if e.At.Before(s.FirstSeen) {
-			s.FirstSeen = e.At
-		}
-		if e.At.After(s.LastSeen) {
-			s.LastSeen = e.At
-		}
-	}
-	out := make([]RefusedSource, 0, len(by))
-	for _, s := range by {
-		out = append(out, *s)
-	}
-	slices.SortFunc(out, func(a, b RefusedSource) int {
-		if a.Calls != b.Calls {
-			return b.Calls - a.Calls
-		}
-		if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
-			return c
-		}
-		return cmp.Or(cmp.Compare(a.SourceIP, b.SourceIP), cmp.Compare(a.UserAgent, b.UserAgent), cmp.Compare(a.Path, b.Path))
-	})
-	return out
+// refusedCall is a call refused with 401 that is not plana's own check, in
+// step 5, that the revoked key is refused (a GET /v1/me with plana's user
+// agent): the calls of a place where the key is still configured.
+func refusedCall(e client.ExecutionLogEntry) bool {
+	return e.Status == http.StatusUnauthorized && !(e.Path == "/v1/me" && strings.HasPrefix(e.UserAgent, "plana"))
 }
 
 // maxRefusedEntries bounds how much of the log a look at refused calls
@@ -64,19 +22,19 @@ func TallyRefused(es []client.ExecutionLogEntry) []RefusedSource {
 const maxRefusedEntries = 20000
 
 // RefusedCalls reads the calls refused for key since the time given (its
-// revoke), grouped by source.
-func RefusedCalls(ctx context.Context, api *client.Client, keyID string, since time.Time) ([]RefusedSource, error) {
-	var refused []client.ExecutionLogEntry
+// revoke), grouped by source: where a revoked key is still configured.
+func RefusedCalls(ctx context.Context, api *client.Client, keyID string, since time.Time) ([]Source, error) {
+	t := NewTally()
 	err := api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: keyID, Since: since, PageSize: logPageSize, Limit: maxRefusedEntries},
 		func(es []client.ExecutionLogEntry) error {
 			for _, e := range es {
-				if e.Status == http.StatusUnauthorized {
-					refused = append(refused, e)
+				if refusedCall(e) {
+					t.Add(e)
 				}
 			}
 			return nil
 		})
-	return TallyRefused(refused), err
+	return t.Sources(), err
 }
 
 // WatchRefused follows the calls refused for key from since on, calling fn
@@ -90,7 +48,7 @@ func WatchRefused(ctx context.Context, api *client.Client, keyID string, since t
 		err := api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: keyID, Since: since, PageSize: logPageSize, Limit: maxRefusedEntries},
 			func(es []client.ExecutionLogEntry) error {
 				for _, e := range es {
-					if e.Status == http.StatusUnauthorized && !seen[e.ID] {
+					if refusedCall(e) && !seen[e.ID] {
 						fresh = append(fresh, e)
 					}
 				}
