@@ -25,7 +25,7 @@ type HistoryRow struct {
 	Old    KeyRef    `json:"old"`
 	New    *KeyRef   `json:"new,omitempty"`
 	Reason string    `json:"reason"`
-	By     string    `json:"by"`
+	Actor  Actor     `json:"actor"` // the server knows only the email
 	Detail string    `json:"detail,omitempty"`
 	Source string    `json:"source"`
 }
@@ -131,7 +131,7 @@ func ServerHistory(keys []client.APIKey) []HistoryRow {
 	for _, k := range keys {
 		ref := RefOf(k)
 		if p, ok := f.pred[k.ID]; ok {
-			row := HistoryRow{Time: k.CreatedAt, Event: EventCreated, Old: p, New: &ref, By: k.CreatedBy.Email, Source: SourceServer}
+			row := HistoryRow{Time: k.CreatedAt, Event: EventCreated, Old: p, New: &ref, Actor: Actor{Email: k.CreatedBy.Email}, Source: SourceServer}
 			if l, ok := f.lineage[k.ID]; ok {
 				row.Reason = l.Reason
 			} else {
@@ -142,15 +142,15 @@ func ServerHistory(keys []client.APIKey) []HistoryRow {
 		if k.RevokedAt == nil {
 			continue
 		}
-		by := ""
+		var by Actor
 		if k.RevokedBy != nil {
-			by = k.RevokedBy.Email
+			by.Email = k.RevokedBy.Email
 		}
 		if nw, ok := f.kept(k.ID); ok {
 			nref := RefOf(nw)
-			rows = append(rows, HistoryRow{Time: *k.RevokedAt, Event: EventRevoked, Old: ref, New: &nref, Reason: f.lineage[nw.ID].Reason, By: by, Source: SourceServer})
+			rows = append(rows, HistoryRow{Time: *k.RevokedAt, Event: EventRevoked, Old: ref, New: &nref, Reason: f.lineage[nw.ID].Reason, Actor: by, Source: SourceServer})
 		} else if p, ok := f.pred[k.ID]; ok {
-			rows = append(rows, HistoryRow{Time: *k.RevokedAt, Event: EventAbandoned, Old: p, New: &ref, Reason: f.lineage[k.ID].Reason, By: by, Source: SourceServer})
+			rows = append(rows, HistoryRow{Time: *k.RevokedAt, Event: EventAbandoned, Old: p, New: &ref, Reason: f.lineage[k.ID].Reason, Actor: by, Source: SourceServer})
 		}
 	}
 	sortHistory(rows)
@@ -161,7 +161,7 @@ func ServerHistory(keys []client.APIKey) []HistoryRow {
 func LocalHistory(entries []LogEntry) []HistoryRow {
 	rows := make([]HistoryRow, 0, len(entries))
 	for _, e := range entries {
-		rows = append(rows, HistoryRow{Time: e.Time, Event: e.Event, Old: e.Old, New: e.New, Reason: e.Reason, By: e.Actor.String(), Detail: e.Detail, Source: SourceLocal})
+		rows = append(rows, HistoryRow{Time: e.Time, Event: e.Event, Old: e.Old, New: e.New, Reason: e.Reason, Actor: e.Actor, Detail: e.Detail, Source: SourceLocal})
 	}
 	return rows
 }

@@ -39,7 +39,7 @@ func rowString(r HistoryRow) string {
 	if r.New != nil {
 		nw = r.New.ID
 	}
-	return fmt.Sprintf("%s %s %s→%s by=%s reason=%s src=%s", r.Time.Format("01-02T15"), r.Event, r.Old.ID, nw, r.By, r.Reason, r.Source)
+	return fmt.Sprintf("%s %s %s→%s by=%s reason=%s src=%s", r.Time.Format("01-02T15"), r.Event, r.Old.ID, nw, r.Actor, r.Reason, r.Source)
 }
 
 func TestServerHistoryFromKeysAlone(t *testing.T) {
