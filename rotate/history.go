@@ -167,9 +167,9 @@ func LocalHistory(entries []LogEntry) []HistoryRow {
 }
 
 // MergeHistory puts the local log and the server's history together, oldest
-// first. A fact both recorded is one row marked SourceBoth: the local line's
-// words (its actor names the machine, its event may say "aborted"), the
-// server's time.
+// first. A fact both recorded is one row marked SourceBoth, in the local
+// line's words (its actor names the machine, its event may say "aborted")
+// and at its time, which keeps it in order with the local lines around it.
 func MergeHistory(local, server []HistoryRow) []HistoryRow {
 	onServer := map[string]int{}
 	out := slices.Clone(server)
@@ -184,7 +184,7 @@ func MergeHistory(local, server []HistoryRow) []HistoryRow {
 			out = append(out, r)
 			continue
 		}
-		r.Time, r.Source = out[i].Time, SourceBoth
+		r.Source = SourceBoth
 		if r.New == nil {
 			r.New = out[i].New
 		}
