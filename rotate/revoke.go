@@ -88,8 +88,8 @@ func (s *session) watchAfterRevoke(ctx context.Context) {
 	case t.Total == 0:
 		s.rep.Info(fmt.Sprintf("no call presented the old key %s after its revoke", s.j.Old.Prefix))
 	default:
-		s.rep.Warn(fmt.Sprintf("%d refused calls with the old key %s after its revoke, from %d places: see plana keys show %s, or follow them with plana keys watch %s",
-			t.Total, s.j.Old.Prefix, len(seen), s.j.Old.ID, s.j.Old.ID))
+		s.rep.Warn(fmt.Sprintf("%s with the old key %s after its revoke, from %s: see plana keys show %s, or follow them with plana keys watch %s",
+			plural(t.Total, "refused call"), s.j.Old.Prefix, plural(len(seen), "place"), s.j.Old.ID, s.j.Old.ID))
 	}
 }
 
@@ -160,4 +160,12 @@ func (s *session) checkRefused(ctx context.Context) error {
 		return fmt.Errorf("deleting the old key's plaintext from the keyring: %w", err)
 	}
 	return nil
+}
+
+// plural is "1 place", "2 places".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
