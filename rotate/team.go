@@ -65,7 +65,9 @@ func (s *session) reconcile(ctx context.Context) error {
 	}
 	succ := Successors(s.old, keys)
 	win, ok := Winner(succ)
-	if !s.old.Active() && !j.OldRevoked {
+	// A journal past step 3 walks on: the revoke may be its own, whose
+	// answer was lost, and revoking again changes nothing.
+	if !s.old.Active() && !j.OldRevoked && !j.Step.Reached(StepVerified) {
 		if kept, found := newFamily(keys).kept(s.old.ID); found {
 			return s.rotatedElsewhere(ctx, kept, keys)
 		}
