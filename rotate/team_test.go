@@ -330,3 +330,28 @@ func TestWatchAfterRevokeReportsTheForgottenPlace(t *testing.T) {
 		t.Fatalf("RefusedCalls: %v %+v", err, srcs)
 	}
 }
+
+func TestDryRunPlansToCarryOnTheRotationUnderWay(t *testing.T) {
+	w := newWorld(t)
+	res, err := w.rotator().Create(context.Background(), w.old, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := w.machine("b")
+	opts := fastOpts(w)
+	opts.DryRun = true
+	plan, err := b.Rotate(context.Background(), w.old, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan.Plan, "\n")
+	if !strings.Contains(text, "carry on the rotation under way: "+res.New.Name+" ("+res.New.Prefix+")") || strings.Contains(text, "create ") {
+		t.Fatalf("plan:\n%s", text)
+	}
+	if n := len(w.successors(client.StatusAll)); n != 1 {
+		t.Fatalf("a dry run changed the server: %d successors", n)
+	}
+	if _, err := os.Stat(b.StateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a dry run wrote a state directory")
+	}
+}
