@@ -71,9 +71,9 @@ func (s *session) reconcile(ctx context.Context) error {
 		if kept, found := newFamily(keys).kept(s.old.ID); found {
 			return s.rotatedElsewhere(ctx, kept, keys)
 		}
-		if j.New == nil {
-			return fmt.Errorf("key %s (%s) is already revoked: nothing to rotate; a revoked key cannot be re-enabled, issue a new one with plana keys create --like %s", s.old.Name, s.old.Prefix, s.old.ID)
-		}
+		// Revoked with no successor: nothing to carry on, and nothing to
+		// create a successor of.
+		return fmt.Errorf("key %s (%s) is already revoked: nothing to rotate; a revoked key cannot be re-enabled, issue a new one with plana keys create --like %s", s.old.Name, s.old.Prefix, s.old.ID)
 	}
 	if j.New == nil {
 		if ok {

@@ -355,3 +355,17 @@ func TestDryRunPlansToCarryOnTheRotationUnderWay(t *testing.T) {
 		t.Error("a dry run wrote a state directory")
 	}
 }
+
+func TestRevokedKeyWithoutSuccessorIsNotRotated(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.api.RevokeKey(context.Background(), w.old.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.rotator().Rotate(context.Background(), w.old, fastOpts(w))
+	if err == nil || !strings.Contains(err.Error(), "already revoked: nothing to rotate") {
+		t.Fatalf("got %v", err)
+	}
+	if n := len(w.successors(client.StatusAll)); n != 0 {
+		t.Fatalf("%d successors of a revoked key", n)
+	}
+}
