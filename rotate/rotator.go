@@ -175,6 +175,9 @@ func (r *Rotator) Create(ctx context.Context, old client.APIKey, opts Options) (
 // may name the old key or its successor.
 func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
+		if done, err := s.fromServer(ctx); done || err != nil {
+			return s.result(), err
+		}
 		if err := s.needNew(); err != nil {
 			return nil, err
 		}
@@ -201,6 +204,9 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 // Verify is step 3: it evaluates the gate, waiting for it unless NoWait.
 func (r *Rotator) Verify(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
+		if done, err := s.fromServer(ctx); done || err != nil {
+			return s.result(), err
+		}
 		if s.j.New == nil {
 			return s.verifyOldQuiet(ctx)
 		}
@@ -213,6 +219,9 @@ func (r *Rotator) Revoke(ctx context.Context, key client.APIKey, opts Options) (
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
 		if opts.DryRun {
 			return s.plan(ctx)
+		}
+		if done, err := s.fromServer(ctx); done || err != nil {
+			return s.result(), err
 		}
 		return s.walk(ctx, stepRevoke)
 	})

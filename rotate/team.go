@@ -101,6 +101,20 @@ func (s *session) reconcile(ctx context.Context) error {
 	return s.save()
 }
 
+// fromServer runs reconcile for a single step (keys deploy, verify,
+// revoke) on a machine whose journal has no successor: a rotation started
+// elsewhere is carried on. done says it was found finished.
+func (s *session) fromServer(ctx context.Context) (done bool, err error) {
+	if s.j.New != nil || s.j.Pending != nil {
+		return false, nil
+	}
+	err = s.reconcile(ctx)
+	if errors.Is(err, errDone) {
+		return true, nil
+	}
+	return false, err
+}
+
 // rotatedElsewhere closes a rotation whose old key another machine revoked:
 // this machine's env-file target, if it still holds both keys, is left with
 // the new one, the old plaintext leaves the keyring, and a journal of this

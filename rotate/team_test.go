@@ -369,3 +369,37 @@ func TestRevokedKeyWithoutSuccessorIsNotRotated(t *testing.T) {
 		t.Fatalf("%d successors of a revoked key", n)
 	}
 }
+
+// The single steps carry a rotation on from another machine too.
+func TestSingleStepsFromAnotherMachine(t *testing.T) {
+	w := newWorld(t)
+	stop := w.automation(t)
+	opts := fastOpts(w)
+	opts.NoWait = true
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrPending) {
+		t.Fatal(err)
+	}
+	eventually(t, "the automation to use the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
+	b := w.machine("b")
+	b.Reporter.(*recorder).onWait = func() { w.srv.Advance(2 * time.Hour) }
+	vres, err := b.Verify(context.Background(), w.old, Options{QuietPeriod: time.Hour, PollInterval: 5 * time.Millisecond, Timeout: 20 * time.Second})
+	if err != nil || vres.New == nil || vres.New.ID != res.New.ID || vres.Step != StepVerified {
+		t.Fatalf("verify on b: %v %+v", err, vres)
+	}
+	rres, err := b.Revoke(context.Background(), w.old, Options{Yes: true})
+	if err != nil || !rres.Done {
+		t.Fatalf("revoke on b: %v %+v", err, rres)
+	}
+	if w.key(w.old.ID).Active() || len(activeSuccessors(w)) != 1 {
+		t.Fatal("want the old key revoked and one active successor")
+	}
+	// Deploy on a third machine: already rotated.
+	dres, err := w.machine("c").Deploy(context.Background(), w.old, Options{Target: "env-file:" + w.envPath})
+	if err != nil || dres.AlreadyRotated == nil {
+		t.Fatalf("deploy on c: %v %+v", err, dres)
+	}
+	if _, failed := stop(); failed != 0 {
+		t.Fatalf("%d automation calls failed", failed)
+	}
+}
