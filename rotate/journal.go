@@ -61,17 +61,14 @@ type PendingCreate struct {
 
 // Journal is the local record of one rotation, named after the old key.
 type Journal struct {
-	Version      int            `json:"version"`
-	Old          KeyRef         `json:"old"`
-	OldCreatedBy string         `json:"old_created_by,omitempty"`
-	Pending      *PendingCreate `json:"pending_create,omitempty"`
-	New          *KeyRef        `json:"new,omitempty"`
-	NewCreatedAt time.Time      `json:"new_created_at,omitzero"`
-	NewCreatedBy string         `json:"new_created_by,omitempty"`
-	// Adopted: the successor was found on the server, made by another
-	// machine (or by this one before its journal was lost); its plaintext is
-	// in this keyring only if PlaintextStored.
-	Adopted         bool               `json:"adopted,omitempty"`
+	Version         int                `json:"version"`
+	Old             KeyRef             `json:"old"`
+	OldCreatedBy    string             `json:"old_created_by,omitempty"`
+	Pending         *PendingCreate     `json:"pending_create,omitempty"`
+	New             *KeyRef            `json:"new,omitempty"`
+	NewCreatedAt    time.Time          `json:"new_created_at,omitzero"`
+	NewCreatedBy    string             `json:"new_created_by,omitempty"`
+	Adopted         bool               `json:"adopted"`          // found on the server, not made by this journal's runs
 	PlaintextStored bool               `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
 	OwnCalls        []string           `json:"own_calls,omitempty"`
 	Abandoned       []KeyRef           `json:"abandoned,omitempty"`
