@@ -11,10 +11,17 @@ import (
 )
 
 // refusedCall is a call refused with 401 that is not plana's own check, in
-// step 5, that the revoked key is refused (a GET /v1/me with plana's user
-// agent): the calls of a place where the key is still configured.
+// step 5, that the revoked key is refused: the calls of a place where the
+// key is still configured.
 func refusedCall(e client.ExecutionLogEntry) bool {
-	return e.Status == http.StatusUnauthorized && !(e.Path == "/v1/me" && strings.HasPrefix(e.UserAgent, "plana"))
+	return e.Status == http.StatusUnauthorized && !planaCheck(e)
+}
+
+// planaCheck is a call plana makes itself to see whether a key answers (a
+// GET /v1/me with plana's user agent), from whichever machine: never the
+// automation's.
+func planaCheck(e client.ExecutionLogEntry) bool {
+	return e.Path == "/v1/me" && strings.HasPrefix(e.UserAgent, "plana")
 }
 
 // maxRefusedEntries bounds how much of the log a look at refused calls
