@@ -226,13 +226,18 @@ func cmdRerun(ts *testscript.TestScript, neg bool, args []string) {
 // expects a breach and prints what broke.
 func cmdInvariants(ts *testscript.TestScript, neg bool, args []string) {
 	var rotated []string
+	team := false
 	for len(args) > 0 {
+		if args[0] == "-team" {
+			team, args = true, args[1:]
+			continue
+		}
 		if len(args) < 2 || args[0] != "-rotated" {
-			ts.Fatalf("usage: invariants [-rotated PREFIX...]")
+			ts.Fatalf("usage: invariants [-team] [-rotated PREFIX...]")
 		}
 		rotated, args = append(rotated, args[1]), args[2:]
 	}
-	inv := &invariantCheck{ts: ts, api: adminClient(ts)}
+	inv := &invariantCheck{ts: ts, api: adminClient(ts), team: team}
 	inv.run(rotated)
 	if neg {
 		// The problems name keys by prefix only: safe to print.
@@ -250,7 +255,10 @@ func cmdInvariants(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 type invariantCheck struct {
-	ts       *testscript.TestScript
+	ts *testscript.TestScript
+	// team: other state directories (machines) share the server, so a
+	// successor another machine's journal names is not an orphan here.
+	team     bool
 	api      *client.Client
 	problems []string
 	notes    []string
@@ -320,6 +328,23 @@ func (c *invariantCheck) run(rotated []string) {
 	// during the script, under a successor's name of another key: that
 	// holds even when the journal that should name it is lost.
 	started := state(ts).started
+	// The server's own truth, whichever machines took part: each key has at
+	// most one active successor by lineage (the race rule's winner).
+	winners := map[string]bool{}
+	for _, old := range keys {
+		var active []string
+		for _, k := range rotate.Successors(old, keys) {
+			if k.Active() {
+				active = append(active, k.Prefix)
+			}
+		}
+		if len(active) > 1 {
+			c.fail("%s has %d active successors: %s", old.Prefix, len(active), strings.Join(active, ", "))
+		}
+		if w, ok := rotate.Winner(rotate.Successors(old, keys)); ok {
+			winners[w.ID] = true
+		}
+	}
 	for _, k := range keys {
 		if !k.Active() || k.CreatedBy.ID != me.User.ID || k.CreatedAt.Before(started) || isNewOfSome(journals, k.ID) || rotatedOn[k.ID] {
 			continue
@@ -331,6 +356,12 @@ func (c *invariantCheck) run(rotated []string) {
 			// A create whose answer was lost: the next run finds it by its
 			// Idempotency-Key and revokes it.
 			c.note("pending create %s: awaiting recovery by the next run", k.Prefix)
+			continue
+		}
+		if _, ok := rotate.ParseLineage(k.Description); ok && winners[k.ID] && c.team {
+			// Another machine's rotation, found by its lineage: its own
+			// state directory names it.
+			c.note("successor %s: another machine's (lineage in its description)", k.Prefix)
 			continue
 		}
 		c.fail("orphan: active key %s (%q), created by plana's user as a successor, is known to no rotation", k.Prefix, k.Name)
@@ -415,7 +446,14 @@ func (c *invariantCheck) checkJournal(j journal, byID map[string]client.APIKey, 
 			forced = forced || strings.HasPrefix(e.Detail, "forced")
 		}
 	}
+	revokedHere := slices.ContainsFunc(entries, func(e rotate.LogEntry) bool { return e.Old.ID == j.Old.ID && e.Event == rotate.EventRevoked })
+	elsewhere := slices.ContainsFunc(entries, func(e rotate.LogEntry) bool {
+		return e.Old.ID == j.Old.ID && e.Event == rotate.EventRotated && strings.HasPrefix(e.Detail, "finished elsewhere")
+	})
 	switch {
+	case !revokedHere && elsewhere:
+		// The machine that revoked it checked its own gate.
+		c.note("old %s: revoked from another machine", j.Old.Prefix)
 	case emergency:
 		c.note("old %s: revoked in an emergency", j.Old.Prefix)
 	case forced:
@@ -454,6 +492,11 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 	}
 	t, err := rotate.ParseTarget(j.Target)
 	if err != nil || t.Kind != rotate.TargetEnvFile || !j.Deployed {
+		if plain == "" && j.Adopted {
+			// Carried on from the server: its issuer's keyring holds it.
+			c.note("new %s: created by %s, whose keyring holds it", j.New.Prefix, j.NewCreatedBy)
+			return
+		}
 		if plain == "" {
 			c.fail("%s: the new key %s is neither in the keyring nor deployed: its plaintext is lost", j.path, j.New.Prefix)
 		} else {
@@ -527,7 +570,9 @@ func (c *invariantCheck) checkRotated(prefix string, journals []journal, keys []
 		if k.Prefix == prefix && k.Active() {
 			c.fail("-rotated %s: still active on the server", prefix)
 		}
-		if k.Active() && isSuccessor(j.Old.Name, k.Name) && !k.CreatedAt.Before(j.StartedAt.Add(-time.Second)) {
+		// A successor carried on from another machine is older than this
+		// journal.
+		if k.Active() && isSuccessor(j.Old.Name, k.Name) && (k.ID == j.New.ID || !k.CreatedAt.Before(j.StartedAt.Add(-time.Second))) {
 			successors++
 		}
 	}

@@ -16,6 +16,10 @@ import (
 // is created.
 func (s *session) ensureCreated(ctx context.Context) error {
 	j := s.j
+	if j.New != nil && j.Adopted {
+		// Another machine's successor: its plaintext is not ours to give up.
+		return nil
+	}
 	if j.New != nil {
 		if s.plaintext != "" || j.PlaintextStored || j.Deployed {
 			if j.PlaintextStored && !j.Deployed {
@@ -112,14 +116,15 @@ func (s *session) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	j.Pending = &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: name, Scopes: s.old.Scopes, Description: s.old.Description, At: s.now()}
+	// The lineage goes where every machine sees it: the key's description.
+	j.Pending = &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: name, Scopes: s.old.Scopes, Description: s.lineage(), At: s.now()}
 	j.advance(StepStarted, s.now())
 	// The idempotency key is on disk before the request leaves, so an answer
 	// lost to a crash can be found again.
 	if err := s.save(); err != nil {
 		return err
 	}
-	ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: name, Scopes: s.old.Scopes, Description: s.old.Description}, j.Pending.IdempotencyKey)
+	ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: name, Scopes: s.old.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
 	if err != nil {
 		return fmt.Errorf("creating the new key: %w (run the same command again: the create is recovered, never duplicated)", err)
 	}

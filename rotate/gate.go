@@ -180,7 +180,9 @@ func (g *gate) readNew(ctx context.Context) error {
 				if e.At.After(g.newFrom) {
 					g.newFrom = e.At
 				}
-				if g.own[e.ID] {
+				// The issuer's check may come after this machine listed
+				// its calls (a rotation carried on from another machine).
+				if g.own[e.ID] || planaCheck(e) {
 					continue
 				}
 				if !g.newUsed || e.At.Before(g.newFirst) {

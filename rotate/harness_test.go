@@ -88,6 +88,8 @@ func (w *world) rotator() *Rotator {
 			return w.clientFor("plana-test", keys...), nil
 		},
 		Secrets: w.store, StateDir: w.stateDir, Reporter: w.rep, LocalActor: "tester@box",
+		// One machine per world: no other create can be in flight.
+		SettleDelay: time.Millisecond,
 	}
 }
 

@@ -67,6 +67,8 @@ type Journal struct {
 	Pending         *PendingCreate     `json:"pending_create,omitempty"`
 	New             *KeyRef            `json:"new,omitempty"`
 	NewCreatedAt    time.Time          `json:"new_created_at,omitzero"`
+	NewCreatedBy    string             `json:"new_created_by,omitempty"`
+	Adopted         bool               `json:"adopted"`          // found on the server, not made by this journal's runs
 	PlaintextStored bool               `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
 	OwnCalls        []string           `json:"own_calls,omitempty"`
 	Abandoned       []KeyRef           `json:"abandoned,omitempty"`
@@ -105,7 +107,7 @@ func (j *Journal) advance(s Step, now time.Time) {
 // or never answered), and the rotation starts again from before step 1. What
 // was abandoned stays in Abandoned; the steps' times stay as history.
 func (j *Journal) reset() {
-	j.Pending, j.New, j.NewCreatedAt = nil, nil, time.Time{}
+	j.Pending, j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = nil, nil, time.Time{}, "", false
 	j.PlaintextStored, j.Deployed, j.OwnCalls = false, false, nil
 	j.Step = StepNone
 }

@@ -16,6 +16,14 @@ func (s *session) newPlaintext(ctx context.Context) (string, error) {
 		return s.plaintext, nil
 	}
 	if !s.j.PlaintextStored {
+		// Made on another machine, or by a run without a keyring: here only
+		// the target can hold it.
+		if p, ok := s.plaintextInTarget(); ok {
+			return p, nil
+		}
+		if s.j.Adopted {
+			return "", s.heldElsewhere()
+		}
 		return "", fmt.Errorf("the plaintext of the new key %s is not in the keyring (it was handed out once when created); deploy it by hand", s.j.New.Prefix)
 	}
 	p, err := s.r.Secrets.Get(secret.KeyName(s.j.New.ID))

@@ -37,6 +37,31 @@ func (s *session) plan(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// reconcile says which rotation under way the run would carry on. The dry
+// run takes it as its own in memory, so the rows after it plan from there.
+func (p *planner) reconcile(ctx context.Context) error {
+	s := p.s
+	if s.j.New != nil || s.j.Pending != nil {
+		return nil
+	}
+	keys, err := s.allKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if !s.old.Active() {
+		if kept, ok := newFamily(keys).kept(s.old.ID); ok {
+			p.add("do nothing: %s was already rotated to %s (%s)", s.old.Prefix, kept.Name, kept.Prefix)
+		}
+		return nil
+	}
+	if win, ok := Winner(Successors(s.old, keys)); ok {
+		ref := RefOf(win)
+		s.j.New, s.j.Adopted = &ref, true
+		p.add("carry on the rotation under way: %s (%s), created by %s", win.Name, win.Prefix, win.CreatedBy.Email)
+	}
+	return nil
+}
+
 func (p *planner) create(ctx context.Context) error {
 	if p.s.j.New != nil {
 		return nil

@@ -47,8 +47,54 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	if err := s.revoke(ctx, forced); err != nil {
 		return err
 	}
-	return s.finish(ctx)
+	if err := s.finish(ctx); err != nil {
+		return err
+	}
+	s.watchAfterRevoke(ctx)
+	return nil
 }
+
+// watchAfterRevoke is step 5's last look: a place the old key is still
+// configured now gets 401, and the execution log says where it is. It
+// watches for opts.WatchAfterRevoke, or until ctx ends (Ctrl-C), and
+// reports each new source at once and all of them at the end.
+func (s *session) watchAfterRevoke(ctx context.Context) {
+	d := s.opts.WatchAfterRevoke
+	if d <= 0 {
+		return
+	}
+	since := s.j.Steps[StepRevoked]
+	poll := s.opts.PollInterval
+	if poll <= 0 || poll > watchPoll {
+		poll = watchPoll
+	}
+	s.rep.Waiting(fmt.Sprintf("watching for %s for calls that still present the old key %s (Ctrl-C to stop)", fmtDuration(d), s.j.Old.Prefix))
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	t := NewTally()
+	seen := map[[3]string]bool{}
+	err := WatchRefused(wctx, s.r.API, s.j.Old.ID, since, poll, func(e client.ExecutionLogEntry) error {
+		t.Add(e)
+		if src := [3]string{e.SourceIP, e.UserAgent, e.Path}; !seen[src] {
+			seen[src] = true
+			s.rep.Warn(fmt.Sprintf("refused call with the old key from %s (%s) %s %s: that place still has it", e.SourceIP, e.UserAgent, e.Method, e.Path))
+		}
+		return nil
+	})
+	s.res.Refused = t.Sources()
+	switch {
+	case err != nil:
+		s.rep.Warn("watching for refused calls: " + err.Error())
+	case t.Total == 0:
+		s.rep.Info(fmt.Sprintf("no call presented the old key %s after its revoke", s.j.Old.Prefix))
+	default:
+		s.rep.Warn(fmt.Sprintf("%s with the old key %s after its revoke, from %s: see plana keys show %s, or follow them with plana keys watch %s",
+			plural(t.Total, "refused call"), s.j.Old.Prefix, plural(len(seen), "place"), s.j.Old.ID, s.j.Old.ID))
+	}
+}
+
+// watchPoll is how often the watch after the revoke reads the log, at most.
+const watchPoll = 2 * time.Second
 
 // revoke revokes the old key; detail, logged with it, says why when the
 // gate did not hold.
@@ -114,4 +160,12 @@ func (s *session) checkRefused(ctx context.Context) error {
 		return fmt.Errorf("deleting the old key's plaintext from the keyring: %w", err)
 	}
 	return nil
+}
+
+// plural is "1 place", "2 places".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -7,7 +7,6 @@ package rotate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/user"
@@ -50,6 +49,10 @@ type Rotator struct {
 	Reporter   Reporter
 	LocalActor string // user@host; found from the OS when empty
 
+	// SettleDelay is how long after its create a run lists the successors
+	// again to apply the race rule; 0: defaultSettleDelay.
+	SettleDelay time.Duration
+
 	// hook, when set, is called at named points of the procedure; an error
 	// stops the run there, as a crash would (tests only).
 	hook func(point string) error
@@ -76,6 +79,9 @@ type Options struct {
 	// Confirm asks the human (step 4); nil when nobody can be asked.
 	Confirm   func(prompt string) (bool, error)
 	SecretOut io.Writer // where stdout targets and --print-secret write
+	// WatchAfterRevoke is how long step 5 watches, after the revoke, for
+	// calls still presenting the old key; 0: no watch.
+	WatchAfterRevoke time.Duration
 }
 
 const (
@@ -101,6 +107,14 @@ type Result struct {
 	DryRun      bool          `json:"dry_run,omitempty"`
 	Plan        []string      `json:"plan,omitempty"`
 	Journal     string        `json:"journal,omitempty"`
+	// AlreadyRotated is when the old key was revoked, for a rotation found
+	// finished (by another machine, or an earlier run).
+	AlreadyRotated *time.Time `json:"already_rotated,omitempty"`
+	// Aborted is the new key a rotation called off revoked.
+	Aborted *KeyRef `json:"aborted,omitempty"`
+	// Refused are the calls that still presented the old key after its
+	// revoke, by source, as step 5's watch saw them.
+	Refused []Source `json:"refused_after_revoke,omitempty"`
 }
 
 func (r *Rotator) rep() Reporter {
@@ -139,9 +153,6 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 		if opts.DryRun {
 			return s.plan(ctx)
 		}
-		if s.j.Step == StepNone && !s.old.Active() {
-			return nil, fmt.Errorf("key %s (%s) is already revoked: nothing to rotate; a revoked key cannot be re-enabled, issue a new one with plana keys create --like %s", s.old.Name, s.old.Prefix, s.old.ID)
-		}
 		if err := s.checkTarget(); err != nil {
 			return nil, err
 		}
@@ -156,10 +167,7 @@ func (r *Rotator) Create(ctx context.Context, old client.APIKey, opts Options) (
 		if opts.DryRun {
 			return s.plan(ctx)
 		}
-		if s.j.Step == StepNone && !s.old.Active() {
-			return nil, fmt.Errorf("key %s is revoked: create a new key from the BOS settings or plana keys create --like an active key", s.old.Prefix)
-		}
-		return s.walk(ctx, stepCreate, stepCheck)
+		return s.walk(ctx, stepReconcile, stepCreate, stepSettle, stepCheck)
 	})
 }
 
@@ -167,6 +175,9 @@ func (r *Rotator) Create(ctx context.Context, old client.APIKey, opts Options) (
 // may name the old key or its successor.
 func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
+		if done, err := s.fromServer(ctx); done || err != nil {
+			return s.result(), err
+		}
 		if err := s.needNew(); err != nil {
 			return nil, err
 		}
@@ -193,6 +204,9 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 // Verify is step 3: it evaluates the gate, waiting for it unless NoWait.
 func (r *Rotator) Verify(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
+		if done, err := s.fromServer(ctx); done || err != nil {
+			return s.result(), err
+		}
 		if s.j.New == nil {
 			return s.verifyOldQuiet(ctx)
 		}
@@ -205,6 +219,9 @@ func (r *Rotator) Revoke(ctx context.Context, key client.APIKey, opts Options) (
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
 		if opts.DryRun {
 			return s.plan(ctx)
+		}
+		if done, err := s.fromServer(ctx); done || err != nil {
+			return s.result(), err
 		}
 		return s.walk(ctx, stepRevoke)
 	})

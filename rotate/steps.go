@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -42,6 +43,13 @@ const (
 
 // The rows, in the order of the procedure.
 var (
+	// Before step 1, the server: a rotation under way is carried on, one
+	// finished elsewhere is over. Done by the journal always, since the
+	// journal cannot tell; run every time.
+	stepReconcile = &stepRow{name: "server",
+		done: func(*Journal) bool { return true }, recheck: true,
+		waiting: func(*Journal) string { return "" },
+		plan:    (*planner).reconcile, run: (*session).reconcile}
 	stepCreate = &stepRow{name: "create", number: 1, heading: "Step 1: create the new key",
 		summary: "create a new key with the same scopes, named with the current year, its plaintext straight into the OS keyring",
 		done:    func(j *Journal) bool { return j.New != nil }, recheck: true,
@@ -52,6 +60,11 @@ var (
 			return "a new key (the last attempt was revoked): run plana keys rotate again"
 		},
 		plan: (*planner).create, run: (*session).ensureCreated}
+	// After step 1 and before anyone is handed the new key: the race rule.
+	stepSettle = &stepRow{name: "settle", number: 1,
+		done: func(*Journal) bool { return true }, recheck: true,
+		waiting: func(*Journal) string { return "" },
+		plan:    (*planner).nothing, run: (*session).settle}
 	stepCheck = &stepRow{name: "check", number: 1,
 		done:    func(j *Journal) bool { return j.Step.Reached(StepChecked) },
 		waiting: func(*Journal) string { return "a check that the new key answers" },
@@ -97,7 +110,7 @@ var (
 		},
 		plan: (*planner).nothing, run: (*session).finishEmergency}
 
-	table = []*stepRow{stepCreate, stepCheck, stepRevokeNow, stepDeploy, stepVerify, stepFinalize, stepRevoke, stepFinishEmergency}
+	table = []*stepRow{stepReconcile, stepCreate, stepSettle, stepCheck, stepRevokeNow, stepDeploy, stepVerify, stepFinalize, stepRevoke, stepFinishEmergency}
 )
 
 func finished(j *Journal) bool { return j.Step == StepDone }
@@ -139,6 +152,9 @@ func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
 		s.row = row
 		err := row.run(s, ctx)
 		s.row = nil
+		if errors.Is(err, errDone) {
+			return s.result(), nil
+		}
 		if err != nil {
 			return s.result(), err
 		}

@@ -107,11 +107,11 @@ func TestProcedureOrder(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := names(procedure(false)), []string{"create", "check", "deploy", "verify", "finalize", "revoke"}; !slices.Equal(got, want) {
+	if got, want := names(procedure(false)), []string{"server", "create", "settle", "check", "deploy", "verify", "finalize", "revoke"}; !slices.Equal(got, want) {
 		t.Errorf("planned procedure %v, want %v", got, want)
 	}
 	// The emergency revokes the old key before handing out the new one.
-	if got, want := names(procedure(true)), []string{"create", "check", "emergency-revoke", "deploy", "verify", "emergency-finish"}; !slices.Equal(got, want) {
+	if got, want := names(procedure(true)), []string{"server", "create", "settle", "check", "emergency-revoke", "deploy", "verify", "emergency-finish"}; !slices.Equal(got, want) {
 		t.Errorf("emergency procedure %v, want %v", got, want)
 	}
 	var nums []int

@@ -50,6 +50,9 @@ type ShowResult struct {
 	Key      KeyRecord      `json:"key" yaml:"key"`
 	Usage    Usage          `json:"usage" yaml:"usage"`
 	Rotation *RotationUsage `json:"rotation,omitempty" yaml:"rotation,omitempty"`
+	Lineage  *Lineage       `json:"lineage,omitempty" yaml:"lineage,omitempty"`
+	// RefusedSinceRevoke: for a revoked key, the calls still presenting it.
+	RefusedSinceRevoke []rotate.Source `json:"refused_since_revoke,omitempty" yaml:"refused_since_revoke,omitempty"`
 }
 
 // RotationUsage is, for a key in an unfinished rotation, both keys' calls
@@ -139,6 +142,9 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	if res.Rotation, err = rotationUsage(ctx, c, opts.StateDir, *k, now, u.CallsPerHour); err != nil {
 		return err
 	}
+	if res.Lineage, res.RefusedSinceRevoke, err = teamView(ctx, c, *k); err != nil {
+		return err
+	}
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintObject(opts.IO.Out, opts.Output, res)
 	}
@@ -215,6 +221,9 @@ func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since ti
 				cmdutil.FuzzyDuration(now.Sub(*r.RotationDueAt)), r.RotationCadence))
 		}
 		fmt.Fprintf(w, "  Rotate by:  %s\n", due)
+	}
+	if err := printTeamView(ios, res, now); err != nil {
+		return err
 	}
 
 	total48 := 0

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -31,7 +32,16 @@ type RotateOptions struct {
 	Emergency    string
 	IssuedBy     string
 	Output       string
+	Abort        bool
+	Reason       string
+	// WatchAfterRevoke: nil until --watch-after-revoke is given, then the
+	// default is a terminal's (defaultWatchAfterRevoke) or a script's (0).
+	WatchAfterRevoke *time.Duration
 }
+
+// defaultWatchAfterRevoke is how long step 5 watches for refused calls when
+// a person is at the terminal; scripts ask for a watch with the flag.
+const defaultWatchAfterRevoke = 30 * time.Second
 
 // NewCmdRotate builds `plana keys rotate`.
 func NewCmdRotate(f *cmdutil.Factory, runF func(context.Context, *RotateOptions) error) *cobra.Command {
@@ -47,11 +57,20 @@ with exit code 3, so a cron job can run it daily until it exits 0.
 
 --emergency REASON (compromise, departed, lost-device, or your words) revokes the
 old key right after the new one exists, before any deploy. With --issued-by
-EMAIL it rotates every active key that person issued.` + stepFlagsHelp,
+EMAIL it rotates every active key that person issued.
+
+The server is the source of truth: the new key's description records its lineage,
+so a rotation started on another machine (or a CI runner) is carried on, never
+duplicated; when machines start at once, the successor created first wins and the
+others revoke theirs. After the revoke, step 5 watches the execution log for
+--watch-after-revoke (default 30s on a terminal, none in scripts) and reports the
+calls that still present the old key, by source. --abort calls a rotation off
+before the revoke.` + stepFlagsHelp,
 		Example: `  $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/etc/stock-sync.env
   $ plana keys rotate pa_live_AB7K2XYZ --to exec:'vault kv put secret/sync PLANA_KEY_NEW=-' --no-wait --yes
   $ plana keys rotate pa_live_AB7K2XYZ --emergency compromise --to env-file:.env
-  $ plana keys rotate --issued-by ben@example.com --emergency departed --no-wait`,
+  $ plana keys rotate --issued-by ben@example.com --emergency departed --no-wait
+  $ plana keys rotate pa_live_AB7K2XYZ --abort --reason "wrong scopes" --to env-file:.env`,
 		Args: cobra.MaximumNArgs(1),
 	}, o, &o.Key, &o.Output, o.validate, runF, rotateRun)
 	fl := cmd.Flags()
@@ -65,7 +84,33 @@ EMAIL it rotates every active key that person issued.` + stepFlagsHelp,
 	fl.StringVar(&o.IssuedBy, "issued-by", "", "with --emergency: rotate every active key issued by this email")
 	fl.BoolVar(&o.PrintSecret, "print-secret", false, "print the new plaintext once to stdout (for use without a keyring)")
 	fl.BoolVar(&o.Rebuild, "rebuild", false, "rebuild a damaged rotation journal from what the server knows")
+	fl.BoolVar(&o.Abort, "abort", false, "call the rotation off before the revoke: take PLANA_KEY_NEW out of the target, revoke the new key")
+	fl.StringVar(&o.Reason, "reason", "", "why: recorded in the log and the new key's description (default scheduled; with --abort, called off)")
+	fl.Var(&optionalDuration{d: &o.WatchAfterRevoke}, "watch-after-revoke", "after the revoke, watch this long for calls still presenting the old key (0: not at all)")
 	return cmd
+}
+
+// optionalDuration is a duration flag that may be 0 and knows whether it
+// was given.
+type optionalDuration struct{ d **time.Duration }
+
+func (v *optionalDuration) String() string {
+	if v.d == nil || *v.d == nil {
+		return ""
+	}
+	return config.FormatDuration(**v.d)
+}
+func (v *optionalDuration) Type() string { return "duration" }
+func (v *optionalDuration) Set(s string) error {
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("must not be negative")
+	}
+	*v.d = &d
+	return nil
 }
 
 // helpWidth is where the help's lists wrap.
@@ -125,16 +170,37 @@ func (o *RotateOptions) validate() error {
 	if err := refuseTogether("--no-wait and --timeout cannot be used together", o.NoWait, o.Timeout > 0); err != nil {
 		return err
 	}
+	if err := refuseTogether("--abort calls a rotation off: it cannot be combined with --dry-run, --emergency, --issued-by, --rebuild, --force or --print-secret",
+		o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.Rebuild || o.Force || o.PrintSecret); err != nil {
+		return err
+	}
 	return checkPrintSecret(o.IO, o.PrintSecret, o.Output)
+}
+
+func (o *RotateOptions) watchAfterRevoke() time.Duration {
+	switch {
+	case o.WatchAfterRevoke != nil:
+		return *o.WatchAfterRevoke
+	case o.IO.IsStderrTTY():
+		return defaultWatchAfterRevoke
+	}
+	return 0
 }
 
 func rotateRun(ctx context.Context, o *RotateOptions) error {
 	eo := rotate.Options{Target: o.Target, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout,
-		NoWait: o.NoWait, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, PrintSecret: o.PrintSecret, Emergency: o.Emergency}
+		NoWait: o.NoWait, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, PrintSecret: o.PrintSecret, Emergency: o.Emergency,
+		Reason: o.Reason, WatchAfterRevoke: o.watchAfterRevoke()}
+	if o.Abort && eo.Reason == "" {
+		eo.Reason = "called off"
+	}
 	if o.IssuedBy == "" {
 		return o.runStep(ctx, o.Key, o.Output, eo, func(r *rotate.Rotator) stepFunc {
-			if o.Rebuild {
+			switch {
+			case o.Rebuild:
 				return r.Rebuild
+			case o.Abort:
+				return r.Abort
 			}
 			return r.Rotate
 		})

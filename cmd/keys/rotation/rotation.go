@@ -23,7 +23,7 @@ import (
 func NewCmds(f *cmdutil.Factory) []*cobra.Command {
 	return []*cobra.Command{
 		NewCmdRotate(f, nil), NewCmdCreate(f, nil), NewCmdDeploy(f, nil), NewCmdVerify(f, nil), NewCmdRevoke(f, nil),
-		NewCmdStatus(f, nil), NewCmdLog(f, nil), NewCmdDue(f, nil),
+		NewCmdStatus(f, nil), NewCmdLog(f, nil), NewCmdWatch(f, nil), NewCmdDue(f, nil),
 	}
 }
 

@@ -46,6 +46,13 @@ func TestStepFlags(t *testing.T) {
 		{name: "no-wait with timeout", verb: "rotate", args: "KEY --no-wait --timeout 1h", wantErr: "cannot be used together"},
 		{name: "rebuild with dry-run", verb: "rotate", args: "KEY --rebuild --dry-run", wantErr: "--rebuild"},
 		{name: "bad output", verb: "rotate", args: "KEY -o xml", wantErr: "unsupported output format"},
+		{name: "abort", verb: "rotate", args: "KEY --abort --reason wrong --to env-file:/x.env",
+			want: RotateOptions{Key: "KEY", Abort: true, Reason: "wrong", Target: "env-file:/x.env", Output: "table"}},
+		{name: "abort with dry-run", verb: "rotate", args: "KEY --abort --dry-run", wantErr: "--abort calls a rotation off"},
+		{name: "abort in an emergency", verb: "rotate", args: "KEY --abort --emergency compromise", wantErr: "--abort calls a rotation off"},
+		{name: "no watch after the revoke", verb: "rotate", args: "KEY --watch-after-revoke 0",
+			want: RotateOptions{Key: "KEY", WatchAfterRevoke: new(time.Duration), Output: "table"}},
+		{name: "negative watch", verb: "rotate", args: "KEY --watch-after-revoke -1s", wantErr: "must not be negative"},
 		{name: "create --like", verb: "create", args: "--like pa_live_AB7K2XYZ --print-secret", want: CreateOptions{Like: "pa_live_AB7K2XYZ", PrintSecret: true, Output: "table"}},
 		{name: "create needs --like", verb: "create", args: "", wantErr: "--like KEY required"},
 		{name: "deploy", verb: "deploy", args: "KEY --to exec:cat", want: DeployOptions{Key: "KEY", Target: "exec:cat", Output: "table"}},
@@ -274,5 +281,59 @@ func TestVerifyWaitDrawsTrafficOnATTY(t *testing.T) {
 		if strings.HasSuffix(oldLine[1], "▁") {
 			t.Errorf("old key line %q: its call this hour is not drawn", oldLine[0])
 		}
+	}
+}
+
+func TestLogSourceFlag(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	err := e.Run(NewCmdLog(e.Factory, nil), "--source", "both")
+	var fe *cmdutil.FlagError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "want server, local or all") {
+		t.Fatalf("want a usage error, got %v", err)
+	}
+	// Nothing rotated yet: the server side is empty, and so is the local.
+	if err := e.Run(NewCmdLog(e.Factory, nil), "--source", "server", "-o", "csv"); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(e.Out.String()); got != "time,event,old_prefix,old_name,new_prefix,new_name,reason,actor,source" {
+		t.Fatalf("log of a workspace where nothing was rotated: %q", got)
+	}
+}
+
+// A rotation from the command line writes its lineage where every machine
+// sees it, and a machine with no journal reads it back in keys log.
+func TestRotateWritesLineageThatKeysLogReads(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	envFile := filepath.Join(t.TempDir(), "app.env")
+	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := e.Run(NewCmdRotate(e.Factory, nil), client.PrefixOf(e.Seed.AutomationKey), "--to", "env-file:"+envFile, "--no-wait", "--yes", "--quiet-period", "1h", "-o", "json")
+	var pe *cmdutil.PendingError
+	if !errors.As(err, &pe) {
+		t.Fatalf("want pending, got %v\n%s", err, e.ErrOut)
+	}
+	var res rotate.Result
+	if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil || res.New == nil {
+		t.Fatalf("json: %v\n%s", err, e.Out)
+	}
+	k, err := e.AdminClient().GetKey(context.Background(), res.New.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := rotate.ParseLineage(k.Description)
+	if !ok || l.OldPrefix != res.Old.Prefix || l.Reason != rotate.ReasonScheduled {
+		t.Fatalf("description %q", k.Description)
+	}
+	e.Setenv("XDG_STATE_HOME", t.TempDir()) // another machine
+	e.Out.Reset()
+	if err := e.Run(NewCmdLog(e.Factory, nil), "-o", "csv"); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(",created,%s,%s,%s,%s,scheduled,%s,server", res.Old.Prefix, res.Old.Name, res.New.Prefix, res.New.Name, l.By)
+	if !strings.Contains(e.Out.String(), want) {
+		t.Fatalf("log on another machine:\n%s\nwant a line with %s", e.Out, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/rotate"
@@ -16,30 +17,39 @@ import (
 type StatusOptions struct {
 	IO       *iostreams.IOStreams
 	StateDir func() (string, error)
+	Client   func() (*client.Client, error)
 	Now      func() time.Time
 
 	Output string
 }
 
+// refusedWindow is how far back keys status looks for keys revoked whose
+// refused calls are worth showing.
+const refusedWindow = 7 * 24 * time.Hour
+
 // NewCmdStatus builds `plana keys status`.
 func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
-	o := &StatusOptions{IO: f.IOStreams, StateDir: f.StateDir, Now: f.Now}
+	o := &StatusOptions{IO: f.IOStreams, StateDir: f.StateDir, Client: f.Client, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Rotations under way: their step, what they wait for, since when",
-		Args:  cmdutil.NoArgs,
+		Long: `List the rotations under way on this machine: their step, what each waits for,
+since when. Then, for the keys revoked in the last 7 days, the calls still presenting
+them since their revoke (refused with 401), by source IP, user agent and path: the
+places the old key is still configured.`,
+		Args: cmdutil.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
-			return statusRun(o)
+			return statusRun(c.Context(), o)
 		},
 	}
 	cmdutil.AddOutputFlag(cmd, &o.Output, cmdutil.FormatTable, cmdutil.FormatJSON)
 	return cmd
 }
 
-func statusRun(o *StatusOptions) error {
+func statusRun(ctx context.Context, o *StatusOptions) error {
 	ios := o.IO
 	dir, err := o.StateDir()
 	if err != nil {
@@ -52,20 +62,63 @@ func statusRun(o *StatusOptions) error {
 	if o.Output == cmdutil.FormatJSON {
 		return cmdutil.PrintObject(ios.Out, o.Output, items)
 	}
+	now := o.Now()
 	if len(items) == 0 {
 		fmt.Fprintln(ios.ErrOut, "No rotation under way.")
+	} else {
+		t := cmdutil.NewTablePrinter(ios, "OLD KEY", "NEW KEY", "STEP", "WAITING FOR", "SINCE")
+		for _, it := range items {
+			nk := "-"
+			if it.New != nil {
+				nk = it.New.Name + " (" + it.New.Prefix + ")"
+			}
+			t.AddRow(it.Old.Name+" ("+it.Old.Prefix+")", nk, string(it.Step), it.WaitingOn, cmdutil.FuzzyAgo(now, it.Since))
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	return printRecentRefused(ctx, o)
+}
+
+// printRecentRefused lists the calls refused since the revoke of each key
+// revoked lately: the step-5 signal, for anyone who looks later.
+func printRecentRefused(ctx context.Context, o *StatusOptions) error {
+	ios := o.IO
+	api, err := o.Client()
+	if err != nil {
+		return nil // not logged in: the local rotations were the answer
+	}
+	keys, err := api.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusRevoked, PageSize: 1000})
+	if err != nil {
+		fmt.Fprintf(ios.ErrOut, "%s refused calls since the revoke: %v\n", ios.ColorScheme().WarningIcon(), err)
 		return nil
 	}
-	t := cmdutil.NewTablePrinter(ios, "OLD KEY", "NEW KEY", "STEP", "WAITING FOR", "SINCE")
 	now := o.Now()
-	for _, it := range items {
-		nk := "-"
-		if it.New != nil {
-			nk = it.New.Name + " (" + it.New.Prefix + ")"
-		}
-		t.AddRow(it.Old.Name+" ("+it.Old.Prefix+")", nk, string(it.Step), it.WaitingOn, cmdutil.FuzzyAgo(now, it.Since))
+	if t, ok := api.ServerNow(); ok {
+		now = t
 	}
-	return t.Render()
+	for _, k := range keys {
+		if k.RevokedAt == nil || now.Sub(*k.RevokedAt) > refusedWindow {
+			continue
+		}
+		srcs, err := rotate.RefusedCalls(ctx, api, k.ID, *k.RevokedAt)
+		if err != nil {
+			return mapErr(err)
+		}
+		if len(srcs) == 0 {
+			continue
+		}
+		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s (%s) on %s, still configured at:\n", k.Name, k.Prefix, k.RevokedAt.UTC().Format(time.DateOnly))
+		t := cmdutil.NewTablePrinter(ios, "SOURCE IP", "USER AGENT", "PATH", "CALLS", "LAST SEEN")
+		for _, s := range srcs {
+			t.AddRow(s.SourceIP, s.UserAgent, s.Path, fmt.Sprint(s.Calls), cmdutil.FuzzyAgo(now, s.LastSeen))
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // timeOrDash formats a time for tables.

@@ -169,6 +169,13 @@ func printResult(ios *iostreams.IOStreams, output string, res *rotate.Result) er
 	switch {
 	case res.DryRun:
 		return nil // the plan went out line by line
+	case res.AlreadyRotated != nil && res.New != nil:
+		fmt.Fprintf(w, "%s %s (%s) already rotated on %s to %s (%s)\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix,
+			res.AlreadyRotated.UTC().Format(time.DateOnly), res.New.Name, res.New.Prefix)
+		return nil
+	case res.Aborted != nil:
+		fmt.Fprintf(w, "%s Called off the rotation of %s (%s): %s (%s) revoked, the old key goes on working\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix, res.Aborted.Name, res.Aborted.Prefix)
+		return nil
 	case res.Done:
 		fmt.Fprintf(w, "%s Rotated %s (%s) to %s (%s)\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix, res.New.Name, res.New.Prefix)
 	case res.New != nil:

@@ -1,0 +1,90 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/rotate"
+)
+
+// LineageKey is one key of a line of descent.
+type LineageKey struct {
+	ID        string     `json:"id" yaml:"id"`
+	Name      string     `json:"name" yaml:"name"`
+	Prefix    string     `json:"prefix" yaml:"prefix"`
+	Status    string     `json:"status" yaml:"status"`
+	CreatedAt time.Time  `json:"created_at" yaml:"created_at"`
+	CreatedBy string     `json:"created_by" yaml:"created_by"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty" yaml:"revoked_at,omitempty"`
+}
+
+// Lineage is the keys a key replaced, oldest first, and the keys that
+// replaced it, nearest first, from the server's descriptions (or the
+// year-suffix names of keys made by hand).
+type Lineage struct {
+	Predecessors []LineageKey `json:"predecessors" yaml:"predecessors"`
+	Successors   []LineageKey `json:"successors" yaml:"successors"`
+}
+
+func lineageKeys(ks []client.APIKey) []LineageKey {
+	out := make([]LineageKey, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, LineageKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Status: k.Status, CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy.Email, RevokedAt: k.RevokedAt})
+	}
+	return out
+}
+
+// teamView reads k's line of descent and, once k is revoked, the calls
+// refused since: the places it is still configured.
+func teamView(ctx context.Context, c *client.Client, k client.APIKey) (*Lineage, []rotate.Source, error) {
+	all, err := c.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing keys for the line of descent: %w", err)
+	}
+	preds, succs := rotate.ChainOf(all, k.ID)
+	var lin *Lineage
+	if len(preds)+len(succs) > 0 {
+		lin = &Lineage{Predecessors: lineageKeys(preds), Successors: lineageKeys(succs)}
+	}
+	if k.RevokedAt == nil {
+		return lin, nil, nil
+	}
+	refused, err := rotate.RefusedCalls(ctx, c, k.ID, *k.RevokedAt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the calls refused since the revoke: %w", err)
+	}
+	return lin, refused, nil
+}
+
+func printTeamView(ios *iostreams.IOStreams, res ShowResult, now time.Time) error {
+	w := ios.Out
+	if l := res.Lineage; l != nil {
+		for _, p := range l.Predecessors {
+			fmt.Fprintf(w, "  Replaces:   %s (%s), %s\n", p.Name, p.Prefix, p.Status)
+		}
+		for _, s := range l.Successors {
+			fmt.Fprintf(w, "  Replaced by: %s (%s), %s, created %s by %s\n", s.Name, s.Prefix, s.Status, s.CreatedAt.UTC().Format(time.DateOnly), s.CreatedBy)
+		}
+	}
+	if res.Key.RevokedAt == nil {
+		return nil
+	}
+	fmt.Fprintf(w, "\nRefused since the revoke (401: places that still have this key):\n")
+	if len(res.RefusedSinceRevoke) == 0 {
+		fmt.Fprintln(w, "  none")
+		return nil
+	}
+	t := cmdutil.NewTablePrinter(ios, "Source IP", "User agent", "Path", "Calls", "Last seen")
+	for _, s := range res.RefusedSinceRevoke {
+		last := cmdutil.FuzzyAgo(now, s.LastSeen)
+		if !ios.IsStdoutTTY() {
+			last = s.LastSeen.UTC().Format(time.RFC3339)
+		}
+		t.AddRow(s.SourceIP, s.UserAgent, s.Path, fmt.Sprint(s.Calls), last)
+	}
+	return t.Render()
+}

@@ -1,0 +1,87 @@
+package rotate
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// Abort calls the rotation of key off before its old key is revoked, from
+// any machine: the new key leaves the env-file target, then is revoked and
+// its plaintext deleted; the old key goes on working. After the revoke there
+// is nothing to go back to: a revoked key cannot be re-enabled.
+func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
+	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
+		j := s.j
+		if _, err := s.allKeys(ctx); err != nil {
+			return nil, err
+		}
+		if s.old.Active() && !j.OldRevoked {
+			if err := s.reconcile(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if !s.old.Active() || j.OldRevoked {
+			next := "issue a new key with plana keys create --like " + s.old.ID
+			if j.New != nil {
+				next = "finish the rotation instead: plana keys rotate " + s.old.ID + " (the new key " + j.New.Prefix + " stays)"
+			}
+			return s.result(), fmt.Errorf("the old key %s is already revoked, and a revoked key cannot be re-enabled: too late to call this rotation off; %s", s.old.Prefix, next)
+		}
+		if j.New == nil {
+			return s.result(), fmt.Errorf("no rotation of %s is under way: nothing to call off", s.old.Prefix)
+		}
+		s.rep.Step("Calling the rotation off")
+		nw := *j.New
+		// Out of the automation first, so nothing picks it up once revoked.
+		t, err := ParseTarget(s.target())
+		if err != nil {
+			return nil, err
+		}
+		switch t.Kind {
+		case TargetEnvFile:
+			changed, err := EnvFile{Path: t.Arg}.Withdraw(nw.Prefix)
+			if err != nil {
+				return s.result(), fmt.Errorf("taking %s out of %s: %w", EnvKeyNew, t.Arg, err)
+			}
+			if changed {
+				s.rep.Info(fmt.Sprintf("took %s (%s) out of %s", EnvKeyNew, nw.Prefix, t.Arg))
+			}
+		case TargetNone:
+		default:
+			s.rep.Warn(fmt.Sprintf("remove the new key %s from %s yourself: plana only adds keys there", nw.Prefix, t))
+		}
+		if _, err := s.r.API.RevokeKey(ctx, nw.ID); err != nil {
+			return s.result(), fmt.Errorf("revoking the new key %s: %w (run the same command again)", nw.Prefix, err)
+		}
+		s.forget(nw)
+		j.Abandoned = append(j.Abandoned, nw)
+		j.reset()
+		j.Reason = s.opts.Reason
+		s.logFor(EventAborted, nw, "")
+		s.rep.Info(fmt.Sprintf("revoked the new key %s (%s); the old key %s goes on working", nw.Name, nw.Prefix, s.old.Prefix))
+		now := s.now()
+		dst, err := s.js.finish(j, now)
+		if err != nil {
+			return s.result(), err
+		}
+		s.res.Journal = dst
+		res := s.result()
+		res.Aborted = &nw
+		return res, nil
+	})
+}
+
+// Withdraw takes PLANA_KEY_NEW out of the file when it holds the key with
+// prefix, and reports whether the file changed; PLANA_KEY stays as it is.
+func (f EnvFile) Withdraw(prefix string) (changed bool, err error) {
+	data, err := f.read()
+	if err != nil {
+		return false, err
+	}
+	if v, ok := LookupEnv(data, EnvKeyNew); !ok || client.PrefixOf(v) != prefix {
+		return false, nil
+	}
+	return true, f.write(UnsetEnv(data, EnvKeyNew))
+}

@@ -1,0 +1,303 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// The server is the source of truth and the journal a cache. The rows of the
+// step table here bring the journal in line with what every machine sees:
+// no machine creates a second successor, and machines that each created one
+// at the same moment end with the one the race rule keeps.
+
+// EventJoined: this machine carries on a rotation whose successor it did
+// not create (another machine did, or this one before its journal was lost).
+const EventJoined = "joined"
+
+// defaultSettleDelay is how long after its create a machine lists the
+// successors again. A server stamps created_at when a create arrives and
+// makes the key visible when it commits; a create stamped earlier than ours
+// but committed later must be in the second listing, or two machines could
+// each believe they won.
+const defaultSettleDelay = 2 * time.Second
+
+// errDone stops a walk with nothing left to do: the rotation was finished
+// elsewhere.
+var errDone = errors.New("rotation already finished")
+
+// lineage is the description step 1 gives the successor.
+func (s *session) lineage() string {
+	return Lineage{OldPrefix: s.old.Prefix, OldName: s.old.Name, By: s.actor.Email, On: s.now(), Reason: s.j.Reason}.Description()
+}
+
+// allKeys lists every key of the workspace, active and revoked, and takes
+// the old key's state from it.
+func (s *session) allKeys(ctx context.Context) ([]client.APIKey, error) {
+	keys, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
+	if err != nil {
+		return nil, fmt.Errorf("listing keys to find a rotation under way: %w", err)
+	}
+	if k, ok := keyByID(keys, s.old.ID); ok {
+		s.old = k
+	}
+	return keys, nil
+}
+
+// reconcile runs before step 1. A successor already on the server is carried
+// on, not duplicated, whichever machine made it; a successor of this journal
+// that another machine's beat, or that was revoked elsewhere, gives way; an
+// old key revoked elsewhere means the rotation is over.
+func (s *session) reconcile(ctx context.Context) error {
+	j := s.j
+	if j.Pending != nil {
+		// A create whose answer may be lost: step 1 finds it again by its
+		// Idempotency-Key, and settle follows.
+		return nil
+	}
+	keys, err := s.allKeys(ctx)
+	if err != nil {
+		return err
+	}
+	succ := Successors(s.old, keys)
+	win, ok := Winner(succ)
+	// A journal past step 3 walks on: the revoke may be its own, whose
+	// answer was lost, and revoking again changes nothing.
+	if !s.old.Active() && !j.OldRevoked && !j.Step.Reached(StepVerified) {
+		if kept, found := newFamily(keys).kept(s.old.ID); found {
+			return s.rotatedElsewhere(ctx, kept, keys)
+		}
+		// Revoked with no successor: nothing to carry on, and nothing to
+		// create a successor of.
+		return fmt.Errorf("key %s (%s) is already revoked: nothing to rotate; a revoked key cannot be re-enabled, issue a new one with plana keys create --like %s", s.old.Name, s.old.Prefix, s.old.ID)
+	}
+	if j.New == nil {
+		if ok {
+			return s.adopt(ctx, win)
+		}
+		return nil
+	}
+	if ok && win.ID == j.New.ID {
+		return nil
+	}
+	mine, found := keyByID(keys, j.New.ID)
+	if found && mine.Active() {
+		if !ok {
+			return nil
+		}
+		return s.yield(ctx, win)
+	}
+	s.rep.Warn(fmt.Sprintf("the new key %s of this rotation was revoked elsewhere (called off, or given up for another machine's)", j.New.Prefix))
+	s.forget(*j.New)
+	j.Abandoned = append(j.Abandoned, *j.New)
+	j.reset()
+	if ok {
+		return s.adopt(ctx, win)
+	}
+	return s.save()
+}
+
+// fromServer runs reconcile for a single step (keys deploy, verify,
+// revoke) on a machine whose journal has no successor: a rotation started
+// elsewhere is carried on. done says it was found finished.
+func (s *session) fromServer(ctx context.Context) (done bool, err error) {
+	if s.j.New != nil || s.j.Pending != nil {
+		return false, nil
+	}
+	err = s.reconcile(ctx)
+	if errors.Is(err, errDone) {
+		return true, nil
+	}
+	return false, err
+}
+
+// rotatedElsewhere closes a rotation whose old key another machine revoked:
+// this machine's env-file target, if it still holds both keys, is left with
+// the new one, the old plaintext leaves the keyring, and a journal of this
+// machine goes to done/. A machine that took part in nothing writes nothing.
+func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys []client.APIKey) error {
+	j := s.j
+	ref := RefOf(kept)
+	if j.New != nil && j.New.ID != kept.ID {
+		if mine, ok := keyByID(keys, j.New.ID); ok && mine.Active() && !j.Deployed {
+			if err := s.yield(ctx, kept); err != nil {
+				return err
+			}
+		}
+	}
+	hadJournal := j.Step != StepNone || j.New != nil
+	if j.New == nil || j.New.ID != kept.ID {
+		j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &ref, kept.CreatedAt, kept.CreatedBy.Email, true
+	}
+	j.OldRevoked = true
+	if t, _ := ParseTarget(j.Target); hadJournal && j.Deployed && t.Kind == TargetEnvFile && !j.Step.Reached(StepFinalized) {
+		if err := s.finalize(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.checkRefused(ctx); err != nil {
+		return err
+	}
+	by := "another machine"
+	if s.old.RevokedBy != nil {
+		by = s.old.RevokedBy.Email
+	}
+	j.advance(StepDone, s.now())
+	s.res.AlreadyRotated = s.old.RevokedAt
+	if hadJournal {
+		dst, err := s.js.finish(j, s.now())
+		if err != nil {
+			return err
+		}
+		s.res.Journal = dst
+		s.log(EventRotated, "finished elsewhere: the old key was revoked by "+by)
+	} else {
+		s.res.Journal = ""
+	}
+	return errDone
+}
+
+// settle applies the race rule after step 1 and before anyone is handed the
+// new key: if another machine's successor wins, ours is revoked and the
+// winner's rotation carried on.
+func (s *session) settle(ctx context.Context) error {
+	j := s.j
+	if j.New == nil || j.Adopted || j.Deployed {
+		return nil
+	}
+	delay := s.r.SettleDelay
+	if delay == 0 {
+		delay = defaultSettleDelay
+	}
+	if wait := delay - s.now().Sub(j.NewCreatedAt); wait > 0 {
+		s.rep.Waiting("checking no other machine created a successor at the same moment")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	keys, err := s.allKeys(ctx)
+	if err != nil {
+		return err
+	}
+	win, ok := Winner(Successors(s.old, keys))
+	if !ok || win.ID == j.New.ID {
+		return nil
+	}
+	return s.yield(ctx, win)
+}
+
+// yield gives this machine's successor up for the winner: revoked before it
+// was ever deployed, its plaintext deleted.
+func (s *session) yield(ctx context.Context, win client.APIKey) error {
+	j := s.j
+	mine := *j.New
+	if j.Deployed {
+		return fmt.Errorf("two successors of %s are active: %s, deployed from here to %s, and %s, which the race rule keeps (created first, by %s). "+
+			"Call this rotation off here with plana keys rotate %s --abort --to %s, then run plana keys rotate %s again to carry on with %s",
+			j.Old.Prefix, mine.Prefix, j.Target, win.Prefix, win.CreatedBy.Email, j.Old.ID, j.Target, j.Old.ID, win.Prefix)
+	}
+	if _, err := s.r.API.RevokeKey(ctx, mine.ID); err != nil {
+		return fmt.Errorf("revoking %s, which lost the race to %s: %w", mine.Prefix, win.Prefix, err)
+	}
+	s.forget(mine)
+	j.Abandoned = append(j.Abandoned, mine)
+	j.reset()
+	s.logFor(EventAbandoned, mine, "lost the race to "+win.Prefix)
+	s.rep.Info(fmt.Sprintf("another machine created %s (%s) first: revoked ours (%s), lost the race to %s", win.Name, win.Prefix, mine.Prefix, win.Prefix))
+	return s.adopt(ctx, win)
+}
+
+// forget deletes a given-up successor's plaintext from this machine.
+func (s *session) forget(ref KeyRef) {
+	if s.plaintext != "" && client.PrefixOf(s.plaintext) == ref.Prefix {
+		s.plaintext = ""
+	}
+	if err := s.r.Secrets.Delete(secret.KeyName(ref.ID)); err != nil && !errors.Is(err, secret.ErrNotFound) && !errors.Is(err, secret.ErrUnavailable) {
+		s.rep.Warn(fmt.Sprintf("could not delete %s from the keyring: %v", ref.Prefix, err))
+	}
+}
+
+// adopt makes the journal follow win, a successor this run did not create.
+// Step 1 is done: the issuer checked that it answers before deploying it.
+// Its plaintext is in this keyring only if this machine made it and lost
+// its journal; else in the issuer's keyring and the target.
+func (s *session) adopt(ctx context.Context, win client.APIKey) error {
+	j := s.j
+	ref := RefOf(win)
+	j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &ref, win.CreatedAt, win.CreatedBy.Email, true
+	if l, ok := ParseLineage(win.Description); ok && !j.Emergency {
+		j.Reason = l.Reason
+	}
+	_, err := s.r.Secrets.Get(secret.KeyName(win.ID))
+	j.PlaintextStored = err == nil
+	// The issuer's GET /v1/me calls are its check, not the automation.
+	if j.OwnCalls, err = s.r.ownCalls(ctx, win.ID); err != nil {
+		return err
+	}
+	s.rep.Info(fmt.Sprintf("carrying on the rotation under way: %s (%s), created by %s on %s", win.Name, win.Prefix, win.CreatedBy.Email, win.CreatedAt.UTC().Format(time.DateOnly)))
+	return s.record(StepChecked, EventJoined, "created by "+win.CreatedBy.Email)
+}
+
+// logFor logs event about ref, a successor other than the journal's.
+func (s *session) logFor(event string, ref KeyRef, detail string) {
+	saved := s.j.New
+	s.j.New = &ref
+	s.log(event, detail)
+	s.j.New = saved
+}
+
+func keyByID(keys []client.APIKey, id string) (client.APIKey, bool) {
+	for _, k := range keys {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return client.APIKey{}, false
+}
+
+// heldElsewhere is the answer when step 2 needs a plaintext this machine
+// does not have: who has it, and what lets the rotation go on.
+func (s *session) heldElsewhere() error {
+	j := s.j
+	by := j.NewCreatedBy
+	if by == "" {
+		by = "its issuer"
+	}
+	where := "the deploy target"
+	if t, _ := ParseTarget(s.target()); t.Kind == TargetEnvFile {
+		where = t.Arg + " (" + EnvKeyNew + ")"
+	}
+	return fmt.Errorf("%w: the new key %s (%s) was created by %s on %s, and only the keyring of the machine that created it holds its plaintext. "+
+		"Run plana keys rotate %s there, which deploys it; this command carries on once %s holds it. "+
+		"If that machine is gone, call the rotation off (plana keys rotate %s --abort) and start again",
+		ErrPending, j.New.Name, j.New.Prefix, by, j.NewCreatedAt.UTC().Format(time.DateOnly), j.Old.ID, where, j.Old.ID)
+}
+
+// plaintextInTarget finds the new key's plaintext in the env-file target,
+// under PLANA_KEY_NEW or (once finalized) PLANA_KEY: only a well-formed key
+// with the new key's prefix is taken. It is not tried against the server,
+// where the call would count as the automation using the new key.
+func (s *session) plaintextInTarget() (string, bool) {
+	t, err := ParseTarget(s.target())
+	if err != nil || t.Kind != TargetEnvFile {
+		return "", false
+	}
+	data, err := EnvFile{Path: t.Arg}.read()
+	if err != nil {
+		return "", false
+	}
+	for _, name := range []string{EnvKeyNew, EnvKey} {
+		v, ok := LookupEnv(data, name)
+		if ok && client.PrefixOf(v) == s.j.New.Prefix {
+			s.plaintext = v
+			return v, true
+		}
+	}
+	return "", false
+}
