@@ -124,7 +124,7 @@ func (s *session) log(event, detail string) {
 		return
 	}
 	e := LogEntry{Time: s.now(), Event: event, Old: s.j.Old, New: s.j.New, Reason: s.j.Reason, Actor: s.actor, Detail: detail}
-	if _, err := OpenLog(s.r.StateDir).Append(e); err != nil {
+	if _, err := s.r.Log().Append(e); err != nil {
 		s.rep.Warn("could not append to the rotation log: " + err.Error())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -18,6 +19,7 @@ type LogOptions struct {
 	IO       *iostreams.IOStreams
 	StateDir func() (string, error)
 	Client   func() (*client.Client, error)
+	Secrets  func() (secret.Store, error)
 	Now      func() time.Time
 
 	Key    string
@@ -35,7 +37,7 @@ const (
 
 // NewCmdLog builds `plana keys log`.
 func NewCmdLog(f *cmdutil.Factory, runF func(context.Context, *LogOptions) error) *cobra.Command {
-	o := &LogOptions{IO: f.IOStreams, StateDir: f.StateDir, Client: f.Client, Now: f.Now}
+	o := &LogOptions{IO: f.IOStreams, StateDir: f.StateDir, Client: f.Client, Secrets: f.Secrets, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "log",
 		Short: "The rotation log: key X rotated to Y on date D by person P, with reason",
@@ -95,7 +97,14 @@ func (o *LogOptions) localHistory() ([]rotate.HistoryRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := rotate.OpenLog(dir)
+	// The chain's key lives in the keyring; without one a keyed log cannot
+	// be checked, and Verify says so rather than passing it.
+	var keys secret.Store
+	if o.Secrets != nil {
+		keys, _ = o.Secrets()
+	}
+	warn := func(msg string) { fmt.Fprintf(o.IO.ErrOut, "%s %s\n", o.IO.ColorScheme().WarningIcon(), msg) }
+	l := rotate.OpenKeyedLog(dir, keys, warn)
 	if err := l.Verify(); err != nil {
 		return nil, err
 	}
