@@ -177,6 +177,14 @@ func (s journals) save(j *Journal) error {
 	return nil
 }
 
+// remove deletes the journal of key id; none is fine.
+func (s journals) remove(id string) error {
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // finish moves a finished journal to done/, where Status no longer sees it
 // but a person can still read what happened.
 func (s journals) finish(j *Journal, now time.Time) (string, error) {

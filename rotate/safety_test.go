@@ -1,0 +1,72 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// mintOld gives the world another old key, named name, as its key to rotate.
+func (w *world) mintOld(name string) {
+	w.t.Helper()
+	users, err := w.api.Me(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	plain, k, err := w.srv.MintKey(context.Background(), users.User.ID, name, []string{"stock:read"}, w.srv.Now().Add(-400*24*time.Hour))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.old, w.oldPlain = k, plain
+}
+
+// A name whose successor's name the server would refuse is refused before
+// step 1: nothing created, no journal, and no advice to run it again as is.
+func TestSuccessorNameTooLongRefusedBeforeStep1(t *testing.T) {
+	w := newWorld(t)
+	w.mintOld(strings.Repeat("n", 195))
+	before := len(w.keys(client.StatusAll))
+	_, err := w.rotator().Rotate(context.Background(), w.old, fastOpts(w))
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "Rename") || strings.Contains(err.Error(), "recovered") {
+		t.Fatalf("want a usage error telling to rename the key, got %v", err)
+	}
+	if n := len(w.keys(client.StatusAll)); n != before {
+		t.Errorf("%d keys were created", n-before)
+	}
+	if j, _ := w.rotator().journals().load(w.old.ID); j != nil {
+		t.Errorf("a journal was left behind at step %q", j.Step)
+	}
+}
+
+// A pending create the server refuses for good (a journal of an older plana
+// holding a name too long) is cleared: the next run starts afresh and
+// finishes step 1, instead of failing the same way forever.
+func TestPermanentCreateRefusalClearsPending(t *testing.T) {
+	w := newWorld(t)
+	r := w.rotator()
+	now := w.srv.Now()
+	j := &Journal{Old: RefOf(w.old), Reason: ReasonScheduled, StartedAt: now, UpdatedAt: now,
+		Pending: &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: strings.Repeat("x", 201), Scopes: w.old.Scopes, At: now}}
+	j.advance(StepStarted, now)
+	if err := r.journals().save(j); err != nil {
+		t.Fatal(err)
+	}
+	opts := fastOpts(w)
+	opts.NoWait = true
+	_, err := r.Rotate(context.Background(), w.old, opts)
+	if err == nil || strings.Contains(err.Error(), "run the same command again") || !strings.Contains(err.Error(), "nothing is left pending") {
+		t.Fatalf("want the refusal, without advice to rerun, got %v", err)
+	}
+	if _, err := os.Stat(r.journals().path(w.old.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused create's journal is still there: %v", err)
+	}
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrPending) || res == nil || res.New == nil {
+		t.Fatalf("the next run did not start afresh: %v", err)
+	}
+}
