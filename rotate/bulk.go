@@ -39,6 +39,9 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 	if opts.Emergency == "" {
 		opts.Emergency = ReasonDeparted
 	}
+	if err := oneTargetForMany(opts.Target); err != nil {
+		return nil, err
+	}
 	me, keys, err := r.meAndKeys(ctx, client.StatusAll)
 	if err != nil {
 		return nil, err
@@ -106,6 +109,27 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 		return res, fmt.Errorf("%w: %d of %d rotations wait for their new key's first use", ErrPending, res.Pending, len(plan))
 	}
 	return res, nil
+}
+
+// oneTargetForMany refuses a target that holds one key for the successors
+// of several: each would overwrite the last in the env file, or follow it on
+// stdout with nothing to tell which key it replaces.
+func oneTargetForMany(target string) error {
+	t, err := ParseTarget(target)
+	if err != nil {
+		return err
+	}
+	why := ""
+	switch t.Kind {
+	case TargetEnvFile:
+		why = fmt.Sprintf("every successor would overwrite the last under %s in %s", EnvKeyNew, t.Arg)
+	case TargetStdout:
+		why = "every successor would be printed to the same stdout, with nothing to tell which key each replaces"
+	default:
+		return nil
+	}
+	return usageErrorf("--issued-by with --to %s: %s; nothing was done. Give each key its own target in the configuration "+
+		"(rotation.targets), or rotate the keys one at a time: plana keys rotate KEY --emergency REASON --to %s", t, why, t)
 }
 
 // Rebuild replaces a damaged journal with one derived from the server: the

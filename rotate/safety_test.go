@@ -70,3 +70,27 @@ func TestPermanentCreateRefusalClearsPending(t *testing.T) {
 		t.Fatalf("the next run did not start afresh: %v", err)
 	}
 }
+
+// --issued-by with one env file or stdout for every successor is refused
+// before anything is done: each successor would overwrite the last.
+func TestIssuedByRefusesOneSharedTarget(t *testing.T) {
+	for _, target := range []string{"env-file:ENV", "stdout"} {
+		t.Run(target, func(t *testing.T) {
+			w := newWorld(t)
+			w.mintOld("Second sync (2025)")
+			before := len(w.keys(client.StatusAll))
+			opts := fastOpts(w)
+			opts.Target, opts.NoWait = strings.Replace(target, "ENV", w.envPath, 1), true
+			_, err := w.rotator().RotateIssuedBy(context.Background(), "ana@example.com", opts)
+			if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "rotation.targets") {
+				t.Fatalf("want a usage error pointing at rotation.targets, got %v", err)
+			}
+			if n := len(w.keys(client.StatusAll)); n != before {
+				t.Errorf("%d keys were created", n-before)
+			}
+			if !w.key(w.old.ID).Active() {
+				t.Error("a key was revoked")
+			}
+		})
+	}
+}
