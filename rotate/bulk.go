@@ -141,6 +141,10 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 	if err := checkID(old.ID); err != nil {
 		return nil, err
 	}
+	target, err := absTarget(opts.Target)
+	if err != nil {
+		return nil, err
+	}
 	js := r.journals()
 	lk, err := js.lock(old.ID)
 	if err != nil {
@@ -160,7 +164,7 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 	sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.After(cands[j].CreatedAt) })
 	now, _ := r.API.ServerNow()
 	j := &Journal{Old: RefOf(old), OldCreatedBy: old.CreatedBy.Email, Reason: ReasonScheduled,
-		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now, Target: opts.Target}
+		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now, Target: target}
 	for _, k := range cands {
 		_, gerr := r.Secrets.Get(secret.KeyName(k.ID))
 		if j.New == nil && gerr == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,41 @@ func TestIssuedByRefusesOneSharedTarget(t *testing.T) {
 				t.Error("a key was revoked")
 			}
 		})
+	}
+}
+
+// A relative env-file target is recorded as an absolute path; a later run
+// whose relative --to resolves elsewhere (cron starts in $HOME) is refused,
+// naming both files, and the other file is left as it was.
+func TestRelativeEnvFileTargetIsPinned(t *testing.T) {
+	w := newWorld(t)
+	dirA, dirB := filepath.Dir(w.envPath), t.TempDir()
+	other := filepath.Join(dirB, "app.env")
+	unrelated := []byte("PLANA_KEY=unrelated\n")
+	if err := os.WriteFile(other, unrelated, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := fastOpts(w)
+	opts.Target, opts.NoWait = "env-file:app.env", true
+	t.Chdir(dirA)
+	if _, err := w.rotator().Rotate(context.Background(), w.old, opts); !errors.Is(err, ErrPending) {
+		t.Fatalf("first run: %v", err)
+	}
+	j, err := w.rotator().journals().load(w.old.ID)
+	if err != nil || j.Target != "env-file:"+w.envPath {
+		t.Fatalf("the journal records %q, want the absolute env-file:%s (%v)", j.Target, w.envPath, err)
+	}
+	t.Chdir(dirB)
+	_, err = w.rotator().Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), w.envPath) || !strings.Contains(err.Error(), other) {
+		t.Fatalf("want a usage error naming %s and %s, got %v", w.envPath, other, err)
+	}
+	if data, _ := os.ReadFile(other); string(data) != string(unrelated) {
+		t.Errorf("the unrelated env file was changed:\n%s", data)
+	}
+	// Without --to, the rotation keeps its recorded target from anywhere.
+	opts.Target = ""
+	if _, err := w.rotator().Rotate(context.Background(), w.old, opts); !errors.Is(err, ErrPending) {
+		t.Fatalf("a run without --to: %v", err)
 	}
 }

@@ -54,6 +54,10 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	if opts.Reason == "" {
 		opts.Reason = ReasonScheduled
 	}
+	var err error
+	if opts.Target, err = absTarget(opts.Target); err != nil {
+		return nil, err
+	}
 	s := &session{r: r, rep: r.rep(), opts: opts, js: r.journals(), old: key}
 	if id := s.js.rotationOf(key.ID); id != "" {
 		old, err := r.API.GetKey(ctx, id)
