@@ -198,6 +198,20 @@ func (s journals) finish(j *Journal, now time.Time) (string, error) {
 	return dst, os.Rename(s.path(j.Old.ID), dst)
 }
 
+// lastDone returns the newest finished journal of key id, nil when none.
+func (s journals) lastDone(id string) *Journal {
+	// The stamps in the names sort as the times they are.
+	ps, _ := filepath.Glob(filepath.Join(s.dir, "done", id+"-*.json"))
+	for i := len(ps) - 1; i >= 0; i-- {
+		data, err := os.ReadFile(ps[i])
+		var j Journal
+		if err == nil && json.Unmarshal(data, &j) == nil && j.Old.ID == id && j.New != nil && j.Step == StepDone {
+			return &j
+		}
+	}
+	return nil
+}
+
 // all returns every unfinished journal, damaged ones as errors.
 func (s journals) all() ([]*Journal, []error) {
 	ents, err := os.ReadDir(s.dir)

@@ -86,6 +86,25 @@ func (s *session) finish(ctx context.Context) error {
 	return nil
 }
 
+// alreadyRotated is the record of the old key's finished rotation: its
+// finished journal, else the log's entry of its revoke with the successor
+// named; nil when neither knows one.
+func (s *session) alreadyRotated() *Result {
+	res := &Result{Old: s.j.Old, Step: StepDone, Done: true, AlreadyRotated: true}
+	if j := s.js.lastDone(s.old.ID); j != nil {
+		res.New, res.FinishedAt, res.Emergency, res.Reason, res.Target = j.New, j.Steps[StepDone], j.Emergency, j.Reason, j.Target
+		return res
+	}
+	es, _ := OpenLog(s.r.StateDir).Entries()
+	for i := len(es) - 1; i >= 0; i-- {
+		if e := es[i]; e.Old.ID == s.old.ID && e.New != nil && (e.Event == EventRotated || e.Event == EventRevoked) {
+			res.New, res.FinishedAt, res.Reason = e.New, e.Time, e.Reason
+			return res
+		}
+	}
+	return nil
+}
+
 func (s *session) checkRefused(ctx context.Context) error {
 	name := secret.KeyName(s.j.Old.ID)
 	old, err := s.r.Secrets.Get(name)

@@ -101,6 +101,10 @@ type Result struct {
 	DryRun      bool          `json:"dry_run,omitempty"`
 	Plan        []string      `json:"plan,omitempty"`
 	Journal     string        `json:"journal,omitempty"`
+	// AlreadyRotated: the rotation had finished before this run, at
+	// FinishedAt; this run changed nothing.
+	AlreadyRotated bool      `json:"already_rotated,omitempty"`
+	FinishedAt     time.Time `json:"finished_at,omitzero"`
 }
 
 func (r *Rotator) rep() Reporter {
@@ -140,6 +144,10 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 			return s.plan(ctx)
 		}
 		if s.j.Step == StepNone && !s.old.Active() {
+			// The daily cron line after the rotation finished: done, not an error.
+			if res := s.alreadyRotated(); res != nil {
+				return res, nil
+			}
 			return nil, fmt.Errorf("key %s (%s) is already revoked: nothing to rotate; a revoked key cannot be re-enabled, issue a new one with plana keys create --like %s", s.old.Name, s.old.Prefix, s.old.ID)
 		}
 		if err := s.checkTarget(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
 )
 
 // mintOld gives the world another old key, named name, as its key to rotate.
@@ -129,5 +130,54 @@ func TestRelativeEnvFileTargetIsPinned(t *testing.T) {
 	opts.Target = ""
 	if _, err := w.rotator().Rotate(context.Background(), w.old, opts); !errors.Is(err, ErrPending) {
 		t.Fatalf("a run without --to: %v", err)
+	}
+}
+
+// rotateFully runs a whole planned rotation of the world's old key, the
+// automation having moved to the new key, and returns its result.
+func (w *world) rotateFully(opts Options) *Result {
+	w.t.Helper()
+	opts.NoWait = true
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrPending) || res.New == nil {
+		w.t.Fatalf("first run: %v", err)
+	}
+	newPlain, err := w.store.Get(secret.KeyName(res.New.ID))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.call("stock-sync/1.4", newPlain); err != nil {
+		w.t.Fatal(err)
+	}
+	w.srv.Advance(2 * opts.QuietPeriod)
+	opts.NoWait, opts.Yes = false, true
+	if res, err = w.rotator().Rotate(context.Background(), w.old, opts); err != nil || !res.Done {
+		w.t.Fatalf("second run: %v\n%s", err, w.rep.text())
+	}
+	return res
+}
+
+// The same command after the rotation finished (the daily cron line) is
+// done, not an error: it says when and to which key, and changes nothing.
+func TestRotateAfterFinishIsDone(t *testing.T) {
+	w := newWorld(t)
+	done := w.rotateFully(fastOpts(w))
+	keys := len(w.keys(client.StatusAll))
+	old := w.key(w.old.ID)
+	for _, from := range []string{"journal", "log"} {
+		if from == "log" {
+			// Without the finished journal the log still names the successor.
+			os.RemoveAll(filepath.Join(RotationsDir(w.stateDir), "done"))
+		}
+		res, err := w.rotator().Rotate(context.Background(), old, fastOpts(w))
+		if err != nil {
+			t.Fatalf("from the %s: the same command again: %v", from, err)
+		}
+		if !res.AlreadyRotated || !res.Done || res.New == nil || res.New.ID != done.New.ID || res.FinishedAt.IsZero() {
+			t.Fatalf("from the %s: want the finished rotation to %s, got %+v", from, done.New.Prefix, res)
+		}
+	}
+	if n := len(w.keys(client.StatusAll)); n != keys {
+		t.Errorf("%d keys were created", n-keys)
 	}
 }
