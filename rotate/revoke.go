@@ -16,6 +16,13 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	if s.j.Step.Reached(StepRevoked) {
 		return s.finish(ctx)
 	}
+	// Revoked by a forced revoke that could not finalize; step 4 done since.
+	if s.j.OldRevoked && s.j.Step.Reached(StepFinalized) {
+		if err := s.record(StepRevoked, "", ""); err != nil {
+			return err
+		}
+		return s.finish(ctx)
+	}
 	s.announce()
 	q, err := s.quietPeriod(ctx)
 	if err != nil {
@@ -43,11 +50,50 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 		if err := s.confirm(fmt.Sprintf("Revoke the old key %s (%s)? It stops working within seconds.", s.j.Old.Name, s.j.Old.Prefix)); err != nil {
 			return err
 		}
+		// Step 4 before step 5, even asked for by name: a revoked key left
+		// in the target is one the automation may still try first.
+		if err := s.finalizeBeforeRevoke(ctx); err != nil {
+			if !s.opts.Force {
+				return err
+			}
+			return s.revokeOpen(ctx, forced, err)
+		}
 	}
 	if err := s.revoke(ctx, forced); err != nil {
 		return err
 	}
 	return s.finish(ctx)
+}
+
+// finalizeBeforeRevoke is step 4 of a rotation whose successor exists.
+func (s *session) finalizeBeforeRevoke(ctx context.Context) error {
+	switch {
+	case s.j.New == nil:
+		return nil // a key revoked with no rotation under way
+	case !s.j.Deployed:
+		return fmt.Errorf("the new key %s is not deployed yet (step 2)", s.j.New.Prefix)
+	}
+	return s.finalize(ctx)
+}
+
+// revokeOpen is a forced revoke whose targets could not be finalized
+// (why): the old key goes, as forced, and the rotation stays open at its
+// step, so deploying and finalizing still work and the rotation can end.
+func (s *session) revokeOpen(ctx context.Context, detail string, why error) error {
+	if err := s.revokeOld(ctx); err != nil {
+		return err
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	s.log(EventRevoked, detail)
+	s.rep.Warn(fmt.Sprintf("revoked %s (%s) (--force), but its targets were not finalized: %v", s.j.Old.Name, s.j.Old.Prefix, why))
+	next := fmt.Sprintf("plana keys deploy %s --finalize", s.j.Old.ID)
+	if !s.j.Deployed {
+		next = fmt.Sprintf("plana keys deploy %s --to TARGET, then %s", s.j.Old.ID, next)
+	}
+	return fmt.Errorf("%w: the old key %s is revoked, and the rotation stays open at step %q until its targets hold only the new key %s: run %s, then plana keys rotate %s to close it",
+		ErrPending, s.j.Old.Prefix, s.j.Step, s.j.New.Prefix, next, s.j.Old.ID)
 }
 
 // revoke revokes the old key; detail, logged with it, says why when the

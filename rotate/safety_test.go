@@ -181,3 +181,65 @@ func TestRotateAfterFinishIsDone(t *testing.T) {
 		t.Errorf("%d keys were created", n-keys)
 	}
 }
+
+// A forced revoke before step 4 finalizes the env file first, so the
+// revoked key is not left in PLANA_KEY; where it cannot, the old key is
+// revoked and the rotation stays open at its step, so deploy --finalize
+// still works and the rotation can end.
+func TestForcedRevokeBeforeStep4(t *testing.T) {
+	t.Run("finalizes first", func(t *testing.T) {
+		w := newWorld(t)
+		opts := fastOpts(w)
+		opts.NoWait = true
+		first, err := w.rotator().Rotate(context.Background(), w.old, opts)
+		if !errors.Is(err, ErrPending) {
+			t.Fatal(err)
+		}
+		opts.Force, opts.Yes = true, true
+		res, err := w.rotator().Revoke(context.Background(), w.old, opts)
+		if err != nil || !res.Done {
+			t.Fatalf("forced revoke: %v", err)
+		}
+		data, _ := os.ReadFile(w.envPath)
+		newPlain, _ := w.store.Get(secret.KeyName(first.New.ID))
+		if v, _ := LookupEnv(data, EnvKey); v != newPlain {
+			t.Error("PLANA_KEY does not hold the new key after the forced revoke")
+		}
+		if _, ok := LookupEnv(data, EnvKeyNew); ok {
+			t.Error("PLANA_KEY_NEW is still there")
+		}
+	})
+	t.Run("cannot finalize", func(t *testing.T) {
+		w := newWorld(t)
+		opts := fastOpts(w)
+		opts.NoWait = true
+		if _, err := w.rotator().Rotate(context.Background(), w.old, opts); !errors.Is(err, ErrPending) {
+			t.Fatal(err)
+		}
+		deployed, _ := os.ReadFile(w.envPath)
+		os.Remove(w.envPath)
+		opts.Force, opts.Yes = true, true
+		res, err := w.rotator().Revoke(context.Background(), w.old, opts)
+		if !errors.Is(err, ErrPending) || !strings.Contains(err.Error(), "deploy "+w.old.ID+" --finalize") {
+			t.Fatalf("want the rotation left open, saying to run deploy --finalize, got %v", err)
+		}
+		if w.key(w.old.ID).Active() || res.Done {
+			t.Fatalf("the old key must be revoked (forced) and the rotation open: done %v", res.Done)
+		}
+		os.WriteFile(w.envPath, deployed, 0o600)
+		opts = fastOpts(w)
+		opts.Finalize = true
+		opts.Target = ""
+		if _, err := w.rotator().Deploy(context.Background(), w.old, opts); err != nil {
+			t.Fatalf("deploy --finalize after the forced revoke: %v", err)
+		}
+		newPlain, _ := w.store.Get(secret.KeyName(res.New.ID))
+		if err := w.call("stock-sync/1.4", newPlain); err != nil {
+			t.Fatal(err)
+		}
+		opts.Finalize, opts.Yes = false, true
+		if res, err = w.rotator().Rotate(context.Background(), w.old, opts); err != nil || !res.Done {
+			t.Fatalf("closing the rotation: %v\n%s", err, w.rep.text())
+		}
+	})
+}
