@@ -3,7 +3,6 @@ package auth
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +23,7 @@ type LogoutOptions struct {
 
 // NewCmdLogout builds `plana auth logout`.
 func NewCmdLogout(f *cmdutil.Factory, runF func(*LogoutOptions) error) *cobra.Command {
-	opts := &LogoutOptions{IO: f.IOStreams, Config: f.Config, Secrets: f.Secrets, Getenv: os.Getenv}
+	opts := &LogoutOptions{IO: f.IOStreams, Config: f.Config, Secrets: f.Secrets, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "logout",
 		Short: "Remove the stored management key from the OS keyring",
@@ -52,15 +51,11 @@ func logoutRun(opts *LogoutOptions) error {
 	if err != nil {
 		return err
 	}
-	name := secret.TokenName(cfg.Profile())
-	tok, err := store.Get(name)
+	tok, err := cmdutil.ForgetToken(store, cfg.Profile())
 	if errors.Is(err, secret.ErrNotFound) {
 		return fmt.Errorf("not logged in (profile %s): no key stored in the keyring", cfg.Profile())
 	}
 	if err != nil {
-		return err
-	}
-	if err := store.Delete(name); err != nil {
 		return fmt.Errorf("removing the key from the keyring: %w", err)
 	}
 	cs := opts.IO.ColorScheme()

@@ -38,21 +38,33 @@ func New(o FactoryOptions) *Factory {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	f := &Factory{IOStreams: o.IOStreams, Version: o.Version, Executable: o.Executable, Now: o.Now}
+	f := &Factory{IOStreams: o.IOStreams, Version: o.Version, Executable: o.Executable, Now: o.Now, Getenv: o.Getenv}
 	f.Config = sync.OnceValues(func() (*config.Config, error) {
 		var fs *pflag.FlagSet
 		if o.Flags != nil {
 			fs = o.Flags()
 		}
-		return config.Load(config.Options{Flags: fs})
+		return config.Load(config.Options{Flags: fs, Getenv: o.Getenv})
 	})
+	f.StateDir = func() (string, error) { return config.StateDirFrom(o.Getenv) }
 	f.Secrets = sync.OnceValues(o.Secrets)
 	f.Token = func() (Token, error) {
 		cfg, err := f.Config()
 		if err != nil {
 			return Token{}, err
 		}
-		return ResolveToken(cfg.Profile(), o.Getenv, f.Secrets)
+		tok, err := ResolveToken(cfg.Profile(), o.Getenv, f.Secrets)
+		if err != nil || tok.Source != TokenFromKeyring {
+			return tok, err
+		}
+		store, err := f.Secrets()
+		if err != nil {
+			return Token{}, err
+		}
+		if err := CheckTokenOrigin(tok, cfg, store, o.IOStreams.ErrOut); err != nil {
+			return Token{}, err
+		}
+		return tok, nil
 	}
 	f.ClientFor = func(keys ...string) (*client.Client, error) {
 		cfg, err := f.Config()
