@@ -201,6 +201,7 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 // Verify is step 3: it evaluates the gate, waiting for it unless NoWait.
 func (r *Rotator) Verify(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
+		s.resume = "plana keys verify " + s.j.Old.ID + " --wait"
 		if s.j.New == nil {
 			return s.verifyOldQuiet(ctx)
 		}
