@@ -208,7 +208,7 @@ func (r *recorder) add(s string) {
 	r.lines = append(r.lines, s)
 	r.mu.Unlock()
 }
-func (r *recorder) Step(s string) { r.add("step: " + s) }
+func (r *recorder) Step(s string)    { r.add("step: " + s) }
 func (r *recorder) Waiting(s string) { r.add("waiting: " + s) }
 
 // GateChecked runs onWait on every evaluation of the gate while step 3
