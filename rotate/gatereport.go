@@ -19,6 +19,7 @@ type GateReport struct {
 	NewUsed      bool      `json:"new_used"`
 	NewFirstUse  time.Time `json:"new_first_use,omitzero"`
 	OldRevoked   bool      `json:"old_revoked"`
+	OldRevokedAt time.Time `json:"old_revoked_at,omitzero"`
 	OldQuiet     bool      `json:"old_quiet"`
 	OldLastUse   time.Time `json:"old_last_use,omitzero"`
 	// QuietUntil is when the old key's quiet period ends if it stays unused.
@@ -32,6 +33,11 @@ type GateReport struct {
 
 // Summary says what the gate still waits for, in one line.
 func (g GateReport) Summary() string {
+	if g.Passed && g.OldRevoked && g.New != nil {
+		// An emergency: the old key was revoked, not waited out.
+		return fmt.Sprintf("the new key %s is in use (first call %s); the old key %s was revoked %s ago, so no quiet period applies",
+			g.New.Prefix, g.NewFirstUse.UTC().Format(time.RFC3339), g.Old.Prefix, fmtDuration(g.Now.Sub(g.OldRevokedAt)))
+	}
 	if g.Passed {
 		return "the new key is in use and the old key has been quiet for " + fmtDuration(time.Duration(g.QuietPeriod))
 	}

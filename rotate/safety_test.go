@@ -243,3 +243,45 @@ func TestForcedRevokeBeforeStep4(t *testing.T) {
 		}
 	})
 }
+
+// After an emergency the words say what happened: the old key was revoked,
+// not quiet for a quiet period, and no quiet period is suggested for it.
+func TestEmergencyWordsSayWhatHappened(t *testing.T) {
+	w := newWorld(t)
+	opts := fastOpts(w)
+	opts.QuietPeriod, opts.Emergency, opts.NoWait = 0, ReasonCompromise, true
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrPending) || res.New == nil {
+		t.Fatalf("first run: %v", err)
+	}
+	newPlain, _ := w.store.Get(secret.KeyName(res.New.ID))
+	if err := w.call("stock-sync/1.4", newPlain); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = w.rotator().Rotate(context.Background(), w.old, opts); err != nil || !res.Done {
+		t.Fatalf("second run: %v", err)
+	}
+	text := w.rep.text()
+	for _, wrong := range []string{"has been quiet for", "twice the longest gap", "no quiet period configured"} {
+		if strings.Contains(text, wrong) {
+			t.Errorf("an emergency's output says %q:\n%s", wrong, text)
+		}
+	}
+	if !strings.Contains(text, "was revoked") {
+		t.Errorf("an emergency's output does not say the old key was revoked:\n%s", text)
+	}
+}
+
+// The default quiet period, with no history to read, is called that.
+func TestDefaultQuietPeriodIsCalledTheDefault(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	for _, calls := range [][]time.Time{nil, {t0}} {
+		q, why := suggestQuiet(calls)
+		if q != defaultQuiet || strings.Contains(why, "twice") || !strings.Contains(why, "default") {
+			t.Errorf("%d calls: %s, %q", len(calls), q, why)
+		}
+	}
+	if q, why := suggestQuiet([]time.Time{t0, t0.Add(24 * time.Hour)}); q != 48*time.Hour || !strings.Contains(why, "twice the longest gap") || !strings.Contains(why, "24h") {
+		t.Errorf("a daily job: %s, %q", q, why)
+	}
+}
