@@ -17,6 +17,7 @@ type DeployOptions struct {
 	Target   string
 	Finalize bool
 	DryRun   bool
+	ForceTTY bool
 	Output   string
 }
 
@@ -42,6 +43,7 @@ new key, under PLANA_KEY.`,
 	cmd.Flags().StringVar(&o.Target, "to", "", "env-file:PATH, exec:CMD or stdout")
 	cmd.Flags().BoolVar(&o.Finalize, "finalize", false, "step 4: leave only the new key")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be deployed, change nothing")
+	cmd.Flags().BoolVar(&o.ForceTTY, "force-tty", false, "with --to stdout: print the new key even when stdout is a terminal")
 	return cmd
 }
 
@@ -52,7 +54,7 @@ func (o *DeployOptions) validate() error {
 	if o.Target == "" && !o.Finalize {
 		return cmdutil.FlagErrorf("--to TARGET required: env-file:PATH, exec:CMD or stdout")
 	}
-	return nil
+	return checkStdoutTarget(o.IO, o.Target, o.ForceTTY)
 }
 
 func deployRun(ctx context.Context, o *DeployOptions) error {

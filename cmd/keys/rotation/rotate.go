@@ -27,6 +27,7 @@ type RotateOptions struct {
 	DryRun       bool
 	Force        bool
 	PrintSecret  bool
+	ForceTTY     bool
 	Rebuild      bool
 	Emergency    string
 	IssuedBy     string
@@ -64,6 +65,7 @@ EMAIL it rotates every active key that person issued.` + stepFlagsHelp,
 	fl.StringVar(&o.Emergency, "emergency", "", "revoke the old key at once: compromise, departed, lost-device or free text")
 	fl.StringVar(&o.IssuedBy, "issued-by", "", "with --emergency: rotate every active key issued by this email")
 	fl.BoolVar(&o.PrintSecret, "print-secret", false, "print the new plaintext once to stdout (for use without a keyring)")
+	fl.BoolVar(&o.ForceTTY, "force-tty", false, "with --to stdout: print the new key even when stdout is a terminal")
 	fl.BoolVar(&o.Rebuild, "rebuild", false, "rebuild a damaged rotation journal from what the server knows")
 	return cmd
 }
@@ -125,7 +127,10 @@ func (o *RotateOptions) validate() error {
 	if err := refuseTogether("--no-wait and --timeout cannot be used together", o.NoWait, o.Timeout > 0); err != nil {
 		return err
 	}
-	return checkPrintSecret(o.IO, o.PrintSecret, o.Output)
+	if err := checkStdoutTarget(o.IO, o.Target, o.ForceTTY); err != nil {
+		return err
+	}
+	return checkPrintSecret(o.PrintSecret, o.Output)
 }
 
 func rotateRun(ctx context.Context, o *RotateOptions) error {

@@ -69,8 +69,14 @@ type progress struct {
 
 const chartEvery = time.Minute
 
-// GateChecked draws the old and the new key's traffic while step 3 waits.
+// GateChecked keeps a spinner's text current (the engine writes a line
+// only when something changed, which a pipe wants and a spinner does not)
+// and draws the old and the new key's traffic while step 3 waits.
 func (r *progress) GateChecked(rep rotate.GateReport) {
+	if r.p != nil && r.ios.IsStderrTTY() {
+		r.waiting = "waiting: " + rep.Summary()
+		r.p.Update(r.waiting)
+	}
 	if r.chart == nil || rep.New == nil || time.Since(r.chartAt) < chartEvery {
 		return
 	}
@@ -160,8 +166,11 @@ func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, rotate.ErrConfirmRequired):
+	case errors.Is(err, rotate.ErrConfirmRequired), errors.Is(err, rotate.ErrUsage):
 		return &cmdutil.FlagError{Err: err}
+	case errors.Is(err, context.Canceled):
+		// Ctrl-C: the engine's words say where it stopped and how to go on.
+		return &cmdutil.ExitError{Code: cmdutil.ExitCancel, Err: err}
 	case errors.Is(err, rotate.ErrPending):
 		return &cmdutil.PendingError{Err: err}
 	case errors.Is(err, client.ErrUnauthenticated):

@@ -79,9 +79,22 @@ func checkTarget(target string) error {
 	return nil
 }
 
-func checkPrintSecret(ios *iostreams.IOStreams, printSecret bool, output string) error {
-	return refuseTogether("--print-secret cannot be mixed with -o json on the same stdout",
-		printSecret, ios.IsStdoutTTY() && output == cmdutil.FormatJSON)
+// checkPrintSecret refuses a plaintext in the JSON stream, which is made
+// to be kept and passed on: that is what -o json is for.
+func checkPrintSecret(printSecret bool, output string) error {
+	return refuseTogether("--print-secret cannot be combined with -o json: the plaintext would go into the JSON stream; "+
+		"use the keyring (plana keys secret KEY) or --print-secret without -o json", printSecret, output == cmdutil.FormatJSON)
+}
+
+// checkStdoutTarget holds --to stdout to the rule of plana keys secret: no
+// plaintext on a terminal, where screens are shared and scrollback is kept,
+// unless --force-tty.
+func checkStdoutTarget(ios *iostreams.IOStreams, target string, forceTTY bool) error {
+	if target != rotate.TargetStdout || !ios.IsStdoutTTY() || forceTTY {
+		return nil
+	}
+	return cmdutil.FlagErrorf("refusing to print the new key to a terminal (--to stdout): pipe it into your secrets manager " +
+		"(... --to stdout | vault kv put ...), deploy it with --to env-file:PATH or --to exec:CMD, or pass --force-tty")
 }
 
 // start builds a Rotator reporting on the streams and puts the config's
@@ -169,6 +182,8 @@ func printResult(ios *iostreams.IOStreams, output string, res *rotate.Result) er
 	switch {
 	case res.DryRun:
 		return nil // the plan went out line by line
+	case res.AlreadyRotated:
+		fmt.Fprintf(w, "%s already rotated on %s to %s (%s)\n", cs.SuccessIcon(), res.FinishedAt.UTC().Format(time.DateOnly), res.New.Name, res.New.Prefix)
 	case res.Done:
 		fmt.Fprintf(w, "%s Rotated %s (%s) to %s (%s)\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix, res.New.Name, res.New.Prefix)
 	case res.New != nil:
