@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // GateReport is one evaluation of the gate of step 3, in server time.
@@ -58,7 +59,8 @@ func (g GateReport) Summary() string {
 		if len(g.Sources) > 0 {
 			var ss []string
 			for _, s := range g.Sources {
-				ss = append(ss, fmt.Sprintf("%s %q %s ×%d", s.SourceIP, s.UserAgent, s.Path, s.Calls))
+				// Whoever calls BOS chose these: escapes are shown, not obeyed.
+				ss = append(ss, fmt.Sprintf("%s %q %s ×%d", textsafe.Clean(s.SourceIP), s.UserAgent, textsafe.Clean(s.Path), s.Calls))
 			}
 			p += "; still used from: " + strings.Join(ss, ", ")
 		}

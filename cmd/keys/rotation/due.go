@@ -13,6 +13,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/atomicfile"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -124,7 +125,7 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 			if it.LastUsed != nil {
 				lu = cmdutil.FuzzyAgo(now, *it.LastUsed)
 			}
-			t.AddRow(it.Key.Name, it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), state, lu)
+			t.AddRow(textsafe.Clean(it.Key.Name), it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), state, lu)
 		}
 		if err := t.Render(); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -87,12 +88,6 @@ func logRun(o *LogOptions) error {
 			rows = append(rows, e)
 		}
 	}
-	newName := func(e rotate.LogEntry) string {
-		if e.New == nil {
-			return ""
-		}
-		return e.New.Name + " (" + e.New.Prefix + ")"
-	}
 	switch o.Output {
 	case cmdutil.FormatJSON, cmdutil.FormatCSV:
 		p := cmdutil.NewListPrinter(ios.Out, o.Output, []string{"time", "event", "old_prefix", "old_name", "new_prefix", "new_name", "reason", "actor"},
@@ -112,7 +107,11 @@ func logRun(o *LogOptions) error {
 	}
 	t := cmdutil.NewTablePrinter(ios, "TIME", "EVENT", "OLD KEY", "NEW KEY", "REASON", "BY")
 	for _, e := range rows {
-		t.AddRow(timeOrDash(e.Time), e.Event, e.Old.Name+" ("+e.Old.Prefix+")", newName(e), e.Reason, e.Actor.String())
+		nk := ""
+		if e.New != nil {
+			nk = keyLabel(*e.New)
+		}
+		t.AddRow(timeOrDash(e.Time), e.Event, keyLabel(e.Old), nk, textsafe.Clean(e.Reason), textsafe.Clean(e.Actor.String()))
 	}
 	return t.Render()
 }

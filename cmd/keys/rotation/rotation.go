@@ -16,6 +16,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -74,7 +75,7 @@ const chartEvery = time.Minute
 // and draws the old and the new key's traffic while step 3 waits.
 func (r *progress) GateChecked(rep rotate.GateReport) {
 	if r.p != nil && r.ios.IsStderrTTY() {
-		r.waiting = "waiting: " + rep.Summary()
+		r.waiting = textsafe.Clean("waiting: " + rep.Summary())
 		r.p.Update(r.waiting)
 	}
 	if r.chart == nil || rep.New == nil || time.Since(r.chartAt) < chartEvery {
@@ -120,12 +121,16 @@ func (r *progress) stop() {
 	}
 }
 
+// The engine's words hold what others chose (key names, request paths,
+// user agents): every line is made safe for a terminal on its way out.
+
 func (r *progress) Step(name string) {
 	r.stop()
-	fmt.Fprintln(r.ios.ErrOut, r.ios.ColorScheme().Bold(name))
+	fmt.Fprintln(r.ios.ErrOut, r.ios.ColorScheme().Bold(textsafe.Clean(name)))
 }
 
 func (r *progress) Waiting(text string) {
+	text = textsafe.Clean(text)
 	r.waiting = text
 	if r.p == nil {
 		r.p = r.ios.StartProgress(text)
@@ -136,12 +141,12 @@ func (r *progress) Waiting(text string) {
 
 func (r *progress) Info(text string) {
 	r.stop()
-	fmt.Fprintln(r.ios.ErrOut, "  "+text)
+	fmt.Fprintln(r.ios.ErrOut, "  "+textsafe.Clean(text))
 }
 
 func (r *progress) Warn(text string) {
 	r.stop()
-	fmt.Fprintf(r.ios.ErrOut, "%s %s\n", r.ios.ColorScheme().WarningIcon(), text)
+	fmt.Fprintf(r.ios.ErrOut, "%s %s\n", r.ios.ColorScheme().WarningIcon(), textsafe.Clean(text))
 }
 
 // newRotator wires a Rotator to what the Factory gave a step verb.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -61,11 +62,16 @@ func statusRun(o *StatusOptions) error {
 	for _, it := range items {
 		nk := "-"
 		if it.New != nil {
-			nk = it.New.Name + " (" + it.New.Prefix + ")"
+			nk = keyLabel(*it.New)
 		}
-		t.AddRow(it.Old.Name+" ("+it.Old.Prefix+")", nk, string(it.Step), it.WaitingOn, cmdutil.FuzzyAgo(now, it.Since))
+		t.AddRow(keyLabel(it.Old), nk, string(it.Step), textsafe.Clean(it.WaitingOn), cmdutil.FuzzyAgo(now, it.Since))
 	}
 	return t.Render()
+}
+
+// keyLabel is "NAME (PREFIX)", safe for a terminal whatever the name holds.
+func keyLabel(k rotate.KeyRef) string {
+	return textsafe.Clean(k.Name + " (" + k.Prefix + ")")
 }
 
 // timeOrDash formats a time for tables.

@@ -12,6 +12,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -158,9 +159,9 @@ func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
 	for _, it := range res.Items {
 		newKey := "-"
 		if it.Result != nil && it.Result.New != nil {
-			newKey = it.Result.New.Name + " (" + it.Result.New.Prefix + ")"
+			newKey = keyLabel(*it.Result.New)
 		}
-		t.AddRow(it.Old.Name+" ("+it.Old.Prefix+")", newKey, it.State, it.Error)
+		t.AddRow(keyLabel(it.Old), newKey, it.State, textsafe.Clean(it.Error))
 	}
 	if err := t.Render(); err != nil {
 		return err
@@ -183,16 +184,17 @@ func printResult(ios *iostreams.IOStreams, output string, res *rotate.Result) er
 	case res.DryRun:
 		return nil // the plan went out line by line
 	case res.AlreadyRotated:
-		fmt.Fprintf(w, "%s already rotated on %s to %s (%s)\n", cs.SuccessIcon(), res.FinishedAt.UTC().Format(time.DateOnly), res.New.Name, res.New.Prefix)
+		fmt.Fprintf(w, "%s already rotated on %s to %s\n", cs.SuccessIcon(), res.FinishedAt.UTC().Format(time.DateOnly), keyLabel(*res.New))
 	case res.Done:
-		fmt.Fprintf(w, "%s Rotated %s (%s) to %s (%s)\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix, res.New.Name, res.New.Prefix)
+		fmt.Fprintf(w, "%s Rotated %s to %s\n", cs.SuccessIcon(), keyLabel(res.Old), keyLabel(*res.New))
 	case res.New != nil:
-		fmt.Fprintf(w, "%s %s → %s (%s): at step %s\n", cs.WarningIcon(), res.Old.Prefix, res.New.Name, res.New.Prefix, res.Step)
+		fmt.Fprintf(w, "%s %s → %s: at step %s\n", cs.WarningIcon(), textsafe.Clean(res.Old.Prefix), keyLabel(*res.New), res.Step)
 	}
 	if res.Gate != nil && !res.Gate.Passed {
 		fmt.Fprintln(w, "  "+res.Gate.Summary())
 		for _, s := range res.Gate.Sources {
-			fmt.Fprintf(w, "    %s  %s  %s  ×%d  last %s\n", s.SourceIP, s.UserAgent, s.Path, s.Calls, s.LastSeen.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "    %s  %s  %s  ×%d  last %s\n", textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path),
+				s.Calls, s.LastSeen.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
