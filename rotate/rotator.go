@@ -161,6 +161,7 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 // and checked to answer.
 func (r *Rotator) Create(ctx context.Context, old client.APIKey, opts Options) (*Result, error) {
 	return r.withSession(ctx, old, opts, func(s *session) (*Result, error) {
+		s.resume = "plana keys create --like " + s.j.Old.ID
 		if opts.DryRun {
 			return s.plan(ctx)
 		}
@@ -212,6 +213,7 @@ func (r *Rotator) Verify(ctx context.Context, key client.APIKey, opts Options) (
 // Revoke is step 5: refused while the gate does not hold unless Force.
 func (r *Rotator) Revoke(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
+		s.resume = "plana keys revoke " + s.j.Old.ID
 		if opts.DryRun {
 			return s.plan(ctx)
 		}
