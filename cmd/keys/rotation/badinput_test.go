@@ -184,6 +184,11 @@ func TestBadInput(t *testing.T) {
 					t.Error("the new key is not in the keyring after a failed deploy")
 				}
 			}},
+		{name: "exec target past --exec-timeout",
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "rotate", oldName, "--to", "exec:exec sleep 30", "--exec-timeout", "200ms", "--no-wait"}
+			},
+			wantCode: cmdutil.ExitFailure, created: 1, want: []string{"timed out after 200ms", "is safe in the keyring and not deployed yet"}},
 		{name: "--to stdout on a terminal", tty: true,
 			args: func(*testing.T, *cmdtest.Env, *setup) []string {
 				return []string{"keys", "rotate", oldName, "--to", "stdout", "--no-wait"}

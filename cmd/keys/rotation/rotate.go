@@ -22,6 +22,7 @@ type RotateOptions struct {
 	QuietPeriod  time.Duration
 	PollInterval time.Duration
 	Timeout      time.Duration
+	ExecTimeout  time.Duration
 	NoWait       bool
 	Yes          bool
 	DryRun       bool
@@ -58,6 +59,7 @@ EMAIL it rotates every active key that person issued.` + stepFlagsHelp,
 	fl := cmd.Flags()
 	fl.StringVar(&o.Target, "to", "", "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout")
 	addWaitFlags(cmd, &o.QuietPeriod, &o.PollInterval, &o.Timeout)
+	addExecTimeoutFlag(cmd, &o.ExecTimeout)
 	fl.BoolVar(&o.NoWait, "no-wait", false, "check the gate of step 3 once; not met: exit 3")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "confirm step 4 without asking")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what each step would do, change nothing")
@@ -134,7 +136,7 @@ func (o *RotateOptions) validate() error {
 }
 
 func rotateRun(ctx context.Context, o *RotateOptions) error {
-	eo := rotate.Options{Target: o.Target, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout,
+	eo := rotate.Options{Target: o.Target, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout, ExecTimeout: o.ExecTimeout,
 		NoWait: o.NoWait, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, PrintSecret: o.PrintSecret, Emergency: o.Emergency}
 	if o.IssuedBy == "" {
 		return o.runStep(ctx, o.Key, o.Output, eo, func(r *rotate.Rotator) stepFunc {

@@ -208,3 +208,7 @@ func addWaitFlags(cmd *cobra.Command, quiet, poll, timeout *time.Duration) {
 	durationFlag(cmd, poll, "poll-interval", "how often to check the execution log while waiting (default: config poll_interval)")
 	durationFlag(cmd, timeout, "timeout", "stop waiting after this long, with exit code 3")
 }
+
+func addExecTimeoutFlag(cmd *cobra.Command, d *time.Duration) {
+	durationFlag(cmd, d, "exec-timeout", "with --to exec:CMD: how long CMD may run before it is killed (default 2m)")
+}
