@@ -36,8 +36,12 @@ type GateReport struct {
 func (g GateReport) Summary() string {
 	if g.Passed && g.OldRevoked && g.New != nil {
 		// An emergency: the old key was revoked, not waited out.
-		return fmt.Sprintf("the new key %s is in use (first call %s); the old key %s was revoked %s ago, so no quiet period applies",
-			g.New.Prefix, g.NewFirstUse.UTC().Format(time.RFC3339), g.Old.Prefix, fmtDuration(g.Now.Sub(g.OldRevokedAt)))
+		when := ""
+		if !g.OldRevokedAt.IsZero() {
+			when = " " + fmtDuration(g.Now.Sub(g.OldRevokedAt)) + " ago"
+		}
+		return fmt.Sprintf("the new key %s is in use (first call %s); the old key %s was revoked%s, so no quiet period applies",
+			g.New.Prefix, g.NewFirstUse.UTC().Format(time.RFC3339), g.Old.Prefix, when)
 	}
 	if g.Passed {
 		return "the new key is in use and the old key has been quiet for " + fmtDuration(time.Duration(g.QuietPeriod))
