@@ -11,21 +11,29 @@ GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
-DATE      ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# The commit's date, not the build's: one commit builds the same bytes
+# (goreleaser stamps {{ .CommitDate }}, the same instant in the same form).
+DATE      ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X github.com/plana-cli/plana/internal/build.Version=$(VERSION) \
              -X github.com/plana-cli/plana/internal/build.Commit=$(COMMIT) \
              -X github.com/plana-cli/plana/internal/build.Date=$(DATE)
 
-.PHONY: all build demo test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
+.PHONY: all build demo demo-check test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/plana ./cmd/bos-emulator
 
-# A full rotation against a local bos-emulator, with a live automation.
+# A full rotation against a local bos-emulator, with a live automation, in a
+# D-Bus session and keyring of its own.
 demo:
 	bash scripts/demo.sh
+
+# The demo run beside a keyring that answers, which must hold none of the
+# demo's entries afterwards.
+demo-check:
+	bash scripts/demo-check.sh
 
 # Every test, inside a throwaway D-Bus session with an unlocked gnome-keyring
 # so the real-keyring tests run without touching the user's own keyring.
@@ -49,10 +57,13 @@ fmt-check:
 
 # govulncheck with a vulnerability database built from the golang.org/x/vulndb
 # module, which the go command fetches like any module: the database's own
-# host may be out of reach. VULNDB=<pseudo-version> rescans against a fixed
-# snapshot; each snapshot is indexed once into VULNDB_DIR.
+# host may be out of reach. VULNDB is a fixed snapshot, so CI never compiles
+# and runs whatever @latest is that day (its indexdb command builds the
+# database); bump it on purpose: `go list -m golang.org/x/vulndb@latest`,
+# then `make vulncheck VULNDB=<that version>`, then change it here. Each
+# snapshot is indexed once into VULNDB_DIR.
 GOVULNCHECK_VERSION ?= v1.9.0
-VULNDB              ?= latest
+VULNDB              ?= v0.0.0-20261105234957-e22db6528018
 VULNDB_DIR          ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/plana-vulndb
 
 vulncheck:
@@ -80,9 +91,14 @@ docs-check:
 	$(GO) test -count=1 -run 'TestDocsUpToDate' ./cmd/gen-docs/
 
 # .goreleaser.yaml checked and built as a snapshot for all six targets, then
-# the archives checked for the binary, man pages and completions. The first
-# run compiles goreleaser (about 10 minutes on 2 cores); later runs reuse the
-# build cache. goreleaser reads the commit from git only when a remote is
+# the archives checked for the binary, man pages and completions, and for an
+# SBOM beside each; then built again, and every archive, SBOM and binary
+# must have the same checksum: one commit builds the same bytes. The first
+# run compiles goreleaser (about 10 minutes on 2 cores) and builds the
+# targets (about 11 minutes cold); the second build reuses the build cache
+# and takes a few minutes, and catches what differs between two builds of
+# one commit (a build date, a file's time in an archive, an SBOM's serial
+# number). goreleaser reads the commit from git only when a remote is
 # configured, so a clone without one gets a stand-in for this run.
 GORELEASER := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 RELEASE_GIT := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=.)
@@ -93,22 +109,38 @@ RELEASE_FILES := LICENSE README.md docs/rotation.md man/man1/plana.1 man/man1/pl
 release-check:
 	$(GORELEASER) check
 	$(RELEASE_GIT) $(GORELEASER) release --snapshot --clean
-	@n=0; for a in dist/plana_*.tar.gz dist/plana_*.zip; do \
-	  [ -e "$$a" ] || continue; n=$$((n+1)); \
+	@n=0; for a in dist/plana_*.tar.gz dist/plana_*.zip dist/bos-emulator_*.tar.gz dist/bos-emulator_*.zip; do \
+	  [ -e "$$a" ] || continue; n=$$((n+1)); base=$${a%.tar.gz}; base=$${base%.zip}; \
+	  sbom=$$base.sbom.cdx.json; \
+	  grep -q '"bomFormat": *"CycloneDX"' "$$sbom" 2>/dev/null && grep -q '"pkg:golang/github.com/plana-cli/plana[@?]' "$$sbom" || \
+	    { echo "release-check: $$a has no CycloneDX SBOM listing its modules beside it ($$sbom)"; exit 1; }; \
+	  case "$$a" in dist/bos-emulator_*) continue;; esac; \
 	  case "$$a" in *.zip) list=$$(unzip -Z1 "$$a"); bin=plana.exe;; *) list=$$(tar tzf "$$a"); bin=plana;; esac; \
 	  for f in $$bin $(RELEASE_FILES); do \
 	    printf '%s\n' "$$list" | grep -qx "$$f" || { echo "release-check: $$a lacks $$f"; exit 1; }; \
 	  done; \
 	done; \
-	[ $$n -eq 6 ] || { echo "release-check: $$n plana archives in dist/, want 6"; exit 1; }; \
-	echo "release-check: 6 plana archives, each with the binary, LICENSE, README, docs/rotation.md, man pages and completions"
+	[ $$n -eq 12 ] || { echo "release-check: $$n archives in dist/, want 12"; exit 1; }; \
+	echo "release-check: 12 archives, each with its SBOM; the 6 plana ones with the binary, LICENSE, README, docs/rotation.md, man pages and completions"
 	@if [ "$$($(GO) env GOHOSTOS)/$$($(GO) env GOHOSTARCH)" = linux/amd64 ]; then \
 	  meta=$$(cat dist/metadata.json); field() { printf '%s' "$$meta" | sed -n 's/.*"'"$$1"'":"\([^"]*\)".*/\1/p'; }; \
-	  want="plana $$(field version) ($$(field commit), $$(field date | sed 's/\.[0-9]*Z$$/Z/'))"; \
+	  want="plana $$(field version) ($$(field commit), $(DATE))"; \
 	  got=$$(dist/plana_linux_amd64*/plana version); \
 	  case "$$got" in "$$want "*) echo "release-check: $$got";; \
-	    *) echo "release-check: plana version printed \"$$got\", want \"$$want ...\""; exit 1;; esac; \
+	    *) echo "release-check: plana version printed \"$$got\", want \"$$want ...\" (the commit's date)"; exit 1;; esac; \
 	fi
+	@set -e; first=$$(mktemp); log=$$(mktemp); trap 'rm -f "$$first" "$$log"' EXIT; \
+	sums() ( cd dist && cat checksums.txt && sha256sum $$(find . -mindepth 2 -type f \( -name plana -o -name plana.exe -o -name bos-emulator -o -name bos-emulator.exe \) | sort) ); \
+	sums >"$$first"; head=$$(git rev-parse HEAD; git status --porcelain); \
+	echo "release-check: building the same commit again"; \
+	$(RELEASE_GIT) $(GORELEASER) release --snapshot --clean >"$$log" 2>&1 || { cat "$$log"; exit 1; }; \
+	if [ "$$head" != "$$(git rev-parse HEAD; git status --porcelain)" ]; then \
+	  echo "release-check: the work tree changed between the two builds (a commit or an edit): run it again"; exit 1; \
+	fi; \
+	if ! sums | diff "$$first" -; then \
+	  echo "release-check: a second build of this commit differs (above: < first build, > second)"; exit 1; \
+	fi; \
+	echo "release-check: two builds of one commit gave the same $$(wc -l <dist/checksums.txt) archives and SBOMs and the same 12 binaries"
 
 # Every performance figure against its baseline in one run (see bench/):
 # prints the table and rewrites docs/benchmarks.md. Not part of make test.

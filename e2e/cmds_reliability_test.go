@@ -22,6 +22,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/subosito/gotenv"
@@ -291,7 +292,8 @@ func (c *invariantCheck) run(rotated []string) {
 			journals = append(journals, j)
 		}
 	}
-	rlog := rotate.OpenLog(stateDir)
+	// The keyring plana ran with holds the key of the log's chain.
+	rlog := rotate.OpenKeyedLog(stateDir, secret.NewKeyring(0), nil)
 	if err := rlog.Verify(); err != nil {
 		c.fail("%v", err)
 	}
@@ -464,8 +466,10 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 		c.fail("%s: the env-file target: %v", j.path, err)
 		return
 	}
-	if info.Mode().Perm()&0o077 != 0 {
-		c.fail("%s: the env-file target %s is mode %v, want 0600", j.path, t.Arg, info.Mode().Perm())
+	// plana keeps the mode the file's owner gave it (a service may read it
+	// through its group); the scripts give theirs none for others.
+	if info.Mode().Perm()&0o007 != 0 {
+		c.fail("%s: the env-file target %s is mode %v: readable by others", j.path, t.Arg, info.Mode().Perm())
 	}
 	c.checkTemps(filepath.Dir(t.Arg), filepath.Base(t.Arg))
 	env, err := gotenv.Read(t.Arg)

@@ -103,8 +103,12 @@ func setup(env *testscript.Env) error {
 
 // condition adds [keyring]: a Secret Service answers. Without one the
 // scripts that need it skip, unless PLANA_REQUIRE_KEYRING=1 (CI), where a
-// missing keyring must fail the run instead of quietly testing less.
+// missing keyring must fail the run instead of quietly testing less. [root]
+// is plana run as root (sudo, a root cron), which can give files to others.
 func condition(cond string) (bool, error) {
+	if cond == "root" {
+		return os.Geteuid() == 0, nil
+	}
 	if cond != "keyring" {
 		return false, fmt.Errorf("unknown condition %q", cond)
 	}

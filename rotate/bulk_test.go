@@ -12,15 +12,16 @@ import (
 	"github.com/plana-cli/plana/internal/secret"
 )
 
-// flakySet fails the Nth Set of a key's plaintext (not of the probe), as a
-// keyring that locks itself halfway through a bulk run would.
+// flakySet fails the Nth Set of a key's plaintext (not of the probe or the
+// rotation log's key), as a keyring that locks itself halfway through a
+// bulk run would.
 type flakySet struct {
 	secret.Store
 	n, failOn atomic.Int32
 }
 
 func (s *flakySet) Set(name, value string) error {
-	if !strings.HasPrefix(name, "probe:") && s.n.Add(1) == s.failOn.Load() {
+	if strings.HasPrefix(name, "key:") && s.n.Add(1) == s.failOn.Load() {
 		return errors.New("keyring locked")
 	}
 	return s.Store.Set(name, value)
@@ -71,7 +72,7 @@ func TestRotateIssuedByContinuesPastAFailedKey(t *testing.T) {
 			}
 		}
 	}
-	es, err := OpenLog(w.stateDir).Entries()
+	es, err := w.rotator().Log().Entries()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ type DueOptions struct {
 type DueItem struct {
 	Key      client.APIKey `json:"key"`
 	DueAt    time.Time     `json:"due_at"`
+	Due      bool          `json:"due"` // overdue, or due within DueOptions.Within
 	Overdue  bool          `json:"overdue"`
 	Unused   bool          `json:"unused"` // a revocation candidate
 	LastUsed *time.Time    `json:"last_used_at"`
@@ -55,12 +56,13 @@ func Due(keys []client.APIKey, now time.Time, opts DueOptions) []DueItem {
 		}
 		it := DueItem{Key: k, DueAt: k.CreatedAt.Add(c), LastUsed: k.LastUsedAt}
 		it.Overdue = !it.DueAt.After(now)
+		it.Due = !it.DueAt.After(now.Add(opts.Within))
 		last := k.CreatedAt
 		if k.LastUsedAt != nil {
 			last = *k.LastUsedAt
 		}
 		it.Unused = now.Sub(last) >= unusedFor
-		if it.Overdue || !it.DueAt.After(now.Add(opts.Within)) || it.Unused {
+		if it.Due || it.Unused {
 			out = append(out, it)
 		}
 	}
@@ -68,30 +70,79 @@ func Due(keys []client.APIKey, now time.Time, opts DueOptions) []DueItem {
 	return out
 }
 
+// State is how `keys due` describes the item: whether it is due, and
+// whether it is unused. A key listed only because it is unused is not
+// called due: it may have months to go.
+func (it DueItem) State() string {
+	due := ""
+	switch {
+	case it.Overdue:
+		due = "overdue"
+	case it.Due:
+		due = "due soon"
+	}
+	switch {
+	case it.Unused && due != "":
+		return due + ", unused: revoke?"
+	case it.Unused:
+		return "unused: revoke?"
+	}
+	return due
+}
+
+// alarmLead is how long before its due date a key's reminder fires.
+const alarmLead = 7
+
 // WriteICS writes one all-day event per key on its due date, with a reminder
-// a week before. The UID is the key id, so importing a newer file updates the
-// events instead of duplicating them.
+// a week before. A key already overdue gets its event today, and a reminder
+// that would not lie after today fires at the next full hour: calendars do
+// not fire alarms in the past. "Today" is now's date in UTC; now is the
+// server's time. The UID is
+// the key id, so importing a newer file updates the events instead of
+// duplicating them. Lines end in CRLF, as RFC 5545 requires.
 func WriteICS(w io.Writer, items []DueItem, now time.Time) error {
 	cal := ics.NewCalendar()
 	cal.SetMethod(ics.MethodPublish)
 	cal.SetProductId("-//plana//key rotation reminders//EN")
 	cal.SetName("BOS API key rotations")
+	today := civilDay(now)
 	for _, it := range items {
 		ev := cal.AddEvent(it.Key.ID + "@plana")
 		ev.SetDtStampTime(now.UTC())
-		ev.SetAllDayStartAt(it.DueAt.UTC())
-		ev.SetAllDayEndAt(it.DueAt.UTC().AddDate(0, 0, 1))
+		day := civilDay(it.DueAt)
+		if day.Before(today) {
+			day = today
+		}
+		ev.SetAllDayStartAt(day)
+		ev.SetAllDayEndAt(day.AddDate(0, 0, 1))
 		what := "Rotate"
 		if it.Unused {
 			what = "Rotate or revoke (unused)"
 		}
-		ev.SetSummary(fmt.Sprintf("%s BOS API key %s (%s)", what, it.Key.Name, it.Key.Prefix))
-		ev.SetDescription(fmt.Sprintf("Key %s, created %s by %s. Run: plana keys rotate %s",
-			it.Key.Prefix, it.Key.CreatedAt.UTC().Format("2006-01-02"), it.Key.CreatedBy.Email, it.Key.ID))
+		due := "due " + it.DueAt.UTC().Format("2006-01-02")
+		if it.Overdue {
+			due = "overdue since " + it.DueAt.UTC().Format("2006-01-02")
+		}
+		ev.SetSummary(fmt.Sprintf("%s BOS API key %s (%s), %s", what, it.Key.Name, it.Key.Prefix, due))
+		ev.SetDescription(fmt.Sprintf("Key %s, created %s by %s, %s. Run: plana keys rotate %s",
+			it.Key.Prefix, it.Key.CreatedAt.UTC().Format("2006-01-02"), it.Key.CreatedBy.Email, due, it.Key.ID))
 		a := ev.AddAlarm()
 		a.SetAction(ics.ActionDisplay)
-		a.SetTrigger("-P7D")
-		a.SetProperty(ics.ComponentPropertyDescription, "BOS API key "+it.Key.Name+" is due for rotation in a week")
+		if remind := day.AddDate(0, 0, -alarmLead); remind.After(today) {
+			a.SetTrigger(fmt.Sprintf("-P%dD", alarmLead))
+		} else {
+			// Midnight today has passed: the next full hour is still today
+			// (or just after it) and still to come.
+			a.SetProperty(ics.ComponentPropertyTrigger, now.UTC().Truncate(time.Hour).Add(time.Hour).Format("20060102T150405Z"),
+				ics.WithValue(string(ics.ValueDataTypeDateTime)))
+		}
+		a.SetProperty(ics.ComponentPropertyDescription, "BOS API key "+it.Key.Name+" is "+due)
 	}
-	return cal.SerializeTo(w)
+	return cal.SerializeTo(w, ics.WithNewLineWindows)
+}
+
+// civilDay is t's date in UTC, at midnight.
+func civilDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

@@ -189,11 +189,13 @@ func UnsetEnv(content []byte, name string) []byte {
 
 // EnvFile is an env file a rotation deploys to: PLANA_KEY_NEW is added next
 // to PLANA_KEY (step 2), then finalize leaves the new key alone under
-// PLANA_KEY (step 4). Writes are atomic and leave the file at mode 0600.
+// PLANA_KEY (step 4). Writes are atomic and keep the file's owner, group
+// and mode: a service that reads it through its group still can.
 type EnvFile struct{ Path string }
 
 // read returns the file's content, refusing what an atomic rewrite would silently break: a symlink (the
-// rename would replace the link, not its target) or a file we may not write.
+// rename would replace the link, not its target), a file we may not write, or one whose owner,
+// group or mode the rewrite could not keep.
 func (f EnvFile) read() ([]byte, error) {
 	fi, err := os.Lstat(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -217,11 +219,14 @@ func (f EnvFile) read() ([]byte, error) {
 		return nil, fmt.Errorf("env file %s is not writable (%v): fix its permissions or run as its owner", f.Path, errors.Unwrap(err))
 	}
 	w.Close()
+	if err := atomicfile.CheckReplace(f.Path); err != nil {
+		return nil, fmt.Errorf("env file %s: plana keeps its owner, group and mode so that the automation can still read it, but %w", f.Path, err)
+	}
 	return os.ReadFile(f.Path)
 }
 
 func (f EnvFile) write(data []byte) error {
-	if err := writePrivate(f.Path, data); err != nil {
+	if err := atomicfile.Replace(f.Path, data, 0o600); err != nil {
 		return fmt.Errorf("writing env file %s: %w", f.Path, err)
 	}
 	return nil
@@ -276,8 +281,8 @@ func validValue(v string) error {
 	return nil
 }
 
-// writePrivate replaces path atomically with data at mode 0600, whatever the
-// mode of the file it replaces: it holds secrets.
+// writePrivate replaces a state file of plana's atomically with data at
+// mode 0600, whatever the mode of the file it replaces: it holds secrets.
 func writePrivate(path string, data []byte) error {
 	return atomicfile.WriteFile(path, data, 0o600)
 }

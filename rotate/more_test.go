@@ -51,8 +51,8 @@ func TestDueAndICS(t *testing.T) {
 	if len(evs) != 4 || evs[0].Id() != "OVERDUE1@plana" {
 		t.Fatalf("events %d, first %q", len(evs), evs[0].Id())
 	}
-	if start, err := evs[1].GetAllDayStartAt(); err != nil || start.Format("2006-01-02") != "2026-05-22" {
-		t.Errorf("SHORT001 (40 days old, 30-day cadence) due %s, %v", start, err)
+	if start, err := evs[1].GetAllDayStartAt(); err != nil || start.Format("2006-01-02") != "2026-06-01" {
+		t.Errorf("SHORT001 (40 days old, 30-day cadence, overdue since 2026-05-22) has its event on %s, want today: %v", start, err)
 	}
 	if len(evs[0].Alarms()) != 1 || !strings.Contains(b.String(), "TRIGGER:-P7D") {
 		t.Error("each event needs a reminder a week before")

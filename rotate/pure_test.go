@@ -158,8 +158,8 @@ func TestEnvFileDeployAndFinalize(t *testing.T) {
 	if want := "# prod\r\nexport PLANA_KEY=" + oldK + "\r\nPLANA_KEY_NEW=" + newK + "\r\nDB=postgres://x\r\n"; string(got) != want {
 		t.Fatalf("deploy: %q", got)
 	}
-	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want the file's own 0644 kept", fi.Mode().Perm())
 	}
 	if changed, err := f.Finalize(newK); err != nil || !changed {
 		t.Fatal(changed, err)

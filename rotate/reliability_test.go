@@ -95,7 +95,7 @@ func assertOneSuccessor(t *testing.T, w *world, id string) {
 		}
 		t.Fatalf("want exactly one active successor %s, got %v", id, ids)
 	}
-	if err := OpenLog(w.stateDir).Verify(); err != nil {
+	if err := w.rotator().Log().Verify(); err != nil {
 		t.Error(err)
 	}
 }
@@ -324,7 +324,7 @@ func TestStateFilesStayPrivate(t *testing.T) {
 		t.Fatalf("want pending, got %v", err)
 	}
 	journal := w.rotator().journals().path(w.old.ID)
-	logPath := OpenLog(w.stateDir).Path
+	logPath := w.rotator().Log().Path
 	for _, p := range []string{journal, logPath, w.envPath} {
 		if err := os.Chmod(p, 0o644); err != nil {
 			t.Fatal(err)
@@ -340,7 +340,12 @@ func TestStateFilesStayPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	done, _ := filepath.Glob(filepath.Join(filepath.Dir(journal), "done", "*.json"))
-	for _, p := range append(done, logPath, w.envPath) {
+	// The env file is the automation's, not plana's: it keeps the mode its
+	// owner gave it (envfile_owner_test.go).
+	if fi, _ := os.Stat(w.envPath); fi.Mode().Perm() != 0o644 {
+		t.Errorf("the env file is %v after the rotation, want its own 0644 kept", fi.Mode().Perm())
+	}
+	for _, p := range append(done, logPath) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -387,7 +392,7 @@ func TestDamagedRotationLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop()
-			l := OpenLog(w.stateDir)
+			l := w.rotator().Log()
 			good, err := os.ReadFile(l.Path)
 			if err != nil {
 				t.Fatal(err)
@@ -446,7 +451,7 @@ func TestDamagedRotationLog(t *testing.T) {
 
 func TestDamagedLogDoesNotBlockRotation(t *testing.T) {
 	w := newWorld(t)
-	l := OpenLog(w.stateDir)
+	l := w.rotator().Log()
 	if err := os.MkdirAll(w.stateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}

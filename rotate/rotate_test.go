@@ -99,7 +99,7 @@ func TestFullRotationWithoutDowntime(t *testing.T) {
 	if st, _ := Status(w.stateDir); len(st) != 0 {
 		t.Errorf("status lists %d rotations after the end", len(st))
 	}
-	es, err := OpenLog(w.stateDir).Entries()
+	es, err := w.rotator().Log().Entries()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestFullRotationWithoutDowntime(t *testing.T) {
 	if got := strings.Join(events, ","); got != "created,deployed,verified,finalized,revoked,rotated" {
 		t.Errorf("log events %s", got)
 	}
-	if err := OpenLog(w.stateDir).Verify(); err != nil {
+	if err := w.rotator().Log().Verify(); err != nil {
 		t.Error(err)
 	}
 	w.assertNoPlaintext()
@@ -241,7 +241,7 @@ func TestResumeAfterCrashAtEachStep(t *testing.T) {
 			} else if n := len(w.successors(client.StatusAll)); n != 1 {
 				t.Errorf("a crash at %s led to %d successors", point, n)
 			}
-			if err := OpenLog(w.stateDir).Verify(); err != nil {
+			if err := w.rotator().Log().Verify(); err != nil {
 				t.Error(err)
 			}
 			w.assertNoPlaintext()
@@ -355,7 +355,7 @@ func TestEmergencyRevokesFirst(t *testing.T) {
 	if _, ok := LookupEnv(data, EnvKeyNew); ok {
 		t.Error("after an emergency the env file still has " + EnvKeyNew)
 	}
-	es, _ := OpenLog(w.stateDir).Entries()
+	es, _ := w.rotator().Log().Entries()
 	if len(es) == 0 || es[len(es)-1].Reason != ReasonCompromise {
 		t.Error("the log must carry the emergency reason")
 	}
@@ -451,7 +451,7 @@ func TestResumeLostCreateAfterReplayWindow(t *testing.T) {
 	if _, err := w.store.Get(secret.KeyName(res.New.ID)); err != nil {
 		t.Errorf("the fresh key's plaintext is not in the keyring: %v", err)
 	}
-	es, _ := OpenLog(w.stateDir).Entries()
+	es, _ := w.rotator().Log().Entries()
 	var abandoned bool
 	for _, e := range es {
 		abandoned = abandoned || (e.Event == EventAbandoned && e.New != nil && e.New.ID == lost[0].ID)

@@ -3,6 +3,7 @@ package rotate
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/atomicfile"
+	"github.com/plana-cli/plana/internal/secret"
 )
 
 // LogFileName is the rotation log inside the state directory.
@@ -74,6 +76,8 @@ func (a Actor) String() string {
 
 // LogEntry is one line of the rotation log. Each carries the hash of the
 // line before it, so an edited, inserted or deleted line breaks the chain.
+// Chain says how the hash is made (ChainKeyed or ChainPlain; empty in logs
+// written before the chain was keyed, which are plain).
 type LogEntry struct {
 	Time     time.Time `json:"time"` // server time
 	Event    string    `json:"event"`
@@ -82,30 +86,62 @@ type LogEntry struct {
 	Reason   string    `json:"reason"`
 	Actor    Actor     `json:"actor"`
 	Detail   string    `json:"detail,omitempty"`
+	Chain    string    `json:"chain,omitempty"`
 	PrevHash string    `json:"prev_hash"`
 	Hash     string    `json:"hash,omitempty"`
 }
 
-// hash is sha256 over the entry's JSON without its own hash (Go marshals
-// struct fields in declaration order, so the encoding is canonical).
-func (e LogEntry) hash() string {
+// hash is the entry's HMAC-SHA256 under key, or its plain SHA-256 when key
+// is nil, over its JSON without its own hash (Go marshals struct fields in
+// declaration order, so the encoding is canonical; an empty Chain is left
+// out, so lines written before it existed hash as they did).
+func (e LogEntry) hash(key []byte) string {
 	e.Hash = ""
 	e.Time = e.Time.UTC()
 	b, _ := json.Marshal(e)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	if key == nil {
+		sum := sha256.Sum256(b)
+		return hex.EncodeToString(sum[:])
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(b)
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // RotationLog is the append-only JSONL log of rotations.
-type RotationLog struct{ Path string }
+type RotationLog struct {
+	Path string
+	// Keys is the keyring holding the key of the log's HMAC chain. Without
+	// one (nil, or a keyring that does not answer) a log not keyed yet is
+	// chained with plain SHA-256, which anyone who can write the file can
+	// recompute.
+	Keys secret.Store
+	// Warn, when set, is told that an append fell back to the plain chain.
+	Warn func(string)
+}
 
-// OpenLog returns the rotation log of a state directory.
+// OpenLog returns the rotation log of a state directory, without a
+// keyring: it appends to the plain chain and cannot check a keyed one.
 func OpenLog(stateDir string) RotationLog {
 	return RotationLog{Path: filepath.Join(stateDir, LogFileName)}
 }
 
+// OpenKeyedLog returns the rotation log of a state directory whose chain is
+// keyed with a key kept in keys; warn (optional) hears of a fallback to the
+// plain chain.
+func OpenKeyedLog(stateDir string, keys secret.Store, warn func(string)) RotationLog {
+	l := OpenLog(stateDir)
+	l.Keys, l.Warn = keys, warn
+	return l
+}
+
+// Log is the rotation log of r's state directory, keyed with r's keyring.
+func (r *Rotator) Log() RotationLog { return OpenKeyedLog(r.StateDir, r.Secrets, r.rep().Warn) }
+
 // Append chains e onto the log and writes it, holding a lock so two plana
-// processes cannot both take the same previous hash.
+// processes cannot both take the same previous hash. The write is synced
+// (and, when it created the log, its directory), so an entry reported
+// written survives a power cut.
 func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
 	if err := os.MkdirAll(filepath.Dir(l.Path), 0o700); err != nil {
 		return e, err
@@ -115,17 +151,27 @@ func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
 		return e, fmt.Errorf("locking the rotation log: %w", err)
 	}
 	defer lk.Unlock()
-	prev, lines, err := l.lastHash()
+	prev, lines, keyed, err := l.lastHash()
+	if err != nil {
+		return e, err
+	}
+	key, err := l.appendKey(keyed)
 	if err != nil {
 		return e, err
 	}
 	e.Time = e.Time.UTC()
+	e.Chain = ChainKeyed
+	if key == nil {
+		e.Chain = ChainPlain
+	}
 	e.PrevHash = prev
-	e.Hash = e.hash()
+	e.Hash = e.hash(key)
 	b, err := json.Marshal(e)
 	if err != nil {
 		return e, err
 	}
+	_, statErr := os.Lstat(l.Path)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	f, err := os.OpenFile(l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return e, fmt.Errorf("opening the rotation log: %w", err)
@@ -140,8 +186,17 @@ func (l RotationLog) Append(e LogEntry) (LogEntry, error) {
 		f.Close()
 		return e, fmt.Errorf("appending to the rotation log %s: %w", l.Path, err)
 	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return e, fmt.Errorf("syncing the rotation log %s: %w", l.Path, err)
+	}
 	if err := f.Close(); err != nil {
 		return e, err
+	}
+	if created {
+		if err := atomicfile.SyncDir(filepath.Dir(l.Path)); err != nil {
+			return e, err
+		}
 	}
 	return e, l.writeHead(logHead{Entries: lines + 1, Hash: e.Hash})
 }
@@ -163,27 +218,28 @@ func (l RotationLog) writeHead(h logHead) error {
 	return nil
 }
 
-// lastHash reads the log's last entry's hash, and how many lines the log
-// has, for the head file.
-func (l RotationLog) lastHash() (hash string, lines int, err error) {
+// lastHash reads the log's last entry's hash, whether that entry is keyed
+// (a keyed log stays keyed), and how many lines the log has, for the head
+// file.
+func (l RotationLog) lastHash() (hash string, lines int, keyed bool, err error) {
 	data, err := os.ReadFile(l.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", 0, nil
+		return "", 0, false, nil
 	}
 	if err != nil {
-		return "", 0, err
+		return "", 0, false, err
 	}
 	lines = bytes.Count(data, []byte{'\n'})
 	data = bytes.TrimRight(data, "\n")
 	if len(data) == 0 {
-		return "", lines, nil
+		return "", lines, false, nil
 	}
 	last := data[bytes.LastIndexByte(data, '\n')+1:]
 	var e LogEntry
 	if err := json.Unmarshal(last, &e); err != nil || e.Hash == "" {
-		return "", 0, fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
+		return "", 0, false, fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
 	}
-	return e.Hash, lines, nil
+	return e.Hash, lines, e.Chain == ChainKeyed, nil
 }
 
 // Entries reads the whole log, oldest first. A missing log is empty.
@@ -233,6 +289,10 @@ func (e *ChainError) Error() string {
 // Verify checks the hash chain of the whole log, and that it still reaches
 // the entry the head file recorded at the last append; it returns a
 // *ChainError at the first line that does not follow from the one before.
+// Keyed lines are checked with the key in l.Keys; plain lines are accepted
+// only before the first keyed one, and not at all when the keyring holds
+// this log's key: otherwise rewriting lines as plain ones would pass. A log
+// gone with its head is reported when journals show it had entries.
 func (l RotationLog) Verify() error {
 	var head *logHead
 	if b, err := os.ReadFile(l.headPath()); err == nil {
@@ -246,6 +306,9 @@ func (l RotationLog) Verify() error {
 		if head != nil && head.Entries > 0 {
 			return &ChainError{Path: l.Path, Line: 1, Why: fmt.Sprintf("is missing: the file is gone, but %d entries were written", head.Entries)}
 		}
+		if ev := l.journalEvidence(); ev != "" {
+			return &ChainError{Path: l.Path, Line: 1, Why: "is missing with its head: " + ev}
+		}
 		return nil
 	}
 	if err != nil {
@@ -254,7 +317,8 @@ func (l RotationLog) Verify() error {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	prev := ""
+	var key []byte
+	prev, keyed := "", false
 	n := 1
 	for ; sc.Scan(); n++ {
 		var e LogEntry
@@ -264,7 +328,22 @@ func (l RotationLog) Verify() error {
 		if e.PrevHash != prev {
 			return &ChainError{Path: l.Path, Line: n, Why: "does not follow the line before it"}
 		}
-		if e.hash() != e.Hash {
+		switch e.Chain {
+		case ChainKeyed:
+			if key == nil {
+				if key, err = l.verifyKey(n); err != nil {
+					return err
+				}
+			}
+			keyed = true
+		case "", ChainPlain:
+			if keyed {
+				return &ChainError{Path: l.Path, Line: n, Why: "is not keyed though the lines before it are (rewritten without the keyring's key?)"}
+			}
+		default:
+			return &ChainError{Path: l.Path, Line: n, Why: fmt.Sprintf("names an unknown chain %q", e.Chain)}
+		}
+		if e.hash(key) != e.Hash {
 			return &ChainError{Path: l.Path, Line: n, Why: "does not match its hash"}
 		}
 		if head != nil && n == head.Entries && e.Hash != head.Hash {
@@ -274,6 +353,9 @@ func (l RotationLog) Verify() error {
 	}
 	if err := sc.Err(); err != nil {
 		return err
+	}
+	if !keyed && n > 1 && l.hasKey() {
+		return &ChainError{Path: l.Path, Line: 1, Why: "is not keyed, though the keyring holds the key this log is chained with (its lines were rewritten without the key, or written while the keyring was locked)"}
 	}
 	// More lines than the head says is a crash between the append and the
 	// head's update; fewer is lines cut off the end.

@@ -26,15 +26,28 @@ keyring_answers() {
     /org/freedesktop/secrets org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1
 }
 
-if ! keyring_answers; then
-  if [ -z "${PLANA_DEMO_IN_SESSION:-}" ] && command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
-    echo "demo: no Secret Service answers; running inside a throwaway D-Bus session with an unlocked gnome-keyring (your own keyring is not touched)." >&2
-    export PLANA_DEMO_IN_SESSION=1
-    # The daemon reads the new keyring's password from stdin.
-    exec dbus-run-session -- sh -c 'printf x | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec bash "$0"' "$0"
+# The demo never uses your own keyring: it stores a management token and
+# new keys' plaintexts, and would leave them there. On Linux it runs itself
+# inside a D-Bus session of its own with a throwaway gnome-keyring, whose
+# files and sockets live under .demo/keyring (not your data or runtime
+# directories, where a second daemon would find or create your keyring).
+if [ "$(uname -s)" != Darwin ] && [ -z "${PLANA_DEMO_IN_SESSION:-}" ]; then
+  if ! command -v dbus-run-session >/dev/null || ! command -v gnome-keyring-daemon >/dev/null; then
+    echo "demo: the demo runs in a keyring of its own, which needs dbus-run-session and gnome-keyring-daemon:" >&2
+    echo "demo:   sudo apt-get install -y gnome-keyring dbus" >&2
+    exit 1
   fi
-  echo "demo: plana keeps keys in the OS keyring, and no Secret Service answers here." >&2
-  echo "demo: install one and run make demo again:  sudo apt-get install -y gnome-keyring dbus" >&2
+  rm -rf "$demo/keyring"
+  mkdir -p "$demo/keyring/data" "$demo/keyring/run"
+  chmod 700 "$demo/keyring" "$demo/keyring/run"
+  echo "demo: running in a D-Bus session and gnome-keyring of its own (.demo/keyring); your keyring is not touched." >&2
+  export PLANA_DEMO_IN_SESSION=1
+  # The daemon reads the new keyring's password from stdin.
+  exec env XDG_DATA_HOME="$demo/keyring/data" XDG_RUNTIME_DIR="$demo/keyring/run" \
+    dbus-run-session -- sh -c 'printf x | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec bash "$0"' "$0"
+fi
+if ! keyring_answers; then
+  echo "demo: the demo's own gnome-keyring does not answer; see the messages above." >&2
   exit 1
 fi
 
@@ -45,13 +58,22 @@ go build -o "$bin/" ./cmd/plana ./cmd/bos-emulator ./examples/automation
 # A fresh workspace every run; the binaries stay.
 rm -rf "$demo/bos.db" "$demo/token" "$demo/automation.env" "$demo/config" "$demo/state" "$demo/data" "$demo"/*.log "$demo"/*.json
 export XDG_CONFIG_HOME=$demo/config XDG_STATE_HOME=$demo/state XDG_DATA_HOME=$demo/data
-# A profile of its own, so the demo's token never replaces your real one in
-# the keyring.
+# A profile of its own, so that on macOS the demo's token never replaces
+# your real one in the keychain before the cleanup removes it.
 export PLANA_PROFILE=demo
 unset PLANA_TOKEN
 
 pids=()
 cleanup() {
+  if [ "$(uname -s)" = Darwin ]; then
+    # macOS has one keychain per user and no session to throw away: remove
+    # what the demo put there, the token and the plaintext of every key
+    # its journals name.
+    for id in $(grep -rhoE '"id": *"key_[A-Za-z0-9]+"' "$demo/state" 2>/dev/null | sed 's/.*"\(key_[A-Za-z0-9]*\)"/\1/' | sort -u); do
+      security delete-generic-password -s plana -a "key:$id" >/dev/null 2>&1 || true
+    done
+    security delete-generic-password -s plana -a token:demo >/dev/null 2>&1 || true
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }

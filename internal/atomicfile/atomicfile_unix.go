@@ -3,14 +3,27 @@
 package atomicfile
 
 import (
+	"fmt"
 	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
 
 	"github.com/google/renameio/v2"
 )
 
-func writeFile(path string, data []byte, perm fs.FileMode) error {
+func writeFile(path string, data []byte, perm fs.FileMode, keep *attrs) error {
+	dir := filepath.Dir(path)
 	// Not renameio.WriteFile: it keeps the mode of the file it replaces.
-	t, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(perm))
+	// While the data is written the file is 0600 and ours; the owner and
+	// the mode to keep are given to it just before the rename.
+	staged := perm
+	if keep != nil {
+		staged = 0o600
+	}
+	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(staged))
 	if err != nil {
 		return err
 	}
@@ -18,5 +31,75 @@ func writeFile(path string, data []byte, perm fs.FileMode) error {
 	if _, err := t.Write(data); err != nil {
 		return err
 	}
-	return t.CloseAtomicallyReplace()
+	if keep != nil {
+		if err := keep.apply(t.File); err != nil {
+			return err
+		}
+	}
+	if err := t.CloseAtomicallyReplace(); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// apply gives f the kept owner, group and mode, saying why it cannot.
+func (a *attrs) apply(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	uid, gid := owner(fi)
+	if uid != a.uid || gid != a.gid {
+		if err := f.Chown(a.uid, a.gid); err != nil {
+			as := "root"
+			if a.uid != 0 {
+				as = userName(a.uid) + " or as root"
+			}
+			return fmt.Errorf("it belongs to %s:%s, and %s cannot give the new version that owner (%v): run plana as %s",
+				userName(a.uid), groupName(a.gid), currentUser(), unwrapPath(err), as)
+		}
+	}
+	if err := f.Chmod(a.mode); err != nil {
+		return fmt.Errorf("cannot give the new version its mode %04o (%v)", a.mode, unwrapPath(err))
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+func owner(fi fs.FileInfo) (uid, gid int) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return -1, -1
+	}
+	return int(st.Uid), int(st.Gid)
+}
+
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
+}
+
+func groupName(gid int) string {
+	if g, err := user.LookupGroupId(strconv.Itoa(gid)); err == nil {
+		return g.Name
+	}
+	return strconv.Itoa(gid)
+}
+
+func currentUser() string {
+	return userName(os.Geteuid())
 }

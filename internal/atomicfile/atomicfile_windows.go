@@ -9,9 +9,12 @@ import (
 // writeFile on Windows, where renameio does not build: a temporary file in
 // the same directory, flushed, then moved over path. os.Rename is
 // MoveFileEx with MOVEFILE_REPLACE_EXISTING, which replaces in one step on
-// one volume. Windows has no mode bits beyond read-only, so perm is only
-// applied as far as os.Chmod can.
-func writeFile(path string, data []byte, perm fs.FileMode) error {
+// one volume. Windows has no mode bits beyond read-only and no owners
+// os.Chown can set, so only the mode is kept, as far as os.Chmod can.
+func writeFile(path string, data []byte, perm fs.FileMode, keep *attrs) error {
+	if keep != nil {
+		perm = keep.mode
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
@@ -34,3 +37,19 @@ func writeFile(path string, data []byte, perm fs.FileMode) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// apply has nothing to check on Windows: the new file is the user's own.
+func (a *attrs) apply(*os.File) error { return nil }
+
+func owner(fs.FileInfo) (uid, gid int) { return -1, -1 }
+
+func currentUser() string {
+	if u := os.Getenv("USERNAME"); u != "" {
+		return u
+	}
+	return "this user"
+}
+
+// syncDir is a no-op on Windows, where a directory cannot be opened for a
+// flush and NTFS journals its directory entries itself.
+func syncDir(string) error { return nil }

@@ -32,7 +32,7 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions)
 		Long: `Deploy the new key of KEY's rotation (KEY may name the old or the new key):
 
   env-file:PATH  adds PLANA_KEY_NEW=… next to PLANA_KEY; every other line is kept
-                 byte for byte; atomic write, mode 0600
+                 byte for byte; atomic write keeping the file's owner, group, mode
   exec:CMD       runs CMD with sh -c, the key on its stdin (never in argv or env)
   stdout         prints the key once
 

@@ -38,9 +38,10 @@ func NewCmdDue(f *cmdutil.Factory, runF func(context.Context, *DueOptions) error
 		Long: `List the active keys past their rotation date (created_at + rotation.cadence,
 per-name overrides applied) or due within --within, and keys unused for 90 days
 (candidates for revoking rather than rotating). Exit code 5 when any is listed,
-0 otherwise, so a scheduled job can alert on it. --ics writes calendar reminders:
-one event per key on its due date, an alarm a week before, stable UIDs so that
-importing a newer file updates the events.`,
+0 otherwise, so a scheduled job can alert on it. --ics writes calendar reminders
+(RFC 5545, CRLF lines): one event per key on its due date, or today when it is
+overdue; an alarm a week before, or at the next full hour when that is past;
+stable UIDs so that importing a newer file updates the events.`,
 		Example: `  $ plana keys due --within 60d
   $ plana keys due --ics ~/key-rotations.ics`,
 		Args: cmdutil.NoArgs,
@@ -114,18 +115,11 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 		}
 		t := cmdutil.NewTablePrinter(ios, "NAME", "PREFIX", "DUE", "STATE", "LAST USED")
 		for _, it := range items {
-			state := "due soon"
-			if it.Overdue {
-				state = "overdue"
-			}
-			if it.Unused {
-				state += ", unused: revoke?"
-			}
 			lu := "never"
 			if it.LastUsed != nil {
 				lu = cmdutil.FuzzyAgo(now, *it.LastUsed)
 			}
-			t.AddRow(textsafe.Clean(it.Key.Name), it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), state, lu)
+			t.AddRow(textsafe.Clean(it.Key.Name), it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), it.State(), lu)
 		}
 		if err := t.Render(); err != nil {
 			return err

@@ -1,0 +1,254 @@
+package rotate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+func appendEntries(t *testing.T, l RotationLog, events ...string) {
+	t.Helper()
+	base := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	for i, ev := range events {
+		if _, err := l.Append(LogEntry{Time: base.Add(time.Duration(i) * time.Minute), Event: ev, Old: KeyRef{ID: "key_1", Prefix: "pa_live_AAAAAAAA"},
+			Reason: ReasonScheduled, Actor: Actor{Email: "ana@example.com", Local: "ana@box"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readLog(t *testing.T, l RotationLog) []LogEntry {
+	t.Helper()
+	es, err := l.Entries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// forge rewrites the log as someone who can write the state directory but
+// not read the keyring would: edit, then recompute the plain chain and the
+// head from the first edited line on.
+func forge(t *testing.T, l RotationLog, edit func(i int, e *LogEntry) bool) {
+	t.Helper()
+	es := readLog(t, l)
+	var out bytes.Buffer
+	prev, forging := "", false
+	for i := range es {
+		e := &es[i]
+		if edit(i, e) {
+			forging = true
+		}
+		if forging {
+			e.PrevHash = prev
+			e.Hash = e.hash(nil)
+		}
+		prev = e.Hash
+		b, _ := json.Marshal(e)
+		out.Write(append(b, '\n'))
+	}
+	if err := os.WriteFile(l.Path, out.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.writeHead(logHead{Entries: len(es), Hash: prev}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeyedLogDetectsARewriteWithThePlainChain(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(i int, e *LogEntry) bool
+		why  string
+	}{
+		{"actor rewritten, label kept", func(i int, e *LogEntry) bool {
+			if i == 1 {
+				e.Actor = Actor{Email: "mallory@example.com"}
+			}
+			return i == 1
+		}, "line 2 does not match its hash"},
+		{"actor rewritten, later lines relabelled plain", func(i int, e *LogEntry) bool {
+			if i == 1 {
+				e.Actor = Actor{Email: "mallory@example.com"}
+			}
+			if i >= 1 {
+				e.Chain = ChainPlain
+			}
+			return i == 1
+		}, "line 2 is not keyed though the lines before it are"},
+		{"actor rewritten, every line relabelled plain", func(i int, e *LogEntry) bool {
+			if i == 1 {
+				e.Actor = Actor{Email: "mallory@example.com"}
+			}
+			e.Chain = ""
+			return true
+		}, "line 1 is not keyed, though the keyring holds the key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			keys := secret.NewMemory()
+			l := OpenKeyedLog(dir, keys, nil)
+			appendEntries(t, l, EventCreated, EventDeployed, EventRevoked)
+			for _, e := range readLog(t, l) {
+				if e.Chain != ChainKeyed {
+					t.Fatalf("with a keyring, an entry is chained %q, want %q", e.Chain, ChainKeyed)
+				}
+			}
+			if _, err := keys.Get(LogKeyName(dir)); err != nil {
+				t.Fatalf("the log's key is not in the keyring: %v", err)
+			}
+			if err := l.Verify(); err != nil {
+				t.Fatal(err)
+			}
+			forge(t, l, tt.edit)
+			var ce *ChainError
+			if err := l.Verify(); !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.why) {
+				t.Fatalf("want a ChainError saying %q, got %v", tt.why, err)
+			}
+			// The same forgery passes the plain check a log without a
+			// keyring gets: the keyring is what catches it.
+			if tt.name == "actor rewritten, every line relabelled plain" {
+				if err := OpenLog(dir).Verify(); err != nil {
+					t.Errorf("the forged plain chain is consistent in itself: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// A log written by plana before the chain was keyed (no "chain" field)
+// still verifies, and carries on keyed once a keyring is there.
+func TestPlainLogCarriesOnKeyed(t *testing.T) {
+	dir := t.TempDir()
+	l := OpenLog(dir)
+	legacy := []string{
+		`{"time":"2026-03-01T10:00:00Z","event":"created","old":{"id":"key_1","prefix":"pa_live_AAAAAAAA","name":""},"reason":"scheduled","actor":{"email":"ana@example.com"},"prev_hash":"","hash":"%s"}`,
+	}
+	var e LogEntry
+	if err := json.Unmarshal([]byte(strings.Replace(legacy[0], "%s", "", 1)), &e); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Replace(legacy[0], "%s", e.hash(nil), 1)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.Path, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyed := OpenKeyedLog(dir, secret.NewMemory(), nil)
+	if err := keyed.Verify(); err != nil {
+		t.Fatalf("a log of today's plain chain: %v", err)
+	}
+	appendEntries(t, keyed, EventDeployed)
+	if err := keyed.Verify(); err != nil {
+		t.Fatalf("plain, then keyed: %v", err)
+	}
+	if es := readLog(t, keyed); es[0].Chain != "" || es[1].Chain != ChainKeyed {
+		t.Errorf("chains %q, %q: want the old line untouched and the new one keyed", es[0].Chain, es[1].Chain)
+	}
+}
+
+// Without a keyring the log falls back to the plain chain, says so once,
+// and records the chain in each line.
+func TestLogWithoutKeyringFallsBackToPlain(t *testing.T) {
+	dir := t.TempDir()
+	var warned []string
+	hung := secret.NewMemory()
+	hung.Hang = make(chan struct{})
+	t.Cleanup(func() { close(hung.Hang) })
+	for name, keys := range map[string]secret.Store{"none": nil, "not answering": secret.WithTimeout(hung, 20*time.Millisecond)} {
+		warned = nil
+		l := OpenKeyedLog(filepath.Join(dir, name), keys, func(s string) { warned = append(warned, s) })
+		appendEntries(t, l, EventCreated, EventDeployed)
+		if len(warned) != 1 || !strings.Contains(warned[0], "plain SHA-256") {
+			t.Errorf("%s: want one warning about the plain chain, got %q", name, warned)
+		}
+		for _, e := range readLog(t, l) {
+			if e.Chain != ChainPlain {
+				t.Errorf("%s: entry chained %q, want %q", name, e.Chain, ChainPlain)
+			}
+		}
+		if err := l.Verify(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	// A keyed log stays keyed: without its key an entry is refused, not
+	// written plain, and the chain cannot be checked.
+	keys := secret.NewMemory()
+	l := OpenKeyedLog(filepath.Join(dir, "keyed"), keys, nil)
+	appendEntries(t, l, EventCreated)
+	locked := OpenKeyedLog(filepath.Join(dir, "keyed"), secret.WithTimeout(hung, 20*time.Millisecond), nil)
+	if _, err := locked.Append(LogEntry{Event: EventDeployed}); err == nil || !strings.Contains(err.Error(), "is keyed") {
+		t.Errorf("append to a keyed log without its key: %v", err)
+	}
+	if err := locked.Verify(); !errors.Is(err, secret.ErrUnavailable) {
+		t.Errorf("verify of a keyed log without the keyring: want ErrUnavailable, got %v", err)
+	}
+	if err := keys.Delete(LogKeyName(filepath.Join(dir, "keyed"))); err != nil {
+		t.Fatal(err)
+	}
+	var ce *ChainError
+	if err := l.Verify(); !errors.As(err, &ce) || !strings.Contains(err.Error(), "holds no key for this log") {
+		t.Errorf("verify after the key was deleted: %v", err)
+	}
+}
+
+// Deleting the log together with its head no longer passes as an empty
+// log when the journals show rotations wrote to it.
+func TestMissingLogDetectedFromJournals(t *testing.T) {
+	w := newWorld(t)
+	l := w.rotator().Log()
+	if err := l.Verify(); err != nil {
+		t.Fatalf("no rotation yet, no log: %v", err)
+	}
+	opts := fastOpts(w)
+	opts.NoWait = true
+	if _, err := w.rotator().Rotate(context.Background(), w.old, opts); !errors.Is(err, ErrPending) {
+		t.Fatalf("want the gate pending, got %v", err)
+	}
+	if err := l.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{l.Path, l.headPath()} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ce *ChainError
+	if err := l.Verify(); !errors.As(err, &ce) || !strings.Contains(err.Error(), "is missing with its head") || !strings.Contains(err.Error(), w.old.Prefix) {
+		t.Fatalf("want the missing log reported with the journal that shows it, got %v", err)
+	}
+}
+
+// With the OS keyring (run under scripts/with-keyring.sh), the log's key
+// lives there and the chain is keyed.
+func TestKeyedLogWithTheOSKeyring(t *testing.T) {
+	keys := secret.NewKeyring(0)
+	if err := secret.Probe(keys); err != nil {
+		t.Skip("no Secret Service keyring answers: run under scripts/with-keyring.sh: ", err)
+	}
+	dir := t.TempDir()
+	t.Cleanup(func() { keys.Delete(LogKeyName(dir)) })
+	l := OpenKeyedLog(dir, keys, func(s string) { t.Errorf("unexpected warning: %s", s) })
+	appendEntries(t, l, EventCreated, EventDeployed)
+	if es := readLog(t, l); es[0].Chain != ChainKeyed || es[1].Chain != ChainKeyed {
+		t.Fatalf("chains %q, %q, want keyed", es[0].Chain, es[1].Chain)
+	}
+	if err := l.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	forge(t, l, func(i int, e *LogEntry) bool { e.Chain = ""; return i == 0 })
+	if err := l.Verify(); err == nil {
+		t.Fatal("a rewrite as a plain chain passed")
+	}
+}
