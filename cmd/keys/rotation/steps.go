@@ -210,5 +210,5 @@ func addWaitFlags(cmd *cobra.Command, quiet, poll, timeout *time.Duration) {
 }
 
 func addExecTimeoutFlag(cmd *cobra.Command, d *time.Duration) {
-	durationFlag(cmd, d, "exec-timeout", "with --to exec:CMD: how long CMD may run before it is killed (default 2m)")
+	durationFlag(cmd, d, "exec-timeout", "with --to exec:CMD: how long CMD may run before it and its children are killed (default 2m)")
 }
