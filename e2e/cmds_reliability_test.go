@@ -527,8 +527,8 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 		}
 	}
 	name := rotate.EnvKeyNew
-	// Steps, not Step: a revoke forced before step 4 ends the rotation
-	// without finalizing the target.
+	// Steps, not Step: a journal written before a revoke finalized its
+	// target first may have ended the rotation without step 4.
 	if _, finalized := j.Steps[rotate.StepFinalized]; finalized {
 		name = rotate.EnvKey
 		if _, ok := env[rotate.EnvKeyNew]; ok {

@@ -210,13 +210,16 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		ts.Check(st.startEmulator(ts, "127.0.0.1:0", args[1:]))
 	case "restart":
-		if st.emu == nil {
+		if st.emuURL == "" {
 			ts.Fatalf("emulator not started")
 		}
-		if err := st.emu.stop(); err != nil {
-			ts.Fatalf("stopping the emulator: %v", err)
+		// After emulator stop, restart brings BOS back after an outage.
+		if st.emu != nil {
+			if err := st.emu.stop(); err != nil {
+				ts.Fatalf("stopping the emulator: %v", err)
+			}
+			st.emu = nil
 		}
-		st.emu = nil
 		// Same address, so PLANA_API_URL and running automations stay
 		// valid; the flags given here replace those of the last start, so
 		// faults can be switched off.

@@ -39,6 +39,9 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 	if opts.Emergency == "" {
 		opts.Emergency = ReasonDeparted
 	}
+	if err := oneTargetForMany(opts.Target); err != nil {
+		return nil, err
+	}
 	me, keys, err := r.meAndKeys(ctx, client.StatusAll)
 	if err != nil {
 		return nil, err
@@ -108,6 +111,27 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 	return res, nil
 }
 
+// oneTargetForMany refuses a target that holds one key for the successors
+// of several: each would overwrite the last in the env file, or follow it on
+// stdout with nothing to tell which key it replaces.
+func oneTargetForMany(target string) error {
+	t, err := ParseTarget(target)
+	if err != nil {
+		return err
+	}
+	why := ""
+	switch t.Kind {
+	case TargetEnvFile:
+		why = fmt.Sprintf("every successor would overwrite the last under %s in %s", EnvKeyNew, t.Arg)
+	case TargetStdout:
+		why = "every successor would be printed to the same stdout, with nothing to tell which key each replaces"
+	default:
+		return nil
+	}
+	return usageErrorf("--issued-by with --to %s: %s; nothing was done. Give each key its own target in the configuration "+
+		"(rotation.targets), or rotate the keys one at a time: plana keys rotate KEY --emergency REASON --to %s", t, why, t)
+}
+
 // Rebuild replaces a damaged journal with one derived from the server: the
 // successor is the newest active key named like one, issued by the caller
 // after the old key, whose plaintext is in the keyring; other such keys that
@@ -115,6 +139,10 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 // kept next to it with a ".damaged" suffix.
 func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) (*Result, error) {
 	if err := checkID(old.ID); err != nil {
+		return nil, err
+	}
+	target, err := absTarget(opts.Target)
+	if err != nil {
 		return nil, err
 	}
 	js := r.journals()
@@ -136,7 +164,7 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 	sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.After(cands[j].CreatedAt) })
 	now, _ := r.API.ServerNow()
 	j := &Journal{Old: RefOf(old), OldCreatedBy: old.CreatedBy.Email, Reason: ReasonScheduled,
-		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now, Target: opts.Target}
+		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now, Target: target}
 	for _, k := range cands {
 		_, gerr := r.Secrets.Get(secret.KeyName(k.ID))
 		if j.New == nil && gerr == nil {

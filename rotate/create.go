@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/secret"
@@ -45,6 +47,9 @@ func (s *session) ensureCreated(ctx context.Context) error {
 	if j.Pending != nil {
 		ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: j.Pending.Name, Scopes: j.Pending.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
 		if err != nil {
+			if permanent(err) {
+				return s.createRefused(err)
+			}
 			return fmt.Errorf("recovering the answer of an earlier create: %w", err)
 		}
 		if ck.Replayed {
@@ -126,6 +131,9 @@ func (s *session) create(ctx context.Context) error {
 	}
 	ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: name, Scopes: s.old.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
 	if err != nil {
+		if permanent(err) {
+			return s.createRefused(err)
+		}
 		return fmt.Errorf("creating the new key: %w (run the same command again: the create is recovered, never duplicated)", err)
 	}
 	if err := s.r.at("create-answered"); err != nil {
@@ -137,6 +145,38 @@ func (s *session) create(ctx context.Context) error {
 	return s.stored(ctx, ck)
 }
 
+// permanent says the server refused a create for good: a 4xx other than
+// 408, 409 (the first attempt still in flight) and 429. No key was made.
+func permanent(err error) bool {
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.StatusCode < 400 || ae.StatusCode > 499 {
+		return false
+	}
+	switch ae.StatusCode {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return true
+}
+
+// createRefused forgets a create the server refused for good, so no run
+// replays the same refusal; a journal that holds nothing else goes too, so
+// keys status shows no rotation waiting on it.
+func (s *session) createRefused(err error) error {
+	s.j.reset()
+	var serr error
+	if len(s.j.Abandoned) == 0 && !s.j.OldRevoked {
+		serr = s.js.remove(s.j.Old.ID)
+	} else {
+		serr = s.save()
+	}
+	if serr != nil {
+		return serr
+	}
+	return fmt.Errorf("the server refused to create the new key: %w. Nothing was created and nothing is left pending: "+
+		"the same command as it stands would be refused again", err)
+}
+
 func (s *session) successorName(ctx context.Context) (string, error) {
 	all, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
 	if err != nil {
@@ -146,8 +186,19 @@ func (s *session) successorName(ctx context.Context) (string, error) {
 	for _, k := range all {
 		taken[k.Name] = true
 	}
-	return SuccessorName(s.old.Name, s.now().Year(), func(s string) bool { return taken[s] }), nil
+	name := SuccessorName(s.old.Name, s.now().Year(), func(s string) bool { return taken[s] })
+	// Asked anyway, the server answers 422 to every run alike: nothing a
+	// rerun could recover.
+	if n := utf8.RuneCountInString(name); n > maxNameLen {
+		return "", usageErrorf("the new key would be named %q…, %d characters, and BOS allows at most %d: nothing was created. "+
+			"Rename %s (%s) to at most %d characters in the BOS settings, then run the same command again",
+			string([]rune(name)[:40]), n, maxNameLen, s.old.Prefix, s.old.ID, maxNameLen-len(" (2026-10)"))
+	}
+	return name, nil
 }
+
+// maxNameLen is the longest key name BOS accepts, in characters.
+const maxNameLen = 200
 
 // stored puts a fresh plaintext in the keyring; a key whose plaintext cannot
 // be stored is revoked at once.

@@ -4,15 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 )
+
+// absTarget makes an env-file target's path absolute against this run's
+// working directory, so the journal names the file whichever directory the
+// next run starts from (cron starts from $HOME).
+func absTarget(target string) (string, error) {
+	t, err := ParseTarget(target)
+	if err != nil || t.Kind != TargetEnvFile || filepath.IsAbs(t.Arg) {
+		return target, err
+	}
+	if t.Arg, err = filepath.Abs(t.Arg); err != nil {
+		return "", fmt.Errorf("resolving the deploy target %s: %w", target, err)
+	}
+	return t.String(), nil
+}
 
 // checkTarget refuses, before step 1 creates anything, a deploy target that
 // step 2 or 4 would fail on: an env file that is missing, a symlink, or not
-// writable.
+// writable; or an env file other than the one the rotation recorded, which
+// would get the new key while the automation reading the recorded one kept
+// only the old key, revoked at step 5.
 func (s *session) checkTarget() error {
 	t, err := ParseTarget(s.target())
 	if err != nil || t.Kind != TargetEnvFile || s.j.Step.Reached(StepFinalized) {
 		return err
+	}
+	if rec, _ := ParseTarget(s.j.Target); rec.Kind == TargetEnvFile && filepath.Clean(rec.Arg) != filepath.Clean(t.Arg) {
+		return usageErrorf("the rotation of %s deploys to %s, as its first run recorded, but this run's --to resolves to %s: nothing was changed. "+
+			"Pass --to env-file:%s (or no --to: the rotation keeps its target), or run from the directory the first run started in",
+			s.j.Old.Prefix, rec.Arg, t.Arg, rec.Arg)
 	}
 	_, err = EnvFile{Path: t.Arg}.read()
 	return err

@@ -76,3 +76,18 @@ func (e *JournalError) Error() string {
 }
 
 func (e *JournalError) Unwrap() error { return e.Err }
+
+// ErrUsage means the run cannot work as asked, whatever is retried: a
+// target another run recorded elsewhere, a successor's name the server would
+// refuse. Nothing was created. The CLI maps it to exit code 2.
+var ErrUsage = errors.New("cannot work as asked")
+
+// usageError is a refusal that matches ErrUsage and says what to do.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+func usageErrorf(format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...)}
+}

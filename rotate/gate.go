@@ -57,6 +57,9 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 		return GateReport{}, errors.New("the server sent no Date header: the gate needs the server's time, and will not trust the local clock")
 	}
 	rep := GateReport{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !oldKey.Active()}
+	if oldKey.RevokedAt != nil {
+		rep.OldRevokedAt = *oldKey.RevokedAt
+	}
 	windowStart := now.Add(-g.quiet)
 
 	if g.requireOldQuiet && !rep.OldRevoked {

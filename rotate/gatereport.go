@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // GateReport is one evaluation of the gate of step 3, in server time.
@@ -19,6 +20,7 @@ type GateReport struct {
 	NewUsed      bool      `json:"new_used"`
 	NewFirstUse  time.Time `json:"new_first_use,omitzero"`
 	OldRevoked   bool      `json:"old_revoked"`
+	OldRevokedAt time.Time `json:"old_revoked_at,omitzero"`
 	OldQuiet     bool      `json:"old_quiet"`
 	OldLastUse   time.Time `json:"old_last_use,omitzero"`
 	// QuietUntil is when the old key's quiet period ends if it stays unused.
@@ -32,6 +34,15 @@ type GateReport struct {
 
 // Summary says what the gate still waits for, in one line.
 func (g GateReport) Summary() string {
+	if g.Passed && g.OldRevoked && g.New != nil {
+		// An emergency: the old key was revoked, not waited out.
+		when := ""
+		if !g.OldRevokedAt.IsZero() {
+			when = " " + fmtDuration(g.Now.Sub(g.OldRevokedAt)) + " ago"
+		}
+		return fmt.Sprintf("the new key %s is in use (first call %s); the old key %s was revoked%s, so no quiet period applies",
+			g.New.Prefix, g.NewFirstUse.UTC().Format(time.RFC3339), g.Old.Prefix, when)
+	}
 	if g.Passed {
 		return "the new key is in use and the old key has been quiet for " + fmtDuration(time.Duration(g.QuietPeriod))
 	}
@@ -52,7 +63,8 @@ func (g GateReport) Summary() string {
 		if len(g.Sources) > 0 {
 			var ss []string
 			for _, s := range g.Sources {
-				ss = append(ss, fmt.Sprintf("%s %q %s ×%d", s.SourceIP, s.UserAgent, s.Path, s.Calls))
+				// Whoever calls BOS chose these: escapes are shown, not obeyed.
+				ss = append(ss, fmt.Sprintf("%s %q %s ×%d", textsafe.Clean(s.SourceIP), s.UserAgent, textsafe.Clean(s.Path), s.Calls))
 			}
 			p += "; still used from: " + strings.Join(ss, ", ")
 		}

@@ -29,6 +29,7 @@ type world struct {
 	envPath  string
 	old      client.APIKey
 	oldPlain string
+	mgmt     string // the management key's plaintext
 	rep      *recorder
 }
 
@@ -62,6 +63,7 @@ func newWorldConfig(t *testing.T, cfg emulator.Config) *world {
 	}
 	w := &world{t: t, srv: srv, url: ts.URL, store: secret.NewMemory(), stateDir: filepath.Join(dir, "state"),
 		envPath: filepath.Join(dir, "app.env"), old: old, oldPlain: oldPlain, rep: &recorder{}}
+	w.mgmt = mgmt
 	w.api = w.clientFor("plana-test", mgmt)
 	if err := w.store.Set(secret.KeyName(old.ID), oldPlain); err != nil {
 		t.Fatal(err)
@@ -194,11 +196,16 @@ func (w *world) assertNoPlaintext() {
 	})
 }
 
-// recorder is a Reporter that keeps what it was told and can act on waits.
+// recorder is a Reporter (and GateWatcher) that keeps what it was told and
+// can act on waits.
 type recorder struct {
 	mu     sync.Mutex
 	lines  []string
+	checks int // gate evaluations while waiting
 	onWait func()
+	// onWaiting hears every waiting line, for waits that are not the gate's
+	// (the watch after the revoke).
+	onWaiting func(string)
 }
 
 func (r *recorder) add(s string) {
@@ -209,6 +216,17 @@ func (r *recorder) add(s string) {
 func (r *recorder) Step(s string) { r.add("step: " + s) }
 func (r *recorder) Waiting(s string) {
 	r.add("waiting: " + s)
+	if r.onWaiting != nil {
+		r.onWaiting(s)
+	}
+}
+
+// GateChecked runs onWait on every evaluation of the gate while step 3
+// waits, whether or not it is worth a line.
+func (r *recorder) GateChecked(GateReport) {
+	r.mu.Lock()
+	r.checks++
+	r.mu.Unlock()
 	if r.onWait != nil {
 		r.onWait()
 	}

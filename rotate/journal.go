@@ -179,6 +179,14 @@ func (s journals) save(j *Journal) error {
 	return nil
 }
 
+// remove deletes the journal of key id; none is fine.
+func (s journals) remove(id string) error {
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // finish moves a finished journal to done/, where Status no longer sees it
 // but a person can still read what happened.
 func (s journals) finish(j *Journal, now time.Time) (string, error) {
@@ -190,6 +198,20 @@ func (s journals) finish(j *Journal, now time.Time) (string, error) {
 		return "", err
 	}
 	return dst, os.Rename(s.path(j.Old.ID), dst)
+}
+
+// lastDone returns the newest finished journal of key id, nil when none.
+func (s journals) lastDone(id string) *Journal {
+	// The stamps in the names sort as the times they are.
+	ps, _ := filepath.Glob(filepath.Join(s.dir, "done", id+"-*.json"))
+	for i := len(ps) - 1; i >= 0; i-- {
+		data, err := os.ReadFile(ps[i])
+		var j Journal
+		if err == nil && json.Unmarshal(data, &j) == nil && j.Old.ID == id && j.New != nil && j.Step == StepDone {
+			return &j
+		}
+	}
+	return nil
 }
 
 // all returns every unfinished journal, damaged ones as errors.

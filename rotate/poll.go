@@ -3,7 +3,11 @@ package rotate
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"time"
+
+	"github.com/plana-cli/plana/client"
 )
 
 // errDeadline is a poll's own deadline passing.
@@ -45,4 +49,20 @@ func poll(ctx context.Context, wait, maxWait, deadline time.Duration, try func()
 		}
 		wait = max(wait, min(2*wait, maxWait))
 	}
+}
+
+// transient says err is BOS not answering for now, worth trying again: a
+// connection refused, reset or timed out, a 5xx or a 429. ctx ending is
+// not: that is the caller stopping.
+func transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if ae, ok := errors.AsType[*client.APIError](err); ok {
+		return ae.Temporary()
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded)
 }

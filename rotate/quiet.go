@@ -25,8 +25,14 @@ const (
 // mistaken for silence), clamped to [1h, 7d] and rounded up to the hour. With
 // fewer than two calls there is no cadence to read: 24h.
 func SuggestQuietPeriod(calls []time.Time) time.Duration {
+	q, _ := suggestQuiet(calls)
+	return q
+}
+
+// suggestQuiet is SuggestQuietPeriod with the words for how it was found.
+func suggestQuiet(calls []time.Time) (time.Duration, string) {
 	if len(calls) < 2 {
-		return defaultQuiet
+		return defaultQuiet, fmt.Sprintf("the default: the old key made %d calls over the last 30 days, too few to read a cadence from", len(calls))
 	}
 	ts := append([]time.Time(nil), calls...)
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
@@ -37,29 +43,30 @@ func SuggestQuietPeriod(calls []time.Time) time.Duration {
 		}
 	}
 	q := 2 * gap
-	if q < minQuiet {
-		q = minQuiet
-	}
-	if q > maxQuiet {
-		q = maxQuiet
+	why := fmt.Sprintf("twice the longest gap between the old key's calls over the last 30 days (%s)", fmtDuration(gap))
+	switch {
+	case q < minQuiet:
+		q, why = minQuiet, fmt.Sprintf("the shortest plana suggests: twice the longest gap between the old key's calls over the last 30 days is only %s", fmtDuration(q))
+	case q > maxQuiet:
+		q, why = maxQuiet, fmt.Sprintf("the longest plana suggests: twice the longest gap between the old key's calls over the last 30 days is %s", fmtDuration(q))
 	}
 	if r := q % time.Hour; r != 0 {
 		q += time.Hour - r
 	}
-	return q
+	return q, why
 }
 
 // resolveQuiet is the quiet period of this run: the option's, else the
-// journal's, else one suggested from the old key's cadence (suggested).
-func (s *session) resolveQuiet(ctx context.Context) (q time.Duration, suggested bool, err error) {
+// journal's, else one suggested from the old key's cadence, suggested then
+// saying how it was found.
+func (s *session) resolveQuiet(ctx context.Context) (q time.Duration, suggested string, err error) {
 	if s.opts.QuietPeriod > 0 {
-		return s.opts.QuietPeriod, false, nil
+		return s.opts.QuietPeriod, "", nil
 	}
 	if q := s.j.quiet(); q > 0 {
-		return q, false, nil
+		return q, "", nil
 	}
-	q, err = s.r.SuggestQuietPeriod(ctx, s.j.Old.ID)
-	return q, true, err
+	return s.r.suggestQuietPeriod(ctx, s.j.Old.ID)
 }
 
 // quietPeriod resolves the quiet period and keeps it in the journal, so a
@@ -69,8 +76,8 @@ func (s *session) quietPeriod(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	if suggested {
-		s.rep.Info(fmt.Sprintf("no quiet period configured: using %s, twice the longest gap between the old key's calls over the last 30 days (set one with --quiet-period)", fmtDuration(q)))
+	if suggested != "" {
+		s.rep.Info(fmt.Sprintf("no quiet period configured: using %s, %s (set one with --quiet-period)", fmtDuration(q), suggested))
 	}
 	s.j.QuietSeconds = int64(q / time.Second)
 	return q, nil
@@ -79,8 +86,15 @@ func (s *session) quietPeriod(ctx context.Context) (time.Duration, error) {
 // SuggestQuietPeriod reads the old key's calls of the last 30 days and
 // proposes a quiet period from their cadence.
 func (r *Rotator) SuggestQuietPeriod(ctx context.Context, keyID string) (time.Duration, error) {
+	q, _, err := r.suggestQuietPeriod(ctx, keyID)
+	return q, err
+}
+
+// suggestQuietPeriod is SuggestQuietPeriod with the words for how it was
+// found.
+func (r *Rotator) suggestQuietPeriod(ctx context.Context, keyID string) (time.Duration, string, error) {
 	if _, err := r.API.Me(ctx); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	now, _ := r.API.ServerNow()
 	var calls []time.Time
@@ -92,7 +106,8 @@ func (r *Rotator) SuggestQuietPeriod(ctx context.Context, keyID string) (time.Du
 			return nil
 		})
 	if err != nil {
-		return 0, fmt.Errorf("reading the old key's execution log: %w", err)
+		return 0, "", fmt.Errorf("reading the old key's execution log: %w", err)
 	}
-	return SuggestQuietPeriod(calls), nil
+	q, why := suggestQuiet(calls)
+	return q, why, nil
 }

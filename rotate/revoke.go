@@ -16,6 +16,13 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	if s.j.Step.Reached(StepRevoked) {
 		return s.finish(ctx)
 	}
+	// Revoked by a forced revoke that could not finalize; step 4 done since.
+	if s.j.OldRevoked && s.j.Step.Reached(StepFinalized) {
+		if err := s.record(StepRevoked, "", ""); err != nil {
+			return err
+		}
+		return s.finish(ctx)
+	}
 	s.announce()
 	q, err := s.quietPeriod(ctx)
 	if err != nil {
@@ -42,6 +49,14 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	if !s.j.Step.Reached(StepFinalized) {
 		if err := s.confirm(fmt.Sprintf("Revoke the old key %s (%s)? It stops working within seconds.", s.j.Old.Name, s.j.Old.Prefix)); err != nil {
 			return err
+		}
+		// Step 4 before step 5, even asked for by name: a revoked key left
+		// in the target is one the automation may still try first.
+		if err := s.finalizeBeforeRevoke(ctx); err != nil {
+			if !s.opts.Force {
+				return err
+			}
+			return s.revokeOpen(ctx, forced, err)
 		}
 	}
 	if err := s.revoke(ctx, forced); err != nil {
@@ -96,6 +111,41 @@ func (s *session) watchAfterRevoke(ctx context.Context) {
 // watchPoll is how often the watch after the revoke reads the log, at most.
 const watchPoll = 2 * time.Second
 
+// finalizeBeforeRevoke is step 4 of a rotation whose successor exists.
+func (s *session) finalizeBeforeRevoke(ctx context.Context) error {
+	switch {
+	case s.j.New == nil:
+		return nil // a key revoked with no rotation under way
+	case s.target() == "" && s.j.Adopted:
+		// Carried on from another machine, which holds the target: the
+		// gate, checked just now, is the evidence that the automation moved.
+		return nil
+	case !s.j.Deployed:
+		return fmt.Errorf("the new key %s is not deployed yet (step 2)", s.j.New.Prefix)
+	}
+	return s.finalize(ctx)
+}
+
+// revokeOpen is a forced revoke whose targets could not be finalized
+// (why): the old key goes, as forced, and the rotation stays open at its
+// step, so deploying and finalizing still work and the rotation can end.
+func (s *session) revokeOpen(ctx context.Context, detail string, why error) error {
+	if err := s.revokeOld(ctx); err != nil {
+		return err
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	s.log(EventRevoked, detail)
+	s.rep.Warn(fmt.Sprintf("revoked %s (%s) (--force), but its targets were not finalized: %v", s.j.Old.Name, s.j.Old.Prefix, why))
+	next := fmt.Sprintf("plana keys deploy %s --finalize", s.j.Old.ID)
+	if !s.j.Deployed {
+		next = fmt.Sprintf("plana keys deploy %s --to TARGET, then %s", s.j.Old.ID, next)
+	}
+	return fmt.Errorf("%w: the old key %s is revoked, and the rotation stays open at step %q until its targets hold only the new key %s: run %s, then plana keys rotate %s to close it",
+		ErrPending, s.j.Old.Prefix, s.j.Step, s.j.New.Prefix, next, s.j.Old.ID)
+}
+
 // revoke revokes the old key; detail, logged with it, says why when the
 // gate did not hold.
 func (s *session) revoke(ctx context.Context, detail string) error {
@@ -129,6 +179,25 @@ func (s *session) finish(ctx context.Context) error {
 	}
 	s.res.Journal = dst
 	s.log(EventRotated, "")
+	return nil
+}
+
+// alreadyRotated is the record of the old key's finished rotation: its
+// finished journal, else the log's entry of its revoke with the successor
+// named; nil when neither knows one.
+func (s *session) alreadyRotated() *Result {
+	res := &Result{Old: s.j.Old, Step: StepDone, Done: true, AlreadyRotated: true}
+	if j := s.js.lastDone(s.old.ID); j != nil {
+		res.New, res.FinishedAt, res.Emergency, res.Reason, res.Target = j.New, j.Steps[StepDone], j.Emergency, j.Reason, j.Target
+		return res
+	}
+	es, _ := OpenLog(s.r.StateDir).Entries()
+	for i := len(es) - 1; i >= 0; i-- {
+		if e := es[i]; e.Old.ID == s.old.ID && e.New != nil && (e.Event == EventRotated || e.Event == EventRevoked) {
+			res.New, res.FinishedAt, res.Reason = e.New, e.Time, e.Reason
+			return res
+		}
+	}
 	return nil
 }
 

@@ -26,6 +26,7 @@ type session struct {
 	keyless   bool     // no keyring: the plaintext lives only in this run
 	row       *stepRow // the row being walked, whose heading announce shows
 	res       *Result
+	resume    string // the command that resumes this run; "": plana keys rotate
 }
 
 // withSession opens the session of key's rotation, runs fn in it, and
@@ -53,6 +54,10 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	}
 	if opts.Reason == "" {
 		opts.Reason = ReasonScheduled
+	}
+	var err error
+	if opts.Target, err = absTarget(opts.Target); err != nil {
+		return nil, err
 	}
 	s := &session{r: r, rep: r.rep(), opts: opts, js: r.journals(), old: key}
 	if id := s.js.rotationOf(key.ID); id != "" {
@@ -164,4 +169,13 @@ func (s *session) needNew() error {
 		return fmt.Errorf("no rotation of %s is under way: start one with plana keys rotate %s (or plana keys create --like %s)", s.old.Prefix, s.old.ID, s.old.ID)
 	}
 	return nil
+}
+
+// resumeCommand is the command that takes the rotation up where this run
+// stops.
+func (s *session) resumeCommand() string {
+	if s.resume != "" {
+		return s.resume
+	}
+	return "plana keys rotate " + s.j.Old.ID
 }

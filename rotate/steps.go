@@ -155,11 +155,23 @@ func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
 		if errors.Is(err, errDone) {
 			return s.result(), nil
 		}
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Ctrl-C: the journal holds how far it got; say where that is.
+			err = fmt.Errorf("stopped at %s; the rotation is saved, resume it with: %s: %w", row.where(), s.resumeCommand(), err)
+		}
 		if err != nil {
 			return s.result(), err
 		}
 	}
 	return s.result(), nil
+}
+
+// where names the row as a person knows it: its step, and what it does.
+func (row *stepRow) where() string {
+	if row.number == 0 {
+		return row.name
+	}
+	return fmt.Sprintf("step %d (%s)", row.number, row.name)
 }
 
 // announce shows that the step being walked begins.

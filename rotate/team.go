@@ -147,7 +147,10 @@ func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys
 		by = s.old.RevokedBy.Email
 	}
 	j.advance(StepDone, s.now())
-	s.res.AlreadyRotated = s.old.RevokedAt
+	s.res.AlreadyRotated = true
+	if s.old.RevokedAt != nil {
+		s.res.FinishedAt = *s.old.RevokedAt
+	}
 	if hadJournal {
 		dst, err := s.js.finish(j, s.now())
 		if err != nil {

@@ -89,7 +89,7 @@ func TestSecondMachineCarriesTheRotationOn(t *testing.T) {
 
 	// a's cron line again: already rotated, its journal closed, exit 0.
 	res, err = a.Rotate(context.Background(), w.old, opts)
-	if err != nil || !res.Done || res.AlreadyRotated == nil || res.New == nil || res.New.ID != nk.ID {
+	if err != nil || !res.Done || !res.AlreadyRotated || res.New == nil || res.New.ID != nk.ID {
 		t.Fatalf("machine a, rerun: %v %+v", err, res)
 	}
 	if items, _ := Status(a.StateDir); len(items) != 0 {
@@ -101,7 +101,7 @@ func TestSecondMachineCarriesTheRotationOn(t *testing.T) {
 	// A machine that took part in nothing: the same answer, no files.
 	c := w.machine("c")
 	res, err = c.Rotate(context.Background(), w.old, opts)
-	if err != nil || res.AlreadyRotated == nil {
+	if err != nil || !res.AlreadyRotated {
 		t.Fatalf("machine c: %v %+v", err, res)
 	}
 	if _, err := os.Stat(filepath.Join(c.StateDir, LogFileName)); !errors.Is(err, os.ErrNotExist) {
@@ -303,9 +303,9 @@ func TestWatchAfterRevokeReportsTheForgottenPlace(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w.rep.onWait = func() {
-		w.srv.Advance(2 * time.Hour)
-		if strings.Contains(w.rep.text(), "watching for") {
+	w.rep.onWait = func() { w.srv.Advance(2 * time.Hour) }
+	w.rep.onWaiting = func(line string) {
+		if strings.Contains(line, "watching for") {
 			// A worker nobody remembered, then Ctrl-C before the window ends.
 			if err := w.call("legacy-cron/0.9", w.oldPlain); !errors.Is(err, client.ErrUnauthenticated) {
 				t.Errorf("the old key after the revoke: %v", err)
@@ -396,7 +396,7 @@ func TestSingleStepsFromAnotherMachine(t *testing.T) {
 	}
 	// Deploy on a third machine: already rotated.
 	dres, err := w.machine("c").Deploy(context.Background(), w.old, Options{Target: "env-file:" + w.envPath})
-	if err != nil || dres.AlreadyRotated == nil {
+	if err != nil || !dres.AlreadyRotated {
 		t.Fatalf("deploy on c: %v %+v", err, dres)
 	}
 	if _, failed := stop(); failed != 0 {

@@ -3,6 +3,10 @@ package rotate
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // ensureVerified is step 3: the new key used, and (outside an emergency) the
@@ -12,11 +16,17 @@ func (s *session) ensureVerified(ctx context.Context) error {
 		return err
 	}
 	s.announce()
-	q, err := s.quietPeriod(ctx)
-	if err != nil {
-		return err
+	// The old key is already revoked: only the new key's use is waited
+	// for, so no quiet period to resolve or announce.
+	requireOldQuiet := !s.j.Emergency && !s.j.OldRevoked
+	var q time.Duration
+	if requireOldQuiet {
+		var err error
+		if q, err = s.quietPeriod(ctx); err != nil {
+			return err
+		}
 	}
-	rep, err := s.waitGate(ctx, newGate(s.r.API, s.j, q, !s.j.Emergency && !s.j.OldRevoked))
+	rep, err := s.waitGate(ctx, newGate(s.r.API, s.j, q, requireOldQuiet))
 	s.res.Gate = &rep
 	if err != nil {
 		if serr := s.save(); serr != nil {
@@ -40,17 +50,22 @@ func (s *session) verifyOldQuiet(ctx context.Context) (*Result, error) {
 }
 
 // waitGate evaluates the gate every poll interval until it holds, the
-// timeout passes (a *GateError) or ctx ends; once with NoWait.
+// timeout passes (a *GateError) or ctx ends; once with NoWait. On a pipe
+// the wait says only what changed, and that it still waits now and then.
 func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 	interval := s.opts.PollInterval
 	if interval <= 0 {
 		interval = defaultPollInterval
 	}
+	var end time.Time
+	if s.opts.Timeout > 0 {
+		end = time.Now().Add(s.opts.Timeout)
+	}
 	var rep GateReport
-	last := ""
+	news := &waitNews{}
 	err := poll(ctx, interval, interval, s.opts.Timeout, func() (bool, error) {
 		var err error
-		if rep, err = g.eval(ctx); err != nil {
+		if rep, err = s.evalThroughOutage(ctx, g, interval, end); err != nil {
 			return false, err
 		}
 		if rep.Passed {
@@ -63,9 +78,8 @@ func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 		if gw, ok := s.rep.(GateWatcher); ok {
 			gw.GateChecked(rep)
 		}
-		if sum := rep.Summary(); sum != last {
-			s.rep.Waiting("waiting: " + sum)
-			last = sum
+		if line := news.line(rep, time.Now()); line != "" {
+			s.rep.Waiting(line)
 		}
 		return false, nil
 	})
@@ -76,4 +90,78 @@ func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 		return rep, st.Cause
 	}
 	return rep, err
+}
+
+// evalThroughOutage evaluates the gate, riding out BOS not answering: a
+// transient failure is retried with backoff until the wait's end (zero: no
+// end but ctx), with one warning per outage and a note when BOS is back. An
+// outage still on at the end is ErrPending, with the command that resumes.
+func (s *session) evalThroughOutage(ctx context.Context, g *gate, interval time.Duration, end time.Time) (GateReport, error) {
+	exp := backoff.NewExponentialBackOff()
+	exp.InitialInterval = min(interval, time.Second)
+	exp.MaxInterval = max(interval, exp.InitialInterval)
+	opts := []backoff.RetryOption{backoff.WithBackOff(exp), backoff.WithMaxElapsedTime(0)}
+	switch left := time.Until(end); {
+	case s.opts.NoWait || (!end.IsZero() && left <= 0):
+		opts = append(opts, backoff.WithMaxTries(1))
+	case !end.IsZero():
+		opts = append(opts, backoff.WithMaxElapsedTime(left))
+	}
+	var down time.Time
+	rep, err := backoff.Retry(ctx, func() (GateReport, error) {
+		rep, err := g.eval(ctx)
+		if err == nil || !transient(ctx, err) {
+			return rep, backoff.Permanent(err)
+		}
+		if down.IsZero() {
+			down = time.Now()
+			until := "until it answers (Ctrl-C stops; " + s.resumeCommand() + " resumes)"
+			if !end.IsZero() {
+				until = "until " + end.Local().Format(time.DateTime)
+			}
+			s.rep.Warn(fmt.Sprintf("BOS does not answer (%v): still waiting, trying again %s", err, until))
+		}
+		return rep, err
+	}, opts...)
+	switch {
+	case err == nil && !down.IsZero():
+		s.rep.Info(fmt.Sprintf("BOS answers again, after %s", fmtDuration(time.Since(down))))
+	case err != nil && transient(ctx, err):
+		return rep, fmt.Errorf("%w: BOS did not answer (%v); stopped waiting at step 3. Resume with: %s", ErrPending, err, s.resumeCommand())
+	}
+	return rep, err
+}
+
+// heartbeatEvery is the longest a wait on a pipe stays silent.
+const heartbeatEvery = 10 * time.Minute
+
+// waitNews picks the evaluations of the gate worth a line: the first, the
+// new key's first use, a place the old key is used from that was not seen
+// before; otherwise one at most every heartbeatEvery, so a 48 h wait logs
+// what happened rather than every poll.
+type waitNews struct {
+	seen    map[[3]string]bool
+	newUsed bool
+	last    time.Time // when the last line went out; zero: none yet
+}
+
+func (n *waitNews) line(rep GateReport, now time.Time) string {
+	changed := n.last.IsZero() || rep.NewUsed != n.newUsed
+	n.newUsed = rep.NewUsed
+	if n.seen == nil {
+		n.seen = map[[3]string]bool{}
+	}
+	for _, src := range rep.Sources {
+		k := [3]string{src.SourceIP, src.UserAgent, src.Path}
+		changed = changed || !n.seen[k]
+		n.seen[k] = true
+	}
+	if !changed && now.Sub(n.last) < heartbeatEvery {
+		return ""
+	}
+	n.last = now
+	if changed {
+		return "waiting: " + rep.Summary()
+	}
+	return "still waiting: " + rep.Summary()
 }

@@ -140,6 +140,11 @@ var keyTableHeaders = []string{"Name", "Prefix", "Scopes", "Created", "Created b
 
 func renderKeyTable(ios *iostreams.IOStreams, records []KeyRecord, now time.Time) error {
 	t := cmdutil.NewTablePrinter(ios, keyTableHeaders...)
+	clean := make([]KeyRecord, len(records))
+	for i, r := range records {
+		clean[i] = r.clean()
+	}
+	records = clean
 	if !ios.IsStdoutTTY() {
 		for _, r := range records {
 			t.AddRow(r.Name, r.Prefix, strings.Join(r.Scopes, ","), stamp(&r.CreatedAt), r.CreatedBy.Email,

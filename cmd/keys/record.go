@@ -5,6 +5,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // Person is a user as key output shows them.
@@ -52,6 +53,26 @@ func newKeyRecord(k client.APIKey, cfg *config.Config, now time.Time) KeyRecord 
 		r.RotationDue = !now.Before(due)
 	}
 	return r
+}
+
+// clean is r with what others chose (names, emails, scopes) made safe for
+// a terminal: escape sequences in them are shown, not obeyed. The JSON and
+// YAML outputs keep the values as they are.
+func (r KeyRecord) clean() KeyRecord {
+	r.Name, r.Description, r.CreatedBy.Email = textsafe.Clean(r.Name), textsafe.Clean(r.Description), textsafe.Clean(r.CreatedBy.Email)
+	if r.RevokedBy != nil {
+		r.RevokedBy = &Person{r.RevokedBy.ID, textsafe.Clean(r.RevokedBy.Email)}
+	}
+	r.Scopes = cleanAll(r.Scopes)
+	return r
+}
+
+func cleanAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = textsafe.Clean(s)
+	}
+	return out
 }
 
 // serverNow is the server's clock when an answer has told it, so ages and

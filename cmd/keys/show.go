@@ -12,6 +12,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -148,7 +149,25 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintObject(opts.IO.Out, opts.Output, res)
 	}
-	return printShow(opts.IO, res, now, opts.Since)
+	return printShow(opts.IO, res.clean(), now, opts.Since)
+}
+
+// clean is res with what others chose made safe for a terminal: a request
+// path or user agent is whatever a caller sent.
+func (res ShowResult) clean() ShowResult {
+	res.Key = res.Key.clean()
+	srcs := make([]rotate.Source, len(res.Usage.Sources))
+	for i, s := range res.Usage.Sources {
+		s.SourceIP, s.UserAgent, s.Path = textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path)
+		srcs[i] = s
+	}
+	res.Usage.Sources = srcs
+	if ru := res.Rotation; ru != nil {
+		c := *ru
+		c.Old.Name, c.New.Name = textsafe.Clean(c.Old.Name), textsafe.Clean(c.New.Name)
+		res.Rotation = &c
+	}
+	return res
 }
 
 // rotationUsage finds the unfinished rotation k is the old or the new key

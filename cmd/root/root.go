@@ -122,7 +122,10 @@ func Run(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams, args
 	if err == nil {
 		return cmdutil.ExitOK
 	}
-	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
+	// A command that says more than "cancelled" (where a rotation stopped,
+	// how to resume it) keeps its words.
+	var said *cmdutil.ExitError
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) && !errors.As(err, &said) {
 		err = cmdutil.ErrCancel
 	}
 	return exitCode(ios, err)

@@ -65,6 +65,7 @@ type options struct {
 	envFile   string
 	apiURL    string
 	userAgent string
+	path      string
 	statsFile string
 	interval  time.Duration
 	workers   int
@@ -94,6 +95,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.envFile, "env-file", "", "env file holding "+envKey+" and optionally "+envNewKey+" (re-read before every call)")
 	fs.StringVar(&o.apiURL, "api-url", getenv(envAPIURL), "BOS API base URL (default $"+envAPIURL+")")
 	fs.StringVar(&o.userAgent, "user-agent", "stock-sync/1.4", "User-Agent sent with every call (the execution log shows it)")
+	fs.StringVar(&o.path, "path", "/v1/stock-levels", "the path every call asks for, URL-escaped (the execution log shows it)")
 	fs.StringVar(&o.statsFile, "stats-file", "", "write call counts as JSON to this file after every call")
 	fs.DurationVar(&o.interval, "interval", time.Second, "time between calls")
 	fs.IntVar(&o.workers, "workers", 1, "how many workers call at once, each every --interval")
@@ -326,9 +328,9 @@ func (w *worker) call(ctx context.Context) (string, error) {
 	var answered string
 	var levels json.RawMessage
 	_, err = c.Do(context.WithValue(ctx, answeredKey{}, &answered),
-		client.Request{Method: http.MethodGet, Path: "/v1/stock-levels"}, &levels)
+		client.Request{Method: http.MethodGet, Path: w.opts.path}, &levels)
 	if err != nil {
-		return "", fmt.Errorf("GET /v1/stock-levels: %w", err)
+		return "", fmt.Errorf("GET %s: %w", w.opts.path, err)
 	}
 	return answered, nil
 }

@@ -58,6 +58,8 @@ func TestBadInput(t *testing.T) {
 		after   func(t *testing.T, e *cmdtest.Env, s *setup)
 		// asNobody: root writes any file, so the case runs as nobody.
 		asNobody bool
+		// tty: stdout is a terminal.
+		tty bool
 	}{
 		{name: "key as a flag value",
 			args: func(_ *testing.T, e *cmdtest.Env, _ *setup) []string {
@@ -182,6 +184,41 @@ func TestBadInput(t *testing.T) {
 					t.Error("the new key is not in the keyring after a failed deploy")
 				}
 			}},
+		{name: "exec target past --exec-timeout",
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "rotate", oldName, "--to", "exec:exec sleep 30", "--exec-timeout", "200ms", "--no-wait"}
+			},
+			wantCode: cmdutil.ExitFailure, created: 1, want: []string{"timed out after 200ms", "is safe in the keyring and not deployed yet"}},
+		{name: "--to stdout on a terminal", tty: true,
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "rotate", oldName, "--to", "stdout", "--no-wait"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"refusing to print the new key to a terminal", "--force-tty"}},
+		{name: "deploy --to stdout on a terminal", tty: true,
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "deploy", oldName, "--to", "stdout"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"refusing to print the new key to a terminal"}},
+		{name: "--print-secret with -o json on a pipe",
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "rotate", oldName, "--print-secret", "-o", "json", "--no-wait"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"--print-secret cannot be combined with -o json"}},
+		{name: "--issued-by with one env file",
+			args: func(_ *testing.T, _ *cmdtest.Env, s *setup) []string {
+				return []string{"keys", "rotate", "--issued-by", "ben@example.com", "--emergency", "departed", "--to", "env-file:" + s.env, "--no-wait"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"every successor would overwrite the last", "rotation.targets"}},
+		{name: "a name whose successor's is too long",
+			args: func(t *testing.T, e *cmdtest.Env, _ *setup) []string {
+				ck, err := e.AdminClient().CreateKey(context.Background(),
+					client.CreateKeyRequest{Name: strings.Repeat("n", 196), Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return []string{"keys", "rotate", ck.APIKey.Prefix, "--no-wait"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"BOS allows at most 200", "Rename"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +227,7 @@ func TestBadInput(t *testing.T) {
 				return
 			}
 			e := cmdtest.New(t)
+			e.IO.SetStdoutTTY(tt.tty)
 			s := &setup{dir: t.TempDir()}
 			s.env = filepath.Join(s.dir, "sync.env")
 			if err := os.WriteFile(s.env, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {

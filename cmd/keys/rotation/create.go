@@ -42,7 +42,7 @@ func (o *CreateOptions) validate() error {
 	if o.Like == "" {
 		return cmdutil.FlagErrorf("--like KEY required: the key whose scopes and name to follow")
 	}
-	return checkPrintSecret(o.IO, o.PrintSecret, o.Output)
+	return checkPrintSecret(o.PrintSecret, o.Output)
 }
 
 func createRun(ctx context.Context, o *CreateOptions) error {

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,11 +14,13 @@ import (
 type DeployOptions struct {
 	StepDeps
 
-	Key      string
-	Target   string
-	Finalize bool
-	DryRun   bool
-	Output   string
+	Key         string
+	Target      string
+	Finalize    bool
+	DryRun      bool
+	ForceTTY    bool
+	ExecTimeout time.Duration
+	Output      string
 }
 
 // NewCmdDeploy builds `plana keys deploy KEY --to TARGET`.
@@ -42,6 +45,8 @@ new key, under PLANA_KEY.`,
 	cmd.Flags().StringVar(&o.Target, "to", "", "env-file:PATH, exec:CMD or stdout")
 	cmd.Flags().BoolVar(&o.Finalize, "finalize", false, "step 4: leave only the new key")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be deployed, change nothing")
+	addExecTimeoutFlag(cmd, &o.ExecTimeout)
+	cmd.Flags().BoolVar(&o.ForceTTY, "force-tty", false, "with --to stdout: print the new key even when stdout is a terminal")
 	return cmd
 }
 
@@ -52,10 +57,10 @@ func (o *DeployOptions) validate() error {
 	if o.Target == "" && !o.Finalize {
 		return cmdutil.FlagErrorf("--to TARGET required: env-file:PATH, exec:CMD or stdout")
 	}
-	return nil
+	return checkStdoutTarget(o.IO, o.Target, o.ForceTTY)
 }
 
 func deployRun(ctx context.Context, o *DeployOptions) error {
-	eo := rotate.Options{Target: o.Target, Finalize: o.Finalize, DryRun: o.DryRun}
+	eo := rotate.Options{Target: o.Target, Finalize: o.Finalize, DryRun: o.DryRun, ExecTimeout: o.ExecTimeout}
 	return o.runStep(ctx, o.Key, o.Output, eo, func(r *rotate.Rotator) stepFunc { return r.Deploy })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/atomicfile"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -118,7 +119,7 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 			if it.LastUsed != nil {
 				lu = cmdutil.FuzzyAgo(now, *it.LastUsed)
 			}
-			t.AddRow(it.Key.Name, it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), it.State(), lu)
+			t.AddRow(textsafe.Clean(it.Key.Name), it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), it.State(), lu)
 		}
 		if err := t.Render(); err != nil {
 			return err

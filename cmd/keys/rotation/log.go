@@ -11,6 +11,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -151,12 +152,6 @@ func logRun(ctx context.Context, o *LogOptions) error {
 			rows = append(rows, e)
 		}
 	}
-	newName := func(e rotate.HistoryRow) string {
-		if e.New == nil {
-			return ""
-		}
-		return e.New.Name + " (" + e.New.Prefix + ")"
-	}
 	switch o.Output {
 	case cmdutil.FormatJSON, cmdutil.FormatCSV:
 		p := cmdutil.NewListPrinter(ios.Out, o.Output, []string{"time", "event", "old_prefix", "old_name", "new_prefix", "new_name", "reason", "actor", "source"},
@@ -176,7 +171,11 @@ func logRun(ctx context.Context, o *LogOptions) error {
 	}
 	t := cmdutil.NewTablePrinter(ios, "TIME", "EVENT", "OLD KEY", "NEW KEY", "REASON", "BY", "SOURCE")
 	for _, e := range rows {
-		t.AddRow(timeOrDash(e.Time), e.Event, e.Old.Name+" ("+e.Old.Prefix+")", newName(e), e.Reason, e.Actor.String(), e.Source)
+		nk := ""
+		if e.New != nil {
+			nk = keyLabel(*e.New)
+		}
+		t.AddRow(timeOrDash(e.Time), e.Event, keyLabel(e.Old), nk, textsafe.Clean(e.Reason), textsafe.Clean(e.Actor.String()), e.Source)
 	}
 	return t.Render()
 }

@@ -23,11 +23,13 @@ type RotateOptions struct {
 	QuietPeriod  time.Duration
 	PollInterval time.Duration
 	Timeout      time.Duration
+	ExecTimeout  time.Duration
 	NoWait       bool
 	Yes          bool
 	DryRun       bool
 	Force        bool
 	PrintSecret  bool
+	ForceTTY     bool
 	Rebuild      bool
 	Emergency    string
 	IssuedBy     string
@@ -76,6 +78,7 @@ before the revoke.` + stepFlagsHelp,
 	fl := cmd.Flags()
 	fl.StringVar(&o.Target, "to", "", "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout")
 	addWaitFlags(cmd, &o.QuietPeriod, &o.PollInterval, &o.Timeout)
+	addExecTimeoutFlag(cmd, &o.ExecTimeout)
 	fl.BoolVar(&o.NoWait, "no-wait", false, "check the gate of step 3 once; not met: exit 3")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "confirm step 4 without asking")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what each step would do, change nothing")
@@ -83,6 +86,7 @@ before the revoke.` + stepFlagsHelp,
 	fl.StringVar(&o.Emergency, "emergency", "", "revoke the old key at once: compromise, departed, lost-device or free text")
 	fl.StringVar(&o.IssuedBy, "issued-by", "", "with --emergency: rotate every active key issued by this email")
 	fl.BoolVar(&o.PrintSecret, "print-secret", false, "print the new plaintext once to stdout (for use without a keyring)")
+	fl.BoolVar(&o.ForceTTY, "force-tty", false, "with --to stdout: print the new key even when stdout is a terminal")
 	fl.BoolVar(&o.Rebuild, "rebuild", false, "rebuild a damaged rotation journal from what the server knows")
 	fl.BoolVar(&o.Abort, "abort", false, "call the rotation off before the revoke: take PLANA_KEY_NEW out of the target, revoke the new key")
 	fl.StringVar(&o.Reason, "reason", "", "why: recorded in the log and the new key's description (default scheduled; with --abort, called off)")
@@ -174,7 +178,10 @@ func (o *RotateOptions) validate() error {
 		o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.Rebuild || o.Force || o.PrintSecret); err != nil {
 		return err
 	}
-	return checkPrintSecret(o.IO, o.PrintSecret, o.Output)
+	if err := checkStdoutTarget(o.IO, o.Target, o.ForceTTY); err != nil {
+		return err
+	}
+	return checkPrintSecret(o.PrintSecret, o.Output)
 }
 
 func (o *RotateOptions) watchAfterRevoke() time.Duration {
@@ -188,7 +195,7 @@ func (o *RotateOptions) watchAfterRevoke() time.Duration {
 }
 
 func rotateRun(ctx context.Context, o *RotateOptions) error {
-	eo := rotate.Options{Target: o.Target, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout,
+	eo := rotate.Options{Target: o.Target, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout, ExecTimeout: o.ExecTimeout,
 		NoWait: o.NoWait, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, PrintSecret: o.PrintSecret, Emergency: o.Emergency,
 		Reason: o.Reason, WatchAfterRevoke: o.watchAfterRevoke()}
 	if o.Abort && eo.Reason == "" {

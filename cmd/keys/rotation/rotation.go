@@ -16,6 +16,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -69,8 +70,14 @@ type progress struct {
 
 const chartEvery = time.Minute
 
-// GateChecked draws the old and the new key's traffic while step 3 waits.
+// GateChecked keeps a spinner's text current (the engine writes a line
+// only when something changed, which a pipe wants and a spinner does not)
+// and draws the old and the new key's traffic while step 3 waits.
 func (r *progress) GateChecked(rep rotate.GateReport) {
+	if r.p != nil && r.ios.IsStderrTTY() {
+		r.waiting = textsafe.Clean("waiting: " + rep.Summary())
+		r.p.Update(r.waiting)
+	}
 	if r.chart == nil || rep.New == nil || time.Since(r.chartAt) < chartEvery {
 		return
 	}
@@ -114,12 +121,16 @@ func (r *progress) stop() {
 	}
 }
 
+// The engine's words hold what others chose (key names, request paths,
+// user agents): every line is made safe for a terminal on its way out.
+
 func (r *progress) Step(name string) {
 	r.stop()
-	fmt.Fprintln(r.ios.ErrOut, r.ios.ColorScheme().Bold(name))
+	fmt.Fprintln(r.ios.ErrOut, r.ios.ColorScheme().Bold(textsafe.Clean(name)))
 }
 
 func (r *progress) Waiting(text string) {
+	text = textsafe.Clean(text)
 	r.waiting = text
 	if r.p == nil {
 		r.p = r.ios.StartProgress(text)
@@ -130,12 +141,12 @@ func (r *progress) Waiting(text string) {
 
 func (r *progress) Info(text string) {
 	r.stop()
-	fmt.Fprintln(r.ios.ErrOut, "  "+text)
+	fmt.Fprintln(r.ios.ErrOut, "  "+textsafe.Clean(text))
 }
 
 func (r *progress) Warn(text string) {
 	r.stop()
-	fmt.Fprintf(r.ios.ErrOut, "%s %s\n", r.ios.ColorScheme().WarningIcon(), text)
+	fmt.Fprintf(r.ios.ErrOut, "%s %s\n", r.ios.ColorScheme().WarningIcon(), textsafe.Clean(text))
 }
 
 // newRotator wires a Rotator to what the Factory gave a step verb.
@@ -160,8 +171,11 @@ func mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, rotate.ErrConfirmRequired):
+	case errors.Is(err, rotate.ErrConfirmRequired), errors.Is(err, rotate.ErrUsage):
 		return &cmdutil.FlagError{Err: err}
+	case errors.Is(err, context.Canceled):
+		// Ctrl-C: the engine's words say where it stopped and how to go on.
+		return &cmdutil.ExitError{Code: cmdutil.ExitCancel, Err: err}
 	case errors.Is(err, rotate.ErrPending):
 		return &cmdutil.PendingError{Err: err}
 	case errors.Is(err, client.ErrUnauthenticated):

@@ -33,8 +33,8 @@ func TestStepFlags(t *testing.T) {
 		wantErr string
 	}{
 		{name: "rotate all flags", verb: "rotate",
-			args: "KEY --to env-file:/x.env --quiet-period 2d --poll-interval 30s --timeout 36h --yes --dry-run -o json",
-			want: RotateOptions{Key: "KEY", Target: "env-file:/x.env", QuietPeriod: 48 * time.Hour, PollInterval: 30 * time.Second, Timeout: 36 * time.Hour, Yes: true, DryRun: true, Output: "json"}},
+			args: "KEY --to env-file:/x.env --quiet-period 2d --poll-interval 30s --timeout 36h --exec-timeout 5m --yes --dry-run -o json",
+			want: RotateOptions{Key: "KEY", Target: "env-file:/x.env", QuietPeriod: 48 * time.Hour, PollInterval: 30 * time.Second, Timeout: 36 * time.Hour, ExecTimeout: 5 * time.Minute, Yes: true, DryRun: true, Output: "json"}},
 		{name: "rotate no-wait", verb: "rotate", args: "KEY --no-wait --yes", want: RotateOptions{Key: "KEY", NoWait: true, Yes: true, Output: "table"}},
 		{name: "emergency issued-by", verb: "rotate", args: "--issued-by ben@example.com --emergency departed --no-wait",
 			want: RotateOptions{IssuedBy: "ben@example.com", Emergency: "departed", NoWait: true, Output: "table"}},
@@ -55,7 +55,7 @@ func TestStepFlags(t *testing.T) {
 		{name: "negative watch", verb: "rotate", args: "KEY --watch-after-revoke -1s", wantErr: "must not be negative"},
 		{name: "create --like", verb: "create", args: "--like pa_live_AB7K2XYZ --print-secret", want: CreateOptions{Like: "pa_live_AB7K2XYZ", PrintSecret: true, Output: "table"}},
 		{name: "create needs --like", verb: "create", args: "", wantErr: "--like KEY required"},
-		{name: "deploy", verb: "deploy", args: "KEY --to exec:cat", want: DeployOptions{Key: "KEY", Target: "exec:cat", Output: "table"}},
+		{name: "deploy", verb: "deploy", args: "KEY --to exec:cat --exec-timeout 30s", want: DeployOptions{Key: "KEY", Target: "exec:cat", ExecTimeout: 30 * time.Second, Output: "table"}},
 		{name: "deploy finalize", verb: "deploy", args: "KEY --finalize", want: DeployOptions{Key: "KEY", Finalize: true, Output: "table"}},
 		{name: "deploy needs --to", verb: "deploy", args: "KEY", wantErr: "--to TARGET required"},
 		{name: "verify wait", verb: "verify", args: "KEY --wait --timeout 2d", want: VerifyOptions{Key: "KEY", Wait: true, Timeout: 48 * time.Hour, Output: "table"}},

@@ -10,6 +10,7 @@ import (
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -70,9 +71,9 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 		for _, it := range items {
 			nk := "-"
 			if it.New != nil {
-				nk = it.New.Name + " (" + it.New.Prefix + ")"
+				nk = keyLabel(*it.New)
 			}
-			t.AddRow(it.Old.Name+" ("+it.Old.Prefix+")", nk, string(it.Step), it.WaitingOn, cmdutil.FuzzyAgo(now, it.Since))
+			t.AddRow(keyLabel(it.Old), nk, string(it.Step), textsafe.Clean(it.WaitingOn), cmdutil.FuzzyAgo(now, it.Since))
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -109,16 +110,21 @@ func printRecentRefused(ctx context.Context, o *StatusOptions) error {
 		if len(srcs) == 0 {
 			continue
 		}
-		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s (%s) on %s, still configured at:\n", k.Name, k.Prefix, k.RevokedAt.UTC().Format(time.DateOnly))
+		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s on %s, still configured at:\n", textsafe.Clean(k.Name+" ("+k.Prefix+")"), k.RevokedAt.UTC().Format(time.DateOnly))
 		t := cmdutil.NewTablePrinter(ios, "SOURCE IP", "USER AGENT", "PATH", "CALLS", "LAST SEEN")
 		for _, s := range srcs {
-			t.AddRow(s.SourceIP, s.UserAgent, s.Path, fmt.Sprint(s.Calls), cmdutil.FuzzyAgo(now, s.LastSeen))
+			t.AddRow(textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path), fmt.Sprint(s.Calls), cmdutil.FuzzyAgo(now, s.LastSeen))
 		}
 		if err := t.Render(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// keyLabel is "NAME (PREFIX)", safe for a terminal whatever the name holds.
+func keyLabel(k rotate.KeyRef) string {
+	return textsafe.Clean(k.Name + " (" + k.Prefix + ")")
 }
 
 // timeOrDash formats a time for tables.

@@ -12,6 +12,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -79,9 +80,22 @@ func checkTarget(target string) error {
 	return nil
 }
 
-func checkPrintSecret(ios *iostreams.IOStreams, printSecret bool, output string) error {
-	return refuseTogether("--print-secret cannot be mixed with -o json on the same stdout",
-		printSecret, ios.IsStdoutTTY() && output == cmdutil.FormatJSON)
+// checkPrintSecret refuses a plaintext in the JSON stream, which is made
+// to be kept and passed on: that is what -o json is for.
+func checkPrintSecret(printSecret bool, output string) error {
+	return refuseTogether("--print-secret cannot be combined with -o json: the plaintext would go into the JSON stream; "+
+		"use the keyring (plana keys secret KEY) or --print-secret without -o json", printSecret, output == cmdutil.FormatJSON)
+}
+
+// checkStdoutTarget holds --to stdout to the rule of plana keys secret: no
+// plaintext on a terminal, where screens are shared and scrollback is kept,
+// unless --force-tty.
+func checkStdoutTarget(ios *iostreams.IOStreams, target string, forceTTY bool) error {
+	if target != rotate.TargetStdout || !ios.IsStdoutTTY() || forceTTY {
+		return nil
+	}
+	return cmdutil.FlagErrorf("refusing to print the new key to a terminal (--to stdout): pipe it into your secrets manager " +
+		"(... --to stdout | vault kv put ...), deploy it with --to env-file:PATH or --to exec:CMD, or pass --force-tty")
 }
 
 // start builds a Rotator reporting on the streams and puts the config's
@@ -145,9 +159,9 @@ func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
 	for _, it := range res.Items {
 		newKey := "-"
 		if it.Result != nil && it.Result.New != nil {
-			newKey = it.Result.New.Name + " (" + it.Result.New.Prefix + ")"
+			newKey = keyLabel(*it.Result.New)
 		}
-		t.AddRow(it.Old.Name+" ("+it.Old.Prefix+")", newKey, it.State, it.Error)
+		t.AddRow(keyLabel(it.Old), newKey, it.State, textsafe.Clean(it.Error))
 	}
 	if err := t.Render(); err != nil {
 		return err
@@ -169,22 +183,22 @@ func printResult(ios *iostreams.IOStreams, output string, res *rotate.Result) er
 	switch {
 	case res.DryRun:
 		return nil // the plan went out line by line
-	case res.AlreadyRotated != nil && res.New != nil:
-		fmt.Fprintf(w, "%s %s (%s) already rotated on %s to %s (%s)\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix,
-			res.AlreadyRotated.UTC().Format(time.DateOnly), res.New.Name, res.New.Prefix)
+	case res.AlreadyRotated && res.New != nil:
+		fmt.Fprintf(w, "%s already rotated on %s to %s\n", cs.SuccessIcon(), res.FinishedAt.UTC().Format(time.DateOnly), keyLabel(*res.New))
 		return nil
 	case res.Aborted != nil:
-		fmt.Fprintf(w, "%s Called off the rotation of %s (%s): %s (%s) revoked, the old key goes on working\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix, res.Aborted.Name, res.Aborted.Prefix)
+		fmt.Fprintf(w, "%s Called off the rotation of %s: %s revoked, the old key goes on working\n", cs.SuccessIcon(), keyLabel(res.Old), keyLabel(*res.Aborted))
 		return nil
 	case res.Done:
-		fmt.Fprintf(w, "%s Rotated %s (%s) to %s (%s)\n", cs.SuccessIcon(), res.Old.Name, res.Old.Prefix, res.New.Name, res.New.Prefix)
+		fmt.Fprintf(w, "%s Rotated %s to %s\n", cs.SuccessIcon(), keyLabel(res.Old), keyLabel(*res.New))
 	case res.New != nil:
-		fmt.Fprintf(w, "%s %s → %s (%s): at step %s\n", cs.WarningIcon(), res.Old.Prefix, res.New.Name, res.New.Prefix, res.Step)
+		fmt.Fprintf(w, "%s %s → %s: at step %s\n", cs.WarningIcon(), textsafe.Clean(res.Old.Prefix), keyLabel(*res.New), res.Step)
 	}
 	if res.Gate != nil && !res.Gate.Passed {
 		fmt.Fprintln(w, "  "+res.Gate.Summary())
 		for _, s := range res.Gate.Sources {
-			fmt.Fprintf(w, "    %s  %s  %s  ×%d  last %s\n", s.SourceIP, s.UserAgent, s.Path, s.Calls, s.LastSeen.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "    %s  %s  %s  ×%d  last %s\n", textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path),
+				s.Calls, s.LastSeen.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
@@ -197,4 +211,8 @@ func addWaitFlags(cmd *cobra.Command, quiet, poll, timeout *time.Duration) {
 	durationFlag(cmd, quiet, "quiet-period", "how long the old key must be unused before revoking (default: config rotation.quiet_period, else suggested from its call cadence)")
 	durationFlag(cmd, poll, "poll-interval", "how often to check the execution log while waiting (default: config poll_interval)")
 	durationFlag(cmd, timeout, "timeout", "stop waiting after this long, with exit code 3")
+}
+
+func addExecTimeoutFlag(cmd *cobra.Command, d *time.Duration) {
+	durationFlag(cmd, d, "exec-timeout", "with --to exec:CMD: how long CMD may run before it and its children are killed (default 2m)")
 }
