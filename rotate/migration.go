@@ -1,0 +1,140 @@
+package rotate
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
+)
+
+// SourceMigration is how far one caller of the old key (a source IP and user
+// agent) has moved to the new key.
+type SourceMigration struct {
+	SourceIP  string `json:"source_ip"`
+	UserAgent string `json:"user_agent"`
+	// OldCalls and OldLast are its calls on the old key in the look-back
+	// window, and the last of them.
+	OldCalls int       `json:"old_calls"`
+	OldLast  time.Time `json:"old_last"`
+	// NewFirst is its first call on the new key; zero while it has made none.
+	NewFirst time.Time `json:"new_first,omitzero"`
+	// Cadence is the median gap between its calls on the old key: its own
+	// rhythm. Zero when it was seen once.
+	Cadence duration.JSON `json:"cadence,omitempty"`
+	// QuietTime is how long it must stay off the old key before its silence
+	// means anything: twice its cadence, at least the quiet period.
+	QuietTime duration.JSON `json:"quiet_time"`
+	// HoldUntil is OldLast + QuietTime: until then a source that has not
+	// reached the new key holds the gate.
+	HoldUntil time.Time `json:"hold_until"`
+	Moved     bool      `json:"moved"`
+	Holding   bool      `json:"holding"`
+}
+
+type sourceID struct{ ip, ua string }
+
+// Migrations sums up, source by source, the old key's calls (old, the
+// look-back window) against the new key's (new, since its creation, without
+// plana's own calls), at the server time now. A source seen on the old key
+// and not on the new holds the gate until its own quiet time has passed:
+// max(2 × its cadence, quiet), so a weekly job keeps the gate shut for two
+// weeks after its last old call, where a 48 h quiet period alone would pass
+// between two of its runs. A source that changes its user agent when it
+// moves counts as one that has not moved, and holds until its quiet time:
+// the gate errs on the safe side. Sources are ordered holding first, then by
+// last call on the old key, newest first.
+func Migrations(old, new []client.ExecutionLogEntry, quiet time.Duration, now time.Time) []SourceMigration {
+	calls := map[sourceID][]time.Time{}
+	for _, e := range old {
+		id := sourceID{e.SourceIP, e.UserAgent}
+		calls[id] = append(calls[id], e.At)
+	}
+	first := map[sourceID]time.Time{}
+	for _, e := range new {
+		id := sourceID{e.SourceIP, e.UserAgent}
+		if f, ok := first[id]; !ok || e.At.Before(f) {
+			first[id] = e.At
+		}
+	}
+	out := make([]SourceMigration, 0, len(calls))
+	for id, ts := range calls {
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+		m := SourceMigration{SourceIP: id.ip, UserAgent: id.ua, OldCalls: len(ts), OldLast: ts[len(ts)-1], Cadence: duration.JSON(medianGap(ts))}
+		m.NewFirst, m.Moved = first[id]
+		m.QuietTime = duration.JSON(max(2*time.Duration(m.Cadence), quiet))
+		m.HoldUntil = m.OldLast.Add(time.Duration(m.QuietTime))
+		m.Holding = !m.Moved && now.Before(m.HoldUntil)
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Holding != out[j].Holding {
+			return out[i].Holding
+		}
+		if !out[i].OldLast.Equal(out[j].OldLast) {
+			return out[i].OldLast.After(out[j].OldLast)
+		}
+		if out[i].SourceIP != out[j].SourceIP {
+			return out[i].SourceIP < out[j].SourceIP
+		}
+		return out[i].UserAgent < out[j].UserAgent
+	})
+	return out
+}
+
+// medianGap is the median of the gaps between consecutive times of ts,
+// sorted; zero with fewer than two. The median, not the largest gap: one
+// missed run must not double a source's cadence.
+func medianGap(ts []time.Time) time.Duration {
+	if len(ts) < 2 {
+		return 0
+	}
+	gaps := make([]time.Duration, 0, len(ts)-1)
+	for i := 1; i < len(ts); i++ {
+		gaps = append(gaps, ts[i].Sub(ts[i-1]))
+	}
+	slices.Sort(gaps)
+	n := len(gaps)
+	if n%2 == 1 {
+		return gaps[n/2]
+	}
+	return (gaps[n/2-1] + gaps[n/2]) / 2
+}
+
+// MigrationHolds reports whether any source still holds the gate, and until
+// when the last of them does if none calls the old key again.
+func MigrationHolds(ms []SourceMigration) (bool, time.Time) {
+	var until time.Time
+	holding := false
+	for _, m := range ms {
+		if m.Holding {
+			holding = true
+			if m.HoldUntil.After(until) {
+				until = m.HoldUntil
+			}
+		}
+	}
+	return holding, until
+}
+
+// String is the source's line in `keys show` and the wait lines.
+func (m SourceMigration) String(now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %q: last on the old key %s ago (%d calls", m.SourceIP, m.UserAgent, fmtDuration(now.Sub(m.OldLast)), m.OldCalls)
+	if m.Cadence > 0 {
+		fmt.Fprintf(&b, ", every %s", fmtDuration(time.Duration(m.Cadence)))
+	}
+	b.WriteString("), ")
+	switch {
+	case m.Moved:
+		fmt.Fprintf(&b, "on the new key since %s", m.NewFirst.UTC().Format(time.RFC3339))
+	case m.Holding:
+		fmt.Fprintf(&b, "not on the new key yet: holds the gate until %s", m.HoldUntil.UTC().Format(time.RFC3339))
+	default:
+		fmt.Fprintf(&b, "not on the new key, quiet for %s: no longer holds the gate", fmtDuration(time.Duration(m.QuietTime)))
+	}
+	return b.String()
+}
