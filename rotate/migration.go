@@ -37,34 +37,75 @@ type SourceMigration struct {
 
 type sourceID struct{ ip, ua string }
 
-// Migrations sums up, source by source, the old key's calls (old, the
-// look-back window) against the new key's (new, since its creation, without
-// plana's own calls), at the server time now. A source seen on the old key
-// and not on the new holds the gate until its own quiet time has passed:
-// max(2 × its cadence, quiet), so a weekly job keeps the gate shut for two
-// weeks after its last old call, where a 48 h quiet period alone would pass
-// between two of its runs. A source that changes its user agent when it
-// moves counts as one that has not moved, and holds until its quiet time:
-// the gate errs on the safe side. Sources are ordered holding first, then by
-// last call on the old key, newest first.
-func Migrations(old, new []client.ExecutionLogEntry, quiet time.Duration, now time.Time) []SourceMigration {
-	calls := map[sourceID][]time.Time{}
-	for _, e := range old {
+// recentCalls is how many of a source's latest calls its cadence is read
+// from: enough for a median, and memory stays flat however busy it is.
+const recentCalls = 64
+
+// oldSource is what a MigrationTally keeps of one source on the old key.
+type oldSource struct {
+	calls  int
+	recent []time.Time // its latest calls, at most recentCalls, unordered
+}
+
+// MigrationTally gathers, entry by entry as the log is read, what
+// Migrations needs: the old key's calls by source, the new key's first call
+// by source.
+type MigrationTally struct {
+	old   map[sourceID]*oldSource
+	first map[sourceID]time.Time
+}
+
+// NewMigrationTally starts an empty tally.
+func NewMigrationTally() *MigrationTally {
+	return &MigrationTally{old: map[sourceID]*oldSource{}, first: map[sourceID]time.Time{}}
+}
+
+// AddOld counts calls made with the old key.
+func (t *MigrationTally) AddOld(entries ...client.ExecutionLogEntry) {
+	for _, e := range entries {
 		id := sourceID{e.SourceIP, e.UserAgent}
-		calls[id] = append(calls[id], e.At)
-	}
-	first := map[sourceID]time.Time{}
-	for _, e := range new {
-		id := sourceID{e.SourceIP, e.UserAgent}
-		if f, ok := first[id]; !ok || e.At.Before(f) {
-			first[id] = e.At
+		s := t.old[id]
+		if s == nil {
+			s = &oldSource{}
+			t.old[id] = s
+		}
+		s.calls++
+		if len(s.recent) < recentCalls {
+			s.recent = append(s.recent, e.At)
+			continue
+		}
+		// Replace the earliest kept call when this one is later: the log
+		// may come newest first or oldest first.
+		i := 0
+		for j, at := range s.recent {
+			if at.Before(s.recent[i]) {
+				i = j
+			}
+		}
+		if e.At.After(s.recent[i]) {
+			s.recent[i] = e.At
 		}
 	}
-	out := make([]SourceMigration, 0, len(calls))
-	for id, ts := range calls {
+}
+
+// AddNew counts calls made with the new key (plana's own left out).
+func (t *MigrationTally) AddNew(entries ...client.ExecutionLogEntry) {
+	for _, e := range entries {
+		id := sourceID{e.SourceIP, e.UserAgent}
+		if f, ok := t.first[id]; !ok || e.At.Before(f) {
+			t.first[id] = e.At
+		}
+	}
+}
+
+// Migrations sums the tally up at the server time now; see Migrations.
+func (t *MigrationTally) Migrations(quiet time.Duration, now time.Time) []SourceMigration {
+	out := make([]SourceMigration, 0, len(t.old))
+	for id, s := range t.old {
+		ts := slices.Clone(s.recent)
 		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
-		m := SourceMigration{SourceIP: id.ip, UserAgent: id.ua, OldCalls: len(ts), OldLast: ts[len(ts)-1], Cadence: duration.JSON(medianGap(ts))}
-		m.NewFirst, m.Moved = first[id]
+		m := SourceMigration{SourceIP: id.ip, UserAgent: id.ua, OldCalls: s.calls, OldLast: ts[len(ts)-1], Cadence: duration.JSON(medianGap(ts))}
+		m.NewFirst, m.Moved = t.first[id]
 		m.QuietTime = duration.JSON(max(2*time.Duration(m.Cadence), quiet))
 		m.HoldUntil = m.OldLast.Add(time.Duration(m.QuietTime))
 		m.Holding = !m.Moved && now.Before(m.HoldUntil)
@@ -83,6 +124,23 @@ func Migrations(old, new []client.ExecutionLogEntry, quiet time.Duration, now ti
 		return out[i].UserAgent < out[j].UserAgent
 	})
 	return out
+}
+
+// Migrations sums up, source by source, the old key's calls (old, the
+// look-back window) against the new key's (new, since its creation, without
+// plana's own calls), at the server time now. A source seen on the old key
+// and not on the new holds the gate until its own quiet time has passed:
+// max(2 × its cadence, quiet), so a weekly job keeps the gate shut for two
+// weeks after its last old call, where a 48 h quiet period alone would pass
+// between two of its runs. A source that changes its user agent when it
+// moves counts as one that has not moved, and holds until its quiet time:
+// the gate errs on the safe side. Sources are ordered holding first, then by
+// last call on the old key, newest first.
+func Migrations(old, new []client.ExecutionLogEntry, quiet time.Duration, now time.Time) []SourceMigration {
+	t := NewMigrationTally()
+	t.AddOld(old...)
+	t.AddNew(new...)
+	return t.Migrations(quiet, now)
 }
 
 // medianGap is the median of the gaps between consecutive times of ts,

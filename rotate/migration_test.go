@@ -107,3 +107,22 @@ func TestASourceThatChangesItsUserAgentHasNotMoved(t *testing.T) {
 		t.Error("no source holds nothing")
 	}
 }
+
+func TestTheTallyKeepsFlatMemoryAndTheLatestCadence(t *testing.T) {
+	tl := NewMigrationTally()
+	// A month hourly, then a day every minute: the cadence is read from the
+	// latest calls, whatever order the log comes in.
+	hourly := calls("a", "b", t0, time.Hour, 30*24)
+	fast := calls("a", "b", t0.Add(30*24*time.Hour), time.Minute, 24*60)
+	for i := len(fast) - 1; i >= 0; i-- { // newest first, as the log pages
+		tl.AddOld(fast[i])
+	}
+	tl.AddOld(hourly...)
+	if n := len(tl.old[sourceID{"a", "b"}].recent); n != recentCalls {
+		t.Fatalf("kept %d calls, want %d", n, recentCalls)
+	}
+	ms := tl.Migrations(time.Hour, fast[len(fast)-1].At)
+	if len(ms) != 1 || time.Duration(ms[0].Cadence) != time.Minute || ms[0].OldCalls != len(hourly)+len(fast) || !ms[0].OldLast.Equal(fast[len(fast)-1].At) {
+		t.Errorf("%+v", ms)
+	}
+}
