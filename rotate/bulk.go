@@ -39,11 +39,7 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 	if opts.Emergency == "" {
 		opts.Emergency = ReasonDeparted
 	}
-	me, err := r.API.Me(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: logPageSize})
+	me, keys, err := r.meAndKeys(ctx, client.StatusAll)
 	if err != nil {
 		return nil, err
 	}
@@ -127,11 +123,7 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 		return nil, err
 	}
 	defer lk.Unlock()
-	me, err := r.API.Me(ctx)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: logPageSize})
+	me, keys, err := r.meAndKeys(ctx, client.StatusActive)
 	if err != nil {
 		return nil, err
 	}
@@ -219,4 +211,14 @@ func (r *Rotator) callsOf(ctx context.Context, id string) (own []string, all int
 		return nil
 	})
 	return own, all, err
+}
+
+// meAndKeys is who the management key is, and the keys with status.
+func (r *Rotator) meAndKeys(ctx context.Context, status string) (*client.Me, []client.APIKey, error) {
+	me, err := r.API.Me(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := r.API.ListKeys(ctx, client.ListKeysOptions{Status: status, PageSize: logPageSize})
+	return me, keys, err
 }

@@ -4,89 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/duration"
 )
-
-// Source is one place the old key is still used from, the "you forgot a
-// place" signal: calls grouped by source IP, user agent and path.
-type Source struct {
-	SourceIP  string    `json:"source_ip"`
-	UserAgent string    `json:"user_agent"`
-	Path      string    `json:"path"`
-	Count     int       `json:"count"`
-	LastSeen  time.Time `json:"last_seen"`
-}
-
-// GateReport is one evaluation of the gate of step 3, in server time.
-type GateReport struct {
-	Now         time.Time     `json:"now"`
-	QuietPeriod duration.JSON `json:"quiet_period"`
-	Old         KeyRef        `json:"old"`
-	New         *KeyRef       `json:"new,omitempty"`
-	// NewCreatedAt is when the new key was issued: the rotation's start.
-	NewCreatedAt time.Time `json:"new_created_at,omitzero"`
-	NewUsed      bool      `json:"new_used"`
-	NewFirstUse  time.Time `json:"new_first_use,omitzero"`
-	OldRevoked   bool      `json:"old_revoked"`
-	OldQuiet     bool      `json:"old_quiet"`
-	OldLastUse   time.Time `json:"old_last_use,omitzero"`
-	// QuietUntil is when the old key's quiet period ends if it stays unused.
-	QuietUntil time.Time `json:"quiet_until,omitzero"`
-	// FutureUse is the latest use of the old key that BOS stamped after its
-	// own present; such a use counts from when plana first saw it.
-	FutureUse time.Time `json:"future_use,omitzero"`
-	Sources   []Source  `json:"sources,omitempty"`
-	Passed    bool      `json:"passed"`
-}
-
-// Summary says what the gate still waits for, in one line.
-func (g GateReport) Summary() string {
-	if g.Passed {
-		return "the new key is in use and the old key has been quiet for " + fmtDuration(time.Duration(g.QuietPeriod))
-	}
-	var parts []string
-	if g.New != nil && !g.NewUsed {
-		parts = append(parts, fmt.Sprintf("the new key %s has not been used yet: deploy it and let the automation run", g.New.Prefix))
-	}
-	// An evaluation cut short by an error knows no last use to tell of.
-	if !g.OldQuiet && !g.OldLastUse.IsZero() {
-		p := fmt.Sprintf("the old key %s was used %s ago", g.Old.Prefix, fmtDuration(g.Now.Sub(g.OldLastUse)))
-		if !g.QuietUntil.IsZero() {
-			p += fmt.Sprintf(" (quiet from %s if it stays unused)", g.QuietUntil.UTC().Format(time.RFC3339))
-		}
-		if !g.FutureUse.IsZero() {
-			p += fmt.Sprintf("; BOS stamped a use at %s, after its own clock's present (a server clock fault): counted as a use when plana first saw it",
-				g.FutureUse.UTC().Format(time.RFC3339))
-		}
-		if len(g.Sources) > 0 {
-			var ss []string
-			for _, s := range g.Sources {
-				ss = append(ss, fmt.Sprintf("%s %q %s ×%d", s.SourceIP, s.UserAgent, s.Path, s.Count))
-			}
-			p += "; still used from: " + strings.Join(ss, ", ")
-		}
-		parts = append(parts, p)
-	}
-	return strings.Join(parts, "; ")
-}
-
-func fmtDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	case d >= time.Hour:
-		return d.Round(time.Minute).String()
-	}
-	return d.Round(time.Second).String()
-}
 
 // gate evaluates step 3 repeatedly, reading only what is new in the
 // execution log since the previous evaluation.
@@ -175,7 +97,11 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 			}
 			inWindow[id] = e
 		}
-		rep.Sources = groupSources(inWindow)
+		tally := NewTally()
+		for _, e := range inWindow {
+			tally.Add(e)
+		}
+		rep.Sources = tally.Sources()
 		for _, s := range rep.Sources {
 			if s.LastSeen.After(rep.OldLastUse) {
 				rep.OldLastUse = s.LastSeen
@@ -268,32 +194,4 @@ func (g *gate) readNew(ctx context.Context) error {
 		return fmt.Errorf("reading the new key's execution log: %w", err)
 	}
 	return nil
-}
-
-func groupSources(entries map[string]client.ExecutionLogEntry) []Source {
-	type k struct{ ip, ua, path string }
-	m := map[k]*Source{}
-	for _, e := range entries {
-		key := k{e.SourceIP, e.UserAgent, e.Path}
-		s := m[key]
-		if s == nil {
-			s = &Source{SourceIP: e.SourceIP, UserAgent: e.UserAgent, Path: e.Path}
-			m[key] = s
-		}
-		s.Count++
-		if e.At.After(s.LastSeen) {
-			s.LastSeen = e.At
-		}
-	}
-	out := make([]Source, 0, len(m))
-	for _, s := range m {
-		out = append(out, *s)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].LastSeen.Equal(out[j].LastSeen) {
-			return out[i].LastSeen.After(out[j].LastSeen)
-		}
-		return out[i].Count > out[j].Count
-	})
-	return out
 }

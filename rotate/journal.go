@@ -17,7 +17,8 @@ import (
 
 const journalVersion = 1
 
-// Step is how far a rotation got. Steps only move forward.
+// Step is how far a rotation got. It moves forward through advance; the
+// only way back is reset, when a successor is abandoned and another is made.
 type Step string
 
 // The steps, in order.
@@ -87,7 +88,9 @@ type Journal struct {
 
 func (j *Journal) quiet() time.Duration { return time.Duration(j.QuietSeconds) * time.Second }
 
-// advance moves the journal to step s at server time now.
+// advance records step s at server time now, and moves the journal to s
+// unless it is already there or further: a step done again (a deploy to a
+// new target after the gate held) gets its new time, not an earlier step.
 func (j *Journal) advance(s Step, now time.Time) {
 	if !j.Step.Reached(s) {
 		j.Step = s
@@ -98,6 +101,15 @@ func (j *Journal) advance(s Step, now time.Time) {
 	j.Steps[s] = now.UTC()
 }
 
+// reset is the only way back: the successor under way is abandoned (revoked,
+// or never answered), and the rotation starts again from before step 1. What
+// was abandoned stays in Abandoned; the steps' times stay as history.
+func (j *Journal) reset() {
+	j.Pending, j.New, j.NewCreatedAt = nil, nil, time.Time{}
+	j.PlaintextStored, j.Deployed, j.OwnCalls = false, false, nil
+	j.Step = StepNone
+}
+
 // safeID is a key id safe in a file name, at most maxIDLen long. The length
 // is checked apart: a counted repetition {1,128} compiles to 128 copies of
 // the class, and that compile was the largest part of plana's start-up.
@@ -105,8 +117,17 @@ var safeID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 const maxIDLen = 128
 
+// rotationsDir is the folder of a state directory that holds the journals.
+const rotationsDir = "rotations"
+
+// RotationsDir is where the journals of unfinished rotations live under
+// stateDir (finished ones move to its done/ folder).
+func RotationsDir(stateDir string) string { return filepath.Join(stateDir, rotationsDir) }
+
 // journals keeps the journals of a state directory.
 type journals struct{ dir string }
+
+func journalsOf(stateDir string) journals { return journals{dir: RotationsDir(stateDir)} }
 
 func (s journals) path(id string) string { return filepath.Join(s.dir, id+".json") }
 
@@ -230,4 +251,15 @@ func (s journals) lock(id string) (*flock.Flock, error) {
 		return nil, fmt.Errorf("recording the rotation lock holder: %w", err)
 	}
 	return fl, nil
+}
+
+// rotationOf returns the old key id of the rotation whose new key is id.
+func (s journals) rotationOf(id string) string {
+	js, _ := s.all()
+	for _, j := range js {
+		if j.New != nil && j.New.ID == id {
+			return j.Old.ID
+		}
+	}
+	return ""
 }

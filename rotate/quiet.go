@@ -1,8 +1,12 @@
 package rotate
 
 import (
+	"context"
+	"fmt"
 	"sort"
 	"time"
+
+	"github.com/plana-cli/plana/client"
 )
 
 // Bounds of a suggested quiet period.
@@ -43,4 +47,52 @@ func SuggestQuietPeriod(calls []time.Time) time.Duration {
 		q += time.Hour - r
 	}
 	return q
+}
+
+// resolveQuiet is the quiet period of this run: the option's, else the
+// journal's, else one suggested from the old key's cadence (suggested).
+func (s *session) resolveQuiet(ctx context.Context) (q time.Duration, suggested bool, err error) {
+	if s.opts.QuietPeriod > 0 {
+		return s.opts.QuietPeriod, false, nil
+	}
+	if q := s.j.quiet(); q > 0 {
+		return q, false, nil
+	}
+	q, err = s.r.SuggestQuietPeriod(ctx, s.j.Old.ID)
+	return q, true, err
+}
+
+// quietPeriod resolves the quiet period and keeps it in the journal, so a
+// resumed run uses the same one.
+func (s *session) quietPeriod(ctx context.Context) (time.Duration, error) {
+	q, suggested, err := s.resolveQuiet(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if suggested {
+		s.rep.Info(fmt.Sprintf("no quiet period configured: using %s, twice the longest gap between the old key's calls over the last 30 days (set one with --quiet-period)", fmtDuration(q)))
+	}
+	s.j.QuietSeconds = int64(q / time.Second)
+	return q, nil
+}
+
+// SuggestQuietPeriod reads the old key's calls of the last 30 days and
+// proposes a quiet period from their cadence.
+func (r *Rotator) SuggestQuietPeriod(ctx context.Context, keyID string) (time.Duration, error) {
+	if _, err := r.API.Me(ctx); err != nil {
+		return 0, err
+	}
+	now, _ := r.API.ServerNow()
+	var calls []time.Time
+	err := r.API.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: keyID, Since: now.Add(-cadenceWindow), PageSize: logPageSize, Limit: 20000},
+		func(es []client.ExecutionLogEntry) error {
+			for _, e := range es {
+				calls = append(calls, e.At)
+			}
+			return nil
+		})
+	if err != nil {
+		return 0, fmt.Errorf("reading the old key's execution log: %w", err)
+	}
+	return SuggestQuietPeriod(calls), nil
 }

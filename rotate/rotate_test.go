@@ -142,7 +142,7 @@ func TestForgottenPlaceKeepsGateShut(t *testing.T) {
 	if !ge.Report.NewUsed || ge.Report.OldQuiet {
 		t.Fatalf("report %+v", ge.Report)
 	}
-	if len(ge.Report.Sources) != 1 || ge.Report.Sources[0].UserAgent != "forgotten-cron/0.1" || ge.Report.Sources[0].Path != "/v1/stock-levels" || ge.Report.Sources[0].Count != 1 {
+	if len(ge.Report.Sources) != 1 || ge.Report.Sources[0].UserAgent != "forgotten-cron/0.1" || ge.Report.Sources[0].Path != "/v1/stock-levels" || ge.Report.Sources[0].Calls != 1 {
 		t.Errorf("sources %+v", ge.Report.Sources)
 	}
 	if !strings.Contains(err.Error(), "forgotten-cron/0.1") {

@@ -1,10 +1,6 @@
 package rotate
 
-import (
-	"fmt"
-	"path/filepath"
-	"time"
-)
+import "time"
 
 // StatusItem is one unfinished rotation.
 type StatusItem struct {
@@ -22,7 +18,7 @@ type StatusItem struct {
 // Status lists the unfinished rotations of a state directory, oldest first.
 // Damaged journals come back as errors (*JournalError) next to the rest.
 func Status(stateDir string) ([]StatusItem, []error) {
-	js := journals{dir: filepath.Join(stateDir, "rotations")}
+	js := journalsOf(stateDir)
 	all, errs := js.all()
 	out := make([]StatusItem, 0, len(all))
 	for _, j := range all {
@@ -32,31 +28,16 @@ func Status(stateDir string) ([]StatusItem, []error) {
 	return out, errs
 }
 
-// waitingOn says what a rotation needs next, in words.
-func waitingOn(j *Journal) string {
-	switch j.Step {
-	case StepNone:
-		return "a new key (the last attempt was revoked): run plana keys rotate again"
-	case StepStarted:
-		return "the answer of the create request: run plana keys rotate again to recover it"
-	case StepCreated:
-		return "a check that the new key answers"
-	case StepChecked:
-		if j.Emergency && !j.OldRevoked {
-			return "the emergency revoke of the old key"
-		}
-		return "deploying the new key"
-	case StepDeployed:
-		if j.Emergency || j.OldRevoked {
-			return "the first use of the new key"
-		}
-		return fmt.Sprintf("the gate: the new key in use and the old key unused for %s", fmtDuration(j.quiet()))
-	case StepVerified:
-		return "confirmation: remove the old key from the automation (--yes)"
-	case StepFinalized:
-		return "the revoke of the old key"
-	case StepRevoked:
-		return "the check that the old key is refused"
-	}
-	return string(j.Step)
+// Inventory is what a state directory holds of unfinished rotations, for
+// plana doctor.
+type Inventory struct {
+	Dir        string       // the folder of the journals
+	Unfinished []StatusItem // oldest first
+	Damaged    []error      // journals that cannot be read (*JournalError)
+}
+
+// Rotations takes the inventory of the unfinished rotations of stateDir.
+func Rotations(stateDir string) Inventory {
+	items, errs := Status(stateDir)
+	return Inventory{Dir: RotationsDir(stateDir), Unfinished: items, Damaged: errs}
 }

@@ -35,12 +35,12 @@ type ShowOptions struct {
 
 // Usage is how a key has been used recently.
 type Usage struct {
-	Since        time.Time             `json:"since" yaml:"since"`
-	Until        time.Time             `json:"until" yaml:"until"`
-	Calls        int                   `json:"calls" yaml:"calls"`
-	Truncated    bool                  `json:"truncated" yaml:"truncated"`
-	Sources      []cmdutil.UsageSource `json:"sources" yaml:"sources"`
-	CallsPerHour []int                 `json:"calls_per_hour_48h" yaml:"calls_per_hour_48h"`
+	Since        time.Time       `json:"since" yaml:"since"`
+	Until        time.Time       `json:"until" yaml:"until"`
+	Calls        int             `json:"calls" yaml:"calls"`
+	Truncated    bool            `json:"truncated" yaml:"truncated"`
+	Sources      []rotate.Source `json:"sources" yaml:"sources"`
+	CallsPerHour []int           `json:"calls_per_hour_48h" yaml:"calls_per_hour_48h"`
 }
 
 // ShowResult is `plana keys show -o json`.
@@ -108,7 +108,7 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	now := serverNow(c, opts.Now)
 	window := max(opts.Since, sparkHours*time.Hour)
 	u := Usage{Since: now.Add(-opts.Since), Until: now}
-	tally := cmdutil.NewUsageTally()
+	tally := rotate.NewTally()
 	var recent []time.Time
 	read := 0
 	err = c.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: k.ID, Since: now.Add(-window), PageSize: 1000, Limit: maxUsageEntries},
@@ -122,7 +122,7 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 					inSince = append(inSince, e)
 				}
 			}
-			tally.Add(inSince)
+			tally.Add(inSince...)
 			read += len(page)
 			return nil
 		})

@@ -210,7 +210,7 @@ func printResult(o *StepOptions, res *rotate.Result) error {
 	if res.Gate != nil && !res.Gate.Passed {
 		fmt.Fprintln(w, "  "+res.Gate.Summary())
 		for _, s := range res.Gate.Sources {
-			fmt.Fprintf(w, "    %s  %s  %s  ×%d  last %s\n", s.SourceIP, s.UserAgent, s.Path, s.Count, s.LastSeen.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "    %s  %s  %s  ×%d  last %s\n", s.SourceIP, s.UserAgent, s.Path, s.Calls, s.LastSeen.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil

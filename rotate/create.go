@@ -1,0 +1,213 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// ensureCreated is step 1. Every path through it leaves at most one live
+// successor: a successor whose plaintext is lost is revoked before another
+// is created.
+func (s *session) ensureCreated(ctx context.Context) error {
+	j := s.j
+	if j.New != nil {
+		if s.plaintext != "" || j.PlaintextStored || j.Deployed {
+			if j.PlaintextStored && !j.Deployed {
+				if _, err := s.r.Secrets.Get(secret.KeyName(j.New.ID)); err != nil {
+					if !errors.Is(err, secret.ErrNotFound) {
+						return fmt.Errorf("reading the new key from the keyring: %w", err)
+					}
+					s.rep.Warn(fmt.Sprintf("the plaintext of the new key %s is gone from the keyring; revoking it and issuing another", j.New.Prefix))
+					return s.abandonAndRecreate(ctx, *j.New)
+				}
+			}
+			return nil
+		}
+		// Created by an earlier run without a keyring that stopped before
+		// deploying: the plaintext died with it.
+		s.rep.Warn(fmt.Sprintf("the plaintext of the new key %s was lost with the run that created it; revoking it and issuing another", j.New.Prefix))
+		return s.abandonAndRecreate(ctx, *j.New)
+	}
+	s.announce()
+	if j.Pending != nil && s.now().Sub(j.Pending.At) > replayWindow {
+		return s.recoverExpiredCreate(ctx)
+	}
+	if j.Pending != nil {
+		ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: j.Pending.Name, Scopes: j.Pending.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
+		if err != nil {
+			return fmt.Errorf("recovering the answer of an earlier create: %w", err)
+		}
+		if ck.Replayed {
+			s.rep.Warn(fmt.Sprintf("an earlier run created %s but its answer was lost, and with it the plaintext; revoking it", ck.APIKey.Prefix))
+			return s.abandonAndRecreate(ctx, RefOf(ck.APIKey))
+		}
+		// The first attempt never reached the server: this one is fresh.
+		return s.stored(ctx, ck)
+	}
+	if err := s.probe(); err != nil {
+		return err
+	}
+	return s.create(ctx)
+}
+
+// replayWindow is how long after a create its Idempotency-Key still
+// replays the answer: the server keeps it 24 h; the margin covers a create
+// sent just before a journal's timestamp was taken.
+const replayWindow = 23 * time.Hour
+
+// recoverExpiredCreate resumes a create whose answer was lost longer ago
+// than the server remembers its Idempotency-Key: replaying it would make a
+// second key. A key the lost create made has the planned name, was issued by
+// this caller after the journal's timestamp, and its plaintext is gone, so it
+// is revoked; then a fresh create follows.
+func (s *session) recoverExpiredCreate(ctx context.Context) error {
+	p := s.j.Pending
+	s.rep.Warn(fmt.Sprintf("an earlier create of %q (%s ago) is too old for the server to replay; looking for the key it may have made", p.Name, s.now().Sub(p.At).Round(time.Minute)))
+	keys, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: logPageSize})
+	if err != nil {
+		return fmt.Errorf("looking for the key of an earlier create: %w", err)
+	}
+	for _, k := range keys {
+		if k.Name != p.Name || !strings.EqualFold(k.CreatedBy.Email, s.actor.Email) || k.CreatedAt.Before(p.At.Add(-time.Minute)) {
+			continue
+		}
+		ref := RefOf(k)
+		if _, err := s.r.API.RevokeKey(ctx, k.ID); err != nil {
+			return fmt.Errorf("revoking %s, made by an earlier create whose answer was lost: %w", k.Prefix, err)
+		}
+		s.j.Abandoned = append(s.j.Abandoned, ref)
+		s.logAbandoned(ref, "plaintext lost, create too old to replay")
+		s.rep.Warn(fmt.Sprintf("revoked %s: an earlier run created it but lost its answer, and with it the plaintext", k.Prefix))
+	}
+	s.j.reset()
+	if err := s.save(); err != nil {
+		return err
+	}
+	if err := s.probe(); err != nil {
+		return err
+	}
+	return s.create(ctx)
+}
+
+func (s *session) probe() error {
+	if err := secret.Probe(s.r.Secrets); err != nil {
+		if s.opts.Target == "" && !s.opts.PrintSecret {
+			return fmt.Errorf("%w (%v)", ErrNoKeyring, err)
+		}
+		s.keyless = true
+		s.rep.Warn("no working keyring (" + err.Error() + "): the new key's plaintext goes only to the deploy target or stdout, and is lost if this run stops before")
+	}
+	return nil
+}
+
+func (s *session) create(ctx context.Context) error {
+	j := s.j
+	name, err := s.successorName(ctx)
+	if err != nil {
+		return err
+	}
+	j.Pending = &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: name, Scopes: s.old.Scopes, Description: s.old.Description, At: s.now()}
+	j.advance(StepStarted, s.now())
+	// The idempotency key is on disk before the request leaves, so an answer
+	// lost to a crash can be found again.
+	if err := s.save(); err != nil {
+		return err
+	}
+	ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: name, Scopes: s.old.Scopes, Description: s.old.Description}, j.Pending.IdempotencyKey)
+	if err != nil {
+		return fmt.Errorf("creating the new key: %w (run the same command again: the create is recovered, never duplicated)", err)
+	}
+	if err := s.r.at("create-answered"); err != nil {
+		return err
+	}
+	if ck.Replayed {
+		return s.abandonAndRecreate(ctx, RefOf(ck.APIKey))
+	}
+	return s.stored(ctx, ck)
+}
+
+func (s *session) successorName(ctx context.Context) (string, error) {
+	all, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
+	if err != nil {
+		return "", fmt.Errorf("listing keys to name the new one: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, k := range all {
+		taken[k.Name] = true
+	}
+	return SuccessorName(s.old.Name, s.now().Year(), func(s string) bool { return taken[s] }), nil
+}
+
+// stored puts a fresh plaintext in the keyring; a key whose plaintext cannot
+// be stored is revoked at once.
+func (s *session) stored(ctx context.Context, ck *client.CreatedKey) error {
+	j := s.j
+	ref := RefOf(ck.APIKey)
+	if !s.keyless {
+		if err := s.r.Secrets.Set(secret.KeyName(ck.APIKey.ID), ck.Plaintext); err != nil {
+			_, rerr := s.r.API.RevokeKey(ctx, ck.APIKey.ID)
+			j.Pending = nil
+			if rerr == nil {
+				j.Abandoned = append(j.Abandoned, ref)
+				j.reset()
+				s.logAbandoned(ref, "plaintext could not be stored in the keyring")
+			}
+			if serr := s.save(); serr != nil {
+				return serr
+			}
+			if rerr != nil {
+				return fmt.Errorf("storing the new key %s in the keyring failed (%v), and revoking it failed too (%v): revoke it now with plana keys revoke %s --force", ref.Prefix, err, rerr, ref.ID)
+			}
+			return fmt.Errorf("storing the new key %s in the keyring failed: %w; the key was revoked at once, nothing is left behind", ref.Prefix, err)
+		}
+	}
+	s.plaintext = ck.Plaintext
+	j.Pending, j.New, j.NewCreatedAt, j.PlaintextStored = nil, &ref, ck.APIKey.CreatedAt, !s.keyless
+	j.advance(StepCreated, s.now())
+	if err := s.save(); err != nil {
+		return err
+	}
+	s.log(EventCreated, "")
+	s.rep.Info(fmt.Sprintf("created %s (%s)", ref.Name, ref.Prefix))
+	if s.opts.PrintSecret && s.opts.SecretOut != nil {
+		if _, err := fmt.Fprintln(s.opts.SecretOut, ck.Plaintext); err != nil {
+			return err
+		}
+	}
+	return s.r.at("created")
+}
+
+func (s *session) logAbandoned(ref KeyRef, why string) {
+	saved := s.j.New
+	s.j.New = &ref
+	s.log(EventAbandoned, why)
+	s.j.New = saved
+}
+
+// abandonAndRecreate revokes a successor whose plaintext is lost, then
+// creates another with a fresh idempotency key.
+func (s *session) abandonAndRecreate(ctx context.Context, ref KeyRef) error {
+	j := s.j
+	if _, err := s.r.API.RevokeKey(ctx, ref.ID); err != nil {
+		return fmt.Errorf("revoking %s, whose plaintext was lost: %w", ref.Prefix, err)
+	}
+	if err := s.r.Secrets.Delete(secret.KeyName(ref.ID)); err != nil && !errors.Is(err, secret.ErrNotFound) && !s.keyless {
+		s.rep.Warn("could not delete the abandoned key from the keyring: " + err.Error())
+	}
+	j.Abandoned = append(j.Abandoned, ref)
+	j.reset()
+	if err := s.save(); err != nil {
+		return err
+	}
+	s.logAbandoned(ref, "plaintext lost")
+	if err := s.probe(); err != nil {
+		return err
+	}
+	return s.create(ctx)
+}

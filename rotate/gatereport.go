@@ -1,0 +1,75 @@
+package rotate
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plana-cli/plana/internal/duration"
+)
+
+// GateReport is one evaluation of the gate of step 3, in server time.
+type GateReport struct {
+	Now         time.Time     `json:"now"`
+	QuietPeriod duration.JSON `json:"quiet_period"`
+	Old         KeyRef        `json:"old"`
+	New         *KeyRef       `json:"new,omitempty"`
+	// NewCreatedAt is when the new key was issued: the rotation's start.
+	NewCreatedAt time.Time `json:"new_created_at,omitzero"`
+	NewUsed      bool      `json:"new_used"`
+	NewFirstUse  time.Time `json:"new_first_use,omitzero"`
+	OldRevoked   bool      `json:"old_revoked"`
+	OldQuiet     bool      `json:"old_quiet"`
+	OldLastUse   time.Time `json:"old_last_use,omitzero"`
+	// QuietUntil is when the old key's quiet period ends if it stays unused.
+	QuietUntil time.Time `json:"quiet_until,omitzero"`
+	// FutureUse is the latest use of the old key that BOS stamped after its
+	// own present; such a use counts from when plana first saw it.
+	FutureUse time.Time `json:"future_use,omitzero"`
+	Sources   []Source  `json:"sources,omitempty"`
+	Passed    bool      `json:"passed"`
+}
+
+// Summary says what the gate still waits for, in one line.
+func (g GateReport) Summary() string {
+	if g.Passed {
+		return "the new key is in use and the old key has been quiet for " + fmtDuration(time.Duration(g.QuietPeriod))
+	}
+	var parts []string
+	if g.New != nil && !g.NewUsed {
+		parts = append(parts, fmt.Sprintf("the new key %s has not been used yet: deploy it and let the automation run", g.New.Prefix))
+	}
+	// An evaluation cut short by an error knows no last use to tell of.
+	if !g.OldQuiet && !g.OldLastUse.IsZero() {
+		p := fmt.Sprintf("the old key %s was used %s ago", g.Old.Prefix, fmtDuration(g.Now.Sub(g.OldLastUse)))
+		if !g.QuietUntil.IsZero() {
+			p += fmt.Sprintf(" (quiet from %s if it stays unused)", g.QuietUntil.UTC().Format(time.RFC3339))
+		}
+		if !g.FutureUse.IsZero() {
+			p += fmt.Sprintf("; BOS stamped a use at %s, after its own clock's present (a server clock fault): counted as a use when plana first saw it",
+				g.FutureUse.UTC().Format(time.RFC3339))
+		}
+		if len(g.Sources) > 0 {
+			var ss []string
+			for _, s := range g.Sources {
+				ss = append(ss, fmt.Sprintf("%s %q %s ×%d", s.SourceIP, s.UserAgent, s.Path, s.Calls))
+			}
+			p += "; still used from: " + strings.Join(ss, ", ")
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func fmtDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Second).String()
+}

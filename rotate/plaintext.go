@@ -1,0 +1,75 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// newPlaintext is the new key's plaintext, from this run or the keyring.
+func (s *session) newPlaintext(ctx context.Context) (string, error) {
+	if s.plaintext != "" {
+		return s.plaintext, nil
+	}
+	if !s.j.PlaintextStored {
+		return "", fmt.Errorf("the plaintext of the new key %s is not in the keyring (it was handed out once when created); deploy it by hand", s.j.New.Prefix)
+	}
+	p, err := s.r.Secrets.Get(secret.KeyName(s.j.New.ID))
+	if errors.Is(err, secret.ErrNotFound) {
+		return s.recoverPlaintext(ctx)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the new key %s from the keyring: %w", s.j.New.Prefix, err)
+	}
+	return p, nil
+}
+
+// recoverPlaintext finds the new key's plaintext, deleted from the keyring
+// behind plana's back, in the env file it was deployed to, and stores it
+// again. Only a value that BOS confirms is the new key is taken.
+func (s *session) recoverPlaintext(ctx context.Context) (string, error) {
+	j := s.j
+	t, _ := ParseTarget(j.Target)
+	lost := fmt.Errorf("the plaintext of the new key %s is gone from the keyring (deleted outside plana?)", j.New.Prefix)
+	switch {
+	case !j.Deployed:
+		return "", fmt.Errorf("%w; nobody has it yet, so run plana keys rotate %s: it revokes that key and issues another", lost, j.Old.ID)
+	case t.Kind == TargetNone:
+		return "", fmt.Errorf("%w; it is still where you deployed it by hand: finish the rotation there, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
+			lost, j.Old.ID, j.Old.ID)
+	case t.Kind != TargetEnvFile:
+		return "", fmt.Errorf("%w; it is still where it was deployed (%s): finish the rotation there by hand, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
+			lost, t, j.Old.ID, j.Old.ID)
+	}
+	data, err := os.ReadFile(t.Arg)
+	if err != nil {
+		return "", fmt.Errorf("%w, and the env file it was deployed to cannot be read: %v", lost, err)
+	}
+	for _, name := range []string{EnvKeyNew, EnvKey} {
+		v, ok := LookupEnv(data, name)
+		if !ok || client.PrefixOf(v) != j.New.Prefix || s.r.ClientFor == nil {
+			continue
+		}
+		c, err := s.r.ClientFor(v)
+		if err != nil {
+			return "", err
+		}
+		me, err := c.Me(ctx)
+		if err != nil || me.Key.ID != j.New.ID {
+			continue
+		}
+		if err := s.r.Secrets.Set(secret.KeyName(j.New.ID), v); err != nil {
+			s.rep.Warn(fmt.Sprintf("%v; found it in %s, but could not store it again: %v", lost, t.Arg, err))
+		} else {
+			s.rep.Warn(fmt.Sprintf("%v; found it in %s and stored it again", lost, t.Arg))
+		}
+		s.plaintext = v
+		return v, nil
+	}
+	return "", fmt.Errorf("%w, and %s no longer holds it either: put it back under %s, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
+		lost, t.Arg, EnvKeyNew, j.Old.ID, j.Old.ID)
+}

@@ -1,0 +1,112 @@
+package rotate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/plana-cli/plana/internal/duration"
+)
+
+// planner gathers a dry run's lines, one or more per row of the table.
+type planner struct {
+	s     *session
+	lines []string
+	quiet time.Duration // resolved by step 3's row
+}
+
+func (p *planner) add(format string, a ...any) { p.lines = append(p.lines, fmt.Sprintf(format, a...)) }
+
+// plan says what each step of the procedure would do, changing nothing.
+func (s *session) plan(ctx context.Context) (*Result, error) {
+	p := &planner{s: s}
+	if s.j.Step != StepNone {
+		p.add("resume the rotation of %s at step %q (journal %s)", s.j.Old.Prefix, s.j.Step, s.js.path(s.j.Old.ID))
+	}
+	for _, row := range procedure(s.j.Emergency) {
+		if err := row.plan(p, ctx); err != nil {
+			return nil, err
+		}
+	}
+	p.add("append each step to the rotation log %s", OpenLog(s.r.StateDir).Path)
+	for _, line := range p.lines {
+		s.rep.Info("would " + line)
+	}
+	res := s.result()
+	res.Plan, res.QuietPeriod = p.lines, duration.JSON(p.quiet)
+	return res, nil
+}
+
+func (p *planner) create(ctx context.Context) error {
+	if p.s.j.New != nil {
+		return nil
+	}
+	name, err := p.s.successorName(ctx)
+	if err != nil {
+		return err
+	}
+	p.add("create %q with scopes %v (the plaintext goes straight into the keyring, after a keyring probe)", name, p.s.old.Scopes)
+	return nil
+}
+
+func (p *planner) check(context.Context) error {
+	if p.s.j.New == nil {
+		p.add("check the new key answers GET /v1/me")
+	}
+	return nil
+}
+
+func (p *planner) revokeNow(context.Context) error {
+	if j := p.s.j; !j.OldRevoked {
+		p.add("revoke the old key %s (%s) at once: emergency (%s)", j.Old.Name, j.Old.Prefix, p.s.opts.Reason)
+	}
+	return nil
+}
+
+func (p *planner) deploy(context.Context) error {
+	if p.s.j.Deployed {
+		return nil
+	}
+	t, err := ParseTarget(p.s.target())
+	if err != nil {
+		return err
+	}
+	switch t.Kind {
+	case TargetEnvFile:
+		p.add("add %s to %s, keeping %s", EnvKeyNew, t.Arg, EnvKey)
+	case TargetExec:
+		p.add("run %q with the new key on its stdin", t.Arg)
+	case TargetStdout:
+		p.add("print the new key once to stdout")
+	default:
+		p.add("leave deploying the new key to you (no --to target)")
+	}
+	return nil
+}
+
+func (p *planner) verify(ctx context.Context) error {
+	q, _, err := p.s.resolveQuiet(ctx)
+	if err != nil {
+		return err
+	}
+	p.quiet = q
+	if p.s.j.Emergency {
+		p.add("wait until the new key is used")
+	} else {
+		p.add("wait until the new key is used and the old key %s has been unused for %s (server time)", p.s.j.Old.Prefix, fmtDuration(q))
+	}
+	return nil
+}
+
+func (p *planner) finalize(context.Context) error {
+	p.add("ask for confirmation, then leave only the new key in the automation")
+	return nil
+}
+
+func (p *planner) revoke(context.Context) error {
+	p.add("revoke the old key %s, check it is refused, delete its plaintext from the keyring", p.s.j.Old.Prefix)
+	return nil
+}
+
+// nothing: the row adds no line of its own (another row's covers it).
+func (*planner) nothing(context.Context) error { return nil }

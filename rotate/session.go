@@ -1,0 +1,167 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
+)
+
+// session is one locked run on one key's rotation: every entry point opens
+// one, walks some rows of the step table, and closes it.
+type session struct {
+	r         *Rotator
+	rep       Reporter
+	opts      Options
+	js        journals
+	j         *Journal
+	lock      *flock.Flock
+	old       client.APIKey
+	actor     Actor
+	plaintext string   // the new key's, when created by this run
+	keyless   bool     // no keyring: the plaintext lives only in this run
+	row       *stepRow // the row being walked, whose heading announce shows
+	res       *Result
+}
+
+// withSession opens the session of key's rotation, runs fn in it, and
+// closes it whatever fn returns.
+func (r *Rotator) withSession(ctx context.Context, key client.APIKey, opts Options, fn func(*session) (*Result, error)) (*Result, error) {
+	s, err := r.open(ctx, key, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	return fn(s)
+}
+
+// open locks key's rotation and loads its journal. key may be the old key
+// or the successor of a rotation under way.
+func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*session, error) {
+	if r.API == nil || r.StateDir == "" {
+		return nil, errors.New("rotate: Rotator needs API and StateDir")
+	}
+	if err := checkID(key.ID); err != nil {
+		return nil, err
+	}
+	if opts.Emergency != "" && opts.Reason == "" {
+		opts.Reason = opts.Emergency
+	}
+	if opts.Reason == "" {
+		opts.Reason = ReasonScheduled
+	}
+	s := &session{r: r, rep: r.rep(), opts: opts, js: r.journals(), old: key}
+	if id := s.js.rotationOf(key.ID); id != "" {
+		old, err := r.API.GetKey(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("reading the key being rotated: %w", err)
+		}
+		s.old = *old
+	}
+	if !opts.DryRun {
+		lk, err := s.js.lock(s.old.ID)
+		if err != nil {
+			return nil, err
+		}
+		s.lock = lk
+	}
+	j, err := s.js.load(s.old.ID)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	me, err := r.API.Me(ctx)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("checking the management key: %w", err)
+	}
+	s.actor = Actor{Email: me.User.Email, Local: r.localActor()}
+	if j == nil {
+		now := s.now()
+		j = &Journal{Old: RefOf(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
+			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now, Target: opts.Target}
+	} else if opts.Emergency != "" && !j.Emergency {
+		// An emergency overrides a planned rotation already under way.
+		j.Emergency, j.Reason = true, opts.Reason
+	}
+	s.j = j
+	s.res = &Result{Old: j.Old, DryRun: opts.DryRun, Journal: s.js.path(j.Old.ID)}
+	return s, nil
+}
+
+func (s *session) close() {
+	if s.lock != nil {
+		s.lock.Unlock()
+		s.lock = nil
+	}
+}
+
+// now is the server's time, from the Date header of its last answer: the
+// journal and the log are stamped with it. A server that sends no Date
+// leaves only the local clock for those stamps; the gate, which decides the
+// revoke, refuses to run on it (see gate.eval).
+func (s *session) now() time.Time {
+	if t, ok := s.r.API.ServerNow(); ok {
+		return t.UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *session) save() error {
+	if s.opts.DryRun {
+		return nil
+	}
+	s.j.UpdatedAt = s.now()
+	return s.js.save(s.j)
+}
+
+func (s *session) log(event, detail string) {
+	if s.opts.DryRun {
+		return
+	}
+	e := LogEntry{Time: s.now(), Event: event, Old: s.j.Old, New: s.j.New, Reason: s.j.Reason, Actor: s.actor, Detail: detail}
+	if _, err := OpenLog(s.r.StateDir).Append(e); err != nil {
+		s.rep.Warn("could not append to the rotation log: " + err.Error())
+	}
+}
+
+// record records step st in the journal, saves it, logs event (unless empty)
+// and passes the test hook named after st.
+func (s *session) record(st Step, event, detail string) error {
+	s.j.advance(st, s.now())
+	if err := s.save(); err != nil {
+		return err
+	}
+	if event != "" {
+		s.log(event, detail)
+	}
+	return s.r.at(string(st))
+}
+
+func (s *session) result() *Result {
+	res := s.res
+	res.New, res.Step, res.Done = s.j.New, s.j.Step, s.j.Step == StepDone
+	res.Emergency, res.Reason, res.Target = s.j.Emergency, s.j.Reason, s.j.Target
+	res.QuietPeriod = duration.JSON(s.j.quiet())
+	return res
+}
+
+// target is the deploy target of this run: the option's, else the one the
+// journal recorded.
+func (s *session) target() string {
+	if s.opts.Target != "" {
+		return s.opts.Target
+	}
+	return s.j.Target
+}
+
+func (s *session) needNew() error {
+	if s.j.New == nil {
+		return fmt.Errorf("no rotation of %s is under way: start one with plana keys rotate %s (or plana keys create --like %s)", s.old.Prefix, s.old.ID, s.old.ID)
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// journalV1 is a journal as plana wrote it before the step table: its field
+// names and step strings are a contract with the files already on disk.
+const journalV1 = `{
+  "version": 1,
+  "old": {"id": "key_old1", "prefix": "pa_live_OLD11111", "name": "Nightly stock sync (2025)", "scopes": ["stock:read"]},
+  "old_created_by": "ana@example.com",
+  "new": {"id": "key_new1", "prefix": "pa_live_NEW11111", "name": "Nightly stock sync (2026)", "scopes": ["stock:read"]},
+  "new_created_at": "2026-11-20T10:00:00Z",
+  "plaintext_stored": true,
+  "own_calls": ["exe_1", "exe_2"],
+  "abandoned": [{"id": "key_gone", "prefix": "pa_live_GONE1111", "name": "Nightly stock sync (2026)"}],
+  "target": "env-file:/etc/stock-sync.env",
+  "deployed": true,
+  "old_revoked": false,
+  "step": "deployed",
+  "steps": {"started": "2026-11-20T09:59:59Z", "created": "2026-11-20T10:00:00Z", "checked": "2026-11-20T10:00:01Z", "deployed": "2026-11-20T10:00:02Z"},
+  "reason": "scheduled",
+  "emergency": false,
+  "quiet_period_seconds": 172800,
+  "future_uses": {"exe_9": "2026-11-20T11:00:00Z"},
+  "actor": {"email": "ana@example.com", "local": "ana@box"},
+  "started_at": "2026-11-20T09:59:59Z",
+  "updated_at": "2026-11-20T10:00:02Z"
+}
+`
+
+func TestJournalWrittenBeforeTheTableLoads(t *testing.T) {
+	dir := t.TempDir()
+	js := journalsOf(dir)
+	if err := os.MkdirAll(js.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(js.path("key_old1"), []byte(journalV1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j, err := js.load("key_old1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Step != StepDeployed || j.New == nil || j.New.ID != "key_new1" || !j.PlaintextStored || !j.Deployed ||
+		j.quiet() != 48*time.Hour || len(j.OwnCalls) != 2 || len(j.Abandoned) != 1 || len(j.FutureUses) != 1 ||
+		j.Actor.Local != "ana@box" || j.Target != "env-file:/etc/stock-sync.env" || len(j.Steps) != 4 {
+		t.Errorf("journal loaded as %+v", j)
+	}
+	items, errs := Status(dir)
+	if len(errs) != 0 || len(items) != 1 {
+		t.Fatalf("status: %v %v", items, errs)
+	}
+	if want := "the gate: the new key in use and the old key unused for 2d"; items[0].WaitingOn != want {
+		t.Errorf("waiting on %q, want %q", items[0].WaitingOn, want)
+	}
+	inv := Rotations(dir)
+	if inv.Dir != filepath.Join(dir, "rotations") || len(inv.Unfinished) != 1 || len(inv.Damaged) != 0 {
+		t.Errorf("inventory %+v", inv)
+	}
+}
+
+// TestWaitingOnEveryStep pins what keys status says for a journal at each
+// step, planned and emergency: the table's first step not done.
+func TestWaitingOnEveryStep(t *testing.T) {
+	ref := &KeyRef{ID: "key_new1", Prefix: "pa_live_NEW11111"}
+	cases := []struct {
+		name string
+		j    Journal
+		want string
+	}{
+		{"abandoned", Journal{Step: StepNone}, "a new key (the last attempt was revoked): run plana keys rotate again"},
+		{"started", Journal{Step: StepStarted}, "the answer of the create request: run plana keys rotate again to recover it"},
+		{"created", Journal{Step: StepCreated, New: ref}, "a check that the new key answers"},
+		{"checked", Journal{Step: StepChecked, New: ref}, "deploying the new key"},
+		{"checked, emergency", Journal{Step: StepChecked, New: ref, Emergency: true}, "the emergency revoke of the old key"},
+		{"checked, emergency revoked", Journal{Step: StepChecked, New: ref, Emergency: true, OldRevoked: true}, "deploying the new key"},
+		{"deployed", Journal{Step: StepDeployed, New: ref, Deployed: true, QuietSeconds: 3600}, "the gate: the new key in use and the old key unused for 1h0m0s"},
+		{"deployed, emergency", Journal{Step: StepDeployed, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "the first use of the new key"},
+		{"verified", Journal{Step: StepVerified, New: ref, Deployed: true}, "confirmation: remove the old key from the automation (--yes)"},
+		{"verified, emergency", Journal{Step: StepVerified, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "confirmation: remove the old key from the automation (--yes)"},
+		{"finalized", Journal{Step: StepFinalized, New: ref, Deployed: true}, "the revoke of the old key"},
+		{"finalized, emergency", Journal{Step: StepFinalized, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "the revoke of the old key"},
+		{"revoked", Journal{Step: StepRevoked, New: ref, Deployed: true, OldRevoked: true}, "the check that the old key is refused"},
+	}
+	for _, c := range cases {
+		if got := waitingOn(&c.j); got != c.want {
+			t.Errorf("%s: waiting on %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestProcedureOrder(t *testing.T) {
+	names := func(rows []*stepRow) []string {
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.name)
+		}
+		return out
+	}
+	if got, want := names(procedure(false)), []string{"create", "check", "deploy", "verify", "finalize", "revoke"}; !slices.Equal(got, want) {
+		t.Errorf("planned procedure %v, want %v", got, want)
+	}
+	// The emergency revokes the old key before handing out the new one.
+	if got, want := names(procedure(true)), []string{"create", "check", "emergency-revoke", "deploy", "verify", "emergency-finish"}; !slices.Equal(got, want) {
+		t.Errorf("emergency procedure %v, want %v", got, want)
+	}
+	var nums []int
+	for _, s := range Steps() {
+		nums = append(nums, s.Number)
+		if s.Heading == "" || s.Summary == "" {
+			t.Errorf("step %d (%s) lacks a heading or summary", s.Number, s.Name)
+		}
+	}
+	if !slices.Equal(nums, []int{1, 2, 3, 4, 5}) {
+		t.Errorf("Steps numbered %v", nums)
+	}
+}
+
+func TestAdvanceNeverGoesBack(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	j := &Journal{}
+	j.advance(StepVerified, t0)
+	// A deploy to a new target after the gate held records its time but
+	// leaves the rotation where it was.
+	j.advance(StepDeployed, t0.Add(time.Minute))
+	if j.Step != StepVerified {
+		t.Errorf("advance moved the journal back to %q", j.Step)
+	}
+	if !j.Steps[StepDeployed].Equal(t0.Add(time.Minute)) {
+		t.Errorf("the repeated step's time was not recorded: %v", j.Steps)
+	}
+	j.advance(StepFinalized, t0.Add(2*time.Minute))
+	if j.Step != StepFinalized {
+		t.Errorf("advance did not move forward: %q", j.Step)
+	}
+}
+
+func TestResetIsTheWayBack(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	gone := KeyRef{ID: "key_gone"}
+	j := &Journal{New: &KeyRef{ID: "key_new1"}, NewCreatedAt: t0, PlaintextStored: true, Deployed: true,
+		OwnCalls: []string{"exe_1"}, Pending: &PendingCreate{Name: "x"}, Abandoned: []KeyRef{gone}, Target: "stdout"}
+	j.advance(StepDeployed, t0)
+	j.reset()
+	if j.Step != StepNone || j.New != nil || j.Pending != nil || j.PlaintextStored || j.Deployed || j.OwnCalls != nil || !j.NewCreatedAt.IsZero() {
+		t.Errorf("reset left the abandoned successor behind: %+v", j)
+	}
+	if len(j.Abandoned) != 1 || j.Target != "stdout" || j.Steps[StepDeployed].IsZero() {
+		t.Errorf("reset lost the rotation's history or target: %+v", j)
+	}
+	if waitingOn(j) != "a new key (the last attempt was revoked): run plana keys rotate again" {
+		t.Errorf("after reset, waiting on %q", waitingOn(j))
+	}
+}
+
+func TestPoll(t *testing.T) {
+	ctx := context.Background()
+	calls := 0
+	if err := poll(ctx, time.Millisecond, 4*time.Millisecond, 0, func() (bool, error) { calls++; return calls == 3, nil }); err != nil || calls != 3 {
+		t.Errorf("poll until done: %v after %d calls", err, calls)
+	}
+	boom := errors.New("boom")
+	if err := poll(ctx, time.Millisecond, 0, 0, func() (bool, error) { return false, boom }); err != boom {
+		t.Errorf("try's error came back as %v", err)
+	}
+	err := poll(ctx, time.Millisecond, 0, 20*time.Millisecond, func() (bool, error) { return false, nil })
+	if st, ok := errors.AsType[*stoppedError](err); !ok || st.Cause != errDeadline {
+		t.Errorf("past its deadline, poll returned %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	err = poll(cctx, time.Hour, 0, 0, func() (bool, error) { cancel(); return false, nil })
+	if st, ok := errors.AsType[*stoppedError](err); !ok || !errors.Is(st, context.Canceled) {
+		t.Errorf("with its context ended, poll returned %v", err)
+	}
+}
+
+func TestTallyOrder(t *testing.T) {
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	e := func(id, ua string, at time.Time) client.ExecutionLogEntry {
+		return client.ExecutionLogEntry{ID: id, SourceIP: "10.0.0.1", UserAgent: ua, Path: "/v1/stock-levels", At: at}
+	}
+	tl := NewTally()
+	tl.Add(e("1", "worker/2.0", t0), e("2", "worker/2.0", t0.Add(time.Minute)))
+	tl.Add(e("3", "late-cron/1", t0.Add(time.Hour)), e("4", "early-cron/1", t0))
+	got := tl.Sources()
+	var uas []string
+	for _, s := range got {
+		uas = append(uas, s.UserAgent)
+	}
+	// Busiest first, then the most recently seen.
+	if want := []string{"worker/2.0", "late-cron/1", "early-cron/1"}; !slices.Equal(uas, want) {
+		t.Errorf("sources in order %v, want %v", uas, want)
+	}
+	if tl.Total != 4 || got[0].Calls != 2 || !got[0].LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Errorf("tally %d, first %+v", tl.Total, got[0])
+	}
+}
