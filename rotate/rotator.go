@@ -15,6 +15,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
 )
 
@@ -49,6 +50,11 @@ type Rotator struct {
 	StateDir   string
 	Reporter   Reporter
 	LocalActor string // user@host; found from the OS when empty
+	// Notify, when set, hears of each event of every rotation.
+	Notify *notify.Notifier
+	// Feed, when set and running, serves the gate's reads of every rotation
+	// waiting in this process with one read of the log per poll.
+	Feed *LogFeed
 
 	// hook, when set, is called at named points of the procedure; an error
 	// stops the run there, as a crash would (tests only).
@@ -144,6 +150,9 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 		}
 		if err := s.checkTarget(); err != nil {
 			return nil, err
+		}
+		if s.j.Step == StepNone {
+			s.notify(notify.Started, nil)
 		}
 		return s.walk(ctx, procedure(s.j.Emergency)...)
 	})

@@ -127,6 +127,9 @@ func (s *session) log(event, detail string) {
 	if _, err := OpenLog(s.r.StateDir).Append(e); err != nil {
 		s.rep.Warn("could not append to the rotation log: " + err.Error())
 	}
+	if kind, ok := notifyKinds[event]; ok {
+		s.notify(kind, nil)
+	}
 }
 
 // record records step st in the journal, saves it, logs event (unless empty)

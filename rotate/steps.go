@@ -140,6 +140,7 @@ func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
 		err := row.run(s, ctx)
 		s.row = nil
 		if err != nil {
+			s.notifyFailed(row, err)
 			return s.result(), err
 		}
 	}

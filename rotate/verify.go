@@ -16,7 +16,10 @@ func (s *session) ensureVerified(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.waitGate(ctx, newGate(s.r.API, s.j, q, !s.j.Emergency && !s.j.OldRevoked))
+	g := newGate(s.r.API, s.j, q, !s.j.Emergency && !s.j.OldRevoked)
+	g.feed = s.r.Feed
+	defer g.close()
+	rep, err := s.waitGate(ctx, g)
 	s.res.Gate = &rep
 	if err != nil {
 		if serr := s.save(); serr != nil {
@@ -47,7 +50,7 @@ func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 		interval = defaultPollInterval
 	}
 	var rep GateReport
-	last := ""
+	last, lastOn := "", ""
 	err := poll(ctx, interval, interval, s.opts.Timeout, func() (bool, error) {
 		var err error
 		if rep, err = g.eval(ctx); err != nil {
@@ -57,15 +60,19 @@ func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 			s.rep.Info(rep.Summary())
 			return true, nil
 		}
+		if on := waitingOnKey(rep); on != lastOn {
+			s.notifyWaiting(rep)
+			lastOn = on
+		}
 		if s.opts.NoWait {
 			return false, &GateError{Report: rep}
-		}
-		if gw, ok := s.rep.(GateWatcher); ok {
-			gw.GateChecked(rep)
 		}
 		if sum := rep.Summary(); sum != last {
 			s.rep.Waiting("waiting: " + sum)
 			last = sum
+		}
+		if gw, ok := s.rep.(GateWatcher); ok {
+			gw.GateChecked(rep)
 		}
 		return false, nil
 	})
