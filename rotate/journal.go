@@ -70,7 +70,10 @@ type Journal struct {
 	PlaintextStored bool               `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
 	OwnCalls        []string           `json:"own_calls,omitempty"`
 	Abandoned       []KeyRef           `json:"abandoned,omitempty"`
+	// Target is the first of Targets, as journals had it when a rotation
+	// had one target at most.
 	Target          string             `json:"target,omitempty"`
+	Targets         []TargetState      `json:"targets,omitempty"`
 	Deployed        bool               `json:"deployed"`
 	OldRevoked      bool               `json:"old_revoked"`
 	Step            Step               `json:"step"`

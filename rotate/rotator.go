@@ -64,6 +64,7 @@ type Rotator struct {
 // Options are the choices of one run.
 type Options struct {
 	Target       string        // deploy target: env-file:PATH, exec:CMD, stdout, or "" to deploy by hand
+	Targets      []string      // several deploy targets (--to repeated): each deployed, then each finalized
 	QuietPeriod  time.Duration // 0: keep the journal's, else suggest one from the old key's cadence
 	PollInterval time.Duration // 0: 30s
 	Timeout      time.Duration // how long step 3 waits; 0: no limit but ctx
@@ -102,6 +103,7 @@ type Result struct {
 	Emergency   bool          `json:"emergency"`
 	Reason      string        `json:"reason"`
 	Target      string        `json:"target,omitempty"`
+	Targets     []TargetState `json:"targets,omitempty"`
 	QuietPeriod duration.JSON `json:"quiet_period,omitempty"`
 	Gate        *GateReport   `json:"gate,omitempty"`
 	DryRun      bool          `json:"dry_run,omitempty"`
@@ -179,7 +181,7 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 		if err := s.needNew(); err != nil {
 			return nil, err
 		}
-		if s.target() == "" {
+		if len(s.targets()) == 0 {
 			return nil, errors.New("no deploy target: pass --to env-file:PATH, --to exec:CMD or --to stdout")
 		}
 		if err := s.checkTarget(); err != nil {
@@ -194,6 +196,9 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 		}
 		// --finalize is step 4 asked for by name: no question, and asked
 		// again it is done again.
+		for i := range s.j.Targets {
+			s.j.Targets[i].Finalized = false
+		}
 		err = s.finalize(ctx)
 		return s.result(), err
 	})

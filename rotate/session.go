@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"slices"
 	"context"
 	"errors"
 	"fmt"
@@ -83,7 +84,8 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	if j == nil {
 		now := s.now()
 		j = &Journal{Old: RefOf(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
-			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now, Target: opts.Target}
+			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now}
+		j.setTargets(optsTargets(opts))
 	} else if opts.Emergency != "" && !j.Emergency {
 		// An emergency overrides a planned rotation already under way.
 		j.Emergency, j.Reason = true, opts.Reason
@@ -149,17 +151,9 @@ func (s *session) result() *Result {
 	res := s.res
 	res.New, res.Step, res.Done = s.j.New, s.j.Step, s.j.Step == StepDone
 	res.Emergency, res.Reason, res.Target = s.j.Emergency, s.j.Reason, s.j.Target
+	res.Targets = slices.Clone(s.j.targetStates())
 	res.QuietPeriod = duration.JSON(s.j.quiet())
 	return res
-}
-
-// target is the deploy target of this run: the option's, else the one the
-// journal recorded.
-func (s *session) target() string {
-	if s.opts.Target != "" {
-		return s.opts.Target
-	}
-	return s.j.Target
 }
 
 func (s *session) needNew() error {

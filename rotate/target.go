@@ -69,7 +69,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 // runExec runs cmd through sh with key on its stdin only: never in argv or
 // in the environment, where other processes of the machine could read it.
-func runExec(ctx context.Context, cmd, key string, timeout time.Duration) error {
+func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []string) error {
 	if timeout <= 0 {
 		timeout = defaultExecTimeout
 	}
@@ -80,7 +80,7 @@ func runExec(ctx context.Context, cmd, key string, timeout time.Duration) error 
 	c.Stdout = io.Discard
 	var tail tailBuffer
 	c.Stderr = &tail
-	c.Env = execEnv()
+	c.Env = append(execEnv(), env...)
 	c.WaitDelay = 5 * time.Second
 	err := c.Run()
 	if err == nil {
@@ -110,12 +110,13 @@ func execEnv() []string {
 }
 
 // deployTo hands key to t. It reports whether anything changed.
-func deployTo(ctx context.Context, t Target, key string, out io.Writer, execTimeout time.Duration) (bool, error) {
+// env is added to an exec: target's environment.
+func deployTo(ctx context.Context, t Target, key string, out io.Writer, execTimeout time.Duration, env []string) (bool, error) {
 	switch t.Kind {
 	case TargetEnvFile:
 		return EnvFile{Path: t.Arg}.Deploy(key)
 	case TargetExec:
-		return true, runExec(ctx, t.Arg, key, execTimeout)
+		return true, runExec(ctx, t.Arg, key, execTimeout, env)
 	case TargetStdout:
 		if out == nil {
 			return false, errors.New("no output to print the key to")
