@@ -103,7 +103,9 @@ func (s *session) deployTargets(ctx context.Context) error {
 			if serr := s.save(); serr != nil {
 				return serr
 			}
-			s.notify(notify.Failed, func(e *notify.Event) { e.Step, e.Target, e.Error = notify.StepDeploy, notify.Text(t.String()), notify.Text(err.Error()) })
+			s.notify(notify.Failed, func(e *notify.Event) {
+				e.Step, e.Target, e.Error = notify.StepDeploy, notify.Text(t.String()), notify.Text(err.Error())
+			})
 			return fmt.Errorf("%w%s", err, s.leftAfter(StepDeployed))
 		}
 		st.Deployed, st.Error = true, ""
@@ -151,7 +153,9 @@ func (s *session) finalizeTargets(ctx context.Context) error {
 				if serr := s.save(); serr != nil {
 					return serr
 				}
-				s.notify(notify.Failed, func(e *notify.Event) { e.Step, e.Target, e.Error = notify.StepFinalize, notify.Text(t.String()), notify.Text(err.Error()) })
+				s.notify(notify.Failed, func(e *notify.Event) {
+					e.Step, e.Target, e.Error = notify.StepFinalize, notify.Text(t.String()), notify.Text(err.Error())
+				})
 				return fmt.Errorf("%w%s", err, s.leftAfter(StepFinalized))
 			}
 		case TargetStdout:
