@@ -7,14 +7,34 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Me answers who the presented key belongs to.
+// ErrNotBOS is wrapped when a 2xx answer lacks what the BOS API always
+// sends: the server at the base URL is something else (a proxy's landing
+// page, a catch-all behind a base URL with a path).
+var ErrNotBOS = errors.New("not a BOS API answer")
+
+// Me answers who the presented key belongs to. An answer without a user,
+// a workspace and a key is an error: `auth status` and `doctor` would
+// otherwise report a healthy login to whatever answered 200.
 func (c *Client) Me(ctx context.Context) (*Me, error) {
 	var me Me
 	if _, err := c.Do(ctx, Request{Method: http.MethodGet, Path: "/v1/me"}, &me); err != nil {
 		return nil, err
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{
+		{"user.id", me.User.ID}, {"workspace.id", me.Workspace.ID}, {"key.id", me.Key.ID}, {"key.prefix", me.Key.Prefix},
+	} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("GET /v1/me: %w: the answer has no %s, so %s is not the BOS API's base URL (want scheme://host[:port] of the API)",
+			ErrNotBOS, strings.Join(missing, ", "), c.BaseURL())
 	}
 	return &me, nil
 }

@@ -298,7 +298,7 @@ func TestFallbackKeys(t *testing.T) {
 					writeErr(w, tt.newAnswer, "x", "refused")
 					return
 				}
-				writeJSON(w, http.StatusOK, Me{Key: sampleKey("key_old")})
+				writeJSON(w, http.StatusOK, sampleMe("key_old"))
 			})
 			c := fastClient(t, srv.URL, WithKeys(tt.keys...), WithRetry(1, time.Second))
 			me, err := c.Me(context.Background())
@@ -356,7 +356,7 @@ func TestServerNow(t *testing.T) {
 			writeErr(w, http.StatusNotFound, CodeNotFound, "no")
 			return
 		}
-		writeJSON(w, http.StatusOK, Me{})
+		writeJSON(w, http.StatusOK, sampleMe("key_1"))
 	})
 	c := fastClient(t, srv.URL)
 	if _, ok := c.ServerNow(); ok {
@@ -464,5 +464,37 @@ func TestNewIdempotencyKey(t *testing.T) {
 	a, b := NewIdempotencyKey(), NewIdempotencyKey()
 	if a == b || len(a) > 255 || !strings.HasPrefix(a, "idem_") || len(a) < 20 {
 		t.Errorf("NewIdempotencyKey() = %q, %q: want distinct, short, random", a, b)
+	}
+}
+
+// A redirect is never followed: the key would go with it, to another port,
+// scheme or host.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	elsewhere, other := newFakeAPI(t, func(_ int, _ arrival, w http.ResponseWriter) {
+		writeJSON(w, http.StatusOK, sampleMe("key_1"))
+	})
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			api, srv := newFakeAPI(t, func(_ int, a arrival, w http.ResponseWriter) {
+				w.Header().Set("Location", other.URL+a.path)
+				w.WriteHeader(status)
+			})
+			key := testKey("REDIRECT")
+			c := fastClient(t, srv.URL, WithKeys(key), WithHTTPClient(&http.Client{}))
+			_, err := c.Me(context.Background())
+			var apiErr *APIError
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+				t.Fatalf("Me() error = %v, want the %d as an *APIError", err, status)
+			}
+			if !strings.Contains(err.Error(), "does not follow redirects") || !strings.Contains(err.Error(), other.URL) {
+				t.Errorf("error %q does not say where the redirect pointed and why it was not followed", err)
+			}
+			if n := len(api.got()); n != 1 {
+				t.Errorf("%d requests, want 1: a redirect is not worth a retry", n)
+			}
+		})
+	}
+	if n := len(elsewhere.got()); n != 0 {
+		t.Errorf("%d requests reached the redirect's target, want 0", n)
 	}
 }

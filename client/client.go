@@ -64,6 +64,7 @@ func WithKeys(keys ...string) Option {
 }
 
 // WithHTTPClient replaces the underlying HTTP client (transport, proxies).
+// Its redirect policy is not used: the client never follows a redirect.
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.httpClient = h } }
 
 // WithUserAgent sets the User-Agent the execution log will show.
@@ -107,6 +108,12 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	// A redirect would take the Authorization header along to wherever the
+	// server points (Go keeps it for the same host on another port or
+	// scheme), so the key could reach an origin it was never bound to.
+	hc := *c.httpClient
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.httpClient = &hc
 	return c, nil
 }
 
@@ -273,6 +280,11 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, key string,
 	meta := &Response{StatusCode: hresp.StatusCode, RequestID: hresp.Header.Get("X-Request-Id"),
 		Replayed: hresp.Header.Get("Idempotent-Replayed") == "true"}
 	meta.Date, _ = http.ParseTime(hresp.Header.Get("Date"))
+	if hresp.StatusCode >= 300 && hresp.StatusCode <= 399 {
+		return nil, &APIError{StatusCode: hresp.StatusCode, RequestID: meta.RequestID,
+			Message: fmt.Sprintf("redirect to %q: plana does not follow redirects, which would carry the key to another address; set the API URL to the address that answers",
+				redact(hresp.Header.Get("Location")))}
+	}
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
 		return nil, decodeError(hresp, data, meta.RequestID)
 	}

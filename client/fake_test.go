@@ -84,3 +84,9 @@ func sampleKey(id string) APIKey {
 		Status: StatusActive, CreatedAt: time.Date(2025, 1, 10, 9, 0, 0, 0, time.UTC),
 		CreatedBy: User{ID: "usr_1", Email: "ana@example.com"}}
 }
+
+// sampleMe is a whole /v1/me answer, for the key with id keyID.
+func sampleMe(keyID string) Me {
+	return Me{User: User{ID: "usr_1", Email: "ana@example.com", Role: "admin"},
+		Workspace: Workspace{ID: "ws_1", Name: "Acme"}, Key: sampleKey(keyID)}
+}

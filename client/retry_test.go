@@ -60,7 +60,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 					writeErr(w, http.StatusTooManyRequests, CodeRateLimited, "slow down")
 					return
 				}
-				writeJSON(w, http.StatusOK, Me{User: User{ID: "usr_1", Email: "a@b.c", Role: "admin"}})
+				writeJSON(w, http.StatusOK, sampleMe("key_1"))
 			})
 			// A slow backoff would hide a Retry-After that was ignored.
 			c := fastClient(t, srv.URL, WithBackoff(time.Millisecond, time.Millisecond))
@@ -247,7 +247,7 @@ func TestRequestTimeoutIsPerAttempt(t *testing.T) {
 			<-testEnded
 			return
 		}
-		writeJSON(w, http.StatusOK, Me{})
+		writeJSON(w, http.StatusOK, sampleMe("key_1"))
 	})
 	t.Cleanup(func() { close(testEnded) })
 	c := fastClient(t, srv.URL, WithRequestTimeout(200*time.Millisecond))

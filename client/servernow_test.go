@@ -13,7 +13,7 @@ func TestServerNowDoesNotStepBackWithinADateSecond(t *testing.T) {
 	serverClock := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 	_, srv := newFakeAPI(t, func(n int, _ arrival, w http.ResponseWriter) {
 		w.Header().Set("Date", serverClock.Format(http.TimeFormat))
-		writeJSON(w, http.StatusOK, Me{})
+		writeJSON(w, http.StatusOK, sampleMe("key_1"))
 	})
 	c := fastClient(t, srv.URL)
 	c.Me(context.Background())

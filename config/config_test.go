@@ -49,7 +49,7 @@ func flags(t *testing.T, args ...string) *pflag.FlagSet {
 
 const twoProfiles = `profiles:
   default:
-    api_url: http://file-default:1
+    api_url: https://file-default:1
     poll_interval: 10s
   staging:
     api_url: https://staging.example.com/
@@ -90,10 +90,10 @@ func TestPrecedence(t *testing.T) {
 		wantURL    string
 		wantSource SourceKind
 	}{
-		{"file", nil, nil, "http://file-default:1", SourceFile},
-		{"env over file", nil, map[string]string{"PLANA_API_URL": "http://env:2"}, "http://env:2", SourceEnv},
-		{"flag over env", []string{"--api-url", "http://flag:3"}, map[string]string{"PLANA_API_URL": "http://env:2"}, "http://flag:3", SourceFlag},
-		{"empty env ignored", nil, map[string]string{"PLANA_API_URL": ""}, "http://file-default:1", SourceFile},
+		{"file", nil, nil, "https://file-default:1", SourceFile},
+		{"env over file", nil, map[string]string{"PLANA_API_URL": "https://env:2"}, "https://env:2", SourceEnv},
+		{"flag over env", []string{"--api-url", "https://flag:3"}, map[string]string{"PLANA_API_URL": "https://env:2"}, "https://flag:3", SourceFlag},
+		{"empty env ignored", nil, map[string]string{"PLANA_API_URL": ""}, "https://file-default:1", SourceFile},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,7 +142,7 @@ func TestProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c2.Profile() != "default" || c2.APIURL() != "http://file-default:1" {
+	if c2.Profile() != "default" || c2.APIURL() != "https://file-default:1" {
 		t.Errorf("--profile must beat PLANA_PROFILE: %q %q", c2.Profile(), c2.APIURL())
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +130,7 @@ func TestLoginRun(t *testing.T) {
 			if stored != e.Seed.AdminToken {
 				t.Error("the key was not stored under token:default")
 			}
-			for _, w := range []string{"ana@example.com", "admin", client.PrefixOf(e.Seed.AdminToken)} {
+			for _, w := range []string{"ana@example.com", "admin", client.PrefixOf(e.Seed.AdminToken), "for use with " + e.URL + " only"} {
 				if !strings.Contains(e.ErrOut.String(), w) {
 					t.Errorf("confirmation lacks %q: %s", w, e.ErrOut)
 				}
@@ -177,6 +180,9 @@ func TestLogoutRun(t *testing.T) {
 	if _, err := e.Store.Get(secret.TokenName("default")); !errors.Is(err, secret.ErrNotFound) {
 		t.Errorf("token still stored: %v", err)
 	}
+	if names := e.Store.Names(); len(names) != 0 {
+		t.Errorf("entries left in the keyring: %v", names)
+	}
 	if !strings.Contains(e.ErrOut.String(), client.PrefixOf(e.Seed.AdminToken)) || !strings.Contains(e.ErrOut.String(), "still valid in BOS") {
 		t.Errorf("logout message: %s", e.ErrOut)
 	}
@@ -184,4 +190,66 @@ func TestLogoutRun(t *testing.T) {
 	if err := e.Run(NewCmdLogout(e.Factory, nil)); err == nil || !strings.Contains(err.Error(), "not logged in") {
 		t.Errorf("second logout: %v", err)
 	}
+}
+
+// Something other than BOS answering 200 at the API URL (a catch-all, a
+// proxy's page) is not a login.
+func TestStatusRefusesAnAnswerThatIsNotBOS(t *testing.T) {
+	e := cmdtest.New(t)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"ok": true, "method": %q, "path": %q}`, r.Method, r.URL.Path)
+	}))
+	t.Cleanup(other.Close)
+	t.Setenv("PLANA_API_URL", other.URL)
+	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	err := e.Run(NewCmdStatus(e.Factory, nil))
+	if !errors.Is(err, client.ErrNotBOS) || !strings.Contains(err.Error(), "base URL") {
+		t.Fatalf("err = %v, want ErrNotBOS naming the base URL", err)
+	}
+	if strings.Contains(e.Out.String(), "Logged in") {
+		t.Errorf("status claims a login:\n%s", e.Out)
+	}
+	e.AssertNoSecrets()
+}
+
+// Login binds the token to the API it was checked with; a login for another
+// API moves the binding there.
+func TestLoginBindsTheTokenToItsOrigin(t *testing.T) {
+	e := cmdtest.New(t)
+	e.In.WriteString(e.Seed.AdminToken)
+	if err := e.Run(NewCmdLogin(e.Factory, nil), "--with-token"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Factory.Token(); err != nil {
+		t.Fatalf("the token for the API it was stored for: %v", err)
+	}
+	// The same emulator under another name is another origin.
+	other := strings.Replace(e.URL, "127.0.0.1", "localhost", 1)
+	t.Setenv("PLANA_API_URL", other)
+	e.Factory = freshFactory(e)
+	_, err := e.Factory.Token()
+	var ae *cmdutil.AuthError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "was saved for "+e.URL) {
+		t.Fatalf("token for %s: err = %v, want an AuthError naming %s", other, err, e.URL)
+	}
+	e.In.WriteString(e.Seed.AdminToken)
+	if err := e.Run(NewCmdLogin(e.Factory, nil), "--with-token"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Factory.Token(); err != nil {
+		t.Errorf("after auth login for %s: %v", other, err)
+	}
+	t.Setenv("PLANA_API_URL", e.URL)
+	e.Factory = freshFactory(e)
+	if _, err := e.Factory.Token(); !errors.As(err, &ae) {
+		t.Errorf("the first API after the login moved the token: err = %v, want an AuthError", err)
+	}
+	e.AssertNoSecrets()
+}
+
+// freshFactory is e's Factory with nothing cached, so the config is read again.
+func freshFactory(e *cmdtest.Env) *cmdutil.Factory {
+	return cmdutil.New(cmdutil.FactoryOptions{IOStreams: e.IO, Version: "test",
+		Secrets: func() (secret.Store, error) { return e.Store, nil }})
 }

@@ -39,7 +39,8 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(context.Context, *LoginOptions) e
 The key is read from a hidden prompt, or from stdin with --with-token; never from a
 flag or an argument, where shell history and process lists would keep it. plana
 checks the key's format offline, asks BOS who it belongs to (GET /v1/me), requires
-the scope keys:manage, and stores it in the OS keyring.
+the scope keys:manage, and stores it in the OS keyring, bound to that API's origin
+(scheme://host:port): plana never sends it to another API.
 
 Without an OS keyring (a headless server, CI), skip login and set PLANA_TOKEN instead.`,
 		Example: `  $ plana auth login
@@ -113,12 +114,12 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := store.Set(secret.TokenName(cfg.Profile()), token); err != nil {
+	if err := cmdutil.SaveToken(store, cfg.Profile(), token, cfg.APIURL()); err != nil {
 		return fmt.Errorf("could not store the key: %w\n"+
 			"Without a keyring, set PLANA_TOKEN in the environment instead (from your secrets manager)", err)
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "%s Logged in to %s as %s (%s) with key %s; stored in the OS keyring for profile %s\n",
-		cs.SuccessIcon(), me.Workspace.Name, me.User.Email, me.User.Role, me.Key.Prefix, cfg.Profile())
+	fmt.Fprintf(opts.IO.ErrOut, "%s Logged in to %s as %s (%s) with key %s; stored in the OS keyring for profile %s, for use with %s only\n",
+		cs.SuccessIcon(), me.Workspace.Name, me.User.Email, me.User.Role, me.Key.Prefix, cfg.Profile(), cfg.APIOrigin())
 	if opts.Getenv("PLANA_TOKEN") != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "%s PLANA_TOKEN is set in this environment and takes precedence over the stored key\n", cs.WarningIcon())
 	}

@@ -52,15 +52,11 @@ func logoutRun(opts *LogoutOptions) error {
 	if err != nil {
 		return err
 	}
-	name := secret.TokenName(cfg.Profile())
-	tok, err := store.Get(name)
+	tok, err := cmdutil.ForgetToken(store, cfg.Profile())
 	if errors.Is(err, secret.ErrNotFound) {
 		return fmt.Errorf("not logged in (profile %s): no key stored in the keyring", cfg.Profile())
 	}
 	if err != nil {
-		return err
-	}
-	if err := store.Delete(name); err != nil {
 		return fmt.Errorf("removing the key from the keyring: %w", err)
 	}
 	cs := opts.IO.ColorScheme()

@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,4 +47,44 @@ func GroupCommand(cmd *cobra.Command) *cobra.Command {
 	}
 	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 	return cmd
+}
+
+// UsageErrors makes every argument and flag error of root's tree a usage
+// error (exit 2). cobra's own validators (MaximumNArgs, RangeArgs,
+// MarkFlagRequired, MarkFlagsMutuallyExclusive…) return plain errors, which
+// would exit 1 like a failure. Call it once the tree is built; a command
+// that sets its own PersistentPreRunE must check its flag groups itself.
+func UsageErrors(root *cobra.Command) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Args != nil {
+			c.Args = asUsage(c.Args)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	// cobra checks required flags and flag groups after the pre-run hooks,
+	// so checking them here first is what lets their errors be wrapped.
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if err := c.ValidateRequiredFlags(); err != nil {
+			return FlagErrorf("%v; usage: %s", err, c.UseLine())
+		}
+		if err := c.ValidateFlagGroups(); err != nil {
+			return FlagErrorf("%v; usage: %s", err, c.UseLine())
+		}
+		return nil
+	}
+}
+
+func asUsage(args cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		err := args(cmd, a)
+		var fe *FlagError
+		if err == nil || errors.As(err, &fe) {
+			return err
+		}
+		return FlagErrorf("%s: %v; usage: %s", cmd.CommandPath(), err, cmd.UseLine())
+	}
 }

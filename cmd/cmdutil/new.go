@@ -52,7 +52,18 @@ func New(o FactoryOptions) *Factory {
 		if err != nil {
 			return Token{}, err
 		}
-		return ResolveToken(cfg.Profile(), o.Getenv, f.Secrets)
+		tok, err := ResolveToken(cfg.Profile(), o.Getenv, f.Secrets)
+		if err != nil || tok.Source != TokenFromKeyring {
+			return tok, err
+		}
+		store, err := f.Secrets()
+		if err != nil {
+			return Token{}, err
+		}
+		if err := CheckTokenOrigin(tok, cfg, store, o.IOStreams.ErrOut); err != nil {
+			return Token{}, err
+		}
+		return tok, nil
 	}
 	f.ClientFor = func(keys ...string) (*client.Client, error) {
 		cfg, err := f.Config()

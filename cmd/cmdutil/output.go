@@ -183,12 +183,16 @@ func (t *TablePrinter) Render() error {
 		return nil
 	}
 	var buf bytes.Buffer
+	// The two spaces between columns are one of padding and a one-space
+	// separator: tablewriter repeats a padding string once per missing cell,
+	// so a two-space padding overshoots, and cutting a coloured cell back
+	// adds a stray reset code after it.
 	table := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
-			Symbols: tw.NewSymbols(tw.StyleNone),
+			Symbols: tw.NewSymbolCustom("plana").WithColumn(" "),
 			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off, ShowHeader: tw.Off},
+				Separators: tw.Separators{BetweenColumns: tw.On, BetweenRows: tw.Off, ShowHeader: tw.Off},
 				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
 			},
 		})),
@@ -197,7 +201,7 @@ func (t *TablePrinter) Render() error {
 		tablewriter.WithRowAlignment(tw.AlignLeft),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
-		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
+		tablewriter.WithPadding(tw.Padding{Left: "", Right: " ", Overwrite: true}),
 		tablewriter.WithTrimSpace(tw.Off),
 	)
 	table.Header(t.headers)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/client"
@@ -35,6 +36,9 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 
 The due date is the creation date plus the rotation cadence (rotation.cadence, or the
 first matching rotation.cadence_overrides pattern). Times are the server's.
+
+On a terminal, a name too long for the terminal's width is cut with "…"; piped,
+and with -o json, yaml or csv, names are whole.
 
 With -o json, yaml or csv the keys stream page by page, so even a workspace with
 tens of thousands of keys lists in constant memory.`,
@@ -128,33 +132,84 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	return renderKeyTable(opts.IO, records, serverNow(c, opts.Now))
 }
 
+// minNameWidth is as narrow as truncation makes the name column: below it
+// names stop telling keys apart, and the line overflows instead.
+const minNameWidth = 20
+
+var keyTableHeaders = []string{"Name", "Prefix", "Scopes", "Created", "Created by", "Last used", "Age", "Status", "Rotation due"}
+
 func renderKeyTable(ios *iostreams.IOStreams, records []KeyRecord, now time.Time) error {
-	cs := ios.ColorScheme()
-	tty := ios.IsStdoutTTY()
-	t := cmdutil.NewTablePrinter(ios, "Name", "Prefix", "Scopes", "Created", "Created by", "Last used", "Age", "Status", "Rotation due")
-	for _, r := range records {
-		if !tty {
+	t := cmdutil.NewTablePrinter(ios, keyTableHeaders...)
+	if !ios.IsStdoutTTY() {
+		for _, r := range records {
 			t.AddRow(r.Name, r.Prefix, strings.Join(r.Scopes, ","), stamp(&r.CreatedAt), r.CreatedBy.Email,
 				stamp(r.LastUsedAt), config.FormatDuration(now.Sub(r.CreatedAt).Truncate(time.Minute)), r.Status, stamp(r.RotationDueAt))
-			continue
 		}
+		return t.Render()
+	}
+	cs := ios.ColorScheme()
+	// Cells are laid out as plain text, and coloured only once the name is
+	// cut to what the terminal leaves for it.
+	type cell struct {
+		text  string
+		color func(string) string
+	}
+	rows := make([][]cell, len(records))
+	for i, r := range records {
 		lastUsed := "never"
 		if r.LastUsedAt != nil {
 			lastUsed = cmdutil.FuzzyAgo(now, *r.LastUsedAt)
 		}
-		status := cs.Green(r.Status)
-		due := "-"
+		status := cell{r.Status, cs.Green}
+		due := cell{text: "-"}
 		if r.Status != client.StatusActive {
-			status = cs.Gray(r.Status)
+			status.color = cs.Gray
 		} else if r.RotationDueAt != nil {
 			if r.RotationDue {
-				due = cs.Red("overdue " + cmdutil.FuzzyDuration(now.Sub(*r.RotationDueAt)))
+				due = cell{"overdue " + cmdutil.FuzzyDuration(now.Sub(*r.RotationDueAt)), cs.Red}
 			} else {
-				due = cmdutil.FuzzyAgo(now, *r.RotationDueAt)
+				due = cell{text: cmdutil.FuzzyAgo(now, *r.RotationDueAt)}
 			}
 		}
-		t.AddRow(r.Name, r.Prefix, strings.Join(r.Scopes, ","), r.CreatedAt.UTC().Format(time.DateOnly), r.CreatedBy.Email,
-			lastUsed, cmdutil.FuzzyDuration(now.Sub(r.CreatedAt)), status, due)
+		rows[i] = []cell{{text: r.Name}, {text: r.Prefix}, {text: strings.Join(r.Scopes, ",")},
+			{text: r.CreatedAt.UTC().Format(time.DateOnly)}, {text: r.CreatedBy.Email}, {text: lastUsed},
+			{text: cmdutil.FuzzyDuration(now.Sub(r.CreatedAt))}, status, due}
+	}
+	if width := ios.TerminalWidth(); width > 0 {
+		plain := make([][]string, len(rows))
+		for i, row := range rows {
+			for _, c := range row {
+				plain[i] = append(plain[i], c.text)
+			}
+		}
+		nameWidth := max(width-otherColumnsWidth(plain), minNameWidth)
+		for _, row := range rows {
+			row[0].text = runewidth.Truncate(row[0].text, nameWidth, "…")
+		}
+	}
+	for _, row := range rows {
+		fields := make([]string, len(row))
+		for j, c := range row {
+			fields[j] = c.text
+			if c.color != nil {
+				fields[j] = c.color(c.text)
+			}
+		}
+		t.AddRow(fields...)
 	}
 	return t.Render()
+}
+
+// otherColumnsWidth is how many cells of a line every column but the first
+// (the name) takes, with the two-space gap before each.
+func otherColumnsWidth(rows [][]string) int {
+	total := 0
+	for j := 1; j < len(keyTableHeaders); j++ {
+		w := runewidth.StringWidth(keyTableHeaders[j])
+		for _, r := range rows {
+			w = max(w, runewidth.StringWidth(r[j]))
+		}
+		total += 2 + w
+	}
+	return total
 }

@@ -11,10 +11,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mattn/go-runewidth"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
@@ -275,5 +278,83 @@ func TestListStreams(t *testing.T) {
 	}
 	if len(recs) != pages*perPage {
 		t.Errorf("%d records, want %d", len(recs), pages*perPage)
+	}
+}
+
+var ansiRe = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// On a colour terminal: every colour code is closed by exactly one reset
+// and no reset stands alone; a 200-character name is cut with "…" so no
+// line is wider than the terminal, while a pipe and -o json keep it whole.
+func TestListTableOnAColourTerminal(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	long := "Nightly stock sync for the warehouse in " + strings.Repeat("Zürich-Oerlikon ", 10) + "(2025)"
+	keys := fixtureKeys(now)
+	keys[1].Name = long
+	const width = 180
+
+	url := stubAPI(t, now, [][]client.APIKey{keys}, nil)
+	f, ios, out := stubFactory(t, url)
+	ios.SetStdoutTTY(true)
+	ios.SetColorEnabled(true)
+	ios.SetTerminalWidth(width)
+	cmd := NewCmdList(f, nil)
+	cmd.SetArgs([]string{"--status", "all"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "list_tty_color.golden", out.Bytes())
+	for i, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		open := false
+		for _, code := range ansiRe.FindAllString(line, -1) {
+			if (code == "\x1b[0m") != open {
+				t.Errorf("line %d: %q where a colour is %s: %q", i, code, map[bool]string{true: "open", false: "not open"}[open], line)
+			}
+			open = code != "\x1b[0m"
+		}
+		if open {
+			t.Errorf("line %d ends with a colour open: %q", i, line)
+		}
+		if strings.HasSuffix(ansiRe.ReplaceAllString(line, ""), " ") {
+			t.Errorf("line %d ends in spaces: %q", i, line)
+		}
+		if w := runewidth.StringWidth(ansiRe.ReplaceAllString(line, "")); w > width {
+			t.Errorf("line %d is %d cells wide, more than the terminal's %d", i, w, width)
+		}
+	}
+	if !strings.Contains(out.String(), "Nightly stock sync for the warehouse in Zür…") || !strings.Contains(out.String(), "…") || strings.Contains(out.String(), long) {
+		t.Errorf("the long name is not cut with …:\n%s", out)
+	}
+
+	for _, args := range [][]string{{"--status", "all"}, {"--status", "all", "-o", "json"}} {
+		url := stubAPI(t, now, [][]client.APIKey{keys}, nil)
+		f, ios, out := stubFactory(t, url)
+		ios.SetTerminalWidth(width)
+		ios.SetStdoutTTY(len(args) > 2)
+		cmd := NewCmdList(f, nil)
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), long) {
+			t.Errorf("plana keys list %s cut the name:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update to accept):\n--- got\n%q\n--- want\n%q", name, got, want)
 	}
 }

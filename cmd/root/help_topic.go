@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 )
 
@@ -13,10 +14,12 @@ const exitCodesHelp = `plana's exit status tells scripts what happened:
 
   0    done
   1    error
-  2    usage: unknown command, bad flag or argument
+  2    usage: unknown command, bad flag or argument, or a setting plana cannot use
+       (an api_url with a path, or plain http to a host that is not loopback)
   3    gate not met yet / work pending: run the same command again later
        (e.g. "plana keys rotate KEY --no-wait --yes" from cron until it exits 0)
-  4    not authenticated: no token anywhere, or BOS refused it (Try: plana auth login)
+  4    not authenticated: no token anywhere, BOS refused it, or the stored token is
+       bound to another API (Try: plana auth login)
   5    keys are due for rotation ("plana keys due")
   130  interrupted (Ctrl-C)
 `
@@ -24,7 +27,8 @@ const exitCodesHelp = `plana's exit status tells scripts what happened:
 func environmentHelp() string {
 	var b strings.Builder
 	b.WriteString(`PLANA_TOKEN: a BOS management key (scope keys:manage). It takes precedence over the
-token stored by "plana auth login" in the OS keyring; use it in CI and cron.
+token stored by "plana auth login" in the OS keyring; use it in CI and cron. Unlike the
+stored token, it is not bound to one API: plana sends it to whatever api_url says.
 
 PLANA_PROFILE: the profile to use when --profile is not given (default "default").
 Each profile has its own settings in the config file and its own keyring token.
@@ -62,4 +66,20 @@ func newHelpTopic(name, short, long string) *cobra.Command {
 		Short: short,
 		Long:  long,
 	}
+}
+
+// helpTopicArgs accepts `plana help [COMMAND...]` only for a command or
+// topic that exists.
+func helpTopicArgs(c *cobra.Command, args []string) error {
+	target, rest, err := c.Root().Find(args)
+	if err == nil && len(rest) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+	if target != nil && len(rest) > 0 {
+		if s := target.SuggestionsFor(rest[0]); len(s) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		}
+	}
+	return cmdutil.FlagErrorf("%s\n\nRun '%s help' for the commands and help topics.", msg, c.Root().CommandPath())
 }

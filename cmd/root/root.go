@@ -68,6 +68,13 @@ Exit codes: 0 done, 1 error, 2 usage, 3 gate not met yet / work pending,
 	if c, _, err := cmd.Find([]string{"completion"}); err == nil {
 		cmdutil.GroupCommand(c)
 	}
+	// cobra's `help NOSUCH` prints the root's usage and exits 0; made here,
+	// it refuses an unknown topic as a usage error.
+	cmd.InitDefaultHelpCmd()
+	if h, _, err := cmd.Find([]string{"help"}); err == nil && h != cmd {
+		h.Args = helpTopicArgs
+	}
+	cmdutil.UsageErrors(cmd)
 	return cmd
 }
 
@@ -152,6 +159,7 @@ func exitCode(ios *iostreams.IOStreams, err error) int {
 		authErr    *cmdutil.AuthError
 		pendingErr *cmdutil.PendingError
 		exitErr    *cmdutil.ExitError
+		settingErr *config.SettingError
 	)
 	// An explicit code comes first: `keys due` says "exit 5, already printed"
 	// with an ExitError around ErrSilent, which must not fall back to 1.
@@ -168,6 +176,11 @@ func exitCode(ios *iostreams.IOStreams, err error) int {
 		return cmdutil.ExitCancel
 	case errors.As(err, &flagErr):
 		fmt.Fprintln(w, flagErr.Error())
+		return cmdutil.ExitUsage
+	case errors.As(err, &settingErr):
+		// A setting from a flag, the environment or the file is input the
+		// user gave, like a flag: a usage error.
+		fmt.Fprintln(w, err.Error())
 		return cmdutil.ExitUsage
 	case errors.As(err, &authErr), errors.Is(err, client.ErrUnauthenticated):
 		fmt.Fprintln(w, err.Error())

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -89,7 +92,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "bad output format", args: []string{"keys", "list", "-o", "xml"}, code: 2, wantErr: "table, json, yaml, csv"},
 		{name: "missing KEY", args: []string{"keys", "show"}, code: 2, wantErr: "missing KEY"},
 		{name: "bad config value", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_POLL_INTERVAL", "often") },
-			args: []string{"keys", "list"}, code: 1, wantErr: "PLANA_POLL_INTERVAL"},
+			args: []string{"keys", "list"}, code: 2, wantErr: "PLANA_POLL_INTERVAL"},
 		{name: "not logged in", setup: func(e *cmdtest.Env) { _ = e.Store.Delete(secret.TokenName("default")) },
 			args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
 		{name: "other profile not logged in", args: []string{"keys", "list", "--profile", "staging"}, code: 4, wantErr: "staging"},
@@ -102,8 +105,15 @@ func TestExitCodes(t *testing.T) {
 				e.T.Fatal(err)
 			}
 		}, args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
-		{name: "unreachable API", args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1, wantErr: "127.0.0.1:1"},
-		{name: "bad api-url", args: []string{"keys", "list", "--api-url", "bos.example.com"}, code: 1, wantErr: "api_url"},
+		{name: "unreachable API", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
+			args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1, wantErr: "127.0.0.1:1"},
+		{name: "stored token for another origin", args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 4, wantErr: "run `plana auth login` for http://127.0.0.1:1"},
+		{name: "plain http to a host", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
+			args: []string{"keys", "list", "--api-url", "http://bos.example.com"}, code: 2, wantErr: "use https://bos.example.com"},
+		{name: "bad api-url", args: []string{"keys", "list", "--api-url", "bos.example.com"}, code: 2, wantErr: "api_url"},
+		{name: "api-url with a path", args: []string{"keys", "due", "--api-url", "https://bos.example.com/v1"}, code: 2, wantErr: "(from flag --api-url): \"https://bos.example.com/v1\" has a path (/v1)"},
+		{name: "PLANA_API_URL with a path", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_API_URL", e.URL+"/v1") },
+			args: []string{"auth", "status"}, code: 2, wantErr: "(from env PLANA_API_URL)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,6 +158,133 @@ func TestTypedErrorsMapToExitCodes(t *testing.T) {
 		}
 		if errors.Is(tt.err, cmdutil.ErrSilent) && e.ErrOut.Len() != 0 {
 			t.Errorf("ErrSilent printed %q", e.ErrOut)
+		}
+	}
+}
+
+// The keyring token is bound to the origin `auth login` stored it for: a
+// PLANA_API_URL pointing elsewhere (a direnv file, say) is refused, and no
+// request there carries a key.
+func TestStoredTokenNeverLeavesItsOrigin(t *testing.T) {
+	e := cmdtest.New(t)
+	var withKey atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			withKey.Add(1)
+		}
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(other.Close)
+	t.Setenv("PLANA_API_URL", other.URL)
+	for _, args := range [][]string{{"keys", "list"}, {"auth", "status"}, {"keys", "due"}, {"doctor"}} {
+		code := run(e, args...)
+		want := cmdutil.ExitAuth
+		if args[0] == "doctor" {
+			want = cmdutil.ExitFailure
+		}
+		if code != want {
+			t.Errorf("plana %s: exit %d, want %d; stderr:\n%s", strings.Join(args, " "), code, want, e.ErrOut)
+		}
+		out := e.ErrOut.String() + e.Out.String()
+		for _, w := range []string{"was saved for " + e.URL, "run `plana auth login` for " + other.URL} {
+			if !strings.Contains(out, w) {
+				t.Errorf("plana %s: output lacks %q:\n%s", strings.Join(args, " "), w, out)
+			}
+		}
+	}
+	if n := withKey.Load(); n != 0 {
+		t.Errorf("%d requests to the other origin carried a key, want 0", n)
+	}
+
+	// PLANA_TOKEN is the caller's own choice of token for this URL.
+	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	if code := run(e, "keys", "list"); code != cmdutil.ExitFailure || withKey.Load() == 0 {
+		t.Errorf("with PLANA_TOKEN: exit %d, %d requests with a key; want the other server asked (and its 418 an error)", code, withKey.Load())
+	}
+	e.AssertNoSecrets()
+}
+
+// Every usage error exits 2, whichever validator found it: cmdutil's,
+// cobra's own (MaximumNArgs, flag groups, required flags), pflag's, or a
+// setting's.
+func TestUsageErrorsExit2(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"keys", "rotate", "a", "b"}, "accepts at most 1 arg(s), received 2; usage: plana keys rotate [KEY]"},
+		{[]string{"keys", "show", "a", "b"}, "too many arguments"},
+		{[]string{"keys", "revoke"}, "missing KEY"},
+		{[]string{"keys", "list", "x"}, "takes no arguments"},
+		{[]string{"config", "set", "api_url"}, "missing VALUE"},
+		{[]string{"auth", "login", "x"}, "takes no arguments"},
+		{[]string{"completion", "fish", "x"}, `unknown command "x"`},
+		{[]string{"help", "nosuch"}, `unknown help topic "nosuch"`},
+		{[]string{"help", "keys", "lst"}, "Did you mean this?\n\tlist"},
+		{[]string{"keys", "list", "--colour"}, "unknown flag: --colour"},
+		{[]string{"keys", "list", "-o"}, "flag needs an argument"},
+		{[]string{"keys", "rotate", "x", "--quiet-period", "5x"}, `invalid argument "5x"`},
+		{[]string{"keys", "list", "--api-url", "https://bos.example.com/v1"}, "has a path"},
+		{[]string{"kyes"}, `unknown command "kyes"`},
+	}
+	e := cmdtest.New(t)
+	before, err := e.AdminClient().ListKeys(context.Background(), clientListAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		if code := run(e, tt.args...); code != cmdutil.ExitUsage {
+			t.Errorf("plana %s: exit %d, want 2; stderr:\n%s", strings.Join(tt.args, " "), code, e.ErrOut)
+		}
+		if !strings.Contains(e.ErrOut.String(), tt.wantErr) {
+			t.Errorf("plana %s: stderr lacks %q:\n%s", strings.Join(tt.args, " "), tt.wantErr, e.ErrOut)
+		}
+	}
+	if after, err := e.AdminClient().ListKeys(context.Background(), clientListAll()); err != nil || len(after) != len(before) {
+		t.Errorf("%d keys after usage errors (err %v), want %d as before", len(after), err, len(before))
+	}
+}
+
+// No command takes three stray arguments: a new command whose validator is
+// cobra's, or missing, still exits 2.
+func TestEveryCommandRefusesStrayArguments(t *testing.T) {
+	e := cmdtest.New(t)
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		if c.Runnable() && !c.Hidden {
+			paths = append(paths, path)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub, append(append([]string(nil), path...), sub.Name()))
+		}
+	}
+	walk(root.NewCmdRoot(e.Factory), nil)
+	if len(paths) < 20 {
+		t.Fatalf("walked %d commands, want every one", len(paths))
+	}
+	for _, p := range paths {
+		if code := run(e, append(p, "stray1", "stray2", "stray3")...); code != cmdutil.ExitUsage {
+			t.Errorf("plana %s stray1 stray2 stray3: exit %d, want 2; stderr:\n%s", strings.Join(p, " "), code, e.ErrOut)
+		}
+	}
+}
+
+// cobra's flag groups and required flags, as a command may declare them.
+func TestFlagGroupErrorsExit2(t *testing.T) {
+	e := cmdtest.New(t)
+	for _, args := range [][]string{{"grouped", "--a", "--b"}, {"grouped"}} {
+		e.ErrOut.Reset()
+		cmd := root.NewCmdRoot(e.Factory)
+		e.BindFlags(cmd.PersistentFlags())
+		g := &cobra.Command{Use: "grouped", Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error { return nil }}
+		g.Flags().Bool("a", false, "")
+		g.Flags().Bool("b", false, "")
+		g.MarkFlagsMutuallyExclusive("a", "b")
+		g.MarkFlagsOneRequired("a", "b")
+		cmd.AddCommand(g)
+		if code := root.Run(context.Background(), cmd, e.IO, args); code != cmdutil.ExitUsage {
+			t.Errorf("plana %s: exit %d, want 2; stderr:\n%s", strings.Join(args, " "), code, e.ErrOut)
 		}
 	}
 }

@@ -29,6 +29,10 @@ type IOStreams struct {
 	stdinTTY, stdoutTTY, stderrTTY bool
 	colorEnabled                   bool
 
+	// outWidth and errWidth measure the terminal stdout and stderr are, in
+	// cells, 0 when unknown. They are asked each time, as terminals resize.
+	outWidth, errWidth func() int
+
 	// readSecret reads one line without echo. On a real terminal it is
 	// term.ReadPassword; in tests it reads a line from In.
 	readSecret func() (string, error)
@@ -47,6 +51,7 @@ func System() *IOStreams {
 		stderrTTY: isTerminal(os.Stderr),
 	}
 	s.colorEnabled = s.stdoutTTY && ColorAllowed(os.Getenv)
+	s.outWidth, s.errWidth = fileWidth(os.Stdout, s.stdoutTTY), fileWidth(os.Stderr, s.stderrTTY)
 	fd := int(os.Stdin.Fd())
 	s.readSecret = func() (string, error) {
 		b, err := term.ReadPassword(fd)
@@ -58,6 +63,19 @@ func System() *IOStreams {
 // ColorAllowed applies the environment's vetoes on colour.
 func ColorAllowed(getenv func(string) string) bool {
 	return getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+}
+
+func fileWidth(f *os.File, tty bool) func() int {
+	return func() int {
+		if !tty {
+			return 0
+		}
+		w, _, err := term.GetSize(int(f.Fd()))
+		if err != nil || w <= 0 {
+			return 0
+		}
+		return w
+	}
 }
 
 func isTerminal(f *os.File) bool {
@@ -94,6 +112,27 @@ func (s *IOStreams) SetStdoutTTY(v bool)    { s.stdoutTTY = v }
 func (s *IOStreams) SetStderrTTY(v bool)    { s.stderrTTY = v }
 func (s *IOStreams) ColorEnabled() bool     { return s.colorEnabled }
 func (s *IOStreams) SetColorEnabled(v bool) { s.colorEnabled = v }
+
+// TerminalWidth is the width in cells of the terminal stdout is, 0 when
+// stdout is not a terminal or its width cannot be read: callers then leave
+// lines whole.
+func (s *IOStreams) TerminalWidth() int { return width(s.outWidth) }
+
+// StderrWidth is TerminalWidth for stderr, where progress is drawn.
+func (s *IOStreams) StderrWidth() int { return width(s.errWidth) }
+
+// SetTerminalWidth fixes the width both streams report, for tests.
+func (s *IOStreams) SetTerminalWidth(w int) {
+	s.outWidth = func() int { return w }
+	s.errWidth = s.outWidth
+}
+
+func width(f func() int) int {
+	if f == nil {
+		return 0
+	}
+	return f()
+}
 
 // CanPrompt reports whether someone can answer: prompts are written to
 // ErrOut and read from In, so both must be terminals. Stdout may be piped.

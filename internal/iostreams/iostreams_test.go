@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mattn/go-runewidth"
 )
 
 func TestColorAllowed(t *testing.T) {
@@ -128,5 +130,69 @@ func TestProgressTTYSpinsAndClears(t *testing.T) {
 	}
 	if strings.Contains(s, "\n") {
 		t.Errorf("spinner must redraw one line, found a newline: %q", s)
+	}
+}
+
+func TestFitLine(t *testing.T) {
+	tests := []struct {
+		line  string
+		width int
+		want  string
+	}{
+		{"⠋ waiting", 80, "⠋ waiting"},
+		{"⠋ waiting", 0, "⠋ waiting"},
+		{"⠋ waiting for the old key to go quiet", 20, "⠋ waiting for the …"},
+		{"⠋ 東京の鍵を待っています", 12, "⠋ 東京の鍵…"},
+		{"⠋ café au lait", 10, "⠋ café a…"},
+		{"⠋ two\nlines", 80, "⠋ two lines"},
+	}
+	for _, tt := range tests {
+		got := fitLine(tt.line, tt.width)
+		if got != tt.want {
+			t.Errorf("fitLine(%q, %d) = %q, want %q", tt.line, tt.width, got, tt.want)
+		}
+		if tt.width > 0 && runewidth.StringWidth(got) >= tt.width {
+			t.Errorf("fitLine(%q, %d) is %d cells wide, want less than %d", tt.line, tt.width, runewidth.StringWidth(got), tt.width)
+		}
+	}
+}
+
+// Every frame of the spinner fits the terminal, whatever the text; on a
+// pipe the text stays whole for the log.
+func TestProgressFitsTheTerminal(t *testing.T) {
+	const width = 30
+	text := "waiting for the old key 「夜間在庫同期」 to go quiet: last used 3 minutes ago from 203.0.113.7"
+	ios, _, _, errOut := Test()
+	ios.SetStderrTTY(true)
+	ios.SetTerminalWidth(width)
+	p := ios.StartProgress(text)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		frames := strings.Count(errOut.String(), "\r\x1b[K")
+		p.mu.Unlock()
+		if frames >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("spinner drew fewer than 2 frames in 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	for _, frame := range strings.Split(errOut.String(), "\r\x1b[K") {
+		if w := runewidth.StringWidth(frame); w >= width {
+			t.Errorf("frame %q is %d cells wide on a %d-cell terminal", frame, w, width)
+		}
+		if frame != "" && !strings.HasSuffix(frame, "…") {
+			t.Errorf("frame %q is cut without …", frame)
+		}
+	}
+
+	ios, _, _, errOut = Test()
+	ios.SetTerminalWidth(width)
+	ios.StartProgress(text).Stop()
+	if errOut.String() != text+"\n" {
+		t.Errorf("on a pipe: %q, want the whole text", errOut.String())
 	}
 }

@@ -2,8 +2,11 @@ package iostreams
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/mattn/go-runewidth"
 )
 
 var spinnerFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
@@ -54,7 +57,7 @@ func (p *Progress) spin() {
 	defer t.Stop()
 	for i := 0; ; i++ {
 		p.mu.Lock()
-		fmt.Fprintf(p.s.ErrOut, "\r\x1b[K%s %s", spinnerFrames[i%len(spinnerFrames)], p.text)
+		fmt.Fprintf(p.s.ErrOut, "\r\x1b[K%s", fitLine(spinnerFrames[i%len(spinnerFrames)]+" "+p.text, p.s.StderrWidth()))
 		p.mu.Unlock()
 		select {
 		case <-p.done:
@@ -75,4 +78,19 @@ func (p *Progress) Stop() {
 			p.mu.Unlock()
 		}
 	})
+}
+
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ")
+
+// fitLine makes line one terminal line of at most width-1 cells, cut with
+// "…": a line that wraps leaves a copy of itself above the spinner at every
+// redraw, since "\r\x1b[K" clears only the row the cursor is on. The last
+// column stays free because some terminals wrap as soon as it is written.
+// A width of 0 (unknown) leaves the line's length alone.
+func fitLine(line string, width int) string {
+	line = oneLine.Replace(line)
+	if width <= 1 {
+		return line
+	}
+	return runewidth.Truncate(line, width-1, "…")
 }

@@ -70,7 +70,7 @@ func New(t testing.TB) *Env {
 		t.Setenv(k, "")
 	}
 	store := secret.NewMemory()
-	if err := store.Set(secret.TokenName("default"), seed.AdminToken); err != nil {
+	if err := cmdutil.SaveToken(store, "default", seed.AdminToken, srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	ios, in, out, errOut := iostreams.Test()
