@@ -9,10 +9,6 @@ import (
 // ConfigDir is $XDG_CONFIG_HOME/plana, else ~/.config/plana.
 func ConfigDir() (string, error) { return configDir(os.Getenv) }
 
-// StateDir is $XDG_STATE_HOME/plana, else ~/.local/state/plana: rotation
-// journals and the rotation log live there.
-func StateDir() (string, error) { return stateDir(os.Getenv) }
-
 func configDir(getenv func(string) string) (string, error) {
 	return xdgDir(getenv, "XDG_CONFIG_HOME", ".config")
 }

@@ -20,6 +20,8 @@ type Options struct {
 	Flags *pflag.FlagSet
 	// Path overrides the config file location.
 	Path string
+	// Getenv is the environment every layer reads; os.Getenv when nil.
+	Getenv func(string) string
 }
 
 // profileRe has no counted repetition: `{0,62}` compiles to 62 copies at
@@ -31,9 +33,10 @@ func validProfile(p string) bool { return len(p) <= 63 && profileRe.MatchString(
 // Load reads the file and resolves every setting, failing with the name of
 // the offending key on any unknown key or bad value.
 func Load(o Options) (*Config, error) {
-	// Viper reads the process environment itself, so every layer here does
-	// too: one truth for values and their sources.
-	c := &Config{flags: o.Flags, getenv: os.Getenv, path: o.Path}
+	c := &Config{flags: o.Flags, getenv: o.Getenv, path: o.Path}
+	if c.getenv == nil {
+		c.getenv = os.Getenv
+	}
 	if c.path == "" {
 		dir, err := configDir(c.getenv)
 		if err != nil {
@@ -124,9 +127,7 @@ func (c *Config) resolve() error {
 	c.v = viper.New()
 	for _, s := range settings {
 		c.v.SetDefault(s.key, s.def)
-		if err := c.v.BindEnv(s.key, s.env); err != nil {
-			return err
-		}
+		c.bindEnv(s)
 		if s.flag != "" && c.flags != nil {
 			if f := c.flags.Lookup(s.flag); f != nil {
 				if err := c.v.BindPFlag(s.key, f); err != nil {

@@ -31,14 +31,14 @@ import (
 // the end of every scenario, holds that stop a request part-way so a script
 // can kill plana inside it, the fault counts, reruns for a flaky server and
 // a probe that measures how soon a revoked key is refused.
-func init() {
-	commands["invariants"] = cmdInvariants
-	commands["hold"] = cmdHold
-	commands["held"] = cmdHeld
-	commands["release"] = cmdRelease
-	commands["faultcount"] = cmdFaultCount
-	commands["rerun"] = cmdRerun
-	commands["probe"] = cmdProbe
+var reliabilityCommands = scriptCommands{
+	"invariants": cmdInvariants,
+	"hold":       cmdHold,
+	"held":       cmdHeld,
+	"release":    cmdRelease,
+	"faultcount": cmdFaultCount,
+	"rerun":      cmdRerun,
+	"probe":      cmdProbe,
 }
 
 // adminClient talks to the emulator with the management key of $WORK/token.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,21 @@ import (
 	"github.com/subosito/gotenv"
 )
 
-var commands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+// scriptCommands are custom testscript commands by name.
+type scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string)
+
+// commands are every script's custom commands, put together where the
+// scripts are run (TestScripts, TestFlakyServer) rather than in init().
+func commands() scriptCommands {
+	all := scriptCommands{}
+	for _, group := range []scriptCommands{coreCommands, reliabilityCommands, unitCommands} {
+		maps.Copy(all, group)
+	}
+	return all
+}
+
+// coreCommands run the processes and keep secrets out of every script.
+var coreCommands = scriptCommands{
 	"emulator":   cmdEmulator,
 	"automation": cmdAutomation,
 	"login":      cmdLogin,

@@ -10,8 +10,9 @@ import (
 	"github.com/plana-cli/plana/internal/secret"
 )
 
-func init() {
-	commands["keyringdel"] = cmdKeyringDel
+// unitCommands reach behind plana's back, as a user or another tool might.
+var unitCommands = scriptCommands{
+	"keyringdel": cmdKeyringDel,
 }
 
 // cmdKeyringDel: keyringdel PREFIX deletes the keyring entry holding the

@@ -52,7 +52,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		Setup:               setup,
-		Cmds:                commands,
+		Cmds:                commands(),
 		Condition:           condition,
 		RequireExplicitExec: true,
 		Deadline:            deadline(t),

@@ -28,7 +28,7 @@ func TestFlakyServer(t *testing.T) {
 					env.Setenv("PLANA_PROFILE", env.Getenv("PLANA_PROFILE")+"-seed"+strconv.Itoa(seed))
 					return nil
 				},
-				Cmds:                commands,
+				Cmds:                commands(),
 				Condition:           condition,
 				RequireExplicitExec: true,
 				Deadline:            deadline(t),

@@ -18,6 +18,7 @@ import (
 )
 
 func TestNewCmdLoginFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		args      []string
@@ -34,6 +35,7 @@ func TestNewCmdLoginFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := cmdtest.New(t)
 			e.IO.SetStdinTTY(tt.tty)
 			e.IO.SetStderrTTY(tt.tty)
@@ -61,6 +63,7 @@ func TestNewCmdLoginFlags(t *testing.T) {
 }
 
 func TestLoginRun(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		input     func(e *cmdtest.Env) string
@@ -92,6 +95,7 @@ func TestLoginRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := cmdtest.New(t)
 			_ = e.Store.Delete(secret.TokenName("default"))
 			if tt.setup != nil {
@@ -140,6 +144,7 @@ func TestLoginRun(t *testing.T) {
 }
 
 func TestStatusRun(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if err := e.Run(NewCmdStatus(e.Factory, nil), "-o", "json"); err != nil {
 		t.Fatal(err)
@@ -154,7 +159,7 @@ func TestStatusRun(t *testing.T) {
 	e.AssertNoSecrets()
 
 	e.Out.Reset()
-	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	e.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
 	if err := e.Run(NewCmdStatus(e.Factory, nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +168,7 @@ func TestStatusRun(t *testing.T) {
 	}
 	e.AssertNoSecrets()
 
-	t.Setenv("PLANA_TOKEN", "")
+	e.Setenv("PLANA_TOKEN", "")
 	_ = e.Store.Delete(secret.TokenName("default"))
 	err := e.Run(NewCmdStatus(e.Factory, nil))
 	var ae *cmdutil.AuthError
@@ -173,6 +178,7 @@ func TestStatusRun(t *testing.T) {
 }
 
 func TestLogoutRun(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if err := e.Run(NewCmdLogout(e.Factory, nil)); err != nil {
 		t.Fatal(err)
@@ -201,8 +207,8 @@ func TestStatusRefusesAnAnswerThatIsNotBOS(t *testing.T) {
 		fmt.Fprintf(w, `{"ok": true, "method": %q, "path": %q}`, r.Method, r.URL.Path)
 	}))
 	t.Cleanup(other.Close)
-	t.Setenv("PLANA_API_URL", other.URL)
-	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	e.Setenv("PLANA_API_URL", other.URL)
+	e.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
 	err := e.Run(NewCmdStatus(e.Factory, nil))
 	if !errors.Is(err, client.ErrNotBOS) || !strings.Contains(err.Error(), "base URL") {
 		t.Fatalf("err = %v, want ErrNotBOS naming the base URL", err)
@@ -226,7 +232,7 @@ func TestLoginBindsTheTokenToItsOrigin(t *testing.T) {
 	}
 	// The same emulator under another name is another origin.
 	other := strings.Replace(e.URL, "127.0.0.1", "localhost", 1)
-	t.Setenv("PLANA_API_URL", other)
+	e.Setenv("PLANA_API_URL", other)
 	e.Factory = freshFactory(e)
 	_, err := e.Factory.Token()
 	var ae *cmdutil.AuthError
@@ -240,7 +246,7 @@ func TestLoginBindsTheTokenToItsOrigin(t *testing.T) {
 	if _, err := e.Factory.Token(); err != nil {
 		t.Errorf("after auth login for %s: %v", other, err)
 	}
-	t.Setenv("PLANA_API_URL", e.URL)
+	e.Setenv("PLANA_API_URL", e.URL)
 	e.Factory = freshFactory(e)
 	if _, err := e.Factory.Token(); !errors.As(err, &ae) {
 		t.Errorf("the first API after the login moved the token: err = %v, want an AuthError", err)
@@ -250,6 +256,6 @@ func TestLoginBindsTheTokenToItsOrigin(t *testing.T) {
 
 // freshFactory is e's Factory with nothing cached, so the config is read again.
 func freshFactory(e *cmdtest.Env) *cmdutil.Factory {
-	return cmdutil.New(cmdutil.FactoryOptions{IOStreams: e.IO, Version: "test",
+	return cmdutil.New(cmdutil.FactoryOptions{IOStreams: e.IO, Version: "test", Getenv: e.Getenv,
 		Secrets: func() (secret.Store, error) { return e.Store, nil }})
 }

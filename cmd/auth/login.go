@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -30,7 +29,7 @@ type LoginOptions struct {
 
 // NewCmdLogin builds `plana auth login`.
 func NewCmdLogin(f *cmdutil.Factory, runF func(context.Context, *LoginOptions) error) *cobra.Command {
-	opts := &LoginOptions{IO: f.IOStreams, Config: f.Config, ClientFor: f.ClientFor, Secrets: f.Secrets, Getenv: os.Getenv}
+	opts := &LoginOptions{IO: f.IOStreams, Config: f.Config, ClientFor: f.ClientFor, Secrets: f.Secrets, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Store a BOS management key in the OS keyring",

@@ -3,7 +3,6 @@ package auth
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +23,7 @@ type LogoutOptions struct {
 
 // NewCmdLogout builds `plana auth logout`.
 func NewCmdLogout(f *cmdutil.Factory, runF func(*LogoutOptions) error) *cobra.Command {
-	opts := &LogoutOptions{IO: f.IOStreams, Config: f.Config, Secrets: f.Secrets, Getenv: os.Getenv}
+	opts := &LogoutOptions{IO: f.IOStreams, Config: f.Config, Secrets: f.Secrets, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "logout",
 		Short: "Remove the stored management key from the OS keyring",

@@ -25,7 +25,12 @@ type Factory struct {
 	ClientFor func(keys ...string) (*client.Client, error)
 	Secrets   func() (secret.Store, error)
 	// Token is the management token and where it was found.
-	Token      func() (Token, error)
+	Token func() (Token, error)
+	// StateDir is where rotation journals and the rotation log live, from
+	// the Factory's environment.
+	StateDir func() (string, error)
+	// Getenv is the environment the Factory was built with.
+	Getenv     func(string) string
 	Now        func() time.Time
 	Version    string
 	Executable string

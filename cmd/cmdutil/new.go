@@ -38,14 +38,15 @@ func New(o FactoryOptions) *Factory {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	f := &Factory{IOStreams: o.IOStreams, Version: o.Version, Executable: o.Executable, Now: o.Now}
+	f := &Factory{IOStreams: o.IOStreams, Version: o.Version, Executable: o.Executable, Now: o.Now, Getenv: o.Getenv}
 	f.Config = sync.OnceValues(func() (*config.Config, error) {
 		var fs *pflag.FlagSet
 		if o.Flags != nil {
 			fs = o.Flags()
 		}
-		return config.Load(config.Options{Flags: fs})
+		return config.Load(config.Options{Flags: fs, Getenv: o.Getenv})
 	})
+	f.StateDir = func() (string, error) { return config.StateDirFrom(o.Getenv) }
 	f.Secrets = sync.OnceValues(o.Secrets)
 	f.Token = func() (Token, error) {
 		cfg, err := f.Config()

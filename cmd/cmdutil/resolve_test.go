@@ -13,6 +13,7 @@ import (
 )
 
 func TestResolveKey(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	ctx := context.Background()
 	c := e.AdminClient()
@@ -92,6 +93,7 @@ func TestResolveKey(t *testing.T) {
 }
 
 func TestResolveToken(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }

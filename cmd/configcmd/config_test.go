@@ -13,11 +13,12 @@ import (
 )
 
 func TestConfigSetGetList(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if err := e.Run(NewCmdSet(e.Factory, nil), "rotation.cadence", "180d"); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "plana", "config.yaml")
+	p := filepath.Join(e.Getenv("XDG_CONFIG_HOME"), "plana", "config.yaml")
 	st, err := os.Stat(p)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("config file: %v, mode %v", err, st.Mode())
@@ -57,6 +58,7 @@ func TestConfigSetGetList(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	tests := []struct {
 		args []string

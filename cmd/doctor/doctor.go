@@ -20,6 +20,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate"
 )
 
 // maxSkew is the clock difference worth a warning. The revoke gate uses the
@@ -66,7 +67,7 @@ type Report struct {
 // NewCmdDoctor builds `plana doctor`.
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Config: f.Config, Token: f.Token, ClientFor: f.ClientFor,
-		Secrets: f.Secrets, Now: f.Now, StateDir: config.StateDir}
+		Secrets: f.Secrets, Now: f.Now, StateDir: f.StateDir}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check that plana can do its work here",
@@ -286,11 +287,13 @@ func checkState(opts *Options) []Check {
 	}
 	checks := []Check{c}
 
-	journals, _ := filepath.Glob(filepath.Join(dir, "rotations", "*.json"))
+	// A damaged journal is a rotation left unfinished too: rotate KEY
+	// rebuilds it (--rebuild) or says why it cannot.
+	inv := rotate.Rotations(dir)
 	rot := Check{Name: "Rotations", Status: StatusOK, Summary: "no unfinished rotations"}
-	if n := len(journals); n > 0 {
+	if n := len(inv.Unfinished) + len(inv.Damaged); n > 0 {
 		rot.Status = StatusWarn
-		rot.Summary = fmt.Sprintf("%d unfinished rotation(s) in %s", n, filepath.Join(dir, "rotations"))
+		rot.Summary = fmt.Sprintf("%d unfinished rotation(s) in %s", n, inv.Dir)
 		rot.Fix = "resume each with plana keys rotate KEY (it picks up where it stopped)"
 	}
 	return append(checks, rot)

@@ -35,6 +35,7 @@ func byName(rep Report) map[string]Check {
 }
 
 func TestDoctorHealthy(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	rep, err := runDoctor(t, e)
 	if err != nil || !rep.OK {
@@ -55,6 +56,7 @@ func TestDoctorHealthy(t *testing.T) {
 }
 
 func TestDoctorFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, e *cmdtest.Env)
@@ -64,15 +66,15 @@ func TestDoctorFailures(t *testing.T) {
 	}{
 		{"no keyring", func(_ *testing.T, e *cmdtest.Env) { e.Store.SetErr = secret.ErrUnavailable }, "Keyring", StatusFail, "Secret Service"},
 		{"not logged in", func(_ *testing.T, e *cmdtest.Env) { _ = e.Store.Delete(secret.TokenName("default")) }, "Token", StatusFail, "plana auth login"},
-		{"API down", func(t *testing.T, _ *cmdtest.Env) { t.Setenv("PLANA_API_URL", "http://127.0.0.1:1") }, "API", StatusFail, "api_url"},
-		{"state readable by others", func(t *testing.T, _ *cmdtest.Env) {
-			dir := filepath.Join(os.Getenv("XDG_STATE_HOME"), "plana")
+		{"API down", func(_ *testing.T, e *cmdtest.Env) { e.Setenv("PLANA_API_URL", "http://127.0.0.1:1") }, "API", StatusFail, "api_url"},
+		{"state readable by others", func(t *testing.T, e *cmdtest.Env) {
+			dir := filepath.Join(e.Getenv("XDG_STATE_HOME"), "plana")
 			if err := os.MkdirAll(filepath.Join(dir, "rotations"), 0o755); err != nil {
 				t.Fatal(err)
 			}
 		}, "State", StatusFail, "chmod -R go-rwx"},
-		{"unfinished rotations", func(t *testing.T, _ *cmdtest.Env) {
-			dir := filepath.Join(os.Getenv("XDG_STATE_HOME"), "plana", "rotations")
+		{"unfinished rotations", func(t *testing.T, e *cmdtest.Env) {
+			dir := filepath.Join(e.Getenv("XDG_STATE_HOME"), "plana", "rotations")
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
@@ -88,6 +90,7 @@ func TestDoctorFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := cmdtest.New(t)
 			tt.setup(t, e)
 			rep, err := runDoctor(t, e)
@@ -106,6 +109,7 @@ func TestDoctorFailures(t *testing.T) {
 }
 
 func TestDoctorClockSkew(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	e.Factory.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
 	cmd := NewCmdDoctor(e.Factory, nil)

@@ -29,6 +29,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestNewCmdListFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args       []string
 		wantStatus string
@@ -67,6 +68,7 @@ func TestNewCmdListFlags(t *testing.T) {
 }
 
 func TestListRunJSONAndCSV(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if err := e.Run(NewCmdList(e.Factory, nil), "--status", "all", "-o", "json"); err != nil {
 		t.Fatal(err)
@@ -107,7 +109,7 @@ func TestListRunJSONAndCSV(t *testing.T) {
 
 	// A cadence override changes who is due.
 	e2 := cmdtest.New(t)
-	t.Setenv("PLANA_ROTATION_CADENCE_OVERRIDES", "Nightly*=1000d")
+	e2.Setenv("PLANA_ROTATION_CADENCE_OVERRIDES", "Nightly*=1000d")
 	if err := e2.Run(NewCmdList(e2.Factory, nil), "-o", "csv"); err != nil {
 		t.Fatal(err)
 	}
@@ -158,15 +160,13 @@ func stubAPI(t *testing.T, now time.Time, pages [][]client.APIKey, onPage func(i
 
 func stubFactory(t *testing.T, url string) (*cmdutil.Factory, *iostreams.IOStreams, *bytes.Buffer) {
 	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	t.Setenv("PLANA_API_URL", url)
-	t.Setenv("PLANA_TOKEN", validStubToken)
-	for _, k := range []string{"PLANA_PROFILE", "PLANA_ROTATION_CADENCE", "PLANA_ROTATION_CADENCE_OVERRIDES", "PLANA_POLL_INTERVAL", "PLANA_ROTATION_QUIET_PERIOD"} {
-		t.Setenv(k, "")
+	env := map[string]string{
+		"XDG_CONFIG_HOME": filepath.Join(t.TempDir(), "config"),
+		"PLANA_API_URL":   url,
+		"PLANA_TOKEN":     validStubToken,
 	}
 	ios, _, out, _ := iostreams.Test()
-	f := cmdutil.New(cmdutil.FactoryOptions{IOStreams: ios, Version: "test",
+	f := cmdutil.New(cmdutil.FactoryOptions{IOStreams: ios, Version: "test", Getenv: func(k string) string { return env[k] },
 		Secrets: func() (secret.Store, error) { return secret.NewMemory(), nil }})
 	return f, ios, out
 }
@@ -191,6 +191,7 @@ func fixtureKeys(now time.Time) []client.APIKey {
 }
 
 func TestListTableGolden(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, tty := range []bool{true, false} {
 		url := stubAPI(t, now, [][]client.APIKey{fixtureKeys(now)}, nil)
@@ -241,6 +242,7 @@ func (l *lockedBuffer) String() string {
 // TestListStreams proves -o json writes each page before fetching the next,
 // so memory stays at one page for any number of keys.
 func TestListStreams(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	const pages, perPage = 10, 1000
 	var all [][]client.APIKey

@@ -27,6 +27,8 @@ type ShowOptions struct {
 	Config func() (*config.Config, error)
 	Client func() (*client.Client, error)
 	Now    func() time.Time
+	// StateDir holds the journals of rotations under way.
+	StateDir func() (string, error)
 
 	Key    string
 	Since  time.Duration
@@ -62,7 +64,7 @@ type RotationUsage struct {
 
 // NewCmdShow builds `plana keys show`.
 func NewCmdShow(f *cmdutil.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
-	opts := &ShowOptions{IO: f.IOStreams, Config: f.Config, Client: f.Client, Now: f.Now}
+	opts := &ShowOptions{IO: f.IOStreams, Config: f.Config, Client: f.Client, Now: f.Now, StateDir: f.StateDir}
 	var since string
 	cmd := &cobra.Command{
 		Use:   "show KEY",
@@ -134,7 +136,7 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	u.Sources = tally.Sources()
 	u.CallsPerHour = cmdutil.HourlyCounts(now, sparkHours, recent)
 	res := ShowResult{Key: newKeyRecord(*k, cfg, now), Usage: u}
-	if res.Rotation, err = rotationUsage(ctx, c, *k, now, u.CallsPerHour); err != nil {
+	if res.Rotation, err = rotationUsage(ctx, c, opts.StateDir, *k, now, u.CallsPerHour); err != nil {
 		return err
 	}
 	if opts.Output != cmdutil.FormatTable {
@@ -145,8 +147,8 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 
 // rotationUsage finds the unfinished rotation k is the old or the new key
 // of, and reads the other key's calls per hour; nil when there is none.
-func rotationUsage(ctx context.Context, c *client.Client, k client.APIKey, now time.Time, own []int) (*RotationUsage, error) {
-	dir, err := config.StateDir()
+func rotationUsage(ctx context.Context, c *client.Client, stateDir func() (string, error), k client.APIKey, now time.Time, own []int) (*RotationUsage, error) {
+	dir, err := stateDir()
 	if err != nil {
 		return nil, nil
 	}

@@ -32,6 +32,7 @@ func callAs(t *testing.T, e *cmdtest.Env, key, ua, path string) {
 }
 
 func TestShowRun(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	ctx := context.Background()
 	me, err := e.AdminClient().Me(ctx)
@@ -98,6 +99,7 @@ func TestShowRun(t *testing.T) {
 }
 
 func TestSecretRun(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	ctx := context.Background()
 	me, _ := e.AdminClient().Me(ctx)
@@ -143,6 +145,7 @@ func TestSecretRun(t *testing.T) {
 // A key in an unfinished rotation is shown with both keys' traffic on one
 // scale, whichever of the two is asked for.
 func TestShowDuringRotation(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	envFile := filepath.Join(t.TempDir(), "sync.env")
 	os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)

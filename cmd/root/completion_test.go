@@ -8,6 +8,7 @@ import (
 )
 
 func TestCompletionScripts(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	// A line each script must carry to hook into its shell.
 	for shell, marker := range map[string]string{

@@ -15,6 +15,7 @@ import (
 // the keyring, and checks none reaches stdout or stderr. `keys secret`,
 // whose job is to print one, is the only exception.
 func TestNoCommandPrintsAPlaintext(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	ctx := context.Background()
 	keys, err := e.AdminClient().ListKeys(ctx, clientListAll())

@@ -50,6 +50,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestHelpGolden(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if code := run(e, "--help"); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.ErrOut)
@@ -63,6 +64,7 @@ func TestHelpGolden(t *testing.T) {
 }
 
 func TestHelpTopics(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	if code := run(e, "help", "exit-codes"); code != 0 || !strings.Contains(e.Out.String(), "130  interrupted") {
 		t.Errorf("help exit-codes: exit %d\n%s", code, e.Out)
@@ -78,6 +80,7 @@ func TestHelpTopics(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		setup   func(e *cmdtest.Env)
@@ -91,7 +94,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"keys", "list", "--colour"}, code: 2, wantErr: "--colour"},
 		{name: "bad output format", args: []string{"keys", "list", "-o", "xml"}, code: 2, wantErr: "table, json, yaml, csv"},
 		{name: "missing KEY", args: []string{"keys", "show"}, code: 2, wantErr: "missing KEY"},
-		{name: "bad config value", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_POLL_INTERVAL", "often") },
+		{name: "bad config value", setup: func(e *cmdtest.Env) { e.Setenv("PLANA_POLL_INTERVAL", "often") },
 			args: []string{"keys", "list"}, code: 2, wantErr: "PLANA_POLL_INTERVAL"},
 		{name: "not logged in", setup: func(e *cmdtest.Env) { _ = e.Store.Delete(secret.TokenName("default")) },
 			args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
@@ -105,18 +108,19 @@ func TestExitCodes(t *testing.T) {
 				e.T.Fatal(err)
 			}
 		}, args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
-		{name: "unreachable API", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
+		{name: "unreachable API", setup: func(e *cmdtest.Env) { e.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
 			args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1, wantErr: "127.0.0.1:1"},
 		{name: "stored token for another origin", args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 4, wantErr: "run `plana auth login` for http://127.0.0.1:1"},
-		{name: "plain http to a host", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
+		{name: "plain http to a host", setup: func(e *cmdtest.Env) { e.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
 			args: []string{"keys", "list", "--api-url", "http://bos.example.com"}, code: 2, wantErr: "use https://bos.example.com"},
 		{name: "bad api-url", args: []string{"keys", "list", "--api-url", "bos.example.com"}, code: 2, wantErr: "api_url"},
 		{name: "api-url with a path", args: []string{"keys", "due", "--api-url", "https://bos.example.com/v1"}, code: 2, wantErr: "(from flag --api-url): \"https://bos.example.com/v1\" has a path (/v1)"},
-		{name: "PLANA_API_URL with a path", setup: func(e *cmdtest.Env) { e.T.Setenv("PLANA_API_URL", e.URL+"/v1") },
+		{name: "PLANA_API_URL with a path", setup: func(e *cmdtest.Env) { e.Setenv("PLANA_API_URL", e.URL+"/v1") },
 			args: []string{"auth", "status"}, code: 2, wantErr: "(from env PLANA_API_URL)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := cmdtest.New(t)
 			if tt.setup != nil {
 				tt.setup(e)
@@ -134,6 +138,7 @@ func TestExitCodes(t *testing.T) {
 
 // The rotation commands return these; the mapping must hold for them too.
 func TestTypedErrorsMapToExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		code int
@@ -175,7 +180,7 @@ func TestStoredTokenNeverLeavesItsOrigin(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot)
 	}))
 	t.Cleanup(other.Close)
-	t.Setenv("PLANA_API_URL", other.URL)
+	e.Setenv("PLANA_API_URL", other.URL)
 	for _, args := range [][]string{{"keys", "list"}, {"auth", "status"}, {"keys", "due"}, {"doctor"}} {
 		code := run(e, args...)
 		want := cmdutil.ExitAuth
@@ -197,7 +202,7 @@ func TestStoredTokenNeverLeavesItsOrigin(t *testing.T) {
 	}
 
 	// PLANA_TOKEN is the caller's own choice of token for this URL.
-	t.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+	e.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
 	if code := run(e, "keys", "list"); code != cmdutil.ExitFailure || withKey.Load() == 0 {
 		t.Errorf("with PLANA_TOKEN: exit %d, %d requests with a key; want the other server asked (and its 418 an error)", code, withKey.Load())
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,11 +35,16 @@ type Env struct {
 	ErrOut  *bytes.Buffer
 	Factory *cmdutil.Factory
 	flags   *pflag.FlagSet
+
+	mu  sync.Mutex
+	env map[string]string
 }
 
 // New starts a seeded emulator, logs the admin in (token in the memory
-// store under profile "default") and points XDG dirs and PLANA_* at the
-// test. It uses t.Setenv, so tests using it cannot be parallel.
+// store under profile "default") and gives the Factory an environment of
+// its own: XDG dirs and HOME in the test's directory, PLANA_API_URL at the
+// emulator, nothing else. The process environment is never read or
+// changed, so tests using it can run in parallel.
 func New(t testing.TB) *Env {
 	t.Helper()
 	emu, err := emulator.New(emulator.Config{DBPath: filepath.Join(t.TempDir(), "bos.db"), BcryptCost: 4, DevEndpoints: true})
@@ -55,36 +61,44 @@ func New(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
-		"XDG_STATE_HOME":  filepath.Join(dir, "state"),
-		"HOME":            dir,
-		"PLANA_API_URL":   srv.URL,
-		"PLANA_TOKEN":     "",
-		"PLANA_PROFILE":   "",
-		"NO_COLOR":        "",
-	} {
-		t.Setenv(k, v)
-	}
-	for _, k := range []string{"PLANA_POLL_INTERVAL", "PLANA_ROTATION_CADENCE", "PLANA_ROTATION_QUIET_PERIOD", "PLANA_ROTATION_CADENCE_OVERRIDES"} {
-		t.Setenv(k, "")
-	}
 	store := secret.NewMemory()
 	if err := cmdutil.SaveToken(store, "default", seed.AdminToken, srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	ios, in, out, errOut := iostreams.Test()
-	e := &Env{T: t, Emu: emu, URL: srv.URL, Seed: seed, Store: store, IO: ios, In: in, Out: out, ErrOut: errOut}
+	e := &Env{T: t, Emu: emu, URL: srv.URL, Seed: seed, Store: store, IO: ios, In: in, Out: out, ErrOut: errOut,
+		env: map[string]string{
+			"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
+			"XDG_STATE_HOME":  filepath.Join(dir, "state"),
+			"HOME":            dir,
+			"PLANA_API_URL":   srv.URL,
+		}}
 	e.Factory = cmdutil.New(cmdutil.FactoryOptions{
 		IOStreams:     ios,
 		Flags:         func() *pflag.FlagSet { return e.flags },
 		Version:       "test",
 		Secrets:       func() (secret.Store, error) { return store, nil },
+		Getenv:        e.Getenv,
 		Now:           emu.Now,
 		Executable:    "plana",
 		ClientOptions: []client.Option{client.WithRetry(2, 2*time.Second), client.WithBackoff(10*time.Millisecond, 50*time.Millisecond)},
 	})
 	return e
+}
+
+// Setenv sets a variable of the Factory's environment; "" unsets it. The
+// config is read once, at the first command that needs it.
+func (e *Env) Setenv(key, value string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.env[key] = value
+}
+
+// Getenv reads the Factory's environment.
+func (e *Env) Getenv(key string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.env[key]
 }
 
 // BindFlags makes the Factory's config read the root's persistent flags

@@ -40,10 +40,10 @@ func keyCount(t *testing.T, e *cmdtest.Env) int {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	type setup struct {
-		env  string // an env file holding the automation's key
-		dir  string
-		args []string
+		env string // an env file holding the automation's key
+		dir string
 	}
 	tests := []struct {
 		name string
@@ -185,6 +185,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if tt.asNobody && asnobody.Rerun(t) {
 				return
 			}
@@ -226,6 +227,7 @@ func TestBadInput(t *testing.T) {
 // Without a TTY, a step that needs a human's yes refuses with exit 2 and
 // names --yes; nothing is revoked.
 func TestNoTTYNeedsYes(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	envFile := filepath.Join(t.TempDir(), "sync.env")
 	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {

@@ -10,21 +10,27 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/atomicfile"
+	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/rotate"
 )
 
 // DueOptions of `plana keys due`.
 type DueOptions struct {
-	Factory *cmdutil.Factory
-	Within  time.Duration
-	ICS     string
-	Output  string
+	IO     *iostreams.IOStreams
+	Config func() (*config.Config, error)
+	Client func() (*client.Client, error)
+	Now    func() time.Time
+
+	Within time.Duration
+	ICS    string
+	Output string
 }
 
 // NewCmdDue builds `plana keys due`.
 func NewCmdDue(f *cmdutil.Factory, runF func(context.Context, *DueOptions) error) *cobra.Command {
-	o := &DueOptions{Factory: f, Within: 30 * 24 * time.Hour}
+	o := &DueOptions{IO: f.IOStreams, Config: f.Config, Client: f.Client, Now: f.Now, Within: 30 * 24 * time.Hour}
 	cmd := &cobra.Command{
 		Use:   "due",
 		Short: "Keys past or near their rotation cadence (exit 5 when any is due)",
@@ -51,12 +57,12 @@ importing a newer file updates the events.`,
 }
 
 func dueRun(ctx context.Context, o *DueOptions) error {
-	ios := o.Factory.IOStreams
-	cfg, err := o.Factory.Config()
+	ios := o.IO
+	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	api, err := o.Factory.Client()
+	api, err := o.Client()
 	if err != nil {
 		return err
 	}
@@ -72,7 +78,7 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 	}
 	now, ok := api.ServerNow()
 	if !ok {
-		now = o.Factory.Now()
+		now = o.Now()
 	}
 	items := rotate.Due(keys, now, rotate.DueOptions{Cadence: cfg.Cadence(), Within: o.Within, Overrides: overrides})
 	if o.ICS != "" {

@@ -7,21 +7,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
-	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/rotate"
 )
 
 // LogOptions of `plana keys log`.
 type LogOptions struct {
-	Factory *cmdutil.Factory
-	Key     string
-	Since   time.Duration
-	Output  string
+	IO       *iostreams.IOStreams
+	StateDir func() (string, error)
+	Now      func() time.Time
+
+	Key    string
+	Since  time.Duration
+	Output string
 }
 
 // NewCmdLog builds `plana keys log`.
 func NewCmdLog(f *cmdutil.Factory, runF func(context.Context, *LogOptions) error) *cobra.Command {
-	o := &LogOptions{Factory: f}
+	o := &LogOptions{IO: f.IOStreams, StateDir: f.StateDir, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "log",
 		Short: "The rotation log: key X rotated to Y on date D by person P, with reason",
@@ -64,8 +67,8 @@ func (o *LogOptions) match(e rotate.LogEntry, now time.Time) bool {
 }
 
 func logRun(o *LogOptions) error {
-	ios := o.Factory.IOStreams
-	dir, err := config.StateDir()
+	ios := o.IO
+	dir, err := o.StateDir()
 	if err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func logRun(o *LogOptions) error {
 	if err != nil {
 		return err
 	}
-	now := o.Factory.Now()
+	now := o.Now()
 	var rows []rotate.LogEntry
 	for _, e := range entries {
 		if o.match(e, now) {

@@ -138,21 +138,21 @@ func (r *progress) Warn(text string) {
 	fmt.Fprintf(r.ios.ErrOut, "%s %s\n", r.ios.ColorScheme().WarningIcon(), text)
 }
 
-// newRotator wires a Rotator to the Factory.
-func newRotator(f *cmdutil.Factory, rep rotate.Reporter) (*rotate.Rotator, error) {
-	api, err := f.Client()
+// newRotator wires a Rotator to what the Factory gave a step verb.
+func newRotator(d StepDeps, rep rotate.Reporter) (*rotate.Rotator, error) {
+	api, err := d.Client()
 	if err != nil {
 		return nil, err
 	}
-	store, err := f.Secrets()
+	store, err := d.Secrets()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := config.StateDir()
+	dir, err := d.StateDir()
 	if err != nil {
 		return nil, err
 	}
-	return &rotate.Rotator{API: api, ClientFor: f.ClientFor, Secrets: store, StateDir: dir, Reporter: rep}, nil
+	return &rotate.Rotator{API: api, ClientFor: d.ClientFor, Secrets: store, StateDir: dir, Reporter: rep}, nil
 }
 
 // mapErr turns the engine's typed errors into the CLI's exit codes.

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -21,45 +24,62 @@ import (
 )
 
 func TestStepFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
-		mode    string
+		verb    string
 		args    string
-		want    StepOptions
+		want    any // the verb's Options, without its StepDeps
 		wantErr string
 	}{
-		{name: "rotate all flags", mode: modeRotate,
+		{name: "rotate all flags", verb: "rotate",
 			args: "KEY --to env-file:/x.env --quiet-period 2d --poll-interval 30s --timeout 36h --yes --dry-run -o json",
-			want: StepOptions{Key: "KEY", Target: "env-file:/x.env", QuietPeriod: 48 * time.Hour, PollInterval: 30 * time.Second, Timeout: 36 * time.Hour, Yes: true, DryRun: true, Output: "json"}},
-		{name: "rotate no-wait", mode: modeRotate, args: "KEY --no-wait --yes", want: StepOptions{Key: "KEY", NoWait: true, Yes: true, Output: "table"}},
-		{name: "emergency issued-by", mode: modeRotate, args: "--issued-by ben@example.com --emergency departed --no-wait",
-			want: StepOptions{IssuedBy: "ben@example.com", Emergency: "departed", NoWait: true, Output: "table"}},
-		{name: "issued-by needs emergency", mode: modeRotate, args: "--issued-by ben@example.com", wantErr: "needs --emergency"},
-		{name: "issued-by and KEY", mode: modeRotate, args: "KEY --issued-by b@x --emergency departed", wantErr: "either KEY or --issued-by"},
-		{name: "KEY required", mode: modeRotate, args: "", wantErr: "KEY required"},
-		{name: "bad target", mode: modeRotate, args: "KEY --to ftp:x", wantErr: "unknown deploy target"},
-		{name: "bad duration", mode: modeRotate, args: "KEY --quiet-period soon", wantErr: "invalid duration"},
-		{name: "no-wait with timeout", mode: modeRotate, args: "KEY --no-wait --timeout 1h", wantErr: "cannot be used together"},
-		{name: "rebuild with dry-run", mode: modeRotate, args: "KEY --rebuild --dry-run", wantErr: "--rebuild"},
-		{name: "bad output", mode: modeRotate, args: "KEY -o xml", wantErr: "unsupported output format"},
-		{name: "create --like", mode: modeCreate, args: "--like pa_live_AB7K2XYZ --print-secret", want: StepOptions{Key: "pa_live_AB7K2XYZ", PrintSecret: true, Output: "table"}},
-		{name: "create needs --like", mode: modeCreate, args: "", wantErr: "--like KEY required"},
-		{name: "deploy", mode: modeDeploy, args: "KEY --to exec:cat", want: StepOptions{Key: "KEY", Target: "exec:cat", Output: "table"}},
-		{name: "deploy finalize", mode: modeDeploy, args: "KEY --finalize", want: StepOptions{Key: "KEY", Finalize: true, Output: "table"}},
-		{name: "deploy needs --to", mode: modeDeploy, args: "KEY", wantErr: "--to TARGET required"},
-		{name: "verify wait", mode: modeVerify, args: "KEY --wait --timeout 2d", want: StepOptions{Key: "KEY", Wait: true, Timeout: 48 * time.Hour, Output: "table"}},
-		{name: "revoke force", mode: modeRevoke, args: "KEY --force --yes", want: StepOptions{Key: "KEY", Force: true, Yes: true, Output: "table"}},
-		{name: "revoke needs KEY", mode: modeRevoke, args: "", wantErr: "KEY"},
+			want: RotateOptions{Key: "KEY", Target: "env-file:/x.env", QuietPeriod: 48 * time.Hour, PollInterval: 30 * time.Second, Timeout: 36 * time.Hour, Yes: true, DryRun: true, Output: "json"}},
+		{name: "rotate no-wait", verb: "rotate", args: "KEY --no-wait --yes", want: RotateOptions{Key: "KEY", NoWait: true, Yes: true, Output: "table"}},
+		{name: "emergency issued-by", verb: "rotate", args: "--issued-by ben@example.com --emergency departed --no-wait",
+			want: RotateOptions{IssuedBy: "ben@example.com", Emergency: "departed", NoWait: true, Output: "table"}},
+		{name: "issued-by needs emergency", verb: "rotate", args: "--issued-by ben@example.com", wantErr: "needs --emergency"},
+		{name: "issued-by and KEY", verb: "rotate", args: "KEY --issued-by b@x --emergency departed", wantErr: "either KEY or --issued-by"},
+		{name: "KEY required", verb: "rotate", args: "", wantErr: "KEY required"},
+		{name: "bad target", verb: "rotate", args: "KEY --to ftp:x", wantErr: "unknown deploy target"},
+		{name: "bad duration", verb: "rotate", args: "KEY --quiet-period soon", wantErr: "invalid duration"},
+		{name: "no-wait with timeout", verb: "rotate", args: "KEY --no-wait --timeout 1h", wantErr: "cannot be used together"},
+		{name: "rebuild with dry-run", verb: "rotate", args: "KEY --rebuild --dry-run", wantErr: "--rebuild"},
+		{name: "bad output", verb: "rotate", args: "KEY -o xml", wantErr: "unsupported output format"},
+		{name: "create --like", verb: "create", args: "--like pa_live_AB7K2XYZ --print-secret", want: CreateOptions{Like: "pa_live_AB7K2XYZ", PrintSecret: true, Output: "table"}},
+		{name: "create needs --like", verb: "create", args: "", wantErr: "--like KEY required"},
+		{name: "deploy", verb: "deploy", args: "KEY --to exec:cat", want: DeployOptions{Key: "KEY", Target: "exec:cat", Output: "table"}},
+		{name: "deploy finalize", verb: "deploy", args: "KEY --finalize", want: DeployOptions{Key: "KEY", Finalize: true, Output: "table"}},
+		{name: "deploy needs --to", verb: "deploy", args: "KEY", wantErr: "--to TARGET required"},
+		{name: "verify wait", verb: "verify", args: "KEY --wait --timeout 2d", want: VerifyOptions{Key: "KEY", Wait: true, Timeout: 48 * time.Hour, Output: "table"}},
+		{name: "revoke force", verb: "revoke", args: "KEY --force --yes", want: RevokeOptions{Key: "KEY", Force: true, Yes: true, Output: "table"}},
+		{name: "revoke needs KEY", verb: "revoke", args: "", wantErr: "KEY"},
 	}
-	builders := map[string]func(*cmdutil.Factory, func(context.Context, *StepOptions) error) *cobra.Command{
-		modeRotate: NewCmdRotate, modeCreate: NewCmdCreate, modeDeploy: NewCmdDeploy, modeVerify: NewCmdVerify, modeRevoke: NewCmdRevoke,
+	// Each builder hands back the parsed Options without the Factory's parts.
+	builders := map[string]func(*cmdutil.Factory, *any) *cobra.Command{
+		"rotate": func(f *cmdutil.Factory, got *any) *cobra.Command {
+			return NewCmdRotate(f, func(_ context.Context, o *RotateOptions) error { o.StepDeps = StepDeps{}; *got = *o; return nil })
+		},
+		"create": func(f *cmdutil.Factory, got *any) *cobra.Command {
+			return NewCmdCreate(f, func(_ context.Context, o *CreateOptions) error { o.StepDeps = StepDeps{}; *got = *o; return nil })
+		},
+		"deploy": func(f *cmdutil.Factory, got *any) *cobra.Command {
+			return NewCmdDeploy(f, func(_ context.Context, o *DeployOptions) error { o.StepDeps = StepDeps{}; *got = *o; return nil })
+		},
+		"verify": func(f *cmdutil.Factory, got *any) *cobra.Command {
+			return NewCmdVerify(f, func(_ context.Context, o *VerifyOptions) error { o.StepDeps = StepDeps{}; *got = *o; return nil })
+		},
+		"revoke": func(f *cmdutil.Factory, got *any) *cobra.Command {
+			return NewCmdRevoke(f, func(_ context.Context, o *RevokeOptions) error { o.StepDeps = StepDeps{}; *got = *o; return nil })
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ios, _, _, _ := iostreams.Test()
 			f := &cmdutil.Factory{IOStreams: ios}
-			var got *StepOptions
-			cmd := builders[tt.mode](f, func(_ context.Context, o *StepOptions) error { got = o; return nil })
+			var got any
+			cmd := builders[tt.verb](f, &got)
 			cmd.SetArgs(strings.Fields(tt.args))
 			cmd.SetOut(&strings.Builder{})
 			cmd.SetErr(&strings.Builder{})
@@ -73,15 +93,42 @@ func TestStepFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got.Factory, got.Mode = nil, ""
-			if *got != tt.want {
-				t.Errorf("got %+v\nwant %+v", *got, tt.want)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
 		})
 	}
 }
 
+// The help of rotate lists the procedure as rotate's step table has it, every
+// step in order, within the help's width.
+func TestRotateHelpListsTheStepTable(t *testing.T) {
+	t.Parallel()
+	ios, _, _, _ := iostreams.Test()
+	long := NewCmdRotate(&cmdutil.Factory{IOStreams: ios}, nil).Long
+	steps := rotate.Steps()
+	if len(steps) != 5 {
+		t.Fatalf("rotate.Steps() has %d steps, want the procedure's 5", len(steps))
+	}
+	flat := strings.Join(strings.Fields(long), " ")
+	at := 0
+	for _, s := range steps {
+		item := fmt.Sprintf("%d. %s", s.Number, s.Summary)
+		i := strings.Index(flat[at:], item)
+		if i < 0 {
+			t.Fatalf("the help lacks step %q after position %d:\n%s", item, at, long)
+		}
+		at += i + len(item)
+	}
+	for _, l := range strings.Split(stepsHelp(), "\n") {
+		if n := utf8.RuneCountInString(l); n > helpWidth {
+			t.Errorf("help line of %d characters: %q", n, l)
+		}
+	}
+}
+
 func TestRotateCommandAgainstEmulator(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	envFile := filepath.Join(t.TempDir(), "sync.env")
 	os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
@@ -146,6 +193,7 @@ func TestRotateCommandAgainstEmulator(t *testing.T) {
 }
 
 func TestDueCommandExitCode(t *testing.T) {
+	t.Parallel()
 	e := cmdtest.New(t)
 	ics := filepath.Join(t.TempDir(), "due.ics")
 	err := e.Run(NewCmdDue(e.Factory, nil), "--ics", ics, "-o", "json")
@@ -177,6 +225,7 @@ func callWith(t *testing.T, e *cmdtest.Env, key string) {
 // On a TTY, step 3's waiting screen draws both keys' calls per hour on one
 // scale; in a script it does not (and makes no extra calls).
 func TestVerifyWaitDrawsTrafficOnATTY(t *testing.T) {
+	t.Parallel()
 	for _, tty := range []bool{true, false} {
 		e := cmdtest.New(t)
 		e.IO.SetStderrTTY(tty)

@@ -8,19 +8,22 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
-	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/rotate"
 )
 
 // StatusOptions of `plana keys status`.
 type StatusOptions struct {
-	Factory *cmdutil.Factory
-	Output  string
+	IO       *iostreams.IOStreams
+	StateDir func() (string, error)
+	Now      func() time.Time
+
+	Output string
 }
 
 // NewCmdStatus builds `plana keys status`.
 func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions) error) *cobra.Command {
-	o := &StatusOptions{Factory: f}
+	o := &StatusOptions{IO: f.IOStreams, StateDir: f.StateDir, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Rotations under way: their step, what they wait for, since when",
@@ -37,8 +40,8 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *StatusOptions)
 }
 
 func statusRun(o *StatusOptions) error {
-	ios := o.Factory.IOStreams
-	dir, err := config.StateDir()
+	ios := o.IO
+	dir, err := o.StateDir()
 	if err != nil {
 		return err
 	}
@@ -54,7 +57,7 @@ func statusRun(o *StatusOptions) error {
 		return nil
 	}
 	t := cmdutil.NewTablePrinter(ios, "OLD KEY", "NEW KEY", "STEP", "WAITING FOR", "SINCE")
-	now := o.Factory.Now()
+	now := o.Now()
 	for _, it := range items {
 		nk := "-"
 		if it.New != nil {
