@@ -2,7 +2,6 @@ package rotate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -12,33 +11,10 @@ import (
 	"github.com/plana-cli/plana/internal/secret"
 )
 
-// BulkItem is the outcome for one key of RotateIssuedBy.
-type BulkItem struct {
-	Old    KeyRef  `json:"old"`
-	Result *Result `json:"result,omitempty"`
-	// State is done, waiting (the gate is not met yet), failed, or planned
-	// (a dry run).
-	State string `json:"state"`
-	Error string `json:"error,omitempty"`
-}
-
-// BulkResult sums up RotateIssuedBy.
-type BulkResult struct {
-	Items   []BulkItem `json:"items"`
-	Done    int        `json:"done"`
-	Pending int        `json:"pending"`
-	Failed  int        `json:"failed"`
-	Planned int        `json:"planned,omitempty"`
-}
-
-// RotateIssuedBy rotates, as an emergency, every active key issued by email
-// (a departed engineer, a lost laptop), plus any such rotation left
-// unfinished, so running it again resumes. It goes on past a failed key and
-// returns an error when any failed (or ErrPending when some wait).
-func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options) (*BulkResult, error) {
-	if opts.Emergency == "" {
-		opts.Emergency = ReasonDeparted
-	}
+// IssuedBy lists the keys a person issued that RotateIssuedBy rotates:
+// every active one but the management key plana is using, plus those whose
+// rotation is unfinished, so running it again resumes. Oldest first.
+func (r *Rotator) IssuedBy(ctx context.Context, email string) ([]client.APIKey, error) {
 	me, keys, err := r.meAndKeys(ctx, client.StatusAll)
 	if err != nil {
 		return nil, err
@@ -67,45 +43,35 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 		}
 	}
 	sort.Slice(plan, func(i, j int) bool { return plan[i].CreatedAt.Before(plan[j].CreatedAt) })
+	return plan, nil
+}
+
+// RotateIssuedBy rotates every key a person issued (IssuedBy): revoke-first
+// with opts.Emergency (a departed engineer, a lost laptop), else the gated
+// procedure with each key's own targets (opts.Policy). It goes on past a
+// failed key and returns an error when any failed (or ErrPending when some
+// wait).
+func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options) (*BulkResult, error) {
+	plan, err := r.IssuedBy(ctx, email)
+	if err != nil {
+		return nil, err
+	}
 	if len(plan) == 0 {
 		r.rep().Info("no active key issued by " + email)
 		return &BulkResult{}, nil
 	}
-	r.rep().Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(plan), email, opts.Emergency))
+	if opts.Reason == "" {
+		opts.Reason = ReasonDeparted
+	}
+	how := opts.Emergency
+	if how == "" {
+		how = opts.Reason + ", gated"
+	}
+	r.rep().Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(plan), email, how))
 	for _, k := range plan {
 		r.rep().Info(fmt.Sprintf("  %s (%s)", k.Name, k.Prefix))
 	}
-	res := &BulkResult{}
-	for i, k := range plan {
-		r.rep().Step(fmt.Sprintf("[%d/%d] %s (%s)", i+1, len(plan), k.Name, k.Prefix))
-		out, err := r.Rotate(ctx, k, opts)
-		it := BulkItem{Old: RefOf(k), Result: out, State: "done"}
-		switch {
-		case err == nil && out != nil && out.DryRun:
-			res.Planned++
-			it.State = "planned"
-		case err == nil:
-			res.Done++
-		case errors.Is(err, ErrPending):
-			res.Pending++
-			it.State, it.Error = "waiting", err.Error()
-		default:
-			res.Failed++
-			it.State, it.Error = "failed", err.Error()
-			r.rep().Warn(fmt.Sprintf("%s: %v", k.Prefix, err))
-		}
-		res.Items = append(res.Items, it)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	switch {
-	case res.Failed > 0:
-		return res, fmt.Errorf("%d of %d rotations failed; run the same command again to retry them", res.Failed, len(plan))
-	case res.Pending > 0:
-		return res, fmt.Errorf("%w: %d of %d rotations wait for their new key's first use", ErrPending, res.Pending, len(plan))
-	}
-	return res, nil
+	return r.RotateFleet(ctx, plan, opts)
 }
 
 // Rebuild replaces a damaged journal with one derived from the server: the

@@ -50,52 +50,55 @@ func CheckSharedTargets(targets []string, keys int) error {
 	return nil
 }
 
-// Fleet states of one key.
+// States of one key of a bulk run.
 const (
-	FleetDone     = "done"
-	FleetPending  = "pending"
-	FleetFailed   = "failed"
-	FleetSkipped  = "skipped" // due, but no target is configured for it
-	FleetPlanned  = "planned" // a dry run
-	fleetNoTarget = "no target in rotation.targets"
+	BulkDone    = "done"
+	BulkWaiting = "waiting" // the gate is not met yet
+	BulkFailed  = "failed"
+	BulkSkipped = "skipped" // due, but no target is configured for it
+	BulkPlanned = "planned" // a dry run
 )
 
-// FleetItem is one key of a fleet run.
-type FleetItem struct {
+// BulkItem is the outcome for one key of a bulk run.
+type BulkItem struct {
 	Old     KeyRef   `json:"old"`
 	Targets []string `json:"targets,omitempty"`
-	State   string   `json:"state"`
 	Result  *Result  `json:"result,omitempty"`
+	State   string   `json:"state"`
 	Error   string   `json:"error,omitempty"`
 }
 
-// FleetResult sums a fleet run up: one item per key, in the order given.
-type FleetResult struct {
-	Items   []FleetItem `json:"items"`
-	Done    int         `json:"done"`
-	Pending int         `json:"pending"`
-	Failed  int         `json:"failed"`
-	Skipped int         `json:"skipped"`
+// BulkResult sums a bulk run up: one item per key, in the order given.
+type BulkResult struct {
+	Items   []BulkItem `json:"items"`
+	Done    int        `json:"done"`
+	Pending int        `json:"pending"`
+	Failed  int        `json:"failed"`
+	Skipped int        `json:"skipped,omitempty"`
+	Planned int        `json:"planned,omitempty"`
 }
 
 // Err is the run's outcome as an error: nil when every key with a target is
 // done, ErrPending while any waits, an error when any failed. Skipped keys
 // count for nothing: a key nobody gave a target is listed, not a failure.
-func (f *FleetResult) Err() error {
-	targeted := len(f.Items) - f.Skipped
+func (b *BulkResult) Err() error {
+	targeted := len(b.Items) - b.Skipped
 	switch {
-	case f.Failed > 0:
-		return fmt.Errorf("%d of %d rotations failed; run the same command again to retry them", f.Failed, targeted)
-	case f.Pending > 0:
-		return fmt.Errorf("%w: %d of %d rotations wait on their gate; run the same command again to carry them on", ErrPending, f.Pending, targeted)
+	case b.Failed > 0:
+		return fmt.Errorf("%d of %d rotations failed; run the same command again to retry them", b.Failed, targeted)
+	case b.Pending > 0:
+		return fmt.Errorf("%w: %d of %d rotations wait on their gate; run the same command again to carry them on", ErrPending, b.Pending, targeted)
 	}
 	return nil
 }
 
-// FleetJob is one key to rotate, with its targets (none: skipped).
+// FleetJob is one key to rotate, with its targets and its quiet period (0:
+// the options'). Skip, when set, says why the key is listed and left alone.
 type FleetJob struct {
-	Key     client.APIKey
-	Targets []string
+	Key         client.APIKey
+	Targets     []string
+	QuietPeriod time.Duration
+	Skip        string
 }
 
 // Slots bound the work a fleet does at once. A rotation holds a slot while
@@ -152,19 +155,19 @@ func waitOutsideSlot(ctx context.Context, wait func() error) error {
 // RunFleet rotates each job with rotate, parallel at a time (see Slots), and
 // sums the outcomes up. A job without a target is skipped; a failed job does
 // not stop the others.
-func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ctx context.Context, job FleetJob) (*Result, error)) *FleetResult {
-	res := &FleetResult{Items: make([]FleetItem, len(jobs))}
+func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ctx context.Context, job FleetJob) (*Result, error)) *BulkResult {
+	res := &BulkResult{Items: make([]BulkItem, len(jobs))}
 	slots := NewSlots(parallel)
 	var wg sync.WaitGroup
 	for i, job := range jobs {
 		it := &res.Items[i]
 		it.Old, it.Targets = RefOf(job.Key), job.Targets
-		if len(job.Targets) == 0 {
-			it.State, it.Error = FleetSkipped, fleetNoTarget
+		if job.Skip != "" {
+			it.State, it.Error = BulkSkipped, job.Skip
 			continue
 		}
 		if err := slots.Acquire(ctx); err != nil {
-			it.State, it.Error = FleetFailed, err.Error()
+			it.State, it.Error = BulkFailed, err.Error()
 			continue
 		}
 		wg.Add(1)
@@ -175,28 +178,99 @@ func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ct
 			it.Result = out
 			switch {
 			case err == nil && out != nil && out.DryRun:
-				it.State = FleetPlanned
+				it.State = BulkPlanned
 			case err == nil:
-				it.State = FleetDone
+				it.State = BulkDone
 			case errors.Is(err, ErrPending):
-				it.State, it.Error = FleetPending, err.Error()
+				it.State, it.Error = BulkWaiting, err.Error()
 			default:
-				it.State, it.Error = FleetFailed, client.Redact(err.Error())
+				it.State, it.Error = BulkFailed, client.Redact(err.Error())
 			}
 		}()
 	}
 	wg.Wait()
 	for _, it := range res.Items {
 		switch it.State {
-		case FleetDone:
+		case BulkDone:
 			res.Done++
-		case FleetPending:
+		case BulkWaiting:
 			res.Pending++
-		case FleetFailed:
+		case BulkFailed:
 			res.Failed++
-		case FleetSkipped:
+		case BulkSkipped:
 			res.Skipped++
+		case BulkPlanned:
+			res.Planned++
 		}
 	}
 	return res
 }
+
+// RotateFleet rotates keys, opts.Parallel at a time (default 1), each with
+// the targets and quiet period opts.Policy gives it (default: the options'
+// own). Rotations waiting on their gate share one read of the execution log
+// per poll. A failed key does not stop the others; the error is the
+// result's (BulkResult.Err).
+func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Options) (*BulkResult, error) {
+	jobs := make([]FleetJob, len(keys))
+	for i, k := range keys {
+		if opts.Policy != nil {
+			jobs[i] = opts.Policy(k)
+		} else {
+			jobs[i] = FleetJob{Key: k, Targets: optsTargets(opts)}
+		}
+		jobs[i].Key = k
+	}
+	interval := opts.PollInterval
+	if interval <= 0 {
+		interval = defaultPollInterval
+	}
+	feed := NewLogFeed(r.API, interval)
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	var feedDone sync.WaitGroup
+	feedDone.Add(1)
+	go func() { defer feedDone.Done(); feed.Run(feedCtx) }()
+	defer func() { stopFeed(); feedDone.Wait() }()
+
+	var mu sync.Mutex
+	var started int
+	res := RunFleet(ctx, jobs, opts.Parallel, func(ctx context.Context, job FleetJob) (*Result, error) {
+		rj := *r
+		rj.Feed = feed
+		rj.Reporter = &keyReporter{mu: &mu, inner: r.rep(), prefix: job.Key.Prefix + ": "}
+		mu.Lock()
+		started++
+		r.rep().Step(fmt.Sprintf("[%d/%d] %s (%s)", started, len(jobs), job.Key.Name, job.Key.Prefix))
+		mu.Unlock()
+		o := opts
+		o.Target, o.Targets = "", job.Targets
+		if job.QuietPeriod > 0 && opts.QuietPeriod == 0 {
+			o.QuietPeriod = job.QuietPeriod
+		}
+		out, err := rj.Rotate(ctx, job.Key, o)
+		if err != nil && !errors.Is(err, ErrPending) {
+			rj.Reporter.Warn(client.Redact(err.Error()))
+		}
+		return out, err
+	})
+	return res, res.Err()
+}
+
+// keyReporter tells one key's progress in a bulk run: its lines prefixed
+// with the key, one writer at a time.
+type keyReporter struct {
+	mu     *sync.Mutex
+	inner  Reporter
+	prefix string
+}
+
+func (k *keyReporter) do(f func(Reporter, string), s string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f(k.inner, k.prefix+s)
+}
+
+func (k *keyReporter) Step(s string)    { k.do(Reporter.Info, s) }
+func (k *keyReporter) Waiting(s string) { k.do(Reporter.Waiting, s) }
+func (k *keyReporter) Info(s string)    { k.do(Reporter.Info, s) }
+func (k *keyReporter) Warn(s string)    { k.do(Reporter.Warn, s) }

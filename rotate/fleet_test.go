@@ -62,16 +62,20 @@ func TestWaitingRotationsDoNotHoldASlot(t *testing.T) {
 
 func TestFleetOutcomes(t *testing.T) {
 	mk := func(name string, targets ...string) FleetJob {
-		return FleetJob{Key: client.APIKey{ID: "id-" + name, Name: name, Prefix: "pa_live_" + name}, Targets: targets}
+		j := FleetJob{Key: client.APIKey{ID: "id-" + name, Name: name, Prefix: "pa_live_" + name}, Targets: targets}
+		if len(targets) == 0 {
+			j.Skip = "no target in rotation.targets"
+		}
+		return j
 	}
 	outcome := map[string]error{"ok": nil, "wait": fmt.Errorf("gate: %w", ErrPending), "bad": errors.New("deploy failed for pa_live_AB7K2XYZ" + strings.Repeat("a", 38))}
-	run := func(jobs ...FleetJob) *FleetResult {
+	run := func(jobs ...FleetJob) *BulkResult {
 		return RunFleet(context.Background(), jobs, 4, func(_ context.Context, j FleetJob) (*Result, error) {
 			return &Result{}, outcome[j.Key.Name]
 		})
 	}
 	res := run(mk("ok", "exec:a"), mk("untargeted"))
-	if res.Err() != nil || res.Done != 1 || res.Skipped != 1 || res.Items[1].State != FleetSkipped || res.Items[1].Error != fleetNoTarget {
+	if res.Err() != nil || res.Done != 1 || res.Skipped != 1 || res.Items[1].State != BulkSkipped || res.Items[1].Error != "no target in rotation.targets" {
 		t.Errorf("a due key without a target must be listed and change nothing: %v %+v", res.Err(), res)
 	}
 	res = run(mk("ok", "exec:a"), mk("wait", "exec:b"), mk("untargeted"))
@@ -82,7 +86,7 @@ func TestFleetOutcomes(t *testing.T) {
 	if err := res.Err(); err == nil || errors.Is(err, ErrPending) || !strings.Contains(err.Error(), "1 of 2 rotations failed") {
 		t.Errorf("one failed: %v", err)
 	}
-	if e := res.Items[0].Error; keyShape.MatchString(e) || res.Items[0].State != FleetFailed {
+	if e := res.Items[0].Error; keyShape.MatchString(e) || res.Items[0].State != BulkFailed {
 		t.Errorf("failed item: %+v", res.Items[0])
 	}
 }

@@ -51,30 +51,34 @@ func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 	}
 	var rep GateReport
 	last, lastOn := "", ""
-	err := poll(ctx, interval, interval, s.opts.Timeout, func() (bool, error) {
-		var err error
-		if rep, err = g.eval(ctx); err != nil {
-			return false, err
-		}
-		if rep.Passed {
-			s.rep.Info(rep.Summary())
-			return true, nil
-		}
-		if on := waitingOnKey(rep); on != lastOn {
-			s.notifyWaiting(rep)
-			lastOn = on
-		}
-		if s.opts.NoWait {
-			return false, &GateError{Report: rep}
-		}
-		if sum := rep.Summary(); sum != last {
-			s.rep.Waiting("waiting: " + sum)
-			last = sum
-		}
-		if gw, ok := s.rep.(GateWatcher); ok {
-			gw.GateChecked(rep)
-		}
-		return false, nil
+	// In a bulk run, a rotation waiting on its gate gives its slot to
+	// one that has work to do.
+	err := waitOutsideSlot(ctx, func() error {
+		return poll(ctx, interval, interval, s.opts.Timeout, func() (bool, error) {
+			var err error
+			if rep, err = g.eval(ctx); err != nil {
+				return false, err
+			}
+			if rep.Passed {
+				s.rep.Info(rep.Summary())
+				return true, nil
+			}
+			if on := waitingOnKey(rep); on != lastOn {
+				s.notifyWaiting(rep)
+				lastOn = on
+			}
+			if s.opts.NoWait {
+				return false, &GateError{Report: rep}
+			}
+			if sum := rep.Summary(); sum != last {
+				s.rep.Waiting("waiting: " + sum)
+				last = sum
+			}
+			if gw, ok := s.rep.(GateWatcher); ok {
+				gw.GateChecked(rep)
+			}
+			return false, nil
+		})
 	})
 	if st, ok := errors.AsType[*stoppedError](err); ok {
 		if st.Cause == errDeadline {
