@@ -81,11 +81,11 @@ type Options struct {
 	Emergency string
 	Reason    string // the reason of a planned rotation; default "scheduled"
 	// Confirm asks the human (step 4); nil when nobody can be asked.
-	Confirm   func(prompt string) (bool, error)
+	Confirm func(prompt string) (bool, error)
 	// Parallel is how many keys of a bulk run (RotateFleet) work at once;
 	// 0: one. Policy gives each key its targets and quiet period.
-	Parallel int
-	Policy   func(client.APIKey) FleetJob
+	Parallel  int
+	Policy    func(client.APIKey) FleetJob
 	SecretOut io.Writer // where stdout targets and --print-secret write
 }
 
