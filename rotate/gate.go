@@ -59,8 +59,8 @@ const logPageSize = 1000
 // Look-back of the per-source migration: how much of the old key's history
 // its first evaluation reads to learn each source's cadence.
 const (
-	lookback        = 30 * 24 * time.Hour
-	lookbackEntries = 5 * logPageSize // the newest calls, when there are more
+	MigrationLookback = 30 * 24 * time.Hour
+	lookbackEntries   = 5 * logPageSize // the newest calls, when there are more
 )
 
 // gateRead is what one evaluation read: the old key, the server's time, and
@@ -197,7 +197,7 @@ func (g *gate) readDirect(ctx context.Context) (gateRead, error) {
 	if g.requireOldQuiet && oldKey.Active() {
 		opts := client.ExecutionLogOptions{KeyID: g.old.ID, Since: later(g.oldFrom, now.Add(-g.quiet)), PageSize: logPageSize}
 		if g.migrating() && !g.lookedBack {
-			opts.Since, opts.Limit = now.Add(-lookback), lookbackEntries
+			opts.Since, opts.Limit = now.Add(-MigrationLookback), lookbackEntries
 		}
 		err := g.api.ExecutionLogPages(ctx, opts, func(es []client.ExecutionLogEntry) error {
 			for _, e := range es {

@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -195,4 +196,37 @@ func (m SourceMigration) String(now time.Time) string {
 		fmt.Fprintf(&b, "not on the new key, quiet for %s: no longer holds the gate", fmtDuration(time.Duration(m.QuietTime)))
 	}
 	return b.String()
+}
+
+// ReadMigration reads how far each source of the old key has moved to the
+// new one, at the server time now: the old key's calls over the look-back
+// window (the newest, when there are very many) and the new key's since it
+// was created, plana's own checks (GET /v1/me) left out. quiet 0: the
+// default quiet period.
+func ReadMigration(ctx context.Context, api *client.Client, oldID, newID string, newCreatedAt time.Time, quiet time.Duration, now time.Time) ([]SourceMigration, error) {
+	if quiet <= 0 {
+		quiet = defaultQuiet
+	}
+	t := NewMigrationTally()
+	err := api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: oldID, Since: now.Add(-MigrationLookback), PageSize: logPageSize, Limit: lookbackEntries},
+		func(es []client.ExecutionLogEntry) error {
+			t.AddOld(es...)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("reading the old key's execution log: %w", err)
+	}
+	err = api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: newID, Since: newCreatedAt, PageSize: logPageSize},
+		func(es []client.ExecutionLogEntry) error {
+			for _, e := range es {
+				if e.Path != "/v1/me" {
+					t.AddNew(e)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("reading the new key's execution log: %w", err)
+	}
+	return t.Migrations(quiet, now), nil
 }
