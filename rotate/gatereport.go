@@ -66,7 +66,7 @@ func (g GateReport) Summary() string {
 	var held []string
 	for _, m := range g.Migration {
 		if m.Holding {
-			held = append(held, m.String(g.Now))
+			held = append(held, m.String())
 		}
 	}
 	if len(held) > 0 {

@@ -179,10 +179,11 @@ func MigrationHolds(ms []SourceMigration) (bool, time.Time) {
 	return holding, until
 }
 
-// String is the source's line in `keys show` and the wait lines.
-func (m SourceMigration) String(now time.Time) string {
+// String is the source's part of the wait lines.
+func (m SourceMigration) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %q: last on the old key %s ago (%d calls", m.SourceIP, m.UserAgent, fmtDuration(now.Sub(m.OldLast)), m.OldCalls)
+	// Times, not ages: a wait line is shown again only when it changes.
+	fmt.Fprintf(&b, "%s %q: last on the old key at %s (%d calls", m.SourceIP, m.UserAgent, m.OldLast.UTC().Format(time.RFC3339), m.OldCalls)
 	if m.Cadence > 0 {
 		fmt.Fprintf(&b, ", every %s", fmtDuration(time.Duration(m.Cadence)))
 	}
