@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
 )
 
 // countingAPI is a management client whose requests to the world's
@@ -181,5 +183,65 @@ func TestFeedRunServesWaitingSubscribers(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// Gates of rotations under way in one process read the execution log
+// through one feed: after each gate's first read, a poll of them all costs
+// the feed's requests, whatever their number.
+func TestGatesShareTheFeed(t *testing.T) {
+	const q = time.Hour
+	w := newWorld(t)
+	ctx := context.Background()
+	second := mintFleet(t, w, 1)[0]
+	startRotation(t, w, q) // the world's key: its new key already used
+	if _, err := w.rotator().Rotate(ctx, second.key, Options{QuietPeriod: q, NoWait: true, PollInterval: time.Millisecond}); !errors.Is(err, ErrPending) {
+		t.Fatalf("want the second rotation waiting: %v", err)
+	}
+	api, n := countingAPI(t, w)
+	feed := NewLogFeed(api, time.Hour)
+	var gates []*gate
+	for _, id := range []string{w.old.ID, second.key.ID} {
+		j, err := w.rotator().journals().load(id)
+		if err != nil || j == nil {
+			t.Fatal(err)
+		}
+		g := newGate(api, j, q, true)
+		g.feed = feed
+		defer g.close()
+		if _, err := g.eval(ctx); err != nil { // the gate's own catch-up read
+			t.Fatal(err)
+		}
+		gates = append(gates, g)
+	}
+	// The second rotation's new key is used now; the first's old key too.
+	j2, _ := w.rotator().journals().load(second.key.ID)
+	newPlain, err := w.store.Get(secret.KeyName(j2.New.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mustCall("job/2", newPlain)
+	w.mustCall("stock-sync/1.4", w.oldPlain)
+
+	n.Store(0)
+	feed.Read(ctx)
+	var reps []GateReport
+	for _, g := range gates {
+		rep, err := g.eval(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, rep)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("one poll of two gates took %d requests, want the feed's 2 (the log, the keys)", got)
+	}
+	// The second key's old key was never called: its new key's first use
+	// is all its gate waited for.
+	if !reps[1].NewUsed || !reps[1].Passed {
+		t.Errorf("the second gate missed its new key's call: %+v", reps[1])
+	}
+	if reps[0].OldQuiet || reps[0].OldLastUse.IsZero() {
+		t.Errorf("the first gate missed its old key's call: %+v", reps[0])
 	}
 }
