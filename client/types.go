@@ -26,10 +26,12 @@ type Workspace struct {
 }
 
 // APIKey is a key as the server describes it. It never carries a plaintext.
+// Description is free text set at creation, "" when none; plana writes a
+// successor's lineage there.
 type APIKey struct {
 	ID          string     `json:"id"`
 	Name        string     `json:"name"`
-	Description string     `json:"description,omitempty"`
+	Description string     `json:"description"`
 	Prefix      string     `json:"prefix"`
 	Scopes      []string   `json:"scopes"`
 	Status      string     `json:"status"`
@@ -63,7 +65,8 @@ type ExecutionLogEntry struct {
 	UserAgent string    `json:"user_agent"`
 }
 
-// CreateKeyRequest is the body of POST /v1/api-keys.
+// CreateKeyRequest is the body of POST /v1/api-keys. Description is at most
+// 500 characters; the server refuses more with 422.
 type CreateKeyRequest struct {
 	Name        string   `json:"name"`
 	Scopes      []string `json:"scopes"`

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -22,6 +23,9 @@ type caller struct {
 	key        struct{ ID, Prefix string }
 	keyScopes  []string
 	at         time.Time // when the request was authenticated, on the emulator clock
+	// refused is set when the key proved its secret but is revoked: the
+	// request is answered 401 and logged, without touching last_used_at.
+	refused bool
 }
 
 func (c *caller) hasKeyScope(scope string) bool {
@@ -56,15 +60,22 @@ const maxAuthHeader = 128
 
 var errUnauthenticated = errors.New("unauthenticated")
 
+// errRevoked is a key that proved its secret but is revoked. Unlike
+// errUnauthenticated it comes with the caller, so that the refusal is logged
+// against the key: the log then shows where a revoked key is still in use.
+var errRevoked = errors.New("revoked key")
+
 // verifiedCache maps sha256(presented key) to the caller it proved, so a
 // key pays bcrypt and the database read once per process rather than once
 // per request. Only proven keys go in: a wrong secret is never cached. A
-// revoke marks its key's entry revoked rather than dropping it, so a revoked
-// key that keeps calling costs a map lookup, not a bcrypt each time.
+// revoke marks its key revoked by id, for the life of the process (a revoke
+// is final), rather than dropping its entry: a revoked key that keeps calling
+// costs a map lookup, not a bcrypt each time, and a lookup that read the key
+// just before the revoke cannot cache it as active just after.
 type verifiedCache struct {
-	mu    sync.RWMutex
-	bySum map[[sha256.Size]byte]*cachedKey
-	byKey map[string][sha256.Size]byte
+	mu      sync.RWMutex
+	bySum   map[[sha256.Size]byte]*cachedKey
+	revoked map[string]bool
 }
 
 type cachedKey struct {
@@ -79,7 +90,7 @@ func (c *verifiedCache) get(sum [sha256.Size]byte) (cachedKey, bool) {
 	if !ok {
 		return cachedKey{}, false
 	}
-	return *v, true
+	return cachedKey{caller: v.caller, revoked: v.revoked || c.revoked[v.caller.key.ID]}, true
 }
 
 func (c *verifiedCache) put(sum [sha256.Size]byte, v cachedKey) {
@@ -87,80 +98,45 @@ func (c *verifiedCache) put(sum [sha256.Size]byte, v cachedKey) {
 	defer c.mu.Unlock()
 	if c.bySum == nil {
 		c.bySum = map[[sha256.Size]byte]*cachedKey{}
-		c.byKey = map[string][sha256.Size]byte{}
 	}
 	c.bySum[sum] = &v
-	c.byKey[v.caller.key.ID] = sum
 }
 
 func (c *verifiedCache) markRevoked(keyID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sum, ok := c.byKey[keyID]; ok {
-		c.bySum[sum] = &cachedKey{caller: c.bySum[sum].caller, revoked: true}
+	if c.revoked == nil {
+		c.revoked = map[string]bool{}
 	}
+	c.revoked[keyID] = true
 }
 
-// maxRevokeWait bounds how long a revoke waits for the key's requests in
-// flight; only two keys revoking each other at once can need it.
-const maxRevokeWait = 10 * time.Second
-
-// keyGate orders requests against revocation. A request counts itself in for
-// its key unless the key is revoked, and out once its execution-log entry is
-// committed; a revoke marks the key and then waits until none of its
-// requests is in flight. So every request a key was accepted for is
-// committed before the revoke touches the database, and from the mark on,
-// before the revoke answers, the key gets 401.
-type keyGate struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	inflight map[string]int
-	revoked  map[string]bool // for the life of the process: a revoke is final
+func (c *verifiedCache) isRevoked(keyID string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.revoked[keyID]
 }
 
-func newKeyGate() *keyGate {
-	g := &keyGate{inflight: map[string]int{}, revoked: map[string]bool{}}
-	g.cond = sync.NewCond(&g.mu)
-	return g
-}
+// errCallerRevoked is a caller whose key was revoked while its request was
+// in flight, found by recheckCaller.
+var errCallerRevoked = errors.New("the caller's key was revoked during the request")
 
-func (g *keyGate) enter(keyID string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.revoked[keyID] {
-		return false
+// recheckCaller is run by every handler that writes, inside the transaction
+// that writes, so that a revoke wins over requests in flight without waiting
+// for them: a request whose key is revoked before it writes writes nothing.
+// Transactions run one at a time, so the revoke either committed before (the
+// row says so) or starts after this one commits; the in-memory mark also
+// covers a revoke whose own commit failed.
+func (s *Server) recheckCaller(ctx context.Context, tx *sql.Tx, c *caller) error {
+	if s.cache.isRevoked(c.key.ID) {
+		return errCallerRevoked
 	}
-	g.inflight[keyID]++
-	return true
-}
-
-func (g *keyGate) leave(keyID string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.inflight[keyID]--; g.inflight[keyID] <= 0 {
-		delete(g.inflight, keyID)
+	var revoked bool
+	err := tx.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = ?`, c.key.ID).Scan(&revoked)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked) {
+		return errCallerRevoked
 	}
-	if g.revoked[keyID] {
-		g.cond.Broadcast()
-	}
-}
-
-// revoke marks keyID and waits until at most own of its requests (the
-// revoke's own, when a key revokes itself) are in flight.
-func (g *keyGate) revoke(keyID string, own int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.revoked[keyID] = true
-	deadline := time.Now().Add(maxRevokeWait)
-	t := time.AfterFunc(maxRevokeWait, func() {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		g.cond.Broadcast()
-	})
-	defer t.Stop()
-	for g.inflight[keyID] > own && time.Now().Before(deadline) {
-		g.cond.Wait()
-	}
+	return err
 }
 
 // bearerToken checks the header's shape: one Authorization header, the
@@ -183,9 +159,8 @@ func bearerToken(r *http.Request) (string, bool) {
 	return tok, true
 }
 
-// authenticate resolves the presented key to its active key and user, and
-// counts the request in with the keyGate: the caller must call
-// s.gate.leave(c.key.ID) once the request's log entry is committed. The
+// authenticate resolves the presented key to its active key and user. A
+// revoked key whose secret is right returns its caller with errRevoked. The
 // key's shape and checksum are checked before the database or bcrypt is
 // touched, so garbage costs nothing; a key seen before costs a hash.
 func (s *Server) authenticate(r *http.Request) (*caller, error) {
@@ -204,11 +179,12 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 			return nil, err
 		}
 	}
-	if cached.revoked || !s.gate.enter(cached.caller.key.ID) {
-		return nil, errUnauthenticated
-	}
 	c := *cached.caller
 	c.at = s.Now()
+	if cached.revoked || s.cache.isRevoked(c.key.ID) {
+		c.refused = true
+		return &c, errRevoked
+	}
 	return &c, nil
 }
 
@@ -242,32 +218,38 @@ func (s *Server) lookup(r *http.Request, tok string, parsed client.Key, sum [sha
 		return cachedKey{}, err
 	}
 	entry := cachedKey{caller: &c, revoked: revokedAt.Valid}
-	if !s.verify(tok, sum, hash, entry) {
-		return cachedKey{}, errUnauthenticated
+	if err := s.verify(tok, sum, hash, parsed.PublicID, entry); err != nil {
+		return cachedKey{}, err
 	}
 	return entry, nil
 }
 
-// verify proves tok against the stored hash and caches the result. Concurrent
-// first uses of one key share a single bcrypt through singleflight; the cache
-// is re-checked inside the flight because a flight that just ended may have
+// verify proves tok against the stored hash and caches the result; it
+// returns errUnauthenticated for a wrong secret and *errRateLimited when
+// publicID has failed too often (see failLimiter). Concurrent first uses of
+// one key share a single bcrypt through singleflight; the cache is
+// re-checked inside the flight because a flight that just ended may have
 // filled it. At most GOMAXPROCS hashes run at once, so a burst of new keys
 // finishes one key after another instead of all of them at the end.
-func (s *Server) verify(tok string, sum [sha256.Size]byte, hash string, entry cachedKey) bool {
-	v, _, _ := s.flight.Do(hex.EncodeToString(sum[:]), func() (any, error) {
+func (s *Server) verify(tok string, sum [sha256.Size]byte, hash, publicID string, entry cachedKey) error {
+	_, err, _ := s.flight.Do(hex.EncodeToString(sum[:]), func() (any, error) {
 		if cached, ok := s.cache.get(sum); ok && cached.caller.key.ID == entry.caller.key.ID {
-			return true, nil
+			return nil, nil
+		}
+		if ok, wait := s.failures.take(publicID, s.Now()); !ok {
+			return nil, &errRateLimited{retryAfter: wait}
 		}
 		s.bcryptSlots <- struct{}{}
 		defer func() { <-s.bcryptSlots }()
 		s.bcryptCalls.Add(1)
 		if bcrypt.CompareHashAndPassword([]byte(hash), []byte(tok)) != nil {
-			return false, nil
+			return nil, errUnauthenticated
 		}
+		s.failures.give(publicID)
 		s.cache.put(sum, entry)
-		return true, nil
+		return nil, nil
 	})
-	return v.(bool)
+	return err
 }
 
 // requireManage is the gate of every key-management endpoint.

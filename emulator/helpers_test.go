@@ -110,6 +110,12 @@ func (r reply) errCode() string {
 	return eb.Error.Code
 }
 
+func (r reply) errMessage() string {
+	var eb client.ErrorBody
+	json.Unmarshal(r.body, &eb)
+	return eb.Error.Message
+}
+
 // callStock makes one automation call and returns its status, from any
 // goroutine: a failure goes to t.Error, since only the test's own goroutine
 // may call t.Fatal.

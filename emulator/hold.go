@@ -9,14 +9,18 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // Hold stops one request part-way, so that a test can kill the client at
 // exactly that moment, or act while the request waits: the first request
-// that matches is held, on arrival or (After) once handled with its answer
-// ready, until the client goes away or the holds are released.
+// that matches is held, on arrival, once its key is proven (Authenticated)
+// or once handled with its answer ready (After), until the client goes away
+// or the holds are released.
 // Holding a handled request is how a test loses an answer the server acted
-// on, such as a create whose plaintext never reaches the client.
+// on, such as a create whose plaintext never reaches the client. Holding an
+// authenticated one is how a test revokes a key while its request is in
+// flight; such a request goes on when released, as a slow request would.
 type Hold struct {
 	Method string `json:"method"`
 	// Path is a path.Match pattern, e.g. /v1/api-keys/*/revoke.
@@ -25,7 +29,27 @@ type Hold struct {
 	// ExceptKeyPrefix only requests presenting any other (or none).
 	KeyPrefix       string `json:"key_prefix,omitempty"`
 	ExceptKeyPrefix string `json:"except_key_prefix,omitempty"`
+	Authenticated   bool   `json:"authenticated,omitempty"`
 	After           bool   `json:"after,omitempty"`
+}
+
+// holdStage is where in its handling a request may be held.
+type holdStage int
+
+const (
+	holdArrival holdStage = iota
+	holdAuthenticated
+	holdHandled
+)
+
+func (h Hold) stage() holdStage {
+	switch {
+	case h.After:
+		return holdHandled
+	case h.Authenticated:
+		return holdAuthenticated
+	}
+	return holdArrival
 }
 
 // maxHold bounds a hold whose client never goes away, so that a test gone
@@ -54,6 +78,9 @@ func (h Hold) String() string {
 	}
 	if h.ExceptKeyPrefix != "" {
 		s += " without " + h.ExceptKeyPrefix
+	}
+	if h.Authenticated {
+		s += " once authenticated"
 	}
 	return s
 }
@@ -92,6 +119,9 @@ func (s *Server) ArmHold(h Hold) error {
 	if h.Method == "" || !strings.HasPrefix(h.Path, "/") {
 		return fmt.Errorf("a hold needs a method and a path starting with /")
 	}
+	if h.Authenticated && h.After {
+		return fmt.Errorf("a hold is either authenticated or after, not both")
+	}
 	if _, err := path.Match(h.Path, "/"); err != nil {
 		return fmt.Errorf("hold path %q: %w", h.Path, err)
 	}
@@ -101,13 +131,12 @@ func (s *Server) ArmHold(h Hold) error {
 	return nil
 }
 
-// takeHold returns, and disarms, the first hold r matches at the moment
-// after (false: on arrival, true: handled).
-func (s *Server) takeHold(r *http.Request, p string, after bool) (Hold, bool) {
+// takeHold returns, and disarms, the first hold r matches at stage.
+func (s *Server) takeHold(r *http.Request, p string, stage holdStage) (Hold, bool) {
 	s.holds.mu.Lock()
 	defer s.holds.mu.Unlock()
 	for i, h := range s.holds.armed {
-		if h.After == after && h.matches(r, p) {
+		if h.stage() == stage && h.matches(r, p) {
 			s.holds.armed = append(s.holds.armed[:i], s.holds.armed[i+1:]...)
 			return h, true
 		}
@@ -122,7 +151,7 @@ func (s *Server) hold(r *http.Request, p, what string) bool {
 	release := s.holds.released()
 	if s.cfg.Logger != nil {
 		s.logMu.Lock()
-		fmt.Fprintf(s.cfg.Logger, "bos-emulator: holding %s %s: %s\n", r.Method, p, what)
+		fmt.Fprintf(s.cfg.Logger, "bos-emulator: holding %s %s: %s\n", textsafe.Clean(r.Method), textsafe.Clean(p), textsafe.Clean(what))
 		s.logMu.Unlock()
 	}
 	t := time.NewTimer(maxHold)
@@ -159,38 +188,4 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
-}
-
-// FaultCounts is how many /v1/ requests the fault injector saw and how many
-// of each kind it injected, for tests to report what a run survived.
-type FaultCounts struct {
-	Requests int64            `json:"requests"`
-	Injected map[string]int64 `json:"injected"`
-}
-
-// FaultCounts reads the counters since the emulator started.
-func (s *Server) FaultCounts() FaultCounts {
-	return s.faults.counts()
-}
-
-func (s *Server) handleFaultCounts(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		methodNotAllowed(w, http.MethodGet)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.FaultCounts())
-}
-
-// serveDev answers the test hooks of /_emulator/ other than the clock, and
-// reports whether p was one of them.
-func (s *Server) serveDev(w http.ResponseWriter, r *http.Request, p string) bool {
-	switch p {
-	case "/_emulator/holds":
-		s.handleHolds(w, r)
-	case "/_emulator/faults":
-		s.handleFaultCounts(w, r)
-	default:
-		return false
-	}
-	return true
 }

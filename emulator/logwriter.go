@@ -37,6 +37,9 @@ type logWriter struct {
 
 type logJob struct {
 	entry client.ExecutionLogEntry
+	// touch moves the key's last_used_at; a revoked key's refused call is
+	// logged without it, so last_used_at stays the last call it was accepted for.
+	touch bool
 	done  chan error
 }
 
@@ -63,10 +66,11 @@ func startLogWriter(db *sql.DB, granularity time.Duration) (*logWriter, error) {
 	return w, nil
 }
 
-// append queues e and waits until it is committed. It does not give up when
-// the client goes away: a request that was handled must be logged.
-func (w *logWriter) append(e client.ExecutionLogEntry) error {
-	j := &logJob{entry: e, done: make(chan error, 1)}
+// append queues e, and with touch its key's last_used_at, and waits until it
+// is committed. It does not give up when the client goes away: a request that
+// was handled must be logged.
+func (w *logWriter) append(e client.ExecutionLogEntry, touch bool) error {
+	j := &logJob{entry: e, touch: touch, done: make(chan error, 1)}
 	select {
 	case w.jobs <- j:
 	case <-w.stopped:
@@ -143,7 +147,7 @@ func (w *logWriter) write(batch []*logJob) error {
 		if _, err := insert.ExecContext(ctx, logEntryArgs(j.entry)...); err != nil {
 			return err
 		}
-		if at := j.entry.At; at.After(used[j.entry.KeyID]) {
+		if at := j.entry.At; j.touch && at.After(used[j.entry.KeyID]) {
 			used[j.entry.KeyID] = at
 		}
 	}

@@ -54,7 +54,7 @@ func (s *Server) MintKey(ctx context.Context, userID, name string, scopes []stri
 	if createdAt.IsZero() {
 		createdAt = s.Now()
 	}
-	return s.mintKey(ctx, userID, req, createdAt.UTC(), nil)
+	return s.mintKey(ctx, nil, userID, req, createdAt.UTC(), nil)
 }
 
 type idempotencyRecord struct {
@@ -63,8 +63,10 @@ type idempotencyRecord struct {
 
 // mintKey draws a key, stores its bcrypt hash (and the idempotency record,
 // in the same transaction) and returns the plaintext. bcrypt runs before the
-// transaction so the slow hash never holds the database.
-func (s *Server) mintKey(ctx context.Context, userID string, req client.CreateKeyRequest, createdAt time.Time, idem *idempotencyRecord) (string, client.APIKey, error) {
+// transaction so the slow hash never holds the database. With a caller (an
+// HTTP create) the transaction re-checks the caller's key first, and fails
+// with errCallerRevoked if it was revoked meanwhile.
+func (s *Server) mintKey(ctx context.Context, c *caller, userID string, req client.CreateKeyRequest, createdAt time.Time, idem *idempotencyRecord) (string, client.APIKey, error) {
 	for attempt := 0; ; attempt++ {
 		publicID := randomBase62(client.PublicIDLen)
 		plaintext := client.FormatKey("live", publicID, randomBase62(client.SecretLen))
@@ -74,6 +76,11 @@ func (s *Server) mintKey(ctx context.Context, userID string, req client.CreateKe
 		}
 		id := newID("key_", createdAt)
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if c != nil {
+				if err := s.recheckCaller(ctx, tx, c); err != nil {
+					return err
+				}
+			}
 			var taken bool
 			if err := tx.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM api_keys WHERE public_id = ?)`, publicID).Scan(&taken); err != nil {
 				return err

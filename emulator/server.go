@@ -20,7 +20,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
 )
@@ -58,9 +60,9 @@ type Server struct {
 	faults *faultInjector
 	writer *logWriter
 
-	cache  verifiedCache
-	flight singleflight.Group
-	gate   *keyGate
+	cache    verifiedCache
+	flight   singleflight.Group
+	failures failLimiter // wrong secrets per public id, to bound forgeries' bcrypt work
 	// bcryptSlots bounds the bcrypt comparisons running at once.
 	bcryptSlots chan struct{}
 	// bcryptCalls counts hash comparisons so tests can prove the cache and
@@ -71,6 +73,8 @@ type Server struct {
 	inflight   map[string]struct{} // idempotency slots being created right now
 
 	holds holds // requests to stop part-way for tests, armed via /_emulator/holds
+
+	lock *flock.Flock // the database's lock file; nil for ":memory:"
 
 	logMu     sync.Mutex
 	closeOnce sync.Once
@@ -91,34 +95,58 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LastUsedGranularity < 0 {
 		return nil, errors.New("emulator: negative last-used granularity")
 	}
+	var lock *flock.Flock
+	if cfg.DBPath != ":memory:" {
+		var err error
+		if lock, err = lockDB(cfg.DBPath); err != nil {
+			return nil, fmt.Errorf("emulator: %w", err)
+		}
+	}
 	db, err := openDB(cfg.DBPath)
 	if err != nil {
+		unlock(lock)
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{}, gate: newKeyGate(),
+	s, err := start(cfg, db)
+	if err != nil {
+		db.Close()
+		unlock(lock)
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func unlock(l *flock.Flock) {
+	if l != nil {
+		l.Close()
+	}
+}
+
+// start reads the stored state of db and starts the log writer.
+func start(cfg Config, db *sql.DB) (*Server, error) {
+	s := &Server{cfg: cfg, db: db, inflight: map[string]struct{}{},
 		bcryptSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	ctx := context.Background()
 	// The clock offset survives a restart so that time never runs backwards
 	// for data already stamped by an advanced clock.
-	if v, ok, err := loadMeta(ctx, db, clockMetaName); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("emulator: reading clock: %w", err)
-	} else if ok {
+	v, ok, err := loadMeta(ctx, db, clockMetaName)
+	if err != nil {
+		return nil, fmt.Errorf("reading clock: %w", err)
+	}
+	if ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("emulator: stored clock offset %q: %w", v, err)
+			return nil, fmt.Errorf("stored clock offset %q: %w", v, err)
 		}
 		s.offset.Store(n)
 	}
 	if s.ws, err = ensureWorkspace(ctx, db, s.Now()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("emulator: workspace: %w", err)
+		return nil, fmt.Errorf("workspace: %w", err)
 	}
 	s.faults = newFaultInjector(cfg.Faults)
 	if s.writer, err = startLogWriter(db, cfg.LastUsedGranularity); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("emulator: log writer: %w", err)
+		return nil, fmt.Errorf("log writer: %w", err)
 	}
 	return s, nil
 }
@@ -130,6 +158,8 @@ func (s *Server) Close() error {
 		s.writer.stop()
 		err := s.saveClock(context.Background())
 		s.closeErr = errors.Join(err, s.db.Close())
+		// Only once the database is closed may another process open it.
+		unlock(s.lock)
 	})
 	return s.closeErr
 }
@@ -184,7 +214,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		status = s.flush(w, bw)
 		return
 	}
-	if h, ok := s.takeHold(r, p, false); ok && !s.hold(r, p, "arrived, not handled ("+h.String()+")") {
+	if h, ok := s.takeHold(r, p, holdArrival); ok && !s.hold(r, p, "arrived, not handled ("+h.String()+")") {
 		status = "gone"
 		return
 	}
@@ -216,15 +246,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := s.route(bw, r, p)
-	// leave ends the request's count with the keyGate once its answer is on
-	// the wire, so that a revoke answers after every answer its key was
-	// given. A held or dropped answer leaves first: a revoke must not wait on
-	// a test hook.
-	leave := func() {}
 	if c != nil {
-		var once sync.Once
-		leave = func() { once.Do(func() { s.gate.leave(c.key.ID) }) }
-		defer leave()
 		keyPrefix = c.key.Prefix
 		if bw.status == 0 {
 			bw.WriteHeader(http.StatusOK)
@@ -239,7 +261,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Status:    bw.status,
 			SourceIP:  remoteIP(r.RemoteAddr),
 			UserAgent: r.UserAgent(),
-		})
+		}, !c.refused)
 		if err != nil {
 			bw = &bufferedResponse{header: w.Header()}
 			for _, h := range []string{"Idempotent-Replayed", "Allow"} {
@@ -248,15 +270,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(bw, http.StatusInternalServerError, client.CodeInternal, "recording the request failed; retry")
 		}
 	}
-	if h, ok := s.takeHold(r, p, true); ok {
-		leave()
+	if h, ok := s.takeHold(r, p, holdHandled); ok {
 		if !s.hold(r, p, "handled, answer held ("+h.String()+")") {
 			status = "gone-after"
 			return
 		}
 	}
 	if fault == faultResetAfter {
-		leave()
 		status = "reset-after"
 		dropConnection(w)
 		return
@@ -265,7 +285,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	leave()
 }
 
 func (s *Server) flush(w http.ResponseWriter, bw *bufferedResponse) string {
@@ -301,7 +320,9 @@ func (s *Server) logRequest(start time.Time, r *http.Request, p, status, keyPref
 	if s.cfg.Logger == nil {
 		return
 	}
-	line := fmt.Sprintf("%s %s %s %s %s %s %s\n", s.Now().Format(time.RFC3339), r.Method, p, status,
+	// The method and path are the client's: escaped, they cannot act on the
+	// terminal that shows the log or forge a line in it.
+	line := fmt.Sprintf("%s %s %s %s %s %s %s\n", s.Now().Format(time.RFC3339), textsafe.Clean(r.Method), textsafe.Clean(p), status,
 		time.Since(start).Round(time.Microsecond), keyPrefix, r.RemoteAddr)
 	s.logMu.Lock()
 	defer s.logMu.Unlock()

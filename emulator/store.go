@@ -82,6 +82,14 @@ func openDB(path string) (*sql.DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("database directory: %w", err)
 		}
+		// The file holds every key's hash and who called from where:
+		// created 0600 here, since SQLite would make it 0644, and SQLite
+		// gives its -wal and -shm files the database's own mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("database file: %w", err)
+		}
+		f.Close()
 		// FULL keeps every commit across a power loss; group commit in the
 		// log writer pays that fsync once per batch rather than per request.
 		pragmas += "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
@@ -100,7 +108,36 @@ func openDB(path string) (*sql.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("creating schema: %w", err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrading schema: %w", err)
+	}
 	return db, nil
+}
+
+// addedColumns are columns a database made by an earlier version may lack:
+// CREATE TABLE IF NOT EXISTS leaves an existing table as it was.
+var addedColumns = []struct{ table, column, def string }{
+	{"api_keys", "description", "TEXT NOT NULL DEFAULT ''"},
+}
+
+// migrate adds the columns of addedColumns that the database lacks, so that
+// an existing bos.db keeps opening.
+func migrate(db *sql.DB) error {
+	for _, c := range addedColumns {
+		var has bool
+		err := db.QueryRow(`SELECT EXISTS(SELECT 1 FROM pragma_table_info(?) WHERE name = ?)`, c.table, c.column).Scan(&has)
+		if err != nil {
+			return err
+		}
+		if has {
+			continue
+		}
+		if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.column + ` ` + c.def); err != nil {
+			return fmt.Errorf("adding %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	return nil
 }
 
 type querier interface {

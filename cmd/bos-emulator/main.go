@@ -23,17 +23,55 @@ import (
 
 const shutdownTimeout = 15 * time.Second
 
+// serverTimeouts bound how long a client may take: a request sent by halves
+// (headers, then a body that never comes) is dropped rather than holding a
+// connection and a handler for ever.
+type serverTimeouts struct {
+	readHeader, read, idle time.Duration
+}
+
+// defaultTimeouts: the whole request (at most 64 KiB) within 90 s, above the
+// longest a test hook keeps a request (a 30 s hold, a 60 s CPU profile), whose
+// context a passed read deadline would cancel.
+var defaultTimeouts = serverTimeouts{readHeader: 10 * time.Second, read: 90 * time.Second, idle: 2 * time.Minute}
+
+func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		IdleTimeout:       t.idle,
+	}
+}
+
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+const usageText = `Usage: bos-emulator [flags]
+
+Serves the BOS API keys contract (v1) on --listen, from the SQLite file --db.
+
+One process per database: a second bos-emulator on the same --db is refused
+(exit 1, naming the process that holds it), because a revoke is seen at once
+only by the process that made it. The lock is the file DB.lock, released when
+the process ends. The database is created at mode 0600 (its -wal and -shm
+files follow). --dev-endpoints is refused unless --listen is a loopback address.
+
+Flags:
+`
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bos-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
 	var (
 		listen      = fs.String("listen", "127.0.0.1:8787", "address to listen on; port 0 picks a free port")
 		dbPath      = fs.String("db", "", "SQLite database file, or :memory: (default $XDG_DATA_HOME/bos-emulator/bos.db)")
 		bcryptCost  = fs.Int("bcrypt-cost", emulator.DefaultBcryptCost, "bcrypt cost for new keys")
 		granularity = fs.String("last-used-granularity", "0", "record last_used_at truncated to this duration (0 = exact), e.g. 1h or 1d")
-		dev         = fs.Bool("dev-endpoints", false, "enable /_emulator/clock (read and advance the emulator clock), /_emulator/stats (bcrypt and log counters), /_emulator/faults (faults injected by kind) and /_emulator/holds (hold a request part-way, for kill tests)")
+		dev         = fs.Bool("dev-endpoints", false, "enable /_emulator/clock (read and advance the emulator clock), /_emulator/stats (bcrypt and log counters), /_emulator/faults (faults injected by kind) and /_emulator/holds (hold a request part-way, for kill tests); only with a loopback --listen")
 		faults      = fs.String("faults", "", "inject faults into /v1/ requests, e.g. 'rate=0.2,kinds=500+429+429date+429bad+reset+reset-after+slow,slow=2s'")
 		faultSeed   = fs.Int64("fault-seed", 1, "seed for the fault sequence, so runs repeat")
 		seed        = fs.String("seed", "", "seed the database: 'demo' (only into a database not yet seeded)")
@@ -59,6 +97,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if *seed == "" && (*tokenFile != "" || *envFile != "") {
 		return usage("--token-file and --automation-env-file need --seed demo")
+	}
+	if *dev && !loopback(*listen) {
+		return usage("--dev-endpoints needs a loopback --listen (127.0.0.1, [::1] or localhost), not %q: they move the clock and hold requests for anyone who can reach them", *listen)
 	}
 	g, err := duration.Parse(*granularity)
 	if err != nil || g < 0 {
@@ -112,17 +153,16 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 
+	// Signals are caught before the "listening" line, which callers take as
+	// the sign that the process is ready, SIGTERM included.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	fmt.Fprintf(stderr, "bos-emulator: listening on http://%s\n", ln.Addr())
 	for _, n := range notes {
 		fmt.Fprintf(stderr, "bos-emulator: %s\n", n)
 	}
 
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	httpSrv := newHTTPServer(srv.Handler(), defaultTimeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
@@ -144,6 +184,21 @@ func run(args []string, stderr io.Writer) int {
 		code = 1
 	}
 	return code
+}
+
+// loopback reports whether addr (host:port) listens on loopback only. An
+// empty host is every interface; other host names are not trusted to stay
+// loopback.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func defaultDBPath() (string, error) {

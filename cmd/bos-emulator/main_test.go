@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,11 +23,7 @@ import (
 // real binary, a real port, signals.
 func TestProcess(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bos-emulator")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildEmulator(t)
 	db := filepath.Join(dir, "data", "bos.db")
 	tokenFile := filepath.Join(dir, "secrets", "token")
 	envFile := filepath.Join(dir, "secrets", "automation.env")
@@ -104,6 +101,81 @@ func TestProcess(t *testing.T) {
 	}
 }
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildOut  []byte
+)
+
+// buildEmulator builds the binary once for all the tests of the package.
+func buildEmulator(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bos-emulator-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "bos-emulator")
+		buildOut, buildErr = exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v\n%s", buildErr, buildOut)
+	}
+	return builtBin
+}
+
+// A second bos-emulator on the database of a running one is refused, with
+// an error naming the first's pid and the lock file, and the first goes on
+// serving; once the first has stopped, the database opens again.
+func TestSecondProcessOnOneDatabaseIsRefused(t *testing.T) {
+	bin := buildEmulator(t)
+	db := filepath.Join(t.TempDir(), "bos.db")
+	args := []string{"--listen", "127.0.0.1:0", "--db", db, "--bcrypt-cost", "4", "--quiet"}
+	url, _, wait, stop := start(t, bin, args...)
+
+	second := exec.Command(bin, args...)
+	out, err := second.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("the second process: %v, want exit 1\n%s", err, out)
+	}
+	pid, _ := os.ReadFile(db + ".lock")
+	for _, want := range []string{db + ".lock", "process " + strings.TrimSpace(string(pid)), "one bos-emulator per database"} {
+		if !strings.Contains(string(out), want) || strings.TrimSpace(string(pid)) == "" {
+			t.Errorf("the refusal does not name %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "listening") {
+		t.Fatalf("the second process listened:\n%s", out)
+	}
+	if resp, err := http.Get(url + "/v1/me"); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("the first process stopped answering: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	stop(syscall.SIGTERM)
+	if code := wait(); code != 0 {
+		t.Fatalf("the first process exited %d", code)
+	}
+	_, _, wait, stop = start(t, bin, args...)
+	stop(syscall.SIGTERM)
+	if code := wait(); code != 0 {
+		t.Fatalf("a new process on the freed database exited %d", code)
+	}
+}
+
+func TestHelpSaysOneProcessPerDatabase(t *testing.T) {
+	var out strings.Builder
+	if code := run([]string{"-h"}, &out); code != 0 {
+		t.Fatalf("-h: exit %d", code)
+	}
+	if !strings.Contains(out.String(), "One process per database") || !strings.Contains(out.String(), "-db") {
+		t.Fatalf("help:\n%s", out.String())
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--seed", "big"},
@@ -114,6 +186,29 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		if code := run(args, io.Discard); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// Dev endpoints move the clock and hold requests: only on loopback. The
+// refusal comes before the database is touched.
+func TestDevEndpointsOnlyOnLoopback(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "bos.db")
+	for _, listen := range []string{"0.0.0.0:8787", ":8787", "[::]:8787", "192.0.2.1:8787", "bos.example.com:8787", "8787"} {
+		var out strings.Builder
+		if code := run([]string{"--dev-endpoints", "--listen", listen, "--db", db}, &out); code != 2 {
+			t.Errorf("--dev-endpoints --listen %s: exit %d, want 2", listen, code)
+		}
+		if !strings.Contains(out.String(), "--dev-endpoints needs a loopback --listen") || !strings.Contains(out.String(), listen) {
+			t.Errorf("--listen %s: the refusal does not say why:\n%s", listen, out.String())
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused start touched the database: %v", err)
+	}
+	for _, listen := range []string{"127.0.0.1:0", "127.0.0.2:8787", "[::1]:0", "localhost:8787"} {
+		if !loopback(listen) {
+			t.Errorf("%s is loopback", listen)
 		}
 	}
 }

@@ -195,6 +195,17 @@ func TestContract(t *testing.T) {
 			other.Name = "something else"
 			_, err = admin.CreateKey(ctx, other, idem)
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
+			other = req
+			other.Description = "another lineage"
+			_, err = admin.CreateKey(ctx, other, idem)
+			wantAPIError(t, err, 422, client.CodeValidationFailed)
+			// A description is at most 500 characters; "" when none.
+			_, err = admin.CreateKey(invalid(ctx), client.CreateKeyRequest{Name: "wordy", Scopes: []string{"stock:read"}, Description: strings.Repeat("é", 501)}, client.NewIdempotencyKey())
+			wantAPIError(t, err, 422, client.CodeValidationFailed)
+			plain, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "plain", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
+			if err != nil || plain.APIKey.Description != "" {
+				t.Errorf("a key created without a description: %+v, %v", plain, err)
+			}
 
 			_, err = admin.CreateKey(ctx, client.CreateKeyRequest{Name: "   ", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
@@ -202,7 +213,7 @@ func TestContract(t *testing.T) {
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
 			_, err = admin.CreateKey(invalid(ctx), client.CreateKeyRequest{Name: "no scopes", Scopes: []string{}}, client.NewIdempotencyKey())
 			wantAPIError(t, err, 422, client.CodeValidationFailed)
-			_, err = admin.CreateKey(ctx, client.CreateKeyRequest{Name: "huge", Scopes: []string{"stock:read"}, Description: strings.Repeat("x", 65<<10)}, client.NewIdempotencyKey())
+			_, err = admin.CreateKey(invalid(ctx), client.CreateKeyRequest{Name: "huge", Scopes: []string{"stock:read"}, Description: strings.Repeat("x", 65<<10)}, client.NewIdempotencyKey())
 			wantAPIError(t, err, 413, client.CodeInvalidRequest)
 			// A member grants only scopes it holds.
 			_, err = member.CreateKey(ctx, client.CreateKeyRequest{Name: "orders", Scopes: []string{"orders:write"}}, client.NewIdempotencyKey())
@@ -368,6 +379,18 @@ func TestContract(t *testing.T) {
 			}
 			_, err = e.as(ck.Plaintext).Do(ctx, client.Request{Method: "GET", Path: "/v1/stock-levels"}, nil)
 			wantAPIError(t, err, 401, client.CodeUnauthenticated)
+			// The refused call is in the log against the revoked key; a wrong
+			// secret for the same public id is not (no key proved).
+			parsed, _ := client.ParseKey(ck.Plaintext)
+			_, err = e.as(client.FormatKey("live", parsed.PublicID, strings.Repeat("w", client.SecretLen))).Me(ctx)
+			wantAPIError(t, err, 401, client.CodeUnauthenticated)
+			refused, err := admin.ExecutionLog(ctx, client.ExecutionLogOptions{KeyID: ck.APIKey.ID})
+			if err != nil || len(refused) != 1 || refused[0].Status != 401 || refused[0].KeyPrefix != ck.APIKey.Prefix || refused[0].Path != "/v1/stock-levels" {
+				t.Errorf("the revoked key's log = %+v (err %v), want one 401 entry for GET /v1/stock-levels", refused, err)
+			}
+			if k, err := admin.GetKey(ctx, ck.APIKey.ID); err != nil || k.LastUsedAt != nil {
+				t.Errorf("a refused call moved last_used_at: %v (err %v)", k.LastUsedAt, err)
+			}
 			_, err = admin.RevokeKey(ctx, "key_00000000000000000000000000")
 			wantAPIError(t, err, 404, client.CodeNotFound)
 			revoked, err := admin.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusRevoked})
@@ -386,6 +409,31 @@ func TestContract(t *testing.T) {
 			var out map[string]any
 			if _, err := e.client([]string{ck.Plaintext, e.autoKey}).Do(ctx, client.Request{Method: "GET", Path: "/v1/stock-levels"}, &out); err != nil {
 				t.Errorf("the fallback key was not used: %v", err)
+			}
+		}},
+		{"forged keys", func(t *testing.T) {
+			ck, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "forged at", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Valid shape and checksum, the key's public id, a wrong secret:
+			// a few cost a bcrypt and get 401, then the id is limited (429
+			// with Retry-After), and none is logged.
+			parsed, _ := client.ParseKey(ck.Plaintext)
+			statuses := map[int]int{}
+			for i := range 12 {
+				forged := client.FormatKey("live", parsed.PublicID, strings.Repeat(string(rune('a'+i)), client.SecretLen))
+				status, eb := e.raw(ctx, http.MethodGet, "/v1/stock-levels", forged, "", nil)
+				statuses[status]++
+				if status == 429 && eb.Error.Code != client.CodeRateLimited {
+					t.Errorf("429 with code %q", eb.Error.Code)
+				}
+			}
+			if statuses[401] == 0 || statuses[429] == 0 || statuses[401]+statuses[429] != 12 {
+				t.Errorf("12 forged keys answered %v, want 401s then 429s", statuses)
+			}
+			if entries, err := admin.ExecutionLog(ctx, client.ExecutionLogOptions{KeyID: ck.APIKey.ID}); err != nil || len(entries) != 0 {
+				t.Errorf("forged calls logged: %d entries (err %v)", len(entries), err)
 			}
 		}},
 		{"paths outside the contract", func(t *testing.T) {

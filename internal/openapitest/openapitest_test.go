@@ -44,7 +44,7 @@ const testPlaintext = "pa_live_AB7K2XYZ" + "s3cr3ts3cr3ts3cr3ts3cr3ts3cr3tXX" + 
 
 func apiKeyJSON() map[string]any {
 	return map[string]any{
-		"id": "key_01JD2K9Q8W3XN5T7Y0ZB4C6V1M", "name": "Nightly stock sync (2025)",
+		"id": "key_01JD2K9Q8W3XN5T7Y0ZB4C6V1M", "name": "Nightly stock sync (2025)", "description": "",
 		"prefix": "pa_live_AB7K2XYZ", "scopes": []string{"stock:read"}, "status": "active",
 		"created_at":   "2025-01-10T09:00:00Z",
 		"created_by":   map[string]any{"id": "usr_1", "email": "ana@example.com"},
@@ -93,6 +93,8 @@ func TestCheck(t *testing.T) {
 	withExtra["secret_hash"] = "x"
 	noName := apiKeyJSON()
 	delete(noName, "name")
+	noDescription := apiKeyJSON()
+	delete(noDescription, "description")
 	leaky := apiKeyJSON()
 	leaky["prefix"] = testPlaintext
 	created := map[string]any{"api_key": apiKeyJSON(), "plaintext": testPlaintext}
@@ -110,6 +112,8 @@ func TestCheck(t *testing.T) {
 		{name: "valid get", ex: exchange("GET", "/v1/api-keys/key_01", nil, "", 200, nil, apiKeyJSON()), op: "getApiKey"},
 		{name: "unknown field in a closed object", ex: exchange("GET", "/v1/api-keys/key_01", nil, "", 200, nil, withExtra), op: "getApiKey", problem: "secret_hash"},
 		{name: "missing required field", ex: exchange("GET", "/v1/api-keys/key_01", nil, "", 200, nil, noName), op: "getApiKey", problem: "name"},
+		{name: "description always present", ex: exchange("GET", "/v1/api-keys/key_01", nil, "", 200, nil, noDescription), op: "getApiKey", problem: "description"},
+		{name: "description over 500 answered 422", ex: exchange("POST", "/v1/api-keys", nil, `{"name":"n","scopes":["a:b"],"description":"`+strings.Repeat("d", 501)+`"}`, 422, nil, errJSON("validation_failed")), op: "createApiKey", invalidReq: true},
 		{name: "undocumented status", ex: exchange("GET", "/v1/api-keys/key_01", nil, "", 418, nil, errJSON("internal")), op: "getApiKey", problem: "status is not supported"},
 		{name: "wrong error code for status", ex: exchange("GET", "/v1/api-keys/key_01", nil, "", 404, nil, errJSON("forbidden")), op: "getApiKey", problem: "answer 404"},
 		{name: "missing X-Request-Id", ex: exchange("GET", "/v1/me", nil, "", 401, http.Header{"X-Request-Id": {"-"}}, errJSON("unauthenticated")), op: "getMe", problem: "X-Request-Id"},
