@@ -4,32 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sync"
 	"time"
 
 	"github.com/plana-cli/plana/client"
 )
-
-// TargetRule is one entry of a profile's rotation.targets: the keys whose
-// name matches Match (a glob) deploy to To, with their own cadence and quiet
-// period when set.
-type TargetRule struct {
-	Match       string        `json:"match" yaml:"match"`
-	To          []string      `json:"to" yaml:"to"`
-	Cadence     time.Duration `json:"-" yaml:"-"`
-	QuietPeriod time.Duration `json:"-" yaml:"-"`
-}
-
-// RuleFor is the first rule whose pattern matches name.
-func RuleFor(rules []TargetRule, name string) (TargetRule, bool) {
-	for _, r := range rules {
-		if ok, _ := path.Match(r.Match, name); ok {
-			return r, true
-		}
-	}
-	return TargetRule{}, false
-}
 
 // CheckSharedTargets refuses one command-line target for many keys when it
 // is an env file or stdout: every successor would overwrite the one

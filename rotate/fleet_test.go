@@ -91,20 +91,7 @@ func TestFleetOutcomes(t *testing.T) {
 	}
 }
 
-func TestRuleForAndSharedTargets(t *testing.T) {
-	rules := []TargetRule{
-		{Match: "Nightly *", To: []string{"env-file:/srv/nightly.env"}, QuietPeriod: 48 * time.Hour},
-		{Match: "*", To: []string{"exec:./deploy"}},
-	}
-	if r, ok := RuleFor(rules, "Nightly stock sync (2025)"); !ok || r.QuietPeriod != 48*time.Hour {
-		t.Errorf("first matching rule: %+v %v", r, ok)
-	}
-	if r, ok := RuleFor(rules, "CI deploy"); !ok || r.To[0] != "exec:./deploy" {
-		t.Errorf("catch-all: %+v %v", r, ok)
-	}
-	if _, ok := RuleFor(rules[:1], "CI deploy"); ok {
-		t.Error("a name no rule matches has no target")
-	}
+func TestSharedTargets(t *testing.T) {
 	if err := CheckSharedTargets([]string{"env-file:/a.env"}, 2); err == nil || !strings.Contains(err.Error(), "rotation.targets") {
 		t.Errorf("one env file for two keys: %v", err)
 	}

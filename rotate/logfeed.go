@@ -84,16 +84,6 @@ func (f *LogFeed) Subscribe(keys ...Want) *Subscription {
 	return s
 }
 
-// Follow adds a key to s (the new key, once it exists).
-func (s *Subscription) Follow(w Want) {
-	f := s.feed
-	f.mu.Lock()
-	s.wants[w.KeyID] = w
-	s.fresh[w.KeyID] = true
-	f.mu.Unlock()
-	f.poke()
-}
-
 // Close stops s.
 func (s *Subscription) Close() {
 	s.feed.mu.Lock()

@@ -99,7 +99,15 @@ func (t *MigrationTally) AddNew(entries ...client.ExecutionLogEntry) {
 	}
 }
 
-// Migrations sums the tally up at the server time now; see Migrations.
+// Migrations sums the tally up, source by source, at the server time now.
+// A source seen on the old key and not on the new holds the gate until its
+// own quiet time has passed: max(2 × its cadence, quiet), so a weekly job
+// keeps the gate shut for two weeks after its last old call, where a 48 h
+// quiet period alone would pass between two of its runs. A source that
+// changes its user agent when it moves counts as one that has not moved,
+// and holds until its quiet time: the gate errs on the safe side. Sources
+// are ordered holding first, then by last call on the old key, newest
+// first.
 func (t *MigrationTally) Migrations(quiet time.Duration, now time.Time) []SourceMigration {
 	out := make([]SourceMigration, 0, len(t.old))
 	for id, s := range t.old {
@@ -125,23 +133,6 @@ func (t *MigrationTally) Migrations(quiet time.Duration, now time.Time) []Source
 		return out[i].UserAgent < out[j].UserAgent
 	})
 	return out
-}
-
-// Migrations sums up, source by source, the old key's calls (old, the
-// look-back window) against the new key's (new, since its creation, without
-// plana's own calls), at the server time now. A source seen on the old key
-// and not on the new holds the gate until its own quiet time has passed:
-// max(2 × its cadence, quiet), so a weekly job keeps the gate shut for two
-// weeks after its last old call, where a 48 h quiet period alone would pass
-// between two of its runs. A source that changes its user agent when it
-// moves counts as one that has not moved, and holds until its quiet time:
-// the gate errs on the safe side. Sources are ordered holding first, then by
-// last call on the old key, newest first.
-func Migrations(old, new []client.ExecutionLogEntry, quiet time.Duration, now time.Time) []SourceMigration {
-	t := NewMigrationTally()
-	t.AddOld(old...)
-	t.AddNew(new...)
-	return t.Migrations(quiet, now)
 }
 
 // medianGap is the median of the gaps between consecutive times of ts,

@@ -11,6 +11,14 @@ import (
 
 var t0 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
+// Migrations is a tally of the old key's calls old and the new key's new.
+func Migrations(old, new []client.ExecutionLogEntry, quiet time.Duration, now time.Time) []SourceMigration {
+	t := NewMigrationTally()
+	t.AddOld(old...)
+	t.AddNew(new...)
+	return t.Migrations(quiet, now)
+}
+
 func calls(ip, ua string, from time.Time, every time.Duration, n int) []client.ExecutionLogEntry {
 	var out []client.ExecutionLogEntry
 	for i := range n {
