@@ -103,8 +103,9 @@ keys were issued by %s more than a year ago, so all are due. Each key has its ow
 its own automation calling every %s with PLANA_KEY_NEW, then PLANA_KEY; the config file maps each
 key's name to its env file (`+"`rotation.targets`"+`), with a quiet period of %s and a poll interval of
 %s. plana runs as a user runs it, against a throwaway Secret Service, through a counting proxy;
---parallel %s. A gate round is the requests between two reads of the whole log (the one read per poll
-every rotation under way shares); the figure is the median round. Peak RSS is plana's own
+--parallel %s. A gate round is the gate's reads (execution log, keys) from one read of the whole log (the
+one read per poll every rotation waiting shares) to the next, including the catch-up reads of the
+rotations that reach their gate in that round; the figure is the median round. Peak RSS is plana's own
 (getrusage), the emergency rows count the automations' calls refused between the revoke and the
 deploy, which an emergency accepts.
 
@@ -230,7 +231,7 @@ func (b *bench) fleetScenario(ctx context.Context, bus, what string, n int, args
 			}
 			// 3 is "pending": a cron job runs the command again.
 			if code != 3 || try > 100 {
-				return r, fmt.Errorf("plana %s exited %d: %s", strings.Join(a, " "), code, tail(out))
+				return r, fmt.Errorf("plana %s exited %d: %s", strings.Join(a, " "), code, failures(out))
 			}
 		}
 	}
@@ -246,7 +247,9 @@ func (b *bench) fleetScenario(ctx context.Context, bus, what string, n int, args
 		if c.logKey == "every" {
 			rounds = append(rounds, 0)
 		}
-		if len(rounds) > 0 && strings.HasPrefix(c.endpoint, "GET ") {
+		// The gate's reads: the log and the keys, shared or a rotation's
+		// own catch-up when it reaches its gate.
+		if len(rounds) > 0 && (c.endpoint == "GET /v1/execution-log" || strings.HasPrefix(c.endpoint, "GET /v1/api-keys")) {
 			rounds[len(rounds)-1]++
 		}
 	}
@@ -326,4 +329,21 @@ func runPlana(ctx context.Context, bin string, env, args []string) (int, int64, 
 		rss = ru.Maxrss
 	}
 	return cmd.ProcessState.ExitCode(), rss, out, nil
+}
+
+// failures are the lines of plana's output that say what failed.
+func failures(out []byte) string {
+	if i := strings.Index(string(out), "panic:"); i >= 0 {
+		return string(out[i:min(len(out), i+4000)])
+	}
+	var lines []string
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, "\tfailed\t") || strings.Contains(line, "warning") || strings.Contains(line, "rror") {
+			lines = append(lines, strings.TrimSpace(line))
+		}
+	}
+	if len(lines) == 0 {
+		return tail(out)
+	}
+	return tail([]byte(strings.Join(lines, "\n")))
 }

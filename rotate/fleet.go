@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
 )
 
 // CheckSharedTargets refuses one command-line target for many keys when it
@@ -213,9 +214,11 @@ func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Op
 
 	var mu sync.Mutex
 	var started int
+	secrets := &serialStore{Store: r.Secrets}
 	res := RunFleet(ctx, jobs, opts.Parallel, func(ctx context.Context, job FleetJob) (*Result, error) {
 		rj := *r
 		rj.Feed = feed
+		rj.Secrets = secrets
 		rj.Reporter = &keyReporter{mu: &mu, inner: r.rep(), prefix: job.Key.Prefix + ": "}
 		mu.Lock()
 		started++
@@ -253,3 +256,29 @@ func (k *keyReporter) Step(s string)    { k.do(Reporter.Info, s) }
 func (k *keyReporter) Waiting(s string) { k.do(Reporter.Waiting, s) }
 func (k *keyReporter) Info(s string)    { k.do(Reporter.Info, s) }
 func (k *keyReporter) Warn(s string)    { k.do(Reporter.Warn, s) }
+
+// serialStore lets one call at a time reach the keyring: the Secret Service
+// client (zalando/go-keyring over godbus) failed, and once panicked, under
+// a bulk run's concurrent calls; one at a time costs a few milliseconds.
+type serialStore struct {
+	mu sync.Mutex
+	secret.Store
+}
+
+func (s *serialStore) Get(name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Store.Get(name)
+}
+
+func (s *serialStore) Set(name, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Store.Set(name, value)
+}
+
+func (s *serialStore) Delete(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Store.Delete(name)
+}

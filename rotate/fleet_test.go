@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,5 +105,65 @@ func TestSharedTargets(t *testing.T) {
 	}
 	if err := CheckSharedTargets([]string{"exec:./deploy"}, 5); err != nil {
 		t.Errorf("an exec target knows the key from its environment: %v", err)
+	}
+}
+
+// A bulk run of several keys at once, each to its own env file, the gates
+// waiting together on one feed: every key done, each file holding its own
+// successor.
+func TestRotateFleetInParallel(t *testing.T) {
+	for _, emergency := range []string{"", ReasonDeparted} {
+		t.Run("emergency="+emergency, func(t *testing.T) {
+			w := newWorld(t)
+			keys := mintFleet(t, w, 6)
+			dir := t.TempDir()
+			envs := map[string]string{}
+			var ks []client.APIKey
+			for i, k := range keys {
+				envs[k.key.ID] = filepath.Join(dir, fmt.Sprintf("job%d.env", i))
+				if err := os.WriteFile(envs[k.key.ID], []byte("PLANA_KEY="+k.plain+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				ks = append(ks, k.key)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// Each job calls with its env file's keys, new first.
+			var wg sync.WaitGroup
+			for _, path := range envs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ctx.Err() == nil {
+						data, _ := os.ReadFile(path)
+						var use []string
+						for _, name := range []string{EnvKeyNew, EnvKey} {
+							if v, ok := LookupEnv(data, name); ok {
+								use = append(use, v)
+							}
+						}
+						w.call("job/"+filepath.Base(path), use...)
+						time.Sleep(5 * time.Millisecond) // the job's own pace
+					}
+				}()
+			}
+			defer wg.Wait()
+			defer cancel()
+			w.pushClock()
+			opts := Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: 30 * time.Second, Yes: true,
+				Parallel: 3, Emergency: emergency,
+				Policy: func(k client.APIKey) FleetJob { return FleetJob{Targets: []string{"env-file:" + envs[k.ID]}} }}
+			res, err := w.rotator().RotateFleet(ctx, ks, opts)
+			if err != nil || res.Done != len(ks) {
+				t.Fatalf("%v: %+v\n%s", err, res, w.rep.text())
+			}
+			for _, it := range res.Items {
+				data, _ := os.ReadFile(envs[it.Old.ID])
+				v, _ := LookupEnv(data, EnvKey)
+				if client.PrefixOf(v) != it.Result.New.Prefix || strings.Contains(string(data), EnvKeyNew) {
+					t.Errorf("%s holds %s, want only its own successor %s", envs[it.Old.ID], client.PrefixOf(v), it.Result.New.Prefix)
+				}
+			}
+		})
 	}
 }
