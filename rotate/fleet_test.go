@@ -167,3 +167,4 @@ func TestRotateFleetInParallel(t *testing.T) {
 		})
 	}
 }
+

@@ -215,6 +215,11 @@ func (s journals) all() ([]*Journal, []error) {
 			errs = append(errs, err)
 			continue
 		}
+		// Gone since the listing: that rotation finished meanwhile (a bulk
+		// run, another plana).
+		if j == nil {
+			continue
+		}
 		out = append(out, j)
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].StartedAt.Before(out[b].StartedAt) })
