@@ -167,4 +167,3 @@ func TestRotateFleetInParallel(t *testing.T) {
 		})
 	}
 }
-
