@@ -39,6 +39,8 @@ type fleetRun struct {
 	wall     time.Duration
 	requests int
 	perPoll  float64 // median requests of one gate round
+	minPoll  int     // the fewest: every rotation under way only waiting
+	maxPoll  int
 	polls    int
 	maxRSS   int64 // KiB, plana's peak
 	failed   int64 // the automations' failed calls
@@ -78,8 +80,8 @@ func (b *bench) fleet(ctx context.Context) error {
 	}
 	var rows []string
 	for _, r := range runs {
-		rows = append(rows, fmt.Sprintf("| %s | %s | %d | %.1f (%d rounds) | %s | %d |",
-			r.what, ms(r.wall), r.requests, r.perPoll, r.polls, mib(r.maxRSS), r.failed))
+		rows = append(rows, fmt.Sprintf("| %s | %s | %d | %.0f (%d–%d over %d rounds) | %s | %d |",
+			r.what, ms(r.wall), r.requests, r.perPoll, r.minPoll, r.maxPoll, r.polls, mib(r.maxRSS), r.failed))
 	}
 	for i, kind := range []string{"--issued-by --emergency", "--due"} {
 		one, many := runs[2*i], runs[2*i+1]
@@ -88,7 +90,10 @@ func (b *bench) fleet(ctx context.Context) error {
 		mem := float64(many.maxRSS) / float64(one.maxRSS)
 		b.rep.goal(sec, fmt.Sprintf("%s: requests per poll, %d keys ÷ 1", kind, many.keys),
 			fmt.Sprintf("%.1f ÷ %.1f = %.1fx", many.perPoll, one.perPoll, perPoll), "≤ 3x", perPoll <= 3,
-			"The gate's reads grew with the number of rotations: they do not share one read of the log per poll.")
+			"A round holds, besides the one shared read of the log and the keys, the catch-up reads (the key, its "+
+				"log over the look-back, its successor's log) of each rotation reaching its gate in that round, and each "+
+				"revoke's last check; with 100 keys reaching their gates over many rounds, the median round has several. "+
+				"The fewest in a round, when every rotation under way only waits, is in the table.")
 		b.rep.goal(sec, fmt.Sprintf("%s: wall time, %d keys ÷ 1", kind, many.keys),
 			fmt.Sprintf("%s ÷ %s = %.1fx", ms(many.wall), ms(one.wall), wall), "≤ 10x", wall <= 10,
 			"Creating and deploying, --parallel at a time, took longer than the waits it overlaps.")
@@ -109,7 +114,7 @@ rotations that reach their gate in that round; the figure is the median round. P
 (getrusage), the emergency rows count the automations' calls refused between the revoke and the
 deploy, which an emergency accepts.
 
-| run | wall time | API requests | requests per poll | plana peak RSS | failed automation calls |
+| run | wall time | API requests | requests per poll: median (fewest–most) | plana peak RSS | failed automation calls |
 |---|---|---|---|---|---|
 %s`, fleetCost, fleetOwner, fleetEvery, fleetQuiet, fleetPoll, fleetParallel, strings.Join(rows, "\n")))
 	return nil
@@ -257,6 +262,7 @@ func (b *bench) fleetScenario(ctx context.Context, bus, what string, n int, args
 	if len(rounds) > 0 {
 		slices.Sort(rounds)
 		r.perPoll = float64(rounds[len(rounds)/2])
+		r.minPoll, r.maxPoll = rounds[0], rounds[len(rounds)-1]
 	}
 	return r, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -215,10 +216,11 @@ func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Op
 	var mu sync.Mutex
 	var started int
 	secrets := &serialStore{Store: r.Secrets}
+	proven := new(atomic.Bool)
 	res := RunFleet(ctx, jobs, opts.Parallel, func(ctx context.Context, job FleetJob) (*Result, error) {
 		rj := *r
 		rj.Feed = feed
-		rj.Secrets = secrets
+		rj.Secrets, rj.keyringProven = secrets, proven
 		rj.Reporter = &keyReporter{mu: &mu, inner: r.rep(), prefix: job.Key.Prefix + ": "}
 		mu.Lock()
 		started++

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
 )
 
 func TestWaitingRotationsDoNotHoldASlot(t *testing.T) {
@@ -153,9 +154,15 @@ func TestRotateFleetInParallel(t *testing.T) {
 			opts := Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: 30 * time.Second, Yes: true,
 				Parallel: 3, Emergency: emergency,
 				Policy: func(k client.APIKey) FleetJob { return FleetJob{Targets: []string{"env-file:" + envs[k.ID]}} }}
-			res, err := w.rotator().RotateFleet(ctx, ks, opts)
+			rot := w.rotator()
+			store := &probeCounter{Store: w.store}
+			rot.Secrets = store
+			res, err := rot.RotateFleet(ctx, ks, opts)
 			if err != nil || res.Done != len(ks) {
 				t.Fatalf("%v: %+v\n%s", err, res, w.rep.text())
+			}
+			if n := store.probes.Load(); n != 1 {
+				t.Errorf("the keyring was probed %d times in one bulk run, want once", n)
 			}
 			for _, it := range res.Items {
 				data, _ := os.ReadFile(envs[it.Old.ID])
@@ -166,4 +173,17 @@ func TestRotateFleetInParallel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// probeCounter counts the keyring probes' writes.
+type probeCounter struct {
+	secret.Store
+	probes atomic.Int32
+}
+
+func (s *probeCounter) Set(name, value string) error {
+	if strings.HasPrefix(name, "probe:") {
+		s.probes.Add(1)
+	}
+	return s.Store.Set(name, value)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"sync/atomic"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -55,6 +56,10 @@ type Rotator struct {
 	// Feed, when set and running, serves the gate's reads of every rotation
 	// waiting in this process with one read of the log per poll.
 	Feed *LogFeed
+
+	// keyringProven, in a bulk run, says the keyring already passed its
+	// probe in this run.
+	keyringProven *atomic.Bool
 
 	// hook, when set, is called at named points of the procedure; an error
 	// stops the run there, as a crash would (tests only).
