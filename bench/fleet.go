@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -111,7 +111,7 @@ key's name to its env file (`+"`rotation.targets`"+`), with a quiet period of %s
 --parallel %s. A gate round is the gate's reads (execution log, keys) from one read of the whole log (the
 one read per poll every rotation waiting shares) to the next, including the catch-up reads of the
 rotations that reach their gate in that round; the figure is the median round. Peak RSS is plana's own
-(getrusage), the emergency rows count the automations' calls refused between the revoke and the
+(VmHWM, read from /proc while it runs), the emergency rows count the automations' calls refused between the revoke and the
 deploy, which an emergency accepts.
 
 | run | wall time | API requests | requests per poll: median (fewest–most) | plana peak RSS | failed automation calls |
@@ -321,20 +321,36 @@ func automate(ctx context.Context, url, envFile, ua string, failed *atomic.Int64
 }
 
 // runPlana runs plana with args and reports its exit code, its peak RSS in
-// KiB and its output.
+// KiB and its output. The peak is read from /proc while plana runs:
+// getrusage's ru_maxrss of a child starts from the forking parent's
+// resident set, which would report the bench's own size.
 func runPlana(ctx context.Context, bin string, env, args []string) (int, int64, []byte, error) {
 	cmd := exec.CommandContext(ctx, bin, append(args, "--yes")...)
 	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return 0, 0, out, err
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, 0, nil, err
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peak int64
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kib := procStatusKiB(cmd.Process.Pid, "VmHWM:"); kib > peak {
+			peak = kib
+		}
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				return 0, 0, out.Bytes(), err
+			}
+			return cmd.ProcessState.ExitCode(), peak, out.Bytes(), nil
+		case <-tick.C:
+		}
 	}
-	return cmd.ProcessState.ExitCode(), rss, out, nil
 }
 
 // failures are the lines of plana's output that say what failed.
