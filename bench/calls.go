@@ -85,7 +85,10 @@ func (p *countingProxy) record(r *http.Request, rec *recorder) {
 	if r.URL.Path == "/v1/execution-log" {
 		q := r.URL.Query()
 		c.logKey = p.keyIDs[q.Get("key_id")]
-		if c.logKey == "" {
+		switch {
+		case q.Get("key_id") == "":
+			c.logKey = "every" // one read serving every rotation under way
+		case c.logKey == "":
 			c.logKey = "new"
 		}
 		c.since = q.Get("since")

@@ -51,6 +51,7 @@ var sectionTitles = []struct{ key, title string }{
 	{"calls", "4. Calls per rotation"},
 	{"scale", "5. Scale: 100,000 keys, 1,000,000 log entries"},
 	{"go", "6. Go benchmarks"},
+	{"fleet", "7. Fleet: 100 keys at once"},
 }
 
 func verdict(f figure) string {

@@ -77,6 +77,8 @@ type Config struct {
 	cadence      time.Duration
 	quietPeriod  time.Duration
 	overrides    []Override
+	targets      []TargetRule
+	notify       []string
 }
 
 // Profile is the profile in use.
@@ -104,9 +106,12 @@ func (c *Config) QuietPeriod() (d time.Duration, ok bool) { return c.quietPeriod
 // CadenceOverrides are the per-name cadences, in the order they are tried.
 func (c *Config) CadenceOverrides() []Override { return slices.Clone(c.overrides) }
 
-// CadenceFor is the cadence of the key named name: the first override whose
-// pattern matches, else the default cadence.
+// CadenceFor is the cadence of the key named name: its target rule's, else
+// the first override whose pattern matches, else the default cadence.
 func (c *Config) CadenceFor(name string) time.Duration {
+	if r, ok := c.TargetRuleFor(name); ok && r.Cadence > 0 {
+		return r.Cadence
+	}
 	for _, o := range c.overrides {
 		if ok, _ := path.Match(o.Pattern, name); ok {
 			return o.Cadence
@@ -133,6 +138,16 @@ func (c *Config) Get(key string) (string, error) {
 			return "", nil
 		}
 		return FormatDuration(c.quietPeriod), nil
+	case KeyTargets:
+		if len(c.targets) == 0 {
+			return "", nil
+		}
+		return flowYAML(targetsYAML(c.targets)), nil
+	case KeyNotify:
+		if len(c.notify) == 0 {
+			return "", nil
+		}
+		return flowYAML(c.notify), nil
 	default:
 		parts := make([]string, len(c.overrides))
 		for i, o := range c.overrides {

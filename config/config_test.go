@@ -14,7 +14,7 @@ import (
 func setenv(t *testing.T, m map[string]string) {
 	t.Helper()
 	for _, k := range []string{"PLANA_PROFILE", "PLANA_API_URL", "PLANA_POLL_INTERVAL", "PLANA_ROTATION_CADENCE",
-		"PLANA_ROTATION_QUIET_PERIOD", "PLANA_ROTATION_CADENCE_OVERRIDES"} {
+		"PLANA_ROTATION_QUIET_PERIOD", "PLANA_ROTATION_CADENCE_OVERRIDES", "PLANA_ROTATION_TARGETS", "PLANA_NOTIFY"} {
 		t.Setenv(k, "")
 	}
 	for k, v := range m {

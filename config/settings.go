@@ -16,6 +16,8 @@ const (
 	KeyCadence          = "rotation.cadence"
 	KeyQuietPeriod      = "rotation.quiet_period"
 	KeyCadenceOverrides = "rotation.cadence_overrides"
+	KeyTargets          = "rotation.targets"
+	KeyNotify           = "notify"
 )
 
 type kind int
@@ -25,6 +27,8 @@ const (
 	kindDuration
 	kindOptionalDuration
 	kindOverrides
+	kindTargets
+	kindNotify
 )
 
 type setting struct {
@@ -38,6 +42,8 @@ var settings = []setting{
 	{KeyCadence, "PLANA_ROTATION_CADENCE", "", "365d", "how often every key should be rotated", kindDuration},
 	{KeyQuietPeriod, "PLANA_ROTATION_QUIET_PERIOD", "", "", "how long the old key must be unused before revoking (empty: suggest one from the execution log)", kindOptionalDuration},
 	{KeyCadenceOverrides, "PLANA_ROTATION_CADENCE_OVERRIDES", "", "", "per-key cadences: a list of {pattern, cadence}; pattern is a glob on the key name (as a string: 'GLOB=DUR,GLOB=DUR')", kindOverrides},
+	{KeyTargets, "PLANA_ROTATION_TARGETS", "", "", "deploy targets by key name, for keys rotate --due and --issued-by: a list of {match: GLOB, to: [TARGET, ...], cadence, quiet_period} (as a string: the same list in YAML)", kindTargets},
+	{KeyNotify, "PLANA_NOTIFY", "", "", "hooks told of every rotation event, one JSON line on stdin per run: exec:CMD or a list of them", kindNotify},
 }
 
 func lookupSetting(key string) (setting, error) {
@@ -95,6 +101,18 @@ func (c *Config) apply(s setting, raw any) error {
 		case KeyQuietPeriod:
 			c.quietPeriod = d
 		}
+	case kindTargets:
+		t, err := parseTargets(raw)
+		if err != nil {
+			return err
+		}
+		c.targets = t
+	case kindNotify:
+		n, err := parseNotify(raw)
+		if err != nil {
+			return err
+		}
+		c.notify = n
 	case kindOverrides:
 		ov, err := parseOverrides(raw)
 		if err != nil {

@@ -34,6 +34,18 @@ func (c *Config) Set(key, value string) error {
 		}
 		stored = list
 	}
+	switch s.kind {
+	case kindTargets:
+		rules, _ := parseTargets(value)
+		stored = targetsYAML(rules)
+	case kindNotify:
+		hooks, _ := parseNotify(value)
+		list := make([]any, len(hooks))
+		for i, h := range hooks {
+			list[i] = h
+		}
+		stored = list
+	}
 	profiles, _ := c.doc["profiles"].(map[string]any)
 	if profiles == nil {
 		profiles = map[string]any{}

@@ -2,7 +2,6 @@ package rotate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -12,36 +11,10 @@ import (
 	"github.com/plana-cli/plana/internal/secret"
 )
 
-// BulkItem is the outcome for one key of RotateIssuedBy.
-type BulkItem struct {
-	Old    KeyRef  `json:"old"`
-	Result *Result `json:"result,omitempty"`
-	// State is done, waiting (the gate is not met yet), failed, or planned
-	// (a dry run).
-	State string `json:"state"`
-	Error string `json:"error,omitempty"`
-}
-
-// BulkResult sums up RotateIssuedBy.
-type BulkResult struct {
-	Items   []BulkItem `json:"items"`
-	Done    int        `json:"done"`
-	Pending int        `json:"pending"`
-	Failed  int        `json:"failed"`
-	Planned int        `json:"planned,omitempty"`
-}
-
-// RotateIssuedBy rotates, as an emergency, every active key issued by email
-// (a departed engineer, a lost laptop), plus any such rotation left
-// unfinished, so running it again resumes. It goes on past a failed key and
-// returns an error when any failed (or ErrPending when some wait).
-func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options) (*BulkResult, error) {
-	if opts.Emergency == "" {
-		opts.Emergency = ReasonDeparted
-	}
-	if err := oneTargetForMany(opts.Target); err != nil {
-		return nil, err
-	}
+// IssuedBy lists the keys a person issued that RotateIssuedBy rotates:
+// every active one but the management key plana is using, plus those whose
+// rotation is unfinished, so running it again resumes. Oldest first.
+func (r *Rotator) IssuedBy(ctx context.Context, email string) ([]client.APIKey, error) {
 	me, keys, err := r.meAndKeys(ctx, client.StatusAll)
 	if err != nil {
 		return nil, err
@@ -70,66 +43,38 @@ func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options
 		}
 	}
 	sort.Slice(plan, func(i, j int) bool { return plan[i].CreatedAt.Before(plan[j].CreatedAt) })
+	return plan, nil
+}
+
+// RotateIssuedBy rotates every key a person issued (IssuedBy): revoke-first
+// with opts.Emergency (a departed engineer, a lost laptop), else the gated
+// procedure with each key's own targets (opts.Policy). It goes on past a
+// failed key and returns an error when any failed (or ErrPending when some
+// wait).
+func (r *Rotator) RotateIssuedBy(ctx context.Context, email string, opts Options) (*BulkResult, error) {
+	plan, err := r.IssuedBy(ctx, email)
+	if err != nil {
+		return nil, err
+	}
 	if len(plan) == 0 {
 		r.rep().Info("no active key issued by " + email)
 		return &BulkResult{}, nil
 	}
-	r.rep().Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(plan), email, opts.Emergency))
+	if err := CheckSharedTargets(optsTargets(opts), len(plan)); err != nil {
+		return nil, err
+	}
+	if opts.Reason == "" {
+		opts.Reason = ReasonDeparted
+	}
+	how := opts.Emergency
+	if how == "" {
+		how = opts.Reason + ", gated"
+	}
+	r.rep().Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(plan), email, how))
 	for _, k := range plan {
 		r.rep().Info(fmt.Sprintf("  %s (%s)", k.Name, k.Prefix))
 	}
-	res := &BulkResult{}
-	for i, k := range plan {
-		r.rep().Step(fmt.Sprintf("[%d/%d] %s (%s)", i+1, len(plan), k.Name, k.Prefix))
-		out, err := r.Rotate(ctx, k, opts)
-		it := BulkItem{Old: RefOf(k), Result: out, State: "done"}
-		switch {
-		case err == nil && out != nil && out.DryRun:
-			res.Planned++
-			it.State = "planned"
-		case err == nil:
-			res.Done++
-		case errors.Is(err, ErrPending):
-			res.Pending++
-			it.State, it.Error = "waiting", err.Error()
-		default:
-			res.Failed++
-			it.State, it.Error = "failed", err.Error()
-			r.rep().Warn(fmt.Sprintf("%s: %v", k.Prefix, err))
-		}
-		res.Items = append(res.Items, it)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	switch {
-	case res.Failed > 0:
-		return res, fmt.Errorf("%d of %d rotations failed; run the same command again to retry them", res.Failed, len(plan))
-	case res.Pending > 0:
-		return res, fmt.Errorf("%w: %d of %d rotations wait for their new key's first use", ErrPending, res.Pending, len(plan))
-	}
-	return res, nil
-}
-
-// oneTargetForMany refuses a target that holds one key for the successors
-// of several: each would overwrite the last in the env file, or follow it on
-// stdout with nothing to tell which key it replaces.
-func oneTargetForMany(target string) error {
-	t, err := ParseTarget(target)
-	if err != nil {
-		return err
-	}
-	why := ""
-	switch t.Kind {
-	case TargetEnvFile:
-		why = fmt.Sprintf("every successor would overwrite the last under %s in %s", EnvKeyNew, t.Arg)
-	case TargetStdout:
-		why = "every successor would be printed to the same stdout, with nothing to tell which key each replaces"
-	default:
-		return nil
-	}
-	return usageErrorf("--issued-by with --to %s: %s; nothing was done. Give each key its own target in the configuration "+
-		"(rotation.targets), or rotate the keys one at a time: plana keys rotate KEY --emergency REASON --to %s", t, why, t)
+	return r.RotateFleet(ctx, plan, opts)
 }
 
 // Rebuild replaces a damaged journal with one derived from the server: the
@@ -139,10 +84,6 @@ func oneTargetForMany(target string) error {
 // kept next to it with a ".damaged" suffix.
 func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) (*Result, error) {
 	if err := checkID(old.ID); err != nil {
-		return nil, err
-	}
-	target, err := absTarget(opts.Target)
-	if err != nil {
 		return nil, err
 	}
 	js := r.journals()
@@ -164,7 +105,7 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 	sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.After(cands[j].CreatedAt) })
 	now, _ := r.API.ServerNow()
 	j := &Journal{Old: RefOf(old), OldCreatedBy: old.CreatedBy.Email, Reason: ReasonScheduled,
-		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now, Target: target}
+		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now, Target: opts.Target}
 	for _, k := range cands {
 		_, gerr := r.Secrets.Get(secret.KeyName(k.ID))
 		if j.New == nil && gerr == nil {

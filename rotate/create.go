@@ -105,12 +105,21 @@ func (s *session) recoverExpiredCreate(ctx context.Context) error {
 }
 
 func (s *session) probe() error {
+	// A bulk run proves the keyring once: a later failure to store is
+	// still caught by create, which revokes that key at once.
+	if s.r.keyringProven != nil && s.r.keyringProven.Load() {
+		return nil
+	}
 	if err := secret.Probe(s.r.Secrets); err != nil {
-		if s.opts.Target == "" && !s.opts.PrintSecret {
+		if len(s.targets()) == 0 && !s.opts.PrintSecret {
 			return fmt.Errorf("%w (%v)", ErrNoKeyring, err)
 		}
 		s.keyless = true
 		s.rep.Warn("no working keyring (" + err.Error() + "): the new key's plaintext goes only to the deploy target or stdout, and is lost if this run stops before")
+		return nil
+	}
+	if s.r.keyringProven != nil {
+		s.r.keyringProven.Store(true)
 	}
 	return nil
 }

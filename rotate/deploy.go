@@ -2,9 +2,10 @@ package rotate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // absTarget makes an env-file target's path absolute against this run's
@@ -23,71 +24,115 @@ func absTarget(target string) (string, error) {
 
 // checkTarget refuses, before step 1 creates anything, a deploy target that
 // step 2 or 4 would fail on: an env file that is missing, a symlink, or not
-// writable; or an env file other than the one the rotation recorded, which
+// writable; or an env file other than those the rotation recorded, which
 // would get the new key while the automation reading the recorded one kept
 // only the old key, revoked at step 5.
 func (s *session) checkTarget() error {
-	t, err := ParseTarget(s.target())
-	if err != nil || t.Kind != TargetEnvFile || s.j.Step.Reached(StepFinalized) {
-		return err
-	}
-	if rec, _ := ParseTarget(s.j.Target); rec.Kind == TargetEnvFile && filepath.Clean(rec.Arg) != filepath.Clean(t.Arg) {
-		return usageErrorf("the rotation of %s deploys to %s, as its first run recorded, but this run's --to resolves to %s: nothing was changed. "+
-			"Pass --to env-file:%s (or no --to: the rotation keeps its target), or run from the directory the first run started in",
-			s.j.Old.Prefix, rec.Arg, t.Arg, rec.Arg)
-	}
-	_, err = EnvFile{Path: t.Arg}.read()
-	return err
-}
-
-// ensureDeployed is step 2. Deploying the same key to the same target again
-// is a no-op.
-func (s *session) ensureDeployed(ctx context.Context) error {
-	j := s.j
-	target := s.target()
-	if j.Deployed && target == j.Target {
-		return nil
-	}
-	t, err := ParseTarget(target)
-	if err != nil {
-		return err
-	}
-	s.announce()
-	if t.Kind == TargetNone {
-		s.rep.Info(fmt.Sprintf("no deploy target: give the automation the new key (plana keys secret %s) next to the old one, trying the new one first", j.New.ID))
-	} else {
-		key, err := s.newPlaintext(ctx)
-		if errors.Is(err, ErrPending) && j.Adopted && t.Kind != TargetEnvFile {
-			// A target plana cannot read back: the automation's own calls
-			// with the new key say its issuer deployed it.
-			used, uerr := s.r.usedByOthers(ctx, j.New.ID)
-			if uerr != nil {
-				return uerr
-			}
-			if used {
-				s.rep.Info(fmt.Sprintf("the new key %s is already in use: its issuer deployed it", j.New.Prefix))
-				j.Target, j.Deployed = target, true
-				return s.record(StepDeployed, "", t.Kind)
-			}
+	var recorded []string
+	for _, r := range s.journalTargets() {
+		if t, _ := ParseTarget(r); t.Kind == TargetEnvFile {
+			recorded = append(recorded, filepath.Clean(t.Arg))
 		}
+	}
+	for _, target := range s.targets() {
+		t, err := ParseTarget(target)
 		if err != nil {
 			return err
 		}
-		changed, err := deployTo(ctx, t, key, s.opts.SecretOut, s.opts.ExecTimeout)
-		if err != nil {
-			if j.PlaintextStored {
-				return fmt.Errorf("%w\nThe new key %s is safe in the keyring and not deployed yet: fix the target, then run the same command again", err, j.New.Prefix)
-			}
-			return fmt.Errorf("%w\nThe new key %s was only in this run's memory (no keyring): the next run revokes it and issues another", err, j.New.Prefix)
+		if t.Kind != TargetEnvFile || s.j.Step.Reached(StepFinalized) {
+			continue
 		}
-		if changed {
-			s.rep.Info("deployed to " + t.String())
+		if len(recorded) > 0 && !slices.Contains(recorded, filepath.Clean(t.Arg)) {
+			return usageErrorf("the rotation of %s deploys to %s, as its first run recorded, but this run's --to resolves to %s: nothing was changed. "+
+				"Pass --to env-file:%s (or no --to: the rotation keeps its target), or run from the directory the first run started in",
+				s.j.Old.Prefix, strings.Join(recorded, ", "), t.Arg, recorded[0])
+		}
+		if _, err := (EnvFile{Path: t.Arg}).read(); err != nil {
+			return err
 		}
 	}
-	j.Target, j.Deployed = target, true
+	return nil
+}
+
+// ensureDeployed is step 2, target by target. Deploying the same key to the
+// same targets again is a no-op; a run after one failed deploys only to the
+// targets not done.
+func (s *session) ensureDeployed(ctx context.Context) error {
+	j := s.j
+	targets := s.targets()
+	if j.Deployed && slices.Equal(targets, s.journalTargets()) && allDeployed(j.Targets) {
+		return nil
+	}
+	j.setTargets(targets)
+	s.announce()
+	if done, err := s.deployedByIssuer(ctx, targets); done || err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		s.rep.Info(fmt.Sprintf("no deploy target: give the automation the new key (plana keys secret %s) next to the old one, trying the new one first", j.New.ID))
+	} else if err := s.deployTargets(ctx); err != nil {
+		if j.PlaintextStored {
+			return fmt.Errorf("%w\nThe new key %s is safe in the keyring and not deployed yet: fix the target, then run the same command again", err, j.New.Prefix)
+		}
+		return fmt.Errorf("%w\nThe new key %s was only in this run's memory (no keyring): the next run revokes it and issues another", err, j.New.Prefix)
+	}
+	j.Deployed = true
 	event := EventDeployed
-	if t.Kind == TargetNone {
+	if len(targets) == 0 {
 		event = "" // nothing was deployed by plana
 	}
-	return s.record(StepDeployed, event, t.Kind)
+	return s.record(StepDeployed, event, targetKinds(targets))
+}
+
+func targetKinds(targets []string) string {
+	var kinds []string
+	for _, t := range targets {
+		pt, _ := ParseTarget(t)
+		kinds = append(kinds, pt.Kind)
+	}
+	return strings.Join(kinds, ",")
+}
+
+// deployedByIssuer is step 2 of a rotation carried on from another machine
+// whose targets plana cannot read back (exec:, stdout): this machine has no
+// plaintext to hand out, and the automation's own calls with the new key
+// say its issuer deployed it.
+func (s *session) deployedByIssuer(ctx context.Context, targets []string) (bool, error) {
+	j := s.j
+	if !j.Adopted || len(targets) == 0 || s.plaintext != "" || j.PlaintextStored {
+		return false, nil
+	}
+	for _, target := range targets {
+		if t, _ := ParseTarget(target); t.Kind == TargetEnvFile {
+			return false, nil // the env file can hold the plaintext: newPlaintext looks there
+		}
+	}
+	used, err := s.r.usedByOthers(ctx, j.New.ID)
+	if err != nil || !used {
+		return false, err
+	}
+	s.rep.Info(fmt.Sprintf("the new key %s is already in use: its issuer deployed it", j.New.Prefix))
+	for i := range j.Targets {
+		j.Targets[i].Deployed, j.Targets[i].Error = true, ""
+	}
+	j.Deployed = true
+	return true, s.record(StepDeployed, "", targetKinds(targets))
+}
+
+// journalTargets are the targets the journal records.
+func (s *session) journalTargets() []string {
+	var out []string
+	for _, t := range s.j.targetStates() {
+		out = append(out, t.Target)
+	}
+	return out
+}
+
+func allDeployed(ts []TargetState) bool {
+	for _, t := range ts {
+		if !t.Deployed {
+			return false
+		}
+	}
+	return true
 }

@@ -28,7 +28,7 @@ func TestExecStderrRedactedBeforeTheCut(t *testing.T) {
 			// The key, then enough dots that only its last tail characters
 			// fall inside the last stderrTail bytes.
 			cmd := fmt.Sprintf(`read k; printf '%%s' "$k" >&2; head -c %d /dev/zero | tr '\0' . >&2; exit 3`, stderrTail-tail)
-			err := runExec(context.Background(), cmd, key, 30*time.Second)
+			err := runExec(context.Background(), cmd, key, 30*time.Second, nil)
 			assertNoKeyRun(t, err, key, pub)
 			if !strings.Contains(err.Error(), "....") {
 				t.Errorf("the tail of stderr is gone: %v", err)
@@ -36,14 +36,14 @@ func TestExecStderrRedactedBeforeTheCut(t *testing.T) {
 		})
 	}
 	t.Run("a part of the key", func(t *testing.T) {
-		err := runExec(context.Background(), `read k; echo "$k" | cut -c 21-40 >&2; exit 3`, key, 30*time.Second)
+		err := runExec(context.Background(), `read k; echo "$k" | cut -c 21-40 >&2; exit 3`, key, 30*time.Second, nil)
 		assertNoKeyRun(t, err, key, pub)
 		if !strings.Contains(err.Error(), "…") {
 			t.Errorf("want the part marked as redacted: %v", err)
 		}
 	})
 	t.Run("the whole key after a long stream", func(t *testing.T) {
-		err := runExec(context.Background(), `read k; head -c 100000 /dev/zero | tr '\0' a >&2; echo >&2; echo "bad key $k" >&2; exit 3`, key, 30*time.Second)
+		err := runExec(context.Background(), `read k; head -c 100000 /dev/zero | tr '\0' a >&2; echo >&2; echo "bad key $k" >&2; exit 3`, key, 30*time.Second, nil)
 		assertNoKeyRun(t, err, key, pub)
 		if !strings.Contains(err.Error(), "bad key "+client.PrefixOf(key)+"…") {
 			t.Errorf("want the key shown by its prefix: %v", err)
@@ -68,7 +68,7 @@ func assertNoKeyRun(t *testing.T, err error, key string, pub int) {
 func TestExecTimeoutKillsGrandchildren(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	t.Setenv("PIDFILE", pidFile)
-	err := runExec(context.Background(), `sleep 300 & echo $! > "$PIDFILE"; wait`, "pa_live_x", 300*time.Millisecond)
+	err := runExec(context.Background(), `sleep 300 & echo $! > "$PIDFILE"; wait`, "pa_live_x", 300*time.Millisecond, nil)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
 		t.Fatalf("want the timeout, got %v", err)
 	}

@@ -3,6 +3,7 @@ package rotate
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // confirm is step 4, the human's: remove the old key and the fallback code.
@@ -27,8 +28,24 @@ func (s *session) confirm(prompt string) error {
 func (s *session) ensureFinalized(ctx context.Context) error {
 	s.announce()
 	prompt := fmt.Sprintf("Remove the old key %s from the automation (and any fallback code) and revoke it?", s.j.Old.Prefix)
-	if t, _ := ParseTarget(s.j.Target); t.Kind == TargetEnvFile {
-		prompt = fmt.Sprintf("Leave only the new key in %s and revoke the old key %s?", t.Arg, s.j.Old.Prefix)
+	var files, execs []string
+	for _, st := range s.j.targetStates() {
+		switch t, _ := ParseTarget(st.Target); t.Kind {
+		case TargetEnvFile:
+			files = append(files, t.Arg)
+		case TargetExec:
+			execs = append(execs, t.Arg)
+		}
+	}
+	if len(files)+len(execs) > 0 && len(files)+len(execs) == len(s.j.Targets) {
+		var where []string
+		if len(files) > 0 {
+			where = append(where, "leave only the new key in "+strings.Join(files, ", "))
+		}
+		for _, c := range execs {
+			where = append(where, fmt.Sprintf("run %q with PLANA_STEP=finalize", c))
+		}
+		prompt = fmt.Sprintf("%s, and revoke the old key %s?", upperFirst(strings.Join(where, "; ")), s.j.Old.Prefix)
 	}
 	if err := s.confirm(prompt); err != nil {
 		return err
@@ -36,26 +53,22 @@ func (s *session) ensureFinalized(ctx context.Context) error {
 	return s.finalize(ctx)
 }
 
-// finalize leaves only the new key in an env-file target.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// finalize is step 4 at every target (see finalizeTargets).
 func (s *session) finalize(ctx context.Context) error {
-	t, err := ParseTarget(s.j.Target)
-	if err != nil {
+	if err := s.finalizeTargets(ctx); err != nil {
 		return err
 	}
-	if t.Kind == TargetEnvFile {
-		key, err := s.newPlaintext(ctx)
-		if err != nil {
-			return err
-		}
-		changed, err := EnvFile{Path: t.Arg}.Finalize(key)
-		if err != nil {
-			return err
-		}
-		if changed {
-			s.rep.Info(fmt.Sprintf("%s now holds only the new key, under %s", t.Arg, EnvKey))
-		}
-	} else if t.Kind != TargetNone {
-		s.rep.Info("remove the old key from " + t.String() + " yourself: plana only adds keys there")
+	var kinds []string
+	for _, st := range s.j.Targets {
+		t, _ := ParseTarget(st.Target)
+		kinds = append(kinds, t.Kind)
 	}
-	return s.record(StepFinalized, EventFinalized, t.Kind)
+	return s.record(StepFinalized, EventFinalized, strings.Join(kinds, ","))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -30,11 +31,20 @@ type gate struct {
 	newUsed    bool
 	newFirst   time.Time
 	newFrom    time.Time
+
+	// migration follows each source of the old key to the new one; the
+	// first read reaches back over the look-back window for it.
+	migration  *MigrationTally
+	lookedBack bool
+	// feed, when set, serves the reads after the first (see read).
+	feed *LogFeed
+	sub  *Subscription
 }
 
 func newGate(api *client.Client, j *Journal, quiet time.Duration, requireOldQuiet bool) *gate {
 	g := &gate{api: api, old: j.Old, new: j.New, since: j.NewCreatedAt, quiet: quiet,
-		requireOldQuiet: requireOldQuiet, own: map[string]bool{}, oldEntries: map[string]client.ExecutionLogEntry{}}
+		requireOldQuiet: requireOldQuiet, own: map[string]bool{}, oldEntries: map[string]client.ExecutionLogEntry{},
+		migration: NewMigrationTally()}
 	for _, id := range j.OwnCalls {
 		g.own[id] = true
 	}
@@ -47,45 +57,43 @@ func newGate(api *client.Client, j *Journal, quiet time.Duration, requireOldQuie
 
 const logPageSize = 1000
 
+// Look-back of the per-source migration: how much of the old key's history
+// its first evaluation reads to learn each source's cadence.
+const (
+	MigrationLookback = 30 * 24 * time.Hour
+	lookbackEntries   = 5 * logPageSize // the newest calls, when there are more
+)
+
+// gateRead is what one evaluation read: the old key, the server's time, and
+// the calls of each key new since the previous read.
+type gateRead struct {
+	oldKey   client.APIKey
+	now      time.Time
+	old, new []client.ExecutionLogEntry
+}
+
 func (g *gate) eval(ctx context.Context) (GateReport, error) {
-	oldKey, err := g.api.GetKey(ctx, g.old.ID)
+	in, err := g.read(ctx)
 	if err != nil {
-		return GateReport{}, fmt.Errorf("reading the old key: %w", err)
+		return GateReport{}, err
 	}
-	now, ok := g.api.ServerNow()
-	if !ok {
-		return GateReport{}, errors.New("the server sent no Date header: the gate needs the server's time, and will not trust the local clock")
-	}
-	rep := GateReport{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !oldKey.Active()}
-	if oldKey.RevokedAt != nil {
-		rep.OldRevokedAt = *oldKey.RevokedAt
+	now := in.now
+	rep := GateReport{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !in.oldKey.Active()}
+	if in.oldKey.RevokedAt != nil {
+		rep.OldRevokedAt = *in.oldKey.RevokedAt
 	}
 	windowStart := now.Add(-g.quiet)
 
+	var fresh []client.ExecutionLogEntry // the old key's calls not seen before
 	if g.requireOldQuiet && !rep.OldRevoked {
-		from := g.oldFrom
-		if from.Before(windowStart) {
-			from = windowStart
-		}
-		err := g.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: g.old.ID, Since: from, PageSize: logPageSize},
-			func(es []client.ExecutionLogEntry) error {
-				for _, e := range es {
-					g.oldEntries[e.ID] = e
-					// A future stamp must not move the next read past the
-					// calls made meanwhile.
-					if e.At.After(g.oldFrom) && !e.At.After(now) {
-						g.oldFrom = e.At
-					}
-				}
-				return nil
-			})
-		if err != nil {
-			return rep, fmt.Errorf("reading the old key's execution log: %w", err)
-		}
-		// The log was read after now was taken: a call made meanwhile is
-		// not from BOS's future. The log's own answer dates the read.
-		if n, ok := g.api.ServerNow(); ok && n.After(now) {
-			now, rep.Now = n, n
+		for _, e := range in.old {
+			if _, seen := g.oldEntries[e.ID]; seen {
+				continue // the last call read comes again: since is inclusive
+			}
+			fresh = append(fresh, e)
+			if !e.At.Before(windowStart) {
+				g.oldEntries[e.ID] = e
+			}
 		}
 		inWindow := map[string]client.ExecutionLogEntry{}
 		for id, e := range g.oldEntries {
@@ -112,7 +120,7 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 		}
 		// last_used_at may be recorded coarsely, so the log decides; but a
 		// last_used_at inside the window still blocks, erring on the safe side.
-		if lu := oldKey.LastUsedAt; lu != nil {
+		if lu := in.oldKey.LastUsedAt; lu != nil {
 			at := g.counted("last_used_at "+lu.UTC().Format(time.RFC3339Nano), *lu, now)
 			if !at.Before(windowStart) {
 				if at.After(rep.OldLastUse) {
@@ -134,16 +142,124 @@ func (g *gate) eval(ctx context.Context) (GateReport, error) {
 	if g.new == nil {
 		rep.NewUsed = true
 	} else {
-		if !g.newUsed {
-			if err := g.readNew(ctx); err != nil {
-				return rep, err
+		for _, e := range in.new {
+			if !g.theirs(e) {
+				continue
 			}
+			if !g.newUsed || e.At.Before(g.newFirst) {
+				g.newFirst = e.At
+			}
+			g.newUsed = true
 		}
 		rep.NewUsed, rep.NewFirstUse = g.newUsed, g.newFirst
 	}
-	rep.Passed = rep.NewUsed && rep.OldQuiet
+	migrationHolds := false
+	if g.migrating() {
+		g.migration.AddOld(fresh...)
+		for _, e := range in.new {
+			if g.theirs(e) {
+				g.migration.AddNew(e)
+			}
+		}
+		rep.Migration = g.migration.Migrations(g.quiet, now)
+		migrationHolds, rep.HeldUntil = MigrationHolds(rep.Migration)
+	}
+	rep.Passed = rep.NewUsed && rep.OldQuiet && !migrationHolds
 	return rep, nil
 }
+
+// migrating says the gate follows each source's move: a planned rotation
+// whose successor exists and whose old key still answers.
+// theirs is a call with the new key made by the automation: not plana's
+// own check that it answers (the issuer's may come after this machine
+// listed its calls, when the rotation was carried on from another machine),
+// and not a call BOS refused.
+func (g *gate) theirs(e client.ExecutionLogEntry) bool {
+	return !g.own[e.ID] && !planaCheck(e) && e.Status != http.StatusUnauthorized
+}
+
+func (g *gate) migrating() bool { return g.requireOldQuiet && g.new != nil }
+
+// read is one evaluation's reads: from the shared feed once the gate has
+// caught up and one is running, else by the gate's own requests.
+func (g *gate) read(ctx context.Context) (gateRead, error) {
+	if g.sub != nil {
+		return g.readFeed(ctx)
+	}
+	in, err := g.readDirect(ctx)
+	if err == nil && g.feed != nil {
+		g.subscribe()
+	}
+	return in, err
+}
+
+// readDirect reads the old key, then the old key's calls since the last
+// read (its first read reaches back over the look-back window for the
+// sources' cadences), then the new key's while they still matter.
+func (g *gate) readDirect(ctx context.Context) (gateRead, error) {
+	oldKey, err := g.api.GetKey(ctx, g.old.ID)
+	if err != nil {
+		return gateRead{}, fmt.Errorf("reading the old key: %w", err)
+	}
+	now, ok := g.api.ServerNow()
+	if !ok {
+		return gateRead{}, errNoServerTime
+	}
+	in := gateRead{oldKey: *oldKey, now: now}
+	if g.requireOldQuiet && oldKey.Active() {
+		opts := client.ExecutionLogOptions{KeyID: g.old.ID, Since: later(g.oldFrom, now.Add(-g.quiet)), PageSize: logPageSize}
+		if g.migrating() && !g.lookedBack {
+			opts.Since, opts.Limit = now.Add(-MigrationLookback), lookbackEntries
+		}
+		err := g.api.ExecutionLogPages(ctx, opts, func(es []client.ExecutionLogEntry) error {
+			for _, e := range es {
+				// A future stamp must not move the next read past the
+				// calls made meanwhile.
+				if e.At.After(g.oldFrom) && !e.At.After(now) {
+					g.oldFrom = e.At
+				}
+			}
+			in.old = append(in.old, es...)
+			return nil
+		})
+		if err != nil {
+			return in, fmt.Errorf("reading the old key's execution log: %w", err)
+		}
+		g.lookedBack = true
+		// The log was read after now was taken: a call made meanwhile is
+		// not from BOS's future. The log's own answer dates the read.
+		if n, ok := g.api.ServerNow(); ok && n.After(in.now) {
+			in.now = n
+		}
+	}
+	// The new key's calls matter until its first use, and while the
+	// migration follows sources that have not reached it.
+	if g.new != nil && (!g.newUsed || g.migrating()) {
+		from := g.newFrom
+		if from.IsZero() {
+			from = g.since
+		}
+		err := g.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: g.new.ID, Since: from, PageSize: logPageSize},
+			func(es []client.ExecutionLogEntry) error {
+				for _, e := range es {
+					if e.At.After(g.newFrom) {
+						g.newFrom = e.At
+					}
+				}
+				// The last call seen comes again (since is inclusive):
+				// a first use and a first call per source are minimums,
+				// so it counts once.
+				in.new = append(in.new, es...)
+				return nil
+			})
+		if err != nil {
+			return in, fmt.Errorf("reading the new key's execution log: %w", err)
+		}
+	}
+	return in, nil
+}
+
+var errNoServerTime = errors.New("the server sent no Date header: the gate needs the server's time, and will not trust the local clock")
 
 // counted is when a use stamped at counts for the quiet period: its stamp,
 // or, when BOS stamped it after its own present (a clock stepped back, a
@@ -170,33 +286,60 @@ const dateResolution = time.Second
 // header's resolution ahead of now.
 func isFuture(at, now time.Time) bool { return at.After(now.Add(dateResolution)) }
 
-// readNew looks for a call made with the new key by anyone but plana's own
-// check that it answers.
-func (g *gate) readNew(ctx context.Context) error {
-	from := g.newFrom
-	if from.IsZero() {
-		from = g.since
+// subscribe hands the gate's reads to the feed from where its own left off.
+func (g *gate) subscribe() {
+	// Since is inclusive and the last call read was counted: start after it.
+	wants := []Want{{KeyID: g.old.ID, Since: g.oldFrom.Add(time.Nanosecond), State: true}}
+	if g.new != nil {
+		from := later(g.newFrom, g.since)
+		wants = append(wants, Want{KeyID: g.new.ID, Since: from.Add(time.Nanosecond)})
 	}
-	err := g.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: g.new.ID, Since: from, PageSize: logPageSize},
-		func(es []client.ExecutionLogEntry) error {
-			for _, e := range es {
-				if e.At.After(g.newFrom) {
-					g.newFrom = e.At
-				}
-				// The issuer's check may come after this machine listed
-				// its calls (a rotation carried on from another machine).
-				if g.own[e.ID] || planaCheck(e) {
-					continue
-				}
-				if !g.newUsed || e.At.Before(g.newFirst) {
-					g.newFirst = e.At
-				}
-				g.newUsed = true
-			}
-			return nil
-		})
+	g.sub = g.feed.Subscribe(wants...)
+}
+
+// close ends the gate's subscription to the feed.
+func (g *gate) close() {
+	if g.sub != nil {
+		g.sub.Close()
+		g.sub = nil
+	}
+}
+
+// readFeed takes the next read of the shared feed.
+func (g *gate) readFeed(ctx context.Context) (gateRead, error) {
+	b, err := g.sub.Next(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the new key's execution log: %w", err)
+		return gateRead{}, err
 	}
-	return nil
+	if b.Err != nil {
+		return gateRead{}, b.Err
+	}
+	in := gateRead{now: b.Now}
+	k, ok := b.Keys[g.old.ID]
+	if !ok {
+		return gateRead{}, fmt.Errorf("reading the old key: %s is not in the workspace's keys", g.old.Prefix)
+	}
+	in.oldKey = k
+	for _, e := range b.Entries {
+		switch e.KeyID {
+		case g.old.ID:
+			if e.At.After(g.oldFrom) && !e.At.After(in.now) {
+				g.oldFrom = e.At
+			}
+			in.old = append(in.old, e)
+		case g.new.ID:
+			if e.At.After(g.newFrom) {
+				g.newFrom = e.At
+			}
+			in.new = append(in.new, e)
+		}
+	}
+	return in, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -29,7 +29,12 @@ type GateReport struct {
 	// own present; such a use counts from when plana first saw it.
 	FutureUse time.Time `json:"future_use,omitzero"`
 	Sources   []Source  `json:"sources,omitempty"`
-	Passed    bool      `json:"passed"`
+	// Migration is each source of the old key over the look-back window,
+	// and how far it has moved to the new key; HeldUntil is when the last
+	// source that has not moved stops holding the gate if it stays quiet.
+	Migration []SourceMigration `json:"migration,omitempty"`
+	HeldUntil time.Time         `json:"held_until,omitzero"`
+	Passed    bool              `json:"passed"`
 }
 
 // Summary says what the gate still waits for, in one line.
@@ -69,6 +74,15 @@ func (g GateReport) Summary() string {
 			p += "; still used from: " + strings.Join(ss, ", ")
 		}
 		parts = append(parts, p)
+	}
+	var held []string
+	for _, m := range g.Migration {
+		if m.Holding {
+			held = append(held, m.String())
+		}
+	}
+	if len(held) > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d sources of the old key have not reached the new one: %s", len(held), len(g.Migration), strings.Join(held, "; ")))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -61,25 +61,28 @@ type PendingCreate struct {
 
 // Journal is the local record of one rotation, named after the old key.
 type Journal struct {
-	Version         int                `json:"version"`
-	Old             KeyRef             `json:"old"`
-	OldCreatedBy    string             `json:"old_created_by,omitempty"`
-	Pending         *PendingCreate     `json:"pending_create,omitempty"`
-	New             *KeyRef            `json:"new,omitempty"`
-	NewCreatedAt    time.Time          `json:"new_created_at,omitzero"`
-	NewCreatedBy    string             `json:"new_created_by,omitempty"`
-	Adopted         bool               `json:"adopted"`          // found on the server, not made by this journal's runs
-	PlaintextStored bool               `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
-	OwnCalls        []string           `json:"own_calls,omitempty"`
-	Abandoned       []KeyRef           `json:"abandoned,omitempty"`
-	Target          string             `json:"target,omitempty"`
-	Deployed        bool               `json:"deployed"`
-	OldRevoked      bool               `json:"old_revoked"`
-	Step            Step               `json:"step"`
-	Steps           map[Step]time.Time `json:"steps"`
-	Reason          string             `json:"reason"`
-	Emergency       bool               `json:"emergency"`
-	QuietSeconds    int64              `json:"quiet_period_seconds,omitempty"`
+	Version         int            `json:"version"`
+	Old             KeyRef         `json:"old"`
+	OldCreatedBy    string         `json:"old_created_by,omitempty"`
+	Pending         *PendingCreate `json:"pending_create,omitempty"`
+	New             *KeyRef        `json:"new,omitempty"`
+	NewCreatedAt    time.Time      `json:"new_created_at,omitzero"`
+	NewCreatedBy    string         `json:"new_created_by,omitempty"`
+	Adopted         bool           `json:"adopted"`          // found on the server, not made by this journal's runs
+	PlaintextStored bool           `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
+	OwnCalls        []string       `json:"own_calls,omitempty"`
+	Abandoned       []KeyRef       `json:"abandoned,omitempty"`
+	// Target is the first of Targets, as journals had it when a rotation
+	// had one target at most.
+	Target       string             `json:"target,omitempty"`
+	Targets      []TargetState      `json:"targets,omitempty"`
+	Deployed     bool               `json:"deployed"`
+	OldRevoked   bool               `json:"old_revoked"`
+	Step         Step               `json:"step"`
+	Steps        map[Step]time.Time `json:"steps"`
+	Reason       string             `json:"reason"`
+	Emergency    bool               `json:"emergency"`
+	QuietSeconds int64              `json:"quiet_period_seconds,omitempty"`
 	// FutureUses: uses of the old key stamped after the server's present,
 	// and when plana first saw each (see gate.counted).
 	FutureUses map[string]time.Time `json:"future_uses,omitempty"`
@@ -234,6 +237,11 @@ func (s journals) all() ([]*Journal, []error) {
 		j, err := s.load(id)
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		// Gone since the listing: that rotation finished meanwhile (a bulk
+		// run, another plana).
+		if j == nil {
 			continue
 		}
 		out = append(out, j)

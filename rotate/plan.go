@@ -92,19 +92,23 @@ func (p *planner) deploy(context.Context) error {
 	if p.s.j.Deployed {
 		return nil
 	}
-	t, err := ParseTarget(p.s.target())
-	if err != nil {
-		return err
-	}
-	switch t.Kind {
-	case TargetEnvFile:
-		p.add("add %s to %s, keeping %s", EnvKeyNew, t.Arg, EnvKey)
-	case TargetExec:
-		p.add("run %q with the new key on its stdin", t.Arg)
-	case TargetStdout:
-		p.add("print the new key once to stdout")
-	default:
+	targets := p.s.targets()
+	if len(targets) == 0 {
 		p.add("leave deploying the new key to you (no --to target)")
+	}
+	for _, target := range targets {
+		t, err := ParseTarget(target)
+		if err != nil {
+			return err
+		}
+		switch t.Kind {
+		case TargetEnvFile:
+			p.add("add %s to %s, keeping %s", EnvKeyNew, t.Arg, EnvKey)
+		case TargetExec:
+			p.add("run %q with the new key on its stdin and PLANA_STEP=deploy", t.Arg)
+		case TargetStdout:
+			p.add("print the new key once to stdout")
+		}
 	}
 	return nil
 }

@@ -195,7 +195,7 @@ func TestExecTargetGetsKeyOnStdinOnly(t *testing.T) {
 	t.Setenv("PLANA_TOKEN", "management-token")
 	cmd := `cat > "$OUT/stdin"; env > "$OUT/env"; cat /proc/$$/cmdline > "$OUT/argv"`
 	t.Setenv("OUT", dir)
-	if _, err := deployTo(context.Background(), Target{Kind: TargetExec, Arg: cmd}, key, nil, 5*time.Second); err != nil {
+	if _, err := deployTo(context.Background(), Target{Kind: TargetExec, Arg: cmd}, key, nil, 5*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, "stdin"))
@@ -211,11 +211,11 @@ func TestExecTargetGetsKeyOnStdinOnly(t *testing.T) {
 			t.Error("the management token leaked into the deploy command's environment")
 		}
 	}
-	err := runExec(context.Background(), `read k; echo "bad key $k" >&2; exit 3`, key, 5*time.Second)
+	err := runExec(context.Background(), `read k; echo "bad key $k" >&2; exit 3`, key, 5*time.Second, nil)
 	if err == nil || strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "bad key pa_live_AB7K2XYZ") {
 		t.Errorf("failure must carry the redacted stderr tail: %v", err)
 	}
-	err = runExec(context.Background(), `sleep 5`, key, 50*time.Millisecond)
+	err = runExec(context.Background(), `sleep 5`, key, 50*time.Millisecond, nil)
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Errorf("timeout: %v", err)
 	}

@@ -111,8 +111,12 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 	}{
 		{name: "before deploy", crashAt: "created", wantWarn: "gone from the keyring; revoking it and issuing another"},
 		{name: "after deploy to an env file", crashAt: "deployed", wantWarn: "found it in "},
+		// Step 4 runs an exec target again (PLANA_STEP=finalize) with the
+		// key on its stdin: without the plaintext it stops, the old key
+		// still active.
 		{name: "after deploy by exec", crashAt: "deployed",
-			target: func(w *world) string { return "exec:cat > " + filepath.Join(filepath.Dir(w.envPath), "deployed") }},
+			target:  func(w *world) string { return "exec:cat > " + filepath.Join(filepath.Dir(w.envPath), "deployed") },
+			wantErr: "it is still where it was deployed (exec:"},
 		{name: "gone from the env file too", crashAt: "deployed",
 			damage: func(w *world) {
 				if err := os.WriteFile(w.envPath, []byte("PLANA_KEY="+w.oldPlain+"\n"), 0o600); err != nil {

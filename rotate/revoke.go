@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
 )
 
@@ -224,6 +225,7 @@ func (s *session) checkRefused(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("the old key %s still answers %s after it was revoked: check the BOS status page and revoke it again with plana keys revoke %s", s.j.Old.Prefix, checkRevokedTimeout, s.j.Old.ID)
 		}
+		s.notify(notify.RefusedAfterRevoke, nil)
 	}
 	if err := s.r.Secrets.Delete(name); err != nil && !errors.Is(err, secret.ErrNotFound) {
 		return fmt.Errorf("deleting the old key's plaintext from the keyring: %w", err)

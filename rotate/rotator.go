@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"sync/atomic"
 	"time"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
 )
 
@@ -48,6 +50,15 @@ type Rotator struct {
 	StateDir   string
 	Reporter   Reporter
 	LocalActor string // user@host; found from the OS when empty
+	// Notify, when set, hears of each event of every rotation.
+	Notify *notify.Notifier
+	// Feed, when set and running, serves the gate's reads of every rotation
+	// waiting in this process with one read of the log per poll.
+	Feed *LogFeed
+
+	// keyringProven, in a bulk run, says the keyring already passed its
+	// probe in this run.
+	keyringProven *atomic.Bool
 
 	// SettleDelay is how long after its create a run lists the successors
 	// again to apply the race rule; 0: defaultSettleDelay.
@@ -61,6 +72,7 @@ type Rotator struct {
 // Options are the choices of one run.
 type Options struct {
 	Target       string        // deploy target: env-file:PATH, exec:CMD, stdout, or "" to deploy by hand
+	Targets      []string      // several deploy targets (--to repeated): each deployed, then each finalized
 	QuietPeriod  time.Duration // 0: keep the journal's, else suggest one from the old key's cadence
 	PollInterval time.Duration // 0: 30s
 	Timeout      time.Duration // how long step 3 waits; 0: no limit but ctx
@@ -77,7 +89,11 @@ type Options struct {
 	Emergency string
 	Reason    string // the reason of a planned rotation; default "scheduled"
 	// Confirm asks the human (step 4); nil when nobody can be asked.
-	Confirm   func(prompt string) (bool, error)
+	Confirm func(prompt string) (bool, error)
+	// Parallel is how many keys of a bulk run (RotateFleet) work at once;
+	// 0: one. Policy gives each key its targets and quiet period.
+	Parallel  int
+	Policy    func(client.APIKey) FleetJob
 	SecretOut io.Writer // where stdout targets and --print-secret write
 	// WatchAfterRevoke is how long step 5 watches, after the revoke, for
 	// calls still presenting the old key; 0: no watch.
@@ -102,6 +118,7 @@ type Result struct {
 	Emergency   bool          `json:"emergency"`
 	Reason      string        `json:"reason"`
 	Target      string        `json:"target,omitempty"`
+	Targets     []TargetState `json:"targets,omitempty"`
 	QuietPeriod duration.JSON `json:"quiet_period,omitempty"`
 	Gate        *GateReport   `json:"gate,omitempty"`
 	DryRun      bool          `json:"dry_run,omitempty"`
@@ -164,6 +181,9 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 		if err := s.checkTarget(); err != nil {
 			return nil, err
 		}
+		if s.j.Step == StepNone {
+			s.notify(notify.Started, nil)
+		}
 		return s.walk(ctx, procedure(s.j.Emergency)...)
 	})
 }
@@ -190,7 +210,7 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 		if err := s.needNew(); err != nil {
 			return nil, err
 		}
-		if s.target() == "" {
+		if len(s.targets()) == 0 {
 			return nil, errors.New("no deploy target: pass --to env-file:PATH, --to exec:CMD or --to stdout")
 		}
 		if err := s.checkTarget(); err != nil {
@@ -205,6 +225,9 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 		}
 		// --finalize is step 4 asked for by name: no question, and asked
 		// again it is done again.
+		for i := range s.j.Targets {
+			s.j.Targets[i].Finalized = false
+		}
 		err = s.finalize(ctx)
 		return s.result(), err
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -59,6 +60,12 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	if opts.Target, err = absTarget(opts.Target); err != nil {
 		return nil, err
 	}
+	opts.Targets = slices.Clone(opts.Targets)
+	for i := range opts.Targets {
+		if opts.Targets[i], err = absTarget(opts.Targets[i]); err != nil {
+			return nil, err
+		}
+	}
 	s := &session{r: r, rep: r.rep(), opts: opts, js: r.journals(), old: key}
 	if id := s.js.rotationOf(key.ID); id != "" {
 		old, err := r.API.GetKey(ctx, id)
@@ -88,7 +95,8 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	if j == nil {
 		now := s.now()
 		j = &Journal{Old: RefOf(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
-			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now, Target: opts.Target}
+			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now}
+		j.setTargets(optsTargets(opts))
 	} else if opts.Emergency != "" && !j.Emergency {
 		// An emergency overrides a planned rotation already under way.
 		j.Emergency, j.Reason = true, opts.Reason
@@ -132,6 +140,9 @@ func (s *session) log(event, detail string) {
 	if _, err := s.r.Log().Append(e); err != nil {
 		s.rep.Warn("could not append to the rotation log: " + err.Error())
 	}
+	if kind, ok := notifyKinds[event]; ok {
+		s.notify(kind, nil)
+	}
 }
 
 // record records step st in the journal, saves it, logs event (unless empty)
@@ -151,17 +162,9 @@ func (s *session) result() *Result {
 	res := s.res
 	res.New, res.Step, res.Done = s.j.New, s.j.Step, s.j.Step == StepDone
 	res.Emergency, res.Reason, res.Target = s.j.Emergency, s.j.Reason, s.j.Target
+	res.Targets = slices.Clone(s.j.targetStates())
 	res.QuietPeriod = duration.JSON(s.j.quiet())
 	return res
-}
-
-// target is the deploy target of this run: the option's, else the one the
-// journal recorded.
-func (s *session) target() string {
-	if s.opts.Target != "" {
-		return s.opts.Target
-	}
-	return s.j.Target
 }
 
 func (s *session) needNew() error {

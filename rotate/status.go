@@ -1,6 +1,10 @@
 package rotate
 
-import "time"
+import (
+	"time"
+
+	"github.com/plana-cli/plana/internal/duration"
+)
 
 // StatusItem is one unfinished rotation.
 type StatusItem struct {
@@ -13,6 +17,9 @@ type StatusItem struct {
 	Reason    string    `json:"reason"`
 	Target    string    `json:"target,omitempty"`
 	Journal   string    `json:"journal"`
+	// NewCreatedAt and QuietPeriod let a reader follow the migration.
+	NewCreatedAt time.Time     `json:"new_created_at,omitzero"`
+	QuietPeriod  duration.JSON `json:"quiet_period,omitempty"`
 }
 
 // Status lists the unfinished rotations of a state directory, oldest first.
@@ -23,7 +30,8 @@ func Status(stateDir string) ([]StatusItem, []error) {
 	out := make([]StatusItem, 0, len(all))
 	for _, j := range all {
 		out = append(out, StatusItem{Old: j.Old, New: j.New, Step: j.Step, WaitingOn: waitingOn(j), Since: j.UpdatedAt,
-			Emergency: j.Emergency, Reason: j.Reason, Target: j.Target, Journal: js.path(j.Old.ID)})
+			Emergency: j.Emergency, Reason: j.Reason, Target: j.Target, Journal: js.path(j.Old.ID),
+			NewCreatedAt: j.NewCreatedAt, QuietPeriod: duration.JSON(j.quiet())})
 	}
 	return out, errs
 }

@@ -160,6 +160,7 @@ func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
 			err = fmt.Errorf("stopped at %s; the rotation is saved, resume it with: %s: %w", row.where(), s.resumeCommand(), err)
 		}
 		if err != nil {
+			s.notifyFailed(row, err)
 			return s.result(), err
 		}
 	}

@@ -153,7 +153,7 @@ func longestKeyRun(s, key string, pub int) (n, at int) {
 // in the environment, where other processes of the machine could read it.
 // cmd runs in its own process group, and a timeout kills the whole group:
 // killing sh alone left what it had started running.
-func runExec(ctx context.Context, cmd, key string, timeout time.Duration) error {
+func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []string) error {
 	if timeout <= 0 {
 		timeout = defaultExecTimeout
 	}
@@ -164,7 +164,7 @@ func runExec(ctx context.Context, cmd, key string, timeout time.Duration) error 
 	c.Stdout = io.Discard
 	var tail tailBuffer
 	c.Stderr = &tail
-	c.Env = execEnv()
+	c.Env = append(execEnv(), env...)
 	c.WaitDelay = 5 * time.Second
 	ownProcessGroup(c)
 	err := c.Run()
@@ -195,12 +195,13 @@ func execEnv() []string {
 }
 
 // deployTo hands key to t. It reports whether anything changed.
-func deployTo(ctx context.Context, t Target, key string, out io.Writer, execTimeout time.Duration) (bool, error) {
+// env is added to an exec: target's environment.
+func deployTo(ctx context.Context, t Target, key string, out io.Writer, execTimeout time.Duration, env []string) (bool, error) {
 	switch t.Kind {
 	case TargetEnvFile:
 		return EnvFile{Path: t.Arg}.Deploy(key)
 	case TargetExec:
-		return true, runExec(ctx, t.Arg, key, execTimeout)
+		return true, runExec(ctx, t.Arg, key, execTimeout, env)
 	case TargetStdout:
 		if out == nil {
 			return false, errors.New("no output to print the key to")

@@ -26,7 +26,10 @@ func (s *session) ensureVerified(ctx context.Context) error {
 			return err
 		}
 	}
-	rep, err := s.waitGate(ctx, newGate(s.r.API, s.j, q, requireOldQuiet))
+	g := newGate(s.r.API, s.j, q, requireOldQuiet)
+	g.feed = s.r.Feed
+	defer g.close()
+	rep, err := s.waitGate(ctx, g)
 	s.res.Gate = &rep
 	if err != nil {
 		if serr := s.save(); serr != nil {
@@ -63,25 +66,34 @@ func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
 	}
 	var rep GateReport
 	news := &waitNews{}
-	err := poll(ctx, interval, interval, s.opts.Timeout, func() (bool, error) {
-		var err error
-		if rep, err = s.evalThroughOutage(ctx, g, interval, end); err != nil {
-			return false, err
-		}
-		if rep.Passed {
-			s.rep.Info(rep.Summary())
-			return true, nil
-		}
-		if s.opts.NoWait {
-			return false, &GateError{Report: rep}
-		}
-		if gw, ok := s.rep.(GateWatcher); ok {
-			gw.GateChecked(rep)
-		}
-		if line := news.line(rep, time.Now()); line != "" {
-			s.rep.Waiting(line)
-		}
-		return false, nil
+	lastOn := ""
+	// In a bulk run, a rotation waiting on its gate gives its slot to
+	// one that has work to do.
+	err := waitOutsideSlot(ctx, func() error {
+		return poll(ctx, interval, interval, s.opts.Timeout, func() (bool, error) {
+			var err error
+			if rep, err = s.evalThroughOutage(ctx, g, interval, end); err != nil {
+				return false, err
+			}
+			if rep.Passed {
+				s.rep.Info(rep.Summary())
+				return true, nil
+			}
+			if on := waitingOnKey(rep); on != lastOn {
+				s.notifyWaiting(rep)
+				lastOn = on
+			}
+			if s.opts.NoWait {
+				return false, &GateError{Report: rep}
+			}
+			if gw, ok := s.rep.(GateWatcher); ok {
+				gw.GateChecked(rep)
+			}
+			if line := news.line(rep, time.Now()); line != "" {
+				s.rep.Waiting(line)
+			}
+			return false, nil
+		})
 	})
 	if st, ok := errors.AsType[*stoppedError](err); ok {
 		if st.Cause == errDeadline {

@@ -64,6 +64,9 @@ type RotationUsage struct {
 	Step            rotate.Step   `json:"step" yaml:"step"`
 	OldCallsPerHour []int         `json:"old_calls_per_hour_48h" yaml:"old_calls_per_hour_48h"`
 	NewCallsPerHour []int         `json:"new_calls_per_hour_48h" yaml:"new_calls_per_hour_48h"`
+	// Migration is each source of the old key, and whether it has reached
+	// the new one yet.
+	Migration []rotate.SourceMigration `json:"migration" yaml:"migration"`
 }
 
 // NewCmdShow builds `plana keys show`.
@@ -196,6 +199,9 @@ func rotationUsage(ctx context.Context, c *client.Client, stateDir func() (strin
 		if it.New.ID == k.ID {
 			ru.OldCallsPerHour, ru.NewCallsPerHour = calls, own
 		}
+		if ru.Migration, err = rotate.ReadMigration(ctx, c, it.Old.ID, it.New.ID, it.NewCreatedAt, time.Duration(it.QuietPeriod), now); err != nil {
+			return nil, err
+		}
 		return ru, nil
 	}
 	return nil, nil
@@ -254,6 +260,9 @@ func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since ti
 			ru.Old.Name, ru.Old.Prefix, ru.New.Name, ru.New.Prefix, ru.Step, cmdutil.RotationChart(
 				cmdutil.KeyTraffic{Label: "old", Prefix: ru.Old.Prefix, CallsPerHour: ru.OldCallsPerHour},
 				cmdutil.KeyTraffic{Label: "new", Prefix: ru.New.Prefix, CallsPerHour: ru.NewCallsPerHour}))
+		if err := printMigration(ios, ru.Migration, now); err != nil {
+			return err
+		}
 	} else {
 		fmt.Fprintf(w, "\nCalls per hour, last 48 h (oldest to now), %d in all:\n  %s\n", total48, cmdutil.Sparkline(res.Usage.CallsPerHour))
 	}
@@ -273,6 +282,42 @@ func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since ti
 			last = s.LastSeen.UTC().Format(time.RFC3339)
 		}
 		t.AddRow(s.SourceIP, s.UserAgent, s.Path, fmt.Sprint(s.Calls), last)
+	}
+	return t.Render()
+}
+
+// printMigration shows, source by source, the move from the old key to the
+// new: a source not on the new key yet holds the gate until its own quiet
+// time (twice its cadence, at least the quiet period) has passed.
+func printMigration(ios *iostreams.IOStreams, ms []rotate.SourceMigration, now time.Time) error {
+	fmt.Fprintf(ios.Out, "\nMigration, source by source (the old key's calls over the last %s):\n", config.FormatDuration(rotate.MigrationLookback))
+	if len(ms) == 0 {
+		fmt.Fprintln(ios.Out, "  the old key has no calls to follow")
+		return nil
+	}
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		if ios.IsStdoutTTY() {
+			return cmdutil.FuzzyAgo(now, t)
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	t := cmdutil.NewTablePrinter(ios, "Source IP", "User agent", "Last on old", "First on new", "Cadence", "State")
+	for _, m := range ms {
+		cadence := "-"
+		if m.Cadence > 0 {
+			cadence = config.FormatDuration(time.Duration(m.Cadence))
+		}
+		state := "moved"
+		switch {
+		case m.Holding:
+			state = "holds the gate until " + m.HoldUntil.UTC().Format(time.RFC3339)
+		case !m.Moved:
+			state = "quiet " + config.FormatDuration(time.Duration(m.QuietTime)) + ", not moved"
+		}
+		t.AddRow(m.SourceIP, m.UserAgent, at(m.OldLast), at(m.NewFirst), cadence, state)
 	}
 	return t.Render()
 }

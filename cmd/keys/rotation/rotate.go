@@ -11,6 +11,7 @@ import (
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
+	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -19,7 +20,7 @@ type RotateOptions struct {
 	StepDeps
 
 	Key          string
-	Target       string
+	Targets      []string
 	QuietPeriod  time.Duration
 	PollInterval time.Duration
 	Timeout      time.Duration
@@ -33,6 +34,9 @@ type RotateOptions struct {
 	Rebuild      bool
 	Emergency    string
 	IssuedBy     string
+	Due          bool
+	Parallel     int
+	Notify       []string
 	Output       string
 	Abort        bool
 	Reason       string
@@ -58,8 +62,22 @@ Run it again and it resumes where it stopped. With --no-wait it stops at step 3
 with exit code 3, so a cron job can run it daily until it exits 0.
 
 --emergency REASON (compromise, departed, lost-device, or your words) revokes the
-old key right after the new one exists, before any deploy. With --issued-by
-EMAIL it rotates every active key that person issued.
+old key right after the new one exists, before any deploy.
+
+--to may be given several times (regions, instances): the new key is deployed
+to each, then finalized at each; a target that fails is retried alone by the
+next run. Without --to, the key's targets come from the profile's
+rotation.targets, the first entry whose match (a glob) fits its name.
+
+--due rotates, or carries on, every key past its cadence that has targets in
+rotation.targets, --parallel at a time (a rotation waiting on its gate does not
+take a slot); due keys without a target are listed and skipped. Exit 0 when all
+are done, 3 while any waits, 1 when any failed. --issued-by EMAIL runs the
+gated procedure on every active key that person issued, each to its own
+targets; with --emergency it revokes first. --notify exec:CMD runs CMD once
+per event (started, created, deployed, waiting, verified, finalized, revoked,
+refused-after-revoke, failed, aborted) with one JSON line on its stdin and
+never key material; so does the profile's notify.
 
 The server is the source of truth: the new key's description records its lineage,
 so a rotation started on another machine (or a CI runner) is carried on, never
@@ -71,12 +89,15 @@ before the revoke.` + stepFlagsHelp,
 		Example: `  $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/etc/stock-sync.env
   $ plana keys rotate pa_live_AB7K2XYZ --to exec:'vault kv put secret/sync PLANA_KEY_NEW=-' --no-wait --yes
   $ plana keys rotate pa_live_AB7K2XYZ --emergency compromise --to env-file:.env
+  $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/srv/eu.env --to env-file:/srv/us.env
+  $ plana keys rotate --due --no-wait --yes --notify 'exec:/usr/local/bin/plana-slack'
+  $ plana keys rotate --issued-by ben@example.com --yes
   $ plana keys rotate --issued-by ben@example.com --emergency departed --no-wait
   $ plana keys rotate pa_live_AB7K2XYZ --abort --reason "wrong scopes" --to env-file:.env`,
 		Args: cobra.MaximumNArgs(1),
 	}, o, &o.Key, &o.Output, o.validate, runF, rotateRun)
 	fl := cmd.Flags()
-	fl.StringVar(&o.Target, "to", "", "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout")
+	fl.StringArrayVar(&o.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout; repeat for several")
 	addWaitFlags(cmd, &o.QuietPeriod, &o.PollInterval, &o.Timeout)
 	addExecTimeoutFlag(cmd, &o.ExecTimeout)
 	fl.BoolVar(&o.NoWait, "no-wait", false, "check the gate of step 3 once; not met: exit 3")
@@ -84,7 +105,10 @@ before the revoke.` + stepFlagsHelp,
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what each step would do, change nothing")
 	fl.BoolVar(&o.Force, "force", false, "revoke even though the gate does not hold (loudly)")
 	fl.StringVar(&o.Emergency, "emergency", "", "revoke the old key at once: compromise, departed, lost-device or free text")
-	fl.StringVar(&o.IssuedBy, "issued-by", "", "with --emergency: rotate every active key issued by this email")
+	fl.StringVar(&o.IssuedBy, "issued-by", "", "rotate every active key issued by this email (gated; revoke-first with --emergency)")
+	fl.BoolVar(&o.Due, "due", false, "rotate or carry on every due key that has targets in rotation.targets")
+	fl.IntVar(&o.Parallel, "parallel", 4, "with --due or --issued-by: how many keys create, deploy or revoke at once")
+	fl.StringArrayVar(&o.Notify, "notify", nil, "exec:CMD told of every rotation event, one JSON line on its stdin; repeatable")
 	fl.BoolVar(&o.PrintSecret, "print-secret", false, "print the new plaintext once to stdout (for use without a keyring)")
 	fl.BoolVar(&o.ForceTTY, "force-tty", false, "with --to stdout: print the new key even when stdout is a terminal")
 	fl.BoolVar(&o.Rebuild, "rebuild", false, "rebuild a damaged rotation journal from what the server knows")
@@ -157,16 +181,33 @@ func wrapItem(marker, text string) string {
 }
 
 func (o *RotateOptions) validate() error {
-	if err := checkTarget(o.Target); err != nil {
-		return err
+	for _, t := range o.Targets {
+		if err := checkTarget(t); err != nil {
+			return err
+		}
+	}
+	for _, h := range o.Notify {
+		if _, err := notify.ParseHook(h); err != nil {
+			return &cmdutil.FlagError{Err: err}
+		}
+	}
+	modes := 0
+	for _, set := range []bool{o.Key != "", o.IssuedBy != "", o.Due} {
+		if set {
+			modes++
+		}
 	}
 	switch {
-	case o.IssuedBy != "" && o.Key != "":
-		return cmdutil.FlagErrorf("pass either KEY or --issued-by, not both")
-	case o.IssuedBy != "" && o.Emergency == "":
-		return cmdutil.FlagErrorf("--issued-by rotates every key a person issued and needs --emergency REASON (e.g. departed)")
-	case o.IssuedBy == "" && o.Key == "":
-		return cmdutil.FlagErrorf("KEY required: a key id, prefix or name (or --issued-by EMAIL --emergency REASON)")
+	case modes > 1:
+		return cmdutil.FlagErrorf("pass one of KEY, --issued-by or --due")
+	case modes == 0:
+		return cmdutil.FlagErrorf("KEY required: a key id, prefix or name (or --issued-by EMAIL, or --due)")
+	case o.Due && len(o.Targets) > 0:
+		return cmdutil.FlagErrorf("--due takes each key's targets from the profile's rotation.targets, not --to")
+	case o.Due && o.Emergency != "":
+		return cmdutil.FlagErrorf("--due rotates on a cadence, not in an emergency: use --issued-by EMAIL --emergency REASON, or KEY --emergency REASON")
+	case o.Parallel < 1:
+		return cmdutil.FlagErrorf("--parallel must be at least 1")
 	}
 	if err := refuseTogether("--rebuild cannot be combined with --dry-run or --emergency", o.Rebuild, o.DryRun || o.Emergency != ""); err != nil {
 		return err
@@ -174,12 +215,14 @@ func (o *RotateOptions) validate() error {
 	if err := refuseTogether("--no-wait and --timeout cannot be used together", o.NoWait, o.Timeout > 0); err != nil {
 		return err
 	}
-	if err := refuseTogether("--abort calls a rotation off: it cannot be combined with --dry-run, --emergency, --issued-by, --rebuild, --force or --print-secret",
-		o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.Rebuild || o.Force || o.PrintSecret); err != nil {
+	if err := refuseTogether("--abort calls a rotation off: it cannot be combined with --dry-run, --emergency, --issued-by, --due, --rebuild, --force or --print-secret",
+		o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.Due || o.Rebuild || o.Force || o.PrintSecret); err != nil {
 		return err
 	}
-	if err := checkStdoutTarget(o.IO, o.Target, o.ForceTTY); err != nil {
-		return err
+	for _, t := range o.Targets {
+		if err := checkStdoutTarget(o.IO, t, o.ForceTTY); err != nil {
+			return err
+		}
 	}
 	return checkPrintSecret(o.PrintSecret, o.Output)
 }
@@ -195,38 +238,17 @@ func (o *RotateOptions) watchAfterRevoke() time.Duration {
 }
 
 func rotateRun(ctx context.Context, o *RotateOptions) error {
-	eo := rotate.Options{Target: o.Target, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout, ExecTimeout: o.ExecTimeout,
+	eo := rotate.Options{Targets: o.Targets, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout, ExecTimeout: o.ExecTimeout,
 		NoWait: o.NoWait, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, PrintSecret: o.PrintSecret, Emergency: o.Emergency,
-		Reason: o.Reason, WatchAfterRevoke: o.watchAfterRevoke()}
+		Reason: o.Reason, WatchAfterRevoke: o.watchAfterRevoke(), Parallel: o.Parallel}
 	if o.Abort && eo.Reason == "" {
 		eo.Reason = "called off"
 	}
-	if o.IssuedBy == "" {
-		return o.runStep(ctx, o.Key, o.Output, eo, func(r *rotate.Rotator) stepFunc {
-			switch {
-			case o.Rebuild:
-				return r.Rebuild
-			case o.Abort:
-				return r.Abort
-			}
-			return r.Rotate
-		})
+	switch {
+	case o.Due:
+		return o.runDue(ctx, eo)
+	case o.IssuedBy != "":
+		return o.runIssuedBy(ctx, eo)
 	}
-	r, eo, rep, err := o.start(ctx, eo)
-	defer rep.stop()
-	if err != nil {
-		return err
-	}
-	res, err := r.RotateIssuedBy(ctx, o.IssuedBy, eo)
-	rep.stop()
-	if res != nil {
-		if o.Output == cmdutil.FormatJSON {
-			if perr := cmdutil.PrintObject(o.IO.Out, o.Output, res); perr != nil {
-				return perr
-			}
-		} else if perr := printBulkSummary(o.IO, res); perr != nil {
-			return perr
-		}
-	}
-	return mapErr(err)
+	return o.runKey(ctx, eo)
 }

@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
@@ -101,6 +103,12 @@ func checkStdoutTarget(ios *iostreams.IOStreams, target string, forceTTY bool) e
 // start builds a Rotator reporting on the streams and puts the config's
 // defaults under the flags' options.
 func (d StepDeps) start(ctx context.Context, eo rotate.Options) (*rotate.Rotator, rotate.Options, *progress, error) {
+	return d.startWith(ctx, eo, nil)
+}
+
+// startWith is start with notify hooks besides the profile's (--notify).
+// The caller closes the Rotator's Notify (closeNotify).
+func (d StepDeps) startWith(ctx context.Context, eo rotate.Options, hooks []string) (*rotate.Rotator, rotate.Options, *progress, error) {
 	rep := &progress{ios: d.IO}
 	r, err := newRotator(d, rep)
 	if err != nil {
@@ -120,8 +128,29 @@ func (d StepDeps) start(ctx context.Context, eo rotate.Options) (*rotate.Rotator
 		if eo.PollInterval == 0 {
 			eo.PollInterval = cfg.PollInterval()
 		}
+		hooks = append(cfg.Notify(), hooks...)
+	}
+	if r.Notify, err = notify.New(hooks, notify.Options{Warn: d.warn}); err != nil {
+		return nil, eo, rep, &cmdutil.FlagError{Err: err}
 	}
 	return r, eo, rep, nil
+}
+
+// warn is a notify hook's warning: it comes from the hook's goroutine, so
+// it is written whole, apart from the progress line.
+func (d StepDeps) warn(s string) { fmt.Fprintln(d.IO.ErrOut, "warning: "+s) }
+
+// notifyDrain is how long plana waits at its end for hooks still running.
+const notifyDrain = 15 * time.Second
+
+// closeNotify lets the hooks finish the events of the run.
+func closeNotify(r *rotate.Rotator) {
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), notifyDrain)
+	defer cancel()
+	r.Notify.Close(ctx)
 }
 
 type stepFunc func(context.Context, client.APIKey, rotate.Options) (*rotate.Result, error)
@@ -134,6 +163,7 @@ func (d StepDeps) runStep(ctx context.Context, key, output string, eo rotate.Opt
 	if err != nil {
 		return err
 	}
+	defer closeNotify(r)
 	api, err := d.Client()
 	if err != nil {
 		return err
@@ -155,13 +185,21 @@ func (d StepDeps) runStep(ctx context.Context, key, output string, eo rotate.Opt
 // printBulkSummary ends a bulk run with one row per key, so the person on
 // call sees at a glance which keys still need them.
 func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
-	t := cmdutil.NewTablePrinter(ios, "OLD KEY", "NEW KEY", "STATE", "DETAIL")
+	t := cmdutil.NewTablePrinter(ios, "OLD KEY", "NEW KEY", "STATE", "DETAIL", "TARGETS")
 	for _, it := range res.Items {
 		newKey := "-"
 		if it.Result != nil && it.Result.New != nil {
 			newKey = keyLabel(*it.Result.New)
 		}
-		t.AddRow(keyLabel(it.Old), newKey, it.State, textsafe.Clean(it.Error))
+		targets := strings.Join(it.Targets, ", ")
+		if it.Result != nil && len(it.Result.Targets) > 0 {
+			var ts []string
+			for _, st := range it.Result.Targets {
+				ts = append(ts, st.Target+" "+targetState(st))
+			}
+			targets = strings.Join(ts, ", ")
+		}
+		t.AddRow(keyLabel(it.Old), newKey, it.State, textsafe.Clean(firstLine(it.Error)), textsafe.Clean(targets))
 	}
 	if err := t.Render(); err != nil {
 		return err
@@ -170,8 +208,30 @@ func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
 		fmt.Fprintf(ios.ErrOut, "dry run: %d rotations planned, nothing changed\n", res.Planned)
 		return nil
 	}
-	fmt.Fprintf(ios.ErrOut, "%d done, %d waiting, %d failed\n", res.Done, res.Pending, res.Failed)
+	skipped := ""
+	if res.Skipped > 0 {
+		skipped = fmt.Sprintf(", %d skipped (no target)", res.Skipped)
+	}
+	fmt.Fprintf(ios.ErrOut, "%d done, %d waiting, %d failed%s\n", res.Done, res.Pending, res.Failed, skipped)
 	return nil
+}
+
+// targetState is how far a rotation got at one target, in a word.
+func targetState(st rotate.TargetState) string {
+	switch {
+	case st.Finalized:
+		return "finalized"
+	case st.Deployed:
+		return "deployed"
+	case st.Error != "":
+		return "failed"
+	}
+	return "pending"
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func printResult(ios *iostreams.IOStreams, output string, res *rotate.Result) error {

@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/rotate"
+)
+
+// Fleet settings: short enough for a bench, long enough that every
+// rotation really waits on the gate.
+const (
+	fleetQuiet    = "3s"
+	fleetPoll     = "500ms"
+	fleetEvery    = time.Second // each automation's call interval
+	fleetOwner    = "fleet@example.com"
+	fleetCost     = 4 // bcrypt: the fleet measures plana, not hashing
+	fleetParallel = "8"
+)
+
+// fleetRun is one plana command over a fleet: what it took.
+type fleetRun struct {
+	what     string
+	keys     int
+	wall     time.Duration
+	requests int
+	perPoll  float64 // median requests of one gate round
+	minPoll  int     // the fewest: every rotation under way only waiting
+	maxPoll  int
+	polls    int
+	maxRSS   int64 // KiB, plana's peak
+	failed   int64 // the automations' failed calls
+	exit     int
+}
+
+// fleet rotates 100 keys with one command (--issued-by --emergency, then
+// --due), beside one key alone and the same keys one command at a time.
+// plana runs as the user would run it, with a throwaway Secret Service
+// (scripts/with-keyring.sh), a config file holding each key's target, and
+// one automation per key calling with PLANA_KEY_NEW, then PLANA_KEY.
+func (b *bench) fleet(ctx context.Context) error {
+	const sec = "fleet"
+	bus, stop, err := b.keyringSession()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	n := b.n(100, 10)
+	var runs []fleetRun
+	for _, sc := range []struct {
+		what string
+		keys int
+		args func(names []string) [][]string
+	}{
+		{"--issued-by --emergency, 1 key", 1, issuedBy},
+		{fmt.Sprintf("--issued-by --emergency, %d keys", n), n, issuedBy},
+		{"--due, 1 key", 1, due},
+		{fmt.Sprintf("--due, %d keys", n), n, due},
+		{fmt.Sprintf("one rotation at a time, %d keys", n), n, oneByOne},
+	} {
+		r, err := b.fleetScenario(ctx, bus, sc.what, sc.keys, sc.args)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.what, err)
+		}
+		runs = append(runs, r)
+	}
+	var rows []string
+	for _, r := range runs {
+		rows = append(rows, fmt.Sprintf("| %s | %s | %d | %.0f (%d–%d over %d rounds) | %s | %d |",
+			r.what, ms(r.wall), r.requests, r.perPoll, r.minPoll, r.maxPoll, r.polls, mib(r.maxRSS), r.failed))
+	}
+	for i, kind := range []string{"--issued-by --emergency", "--due"} {
+		one, many := runs[2*i], runs[2*i+1]
+		perPoll := many.perPoll / max(one.perPoll, 1)
+		wall := float64(many.wall) / float64(one.wall)
+		mem := float64(many.maxRSS) / float64(one.maxRSS)
+		b.rep.goal(sec, fmt.Sprintf("%s: requests per poll, %d keys ÷ 1", kind, many.keys),
+			fmt.Sprintf("%.1f ÷ %.1f = %.1fx", many.perPoll, one.perPoll, perPoll), "≤ 3x", perPoll <= 3,
+			"A round holds, besides the one shared read of the log and the keys, the catch-up reads (the key, its "+
+				"log over the look-back, its successor's log) of each rotation reaching its gate in that round, and each "+
+				"revoke's last check; with 100 keys reaching their gates over many rounds, the median round has several. "+
+				"The fewest in a round, when every rotation under way only waits, is in the table.")
+		b.rep.goal(sec, fmt.Sprintf("%s: wall time, %d keys ÷ 1", kind, many.keys),
+			fmt.Sprintf("%s ÷ %s = %.1fx", ms(many.wall), ms(one.wall), wall), "≤ 10x", wall <= 10,
+			"Creating and deploying, --parallel at a time, took longer than the waits it overlaps.")
+		b.rep.goal(sec, fmt.Sprintf("%s: plana's peak RSS, %d keys ÷ 1", kind, many.keys),
+			fmt.Sprintf("%s ÷ %s = %.2fx", mib(many.maxRSS), mib(one.maxRSS), mem), "flat (≤ 1.5x)", mem <= 1.5,
+			"plana's memory grew with the number of keys.")
+		b.rep.goal(sec, kind+": the automations' failed calls", fmt.Sprint(many.failed), "0 (gated)", kind != "--due" || many.failed == 0,
+			"An automation failed a call during a gated rotation.")
+	}
+	b.rep.block(sec, fmt.Sprintf(`Each row is a fresh emulator (bcrypt cost %d: the figures are plana's, not hashing's) whose
+keys were issued by %s more than a year ago, so all are due. Each key has its own env file and
+its own automation calling every %s with PLANA_KEY_NEW, then PLANA_KEY; the config file maps each
+key's name to its env file (`+"`rotation.targets`"+`), with a quiet period of %s and a poll interval of
+%s. plana runs as a user runs it, against a throwaway Secret Service, through a counting proxy;
+--parallel %s. A gate round is the gate's reads (execution log, keys) from one read of the whole log (the
+one read per poll every rotation waiting shares) to the next, including the catch-up reads of the
+rotations that reach their gate in that round; the figure is the median round. Peak RSS is plana's own
+(VmHWM, read from /proc while it runs), the emergency rows count the automations' calls refused between the revoke and the
+deploy, which an emergency accepts.
+
+| run | wall time | API requests | requests per poll: median (fewest–most) | plana peak RSS | failed automation calls |
+|---|---|---|---|---|---|
+%s`, fleetCost, fleetOwner, fleetEvery, fleetQuiet, fleetPoll, fleetParallel, strings.Join(rows, "\n")))
+	return nil
+}
+
+func issuedBy([]string) [][]string {
+	return [][]string{{"keys", "rotate", "--issued-by", fleetOwner, "--emergency", "departed", "--parallel", fleetParallel}}
+}
+
+func due([]string) [][]string {
+	return [][]string{{"keys", "rotate", "--due", "--parallel", fleetParallel}}
+}
+
+func oneByOne(names []string) [][]string {
+	var out [][]string
+	for _, n := range names {
+		out = append(out, []string{"keys", "rotate", n})
+	}
+	return out
+}
+
+// keyringSession starts one throwaway Secret Service for the whole
+// section, so plana's keyring entries outlive each command, and returns
+// its bus address.
+func (b *bench) keyringSession() (string, func(), error) {
+	cmd := exec.Command(filepath.Join(b.root, "scripts", "with-keyring.sh"), "sh", "-c", `echo "bus=$DBUS_SESSION_BUS_ADDRESS"; exec sleep 86400`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { cmd.Process.Kill(); cmd.Wait() }
+	line, err := bufio.NewReader(out).ReadString('\n')
+	bus, ok := strings.CutPrefix(strings.TrimSpace(line), "bus=")
+	if err != nil || !ok || bus == "" {
+		stop()
+		return "", nil, errors.New("no Secret Service for plana: install dbus and gnome-keyring (see scripts/with-keyring.sh)")
+	}
+	return bus, stop, nil
+}
+
+// fleetScenario seeds n due keys with their env files and automations,
+// runs the commands args gives, and measures them.
+func (b *bench) fleetScenario(ctx context.Context, bus, what string, n int, args func([]string) [][]string) (fleetRun, error) {
+	r := fleetRun{what: what, keys: n}
+	dir, err := os.MkdirTemp(b.dir, "fleet-")
+	if err != nil {
+		return r, err
+	}
+	db := filepath.Join(dir, "bos.db")
+	admin, plains, keys, err := seedFleet(ctx, db, n)
+	if err != nil {
+		return r, err
+	}
+	emu, err := startServer("fleet", b.bin["bos-emulator"], filepath.Join(dir, "emulator.log"),
+		"--listen", "127.0.0.1:0", "--db", db, "--bcrypt-cost", fmt.Sprint(fleetCost), "--dev-endpoints", "--quiet")
+	if err != nil {
+		return r, err
+	}
+	defer emu.stop()
+	proxy, err := newCountingProxy(emu.url)
+	if err != nil {
+		return r, err
+	}
+	defer proxy.srv.Close()
+
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "profiles:\n  default:\n    poll_interval: %s\n    rotation:\n      quiet_period: %s\n      targets:\n", fleetPoll, fleetQuiet)
+	envs := make([]string, n)
+	names := make([]string, n)
+	for i, k := range keys {
+		envs[i], names[i] = filepath.Join(dir, fmt.Sprintf("job%03d.env", i)), k.Name
+		if err := os.WriteFile(envs[i], []byte("PLANA_KEY="+plains[i]+"\n"), 0o600); err != nil {
+			return r, err
+		}
+		fmt.Fprintf(&cfg, "        - match: %q\n          to: [%q]\n", k.Name, "env-file:"+envs[i])
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.MkdirAll(filepath.Join(home, ".config", "plana"), 0o700); err != nil {
+		return r, err
+	}
+	if err := os.WriteFile(filepath.Join(home, ".config", "plana", "config.yaml"), []byte(cfg.String()), 0o600); err != nil {
+		return r, err
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "NO_COLOR=1",
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"),
+		"XDG_DATA_HOME=" + filepath.Join(home, ".local", "share"),
+		"DBUS_SESSION_BUS_ADDRESS=" + bus,
+		"PLANA_API_URL=" + proxy.srv.URL, "PLANA_TOKEN=" + admin,
+	}
+	proxy.keys[admin] = "management"
+
+	autoCtx, stopAutos := context.WithCancel(ctx)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range envs {
+		wg.Add(1)
+		go func() { defer wg.Done(); automate(autoCtx, emu.url, envs[i], fmt.Sprintf("job%03d/1.0", i), &failed) }()
+	}
+	defer func() { stopAutos(); wg.Wait() }()
+	// Let every automation establish its cadence on the old key.
+	time.Sleep(3 * fleetEvery) // the automations' own pace, not a wait for state
+
+	start := time.Now()
+	for _, a := range args(names) {
+		for try := 0; ; try++ {
+			code, rss, out, err := runPlana(ctx, b.bin["plana"], env, a)
+			if err != nil {
+				return r, err
+			}
+			r.maxRSS = max(r.maxRSS, rss)
+			r.exit = code
+			if code == 0 {
+				break
+			}
+			// 3 is "pending": a cron job runs the command again.
+			if code != 3 || try > 100 {
+				return r, fmt.Errorf("plana %s exited %d: %s", strings.Join(a, " "), code, failures(out))
+			}
+		}
+	}
+	r.wall = time.Since(start)
+	r.failed = failed.Load()
+
+	proxy.mu.Lock()
+	calls := slices.Clone(proxy.calls)
+	proxy.mu.Unlock()
+	r.requests = len(calls)
+	var rounds []int
+	for _, c := range calls {
+		if c.logKey == "every" {
+			rounds = append(rounds, 0)
+		}
+		// The gate's reads: the log and the keys, shared or a rotation's
+		// own catch-up when it reaches its gate.
+		if len(rounds) > 0 && (c.endpoint == "GET /v1/execution-log" || strings.HasPrefix(c.endpoint, "GET /v1/api-keys")) {
+			rounds[len(rounds)-1]++
+		}
+	}
+	r.polls = len(rounds)
+	if len(rounds) > 0 {
+		slices.Sort(rounds)
+		r.perPoll = float64(rounds[len(rounds)/2])
+		r.minPoll, r.maxPoll = rounds[0], rounds[len(rounds)-1]
+	}
+	return r, nil
+}
+
+// seedFleet makes a demo workspace plus n keys issued by fleetOwner 400
+// days ago, and returns the admin's key and the fleet's plaintexts.
+func seedFleet(ctx context.Context, db string, n int) (string, []string, []client.APIKey, error) {
+	s, err := emulator.New(emulator.Config{DBPath: db, BcryptCost: fleetCost})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer s.Close()
+	res, err := s.SeedDemo(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	owner, err := s.CreateUser(ctx, fleetOwner, "member", []string{"stock:read"})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	plains := make([]string, n)
+	keys := make([]client.APIKey, n)
+	for i := range n {
+		if plains[i], keys[i], err = s.MintKey(ctx, owner.ID, fmt.Sprintf("Fleet job %03d (2025)", i), []string{"stock:read"}, s.Now().Add(-400*24*time.Hour)); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	return res.AdminToken, plains, keys, nil
+}
+
+// automate is one automation: every fleetEvery it re-reads its env file and
+// calls with PLANA_KEY_NEW first, PLANA_KEY as the fallback.
+func automate(ctx context.Context, url, envFile, ua string, failed *atomic.Int64) {
+	t := time.NewTicker(fleetEvery)
+	defer t.Stop()
+	for {
+		data, err := os.ReadFile(envFile)
+		var keys []string
+		for _, name := range []string{rotate.EnvKeyNew, rotate.EnvKey} {
+			if v, ok := rotate.LookupEnv(data, name); ok && err == nil {
+				keys = append(keys, v)
+			}
+		}
+		c, cerr := client.New(url, client.WithKeys(keys...), client.WithUserAgent(ua), client.WithRetry(1, time.Second))
+		if cerr != nil || len(keys) == 0 {
+			failed.Add(1)
+		} else if _, err := c.Do(ctx, client.Request{Method: http.MethodGet, Path: "/v1/stock-levels"}, nil); err != nil && ctx.Err() == nil {
+			failed.Add(1)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// runPlana runs plana with args and reports its exit code, its peak RSS in
+// KiB and its output. The peak is read from /proc while plana runs:
+// getrusage's ru_maxrss of a child starts from the forking parent's
+// resident set, which would report the bench's own size.
+func runPlana(ctx context.Context, bin string, env, args []string) (int, int64, []byte, error) {
+	cmd := exec.CommandContext(ctx, bin, append(args, "--yes")...)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, 0, nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peak int64
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kib := procStatusKiB(cmd.Process.Pid, "VmHWM:"); kib > peak {
+			peak = kib
+		}
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if err != nil && !errors.As(err, &ee) {
+				return 0, 0, out.Bytes(), err
+			}
+			return cmd.ProcessState.ExitCode(), peak, out.Bytes(), nil
+		case <-tick.C:
+		}
+	}
+}
+
+// failures are the lines of plana's output that say what failed.
+func failures(out []byte) string {
+	if i := strings.Index(string(out), "panic:"); i >= 0 {
+		return string(out[i:min(len(out), i+4000)])
+	}
+	var lines []string
+	for line := range strings.Lines(string(out)) {
+		if strings.Contains(line, "\tfailed\t") || strings.Contains(line, "warning") || strings.Contains(line, "rror") {
+			lines = append(lines, strings.TrimSpace(line))
+		}
+	}
+	if len(lines) == 0 {
+		return tail(out)
+	}
+	return tail([]byte(strings.Join(lines, "\n")))
+}

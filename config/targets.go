@@ -1,0 +1,220 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TargetRule is one entry of rotation.targets: the keys whose name matches
+// Match (a glob) deploy to To, each with its own cadence and quiet period
+// when set.
+type TargetRule struct {
+	Match       string        `json:"match" yaml:"match"`
+	To          []string      `json:"to" yaml:"to"`
+	Cadence     time.Duration `json:"-" yaml:"-"`
+	QuietPeriod time.Duration `json:"-" yaml:"-"`
+}
+
+const targetsHint = "want a list of {match: GLOB, to: [TARGET, ...], cadence: DURATION, quiet_period: DURATION}; " +
+	"TARGET is env-file:/ABSOLUTE/PATH, exec:CMD or stdout"
+
+// parseTargets accepts the file's list of maps, or the same list as YAML or
+// JSON text (from the environment or config set).
+func parseTargets(raw any) ([]TargetRule, error) {
+	if s, ok := raw.(string); ok {
+		if strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		if err := yaml.Unmarshal([]byte(s), &raw); err != nil {
+			return nil, fmt.Errorf("not a YAML list: %v; %s", err, targetsHint)
+		}
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	items, ok := raw.([]any)
+	if !ok {
+		return nil, errors.New(targetsHint)
+	}
+	out := make([]TargetRule, 0, len(items))
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("entry %d: %s", i+1, targetsHint)
+		}
+		var r TargetRule
+		for k, v := range m {
+			var err error
+			switch k {
+			case "match":
+				r.Match, _ = v.(string)
+			case "to":
+				r.To, err = targetList(v)
+			case "cadence":
+				r.Cadence, err = parsePositive(fmt.Sprint(v))
+			case "quiet_period":
+				r.QuietPeriod, err = parsePositive(fmt.Sprint(v))
+			default:
+				err = fmt.Errorf("unknown field %q", k)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("entry %d (%s): %v; %s", i+1, k, err, targetsHint)
+			}
+		}
+		if r.Match == "" {
+			return nil, fmt.Errorf("entry %d: no match: %s", i+1, targetsHint)
+		}
+		if _, err := path.Match(r.Match, ""); err != nil {
+			return nil, fmt.Errorf("entry %d: bad glob %q: %v", i+1, r.Match, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func targetList(v any) ([]string, error) {
+	var list []any
+	switch t := v.(type) {
+	case string:
+		list = []any{t}
+	case []any:
+		list = t
+	case []string:
+		for _, x := range t {
+			list = append(list, x)
+		}
+	default:
+		return nil, errors.New("to must be a target or a list of targets")
+	}
+	var out []string
+	for _, item := range list {
+		s, _ := item.(string)
+		if err := checkTarget(s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("to is empty")
+	}
+	return out, nil
+}
+
+// checkTarget refuses what step 2 could not deploy to. A relative env file
+// would depend on where cron happens to start plana.
+func checkTarget(s string) error {
+	switch {
+	case s == "stdout":
+		return nil
+	case strings.HasPrefix(s, "exec:") && strings.TrimSpace(s[len("exec:"):]) != "":
+		return nil
+	case strings.HasPrefix(s, "env-file:"):
+		if p := s[len("env-file:"):]; !filepath.IsAbs(p) {
+			return fmt.Errorf("target %q: the env file's path must be absolute", s)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown target %q", s)
+}
+
+const notifyHint = "want exec:CMD, or a list of them"
+
+// parseNotify accepts one hook, a list, or a list as YAML text.
+func parseNotify(raw any) ([]string, error) {
+	if s, ok := raw.(string); ok {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, nil
+		}
+		if !strings.HasPrefix(s, "[") {
+			raw = []any{s}
+		} else if err := yaml.Unmarshal([]byte(s), &raw); err != nil {
+			return nil, fmt.Errorf("not a YAML list: %v; %s", err, notifyHint)
+		}
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	items, ok := raw.([]any)
+	if !ok {
+		return nil, errors.New(notifyHint)
+	}
+	var out []string
+	for _, item := range items {
+		s, _ := item.(string)
+		if cmd, ok := strings.CutPrefix(s, "exec:"); !ok || strings.TrimSpace(cmd) == "" {
+			return nil, fmt.Errorf("hook %q: %s", s, notifyHint)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Targets are the profile's rotation.targets, in the order they are tried.
+func (c *Config) Targets() []TargetRule { return slices.Clone(c.targets) }
+
+// TargetRuleFor is the first rule of rotation.targets whose pattern matches
+// name.
+func (c *Config) TargetRuleFor(name string) (TargetRule, bool) {
+	for _, r := range c.targets {
+		if ok, _ := path.Match(r.Match, name); ok {
+			return r, true
+		}
+	}
+	return TargetRule{}, false
+}
+
+// QuietPeriodFor is the quiet period of the key named name: its target
+// rule's, else the profile's; ok is false when neither is set.
+func (c *Config) QuietPeriodFor(name string) (time.Duration, bool) {
+	if r, ok := c.TargetRuleFor(name); ok && r.QuietPeriod > 0 {
+		return r.QuietPeriod, true
+	}
+	return c.QuietPeriod()
+}
+
+// Notify are the profile's notify hooks.
+func (c *Config) Notify() []string { return slices.Clone(c.notify) }
+
+// targetsYAML is rules as config get prints them and the file stores them.
+func targetsYAML(rules []TargetRule) []any {
+	out := make([]any, len(rules))
+	for i, r := range rules {
+		m := map[string]any{"match": r.Match, "to": r.To}
+		if r.Cadence > 0 {
+			m["cadence"] = FormatDuration(r.Cadence)
+		}
+		if r.QuietPeriod > 0 {
+			m["quiet_period"] = FormatDuration(r.QuietPeriod)
+		}
+		out[i] = m
+	}
+	return out
+}
+
+func flowYAML(v any) string {
+	n := &yaml.Node{}
+	if err := n.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	setFlow(n)
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func setFlow(n *yaml.Node) {
+	n.Style |= yaml.FlowStyle
+	for _, c := range n.Content {
+		setFlow(c)
+	}
+}

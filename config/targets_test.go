@@ -1,0 +1,115 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+const fleetFile = `profiles:
+  default:
+    rotation:
+      quiet_period: 24h
+      cadence_overrides:
+        - pattern: "Nightly*"
+          cadence: 30d
+      targets:
+        - match: "Nightly stock sync*"
+          to: ["env-file:/srv/eu.env", "env-file:/srv/us.env"]
+          quiet_period: 48h
+          cadence: 90d
+        - match: "CI *"
+          to: exec:/usr/local/bin/to-vault
+    notify: ["exec:/usr/local/bin/plana-slack", "exec:logger -t plana"]
+`
+
+func TestTargetsAndNotifyFromTheFile(t *testing.T) {
+	setenv(t, nil)
+	c, err := Load(Options{Path: writeFile(t, fleetFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := c.TargetRuleFor("Nightly stock sync (2026)")
+	if !ok || strings.Join(r.To, " ") != "env-file:/srv/eu.env env-file:/srv/us.env" {
+		t.Fatalf("rule %+v %v", r, ok)
+	}
+	if q, ok := c.QuietPeriodFor("Nightly stock sync (2026)"); !ok || q != 48*time.Hour {
+		t.Errorf("a rule's quiet period: %s", q)
+	}
+	if q, _ := c.QuietPeriodFor("CI deploy"); q != 24*time.Hour {
+		t.Errorf("the profile's quiet period where the rule has none: %s", q)
+	}
+	if d := c.CadenceFor("Nightly stock sync (2026)"); d != 90*24*time.Hour {
+		t.Errorf("the rule's cadence comes before the overrides: %s", d)
+	}
+	if r, ok := c.TargetRuleFor("CI deploy"); !ok || len(r.To) != 1 || r.To[0] != "exec:/usr/local/bin/to-vault" {
+		t.Errorf("one target as a string: %+v", r)
+	}
+	if _, ok := c.TargetRuleFor("Webhook relay"); ok {
+		t.Error("a key no rule matches has no target")
+	}
+	if n := c.Notify(); len(n) != 2 || n[1] != "exec:logger -t plana" {
+		t.Errorf("notify %v", n)
+	}
+	got, _ := c.Get(KeyTargets)
+	if !strings.Contains(got, "match: Nightly stock sync*") || !strings.Contains(got, "quiet_period: 2d") {
+		t.Errorf("config get rotation.targets = %s", got)
+	}
+}
+
+func TestTargetsFromTheEnvironmentAndSet(t *testing.T) {
+	setenv(t, map[string]string{
+		"PLANA_ROTATION_TARGETS": `[{match: "*", to: ["exec:./deploy"]}]`,
+		"PLANA_NOTIFY":           "exec:cat >> /tmp/events",
+	})
+	c, err := Load(Options{Path: writeFile(t, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := c.TargetRuleFor("anything"); !ok || r.To[0] != "exec:./deploy" || c.Source(KeyTargets).Kind != SourceEnv {
+		t.Errorf("from PLANA_ROTATION_TARGETS: %+v", r)
+	}
+	if n := c.Notify(); len(n) != 1 || n[0] != "exec:cat >> /tmp/events" {
+		t.Errorf("one hook from PLANA_NOTIFY: %v", n)
+	}
+
+	setenv(t, nil)
+	path := writeFile(t, "")
+	c, err = Load(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(KeyTargets, `[{match: "CI *", to: [stdout], cadence: 90d}]`); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	c, err = Load(Options{Path: path})
+	if err != nil {
+		t.Fatalf("reading back what config set wrote: %v\n%s", err, data)
+	}
+	if r, ok := c.TargetRuleFor("CI deploy"); !ok || r.Cadence != 90*24*time.Hour || r.To[0] != "stdout" {
+		t.Errorf("after config set: %+v\n%s", r, data)
+	}
+}
+
+func TestBadTargetsSayWhatToWrite(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`[{match: "*", to: ["env-file:app.env"]}]`, "must be absolute"},
+		{`[{match: "*", to: ["ftp://x"]}]`, `unknown target "ftp://x"`},
+		{`[{to: [stdout]}]`, "no match"},
+		{`[{match: "[", to: [stdout]}]`, "bad glob"},
+		{`[{match: "*", to: [stdout], when: daily}]`, `unknown field "when"`},
+		{`{match: "*"}`, "want a list"},
+	} {
+		setenv(t, map[string]string{"PLANA_ROTATION_TARGETS": tc.body})
+		_, err := Load(Options{Path: writeFile(t, "")})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), KeyTargets) {
+			t.Errorf("%s: want %q naming %s, got %v", tc.body, tc.want, KeyTargets, err)
+		}
+	}
+	setenv(t, map[string]string{"PLANA_NOTIFY": "[slack]"})
+	if _, err := Load(Options{Path: writeFile(t, "")}); err == nil || !strings.Contains(err.Error(), "exec:CMD") {
+		t.Errorf("a notify hook that is not exec: %v", err)
+	}
+}

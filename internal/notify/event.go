@@ -1,0 +1,93 @@
+// Package notify hands rotation events to hooks (`--notify exec:CMD`): one
+// JSON line per event on the hook's stdin. An event is built only from typed
+// fields, and every piece of text in it is redacted when it is written, so key
+// material cannot reach a hook whatever a caller puts in a name or an error.
+package notify
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// Kind is what happened.
+type Kind string
+
+// The events of a rotation, in the order a rotation meets them.
+const (
+	Started            Kind = "started"
+	Created            Kind = "created"
+	Deployed           Kind = "deployed"
+	Waiting            Kind = "waiting"
+	Verified           Kind = "verified"
+	Finalized          Kind = "finalized"
+	Revoked            Kind = "revoked"
+	RefusedAfterRevoke Kind = "refused-after-revoke"
+	Failed             Kind = "failed"
+	Aborted            Kind = "aborted"
+)
+
+// Kinds lists every kind, for documentation and tests.
+var Kinds = []Kind{Started, Created, Deployed, Waiting, Verified, Finalized, Revoked, RefusedAfterRevoke, Failed, Aborted}
+
+// Step is the step of the procedure an event belongs to.
+type Step string
+
+// Steps of the procedure.
+const (
+	StepCreate   Step = "create"
+	StepDeploy   Step = "deploy"
+	StepVerify   Step = "verify"
+	StepFinalize Step = "finalize"
+	StepRevoke   Step = "revoke"
+	StepAbort    Step = "abort"
+)
+
+// Text is any text that comes from outside plana's own code (a key's name,
+// a user agent, an error message). It is redacted when marshalled: whatever
+// it holds, nothing shaped like a key leaves as more than its prefix.
+type Text string
+
+// MarshalJSON writes t with key-shaped substrings cut to their prefix.
+func (t Text) MarshalJSON() ([]byte, error) { return json.Marshal(client.Redact(string(t))) }
+
+// Key names a key by what is public about it.
+type Key struct {
+	ID     Text `json:"id"`
+	Name   Text `json:"name"`
+	Prefix Text `json:"prefix"`
+}
+
+// KeyOf is the public part of k.
+func KeyOf(k client.APIKey) Key {
+	return Key{ID: Text(k.ID), Name: Text(k.Name), Prefix: Text(k.Prefix)}
+}
+
+// Source is a place a key is still called from.
+type Source struct {
+	SourceIP  Text      `json:"source_ip"`
+	UserAgent Text      `json:"user_agent"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	Count     int       `json:"count,omitempty"`
+}
+
+// Event is one line a hook receives.
+type Event struct {
+	Kind Kind `json:"event"`
+	Step Step `json:"step"`
+	// Key is the key being rotated (the old one); New its successor once
+	// it exists.
+	Key Key  `json:"key"`
+	New *Key `json:"new_key,omitempty"`
+	// Time is the server's time (its Date header), not the local clock.
+	Time  time.Time `json:"server_time"`
+	Actor Text      `json:"actor"`
+	// Target is the deploy target an event of step 2 or 4 is about.
+	Target Text `json:"target,omitempty"`
+	// Sources are what a waiting rotation waits on, or where a revoked key
+	// is still refused from.
+	Sources []Source `json:"sources,omitempty"`
+	Reason  Text     `json:"reason,omitempty"`
+	Error   Text     `json:"error,omitempty"`
+}

@@ -1,0 +1,91 @@
+package rotate
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/plana-cli/plana/internal/notify"
+)
+
+// notifyKinds maps the rotation log's events to the hooks' events.
+// Deployed and finalized are told per target (see deployTargets).
+var notifyKinds = map[string]notify.Kind{
+	EventCreated:  notify.Created,
+	EventVerified: notify.Verified,
+	EventRevoked:  notify.Revoked,
+}
+
+// stepOfKind is the step each event belongs to.
+var stepOfKind = map[notify.Kind]notify.Step{
+	notify.Started:            notify.StepCreate,
+	notify.Created:            notify.StepCreate,
+	notify.Deployed:           notify.StepDeploy,
+	notify.Waiting:            notify.StepVerify,
+	notify.Verified:           notify.StepVerify,
+	notify.Finalized:          notify.StepFinalize,
+	notify.Revoked:            notify.StepRevoke,
+	notify.RefusedAfterRevoke: notify.StepRevoke,
+	notify.Aborted:            notify.StepAbort,
+}
+
+// notify hands an event of this rotation to the hooks, if any; fill adds
+// what only some events carry.
+func (s *session) notify(kind notify.Kind, fill func(*notify.Event)) {
+	if s.r.Notify == nil || s.opts.DryRun {
+		return
+	}
+	e := notify.Event{Kind: kind, Step: stepOfKind[kind], Time: s.now(),
+		Key:    notify.Key{ID: notify.Text(s.j.Old.ID), Name: notify.Text(s.j.Old.Name), Prefix: notify.Text(s.j.Old.Prefix)},
+		Actor:  notify.Text(s.actor.Email),
+		Reason: notify.Text(s.j.Reason)}
+	if n := s.j.New; n != nil {
+		e.New = &notify.Key{ID: notify.Text(n.ID), Name: notify.Text(n.Name), Prefix: notify.Text(n.Prefix)}
+	}
+	if fill != nil {
+		fill(&e)
+	}
+	s.r.Notify.Notify(e)
+}
+
+// notifyWaiting tells the hooks what the gate waits on: the sources that
+// have not moved, else those still calling the old key.
+func (s *session) notifyWaiting(rep GateReport) {
+	s.notify(notify.Waiting, func(e *notify.Event) {
+		for _, m := range rep.Migration {
+			if m.Holding {
+				e.Sources = append(e.Sources, notify.Source{SourceIP: notify.Text(m.SourceIP), UserAgent: notify.Text(m.UserAgent), LastSeen: m.OldLast, Count: m.OldCalls})
+			}
+		}
+		if len(e.Sources) == 0 {
+			for _, src := range rep.Sources {
+				e.Sources = append(e.Sources, notify.Source{SourceIP: notify.Text(src.SourceIP), UserAgent: notify.Text(src.UserAgent), LastSeen: src.LastSeen, Count: src.Calls})
+			}
+		}
+	})
+}
+
+// notifyFailed tells the hooks the step row failed: a wait (ErrPending)
+// is not a failure.
+func (s *session) notifyFailed(row *stepRow, err error) {
+	if errors.Is(err, ErrPending) {
+		return
+	}
+	s.notify(notify.Failed, func(e *notify.Event) {
+		e.Step, e.Error = notify.Step(row.name), notify.Text(err.Error())
+	})
+}
+
+// waitingOnKey names what the gate waits on, so that hooks hear of a wait
+// when it changes, not at every poll.
+func waitingOnKey(rep GateReport) string {
+	key := fmt.Sprintf("used=%v quiet=%v", rep.NewUsed, rep.OldQuiet)
+	for _, m := range rep.Migration {
+		if m.Holding {
+			key += " " + m.SourceIP + "|" + m.UserAgent
+		}
+	}
+	for _, src := range rep.Sources {
+		key += " " + src.SourceIP + "|" + src.UserAgent
+	}
+	return key
+}

@@ -1,0 +1,189 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+func TestWaitingRotationsDoNotHoldASlot(t *testing.T) {
+	const n, parallel = 12, 3
+	var jobs []FleetJob
+	for i := range n {
+		jobs = append(jobs, FleetJob{Key: client.APIKey{ID: fmt.Sprint(i), Name: fmt.Sprintf("job %d", i)}, Targets: []string{"exec:true"}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var working, peak, waiting atomic.Int64
+	allWaiting := make(chan struct{})
+	var once sync.Once
+	work := func() {
+		if w := working.Add(1); w > peak.Load() {
+			peak.Store(w) // a racy max is enough: any excess shows
+		}
+		time.Sleep(time.Millisecond) // a step's work
+		working.Add(-1)
+	}
+	res := RunFleet(ctx, jobs, parallel, func(ctx context.Context, job FleetJob) (*Result, error) {
+		work()
+		err := waitOutsideSlot(ctx, func() error {
+			// Every rotation reaches its gate before any passes: only
+			// possible if waiting gives the slot back.
+			if waiting.Add(1) == n {
+				once.Do(func() { close(allWaiting) })
+			}
+			select {
+			case <-allWaiting:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		work()
+		return &Result{}, nil
+	})
+	if res.Done != n || res.Err() != nil {
+		t.Fatalf("done %d of %d: %v (%+v)", res.Done, n, res.Err(), res.Items)
+	}
+	if p := peak.Load(); p > parallel {
+		t.Errorf("%d rotations worked at once, --parallel %d", p, parallel)
+	}
+}
+
+func TestFleetOutcomes(t *testing.T) {
+	mk := func(name string, targets ...string) FleetJob {
+		j := FleetJob{Key: client.APIKey{ID: "id-" + name, Name: name, Prefix: "pa_live_" + name}, Targets: targets}
+		if len(targets) == 0 {
+			j.Skip = "no target in rotation.targets"
+		}
+		return j
+	}
+	outcome := map[string]error{"ok": nil, "wait": fmt.Errorf("gate: %w", ErrPending), "bad": errors.New("deploy failed for pa_live_AB7K2XYZ" + strings.Repeat("a", 38))}
+	run := func(jobs ...FleetJob) *BulkResult {
+		return RunFleet(context.Background(), jobs, 4, func(_ context.Context, j FleetJob) (*Result, error) {
+			return &Result{}, outcome[j.Key.Name]
+		})
+	}
+	res := run(mk("ok", "exec:a"), mk("untargeted"))
+	if res.Err() != nil || res.Done != 1 || res.Skipped != 1 || res.Items[1].State != BulkSkipped || res.Items[1].Error != "no target in rotation.targets" {
+		t.Errorf("a due key without a target must be listed and change nothing: %v %+v", res.Err(), res)
+	}
+	res = run(mk("ok", "exec:a"), mk("wait", "exec:b"), mk("untargeted"))
+	if !errors.Is(res.Err(), ErrPending) || res.Pending != 1 {
+		t.Errorf("one pending: %v %+v", res.Err(), res)
+	}
+	res = run(mk("bad", "exec:a"), mk("wait", "exec:b"))
+	if err := res.Err(); err == nil || errors.Is(err, ErrPending) || !strings.Contains(err.Error(), "1 of 2 rotations failed") {
+		t.Errorf("one failed: %v", err)
+	}
+	if e := res.Items[0].Error; keyShape.MatchString(e) || res.Items[0].State != BulkFailed {
+		t.Errorf("failed item: %+v", res.Items[0])
+	}
+}
+
+func TestSharedTargets(t *testing.T) {
+	if err := CheckSharedTargets([]string{"env-file:/a.env"}, 2); err == nil || !strings.Contains(err.Error(), "rotation.targets") {
+		t.Errorf("one env file for two keys: %v", err)
+	}
+	if err := CheckSharedTargets([]string{"stdout"}, 3); err == nil {
+		t.Error("stdout for three keys must be refused")
+	}
+	if err := CheckSharedTargets([]string{"env-file:/a.env"}, 1); err != nil {
+		t.Errorf("one key: %v", err)
+	}
+	if err := CheckSharedTargets([]string{"exec:./deploy"}, 5); err != nil {
+		t.Errorf("an exec target knows the key from its environment: %v", err)
+	}
+}
+
+// A bulk run of several keys at once, each to its own env file, the gates
+// waiting together on one feed: every key done, each file holding its own
+// successor.
+func TestRotateFleetInParallel(t *testing.T) {
+	for _, emergency := range []string{"", ReasonDeparted} {
+		t.Run("emergency="+emergency, func(t *testing.T) {
+			w := newWorld(t)
+			keys := mintFleet(t, w, 6)
+			dir := t.TempDir()
+			envs := map[string]string{}
+			var ks []client.APIKey
+			for i, k := range keys {
+				envs[k.key.ID] = filepath.Join(dir, fmt.Sprintf("job%d.env", i))
+				if err := os.WriteFile(envs[k.key.ID], []byte("PLANA_KEY="+k.plain+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				ks = append(ks, k.key)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// Each job calls with its env file's keys, new first.
+			var wg sync.WaitGroup
+			for _, path := range envs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for ctx.Err() == nil {
+						data, _ := os.ReadFile(path)
+						var use []string
+						for _, name := range []string{EnvKeyNew, EnvKey} {
+							if v, ok := LookupEnv(data, name); ok {
+								use = append(use, v)
+							}
+						}
+						w.call("job/"+filepath.Base(path), use...)
+						time.Sleep(5 * time.Millisecond) // the job's own pace
+					}
+				}()
+			}
+			defer wg.Wait()
+			defer cancel()
+			w.pushClock()
+			opts := Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: 30 * time.Second, Yes: true,
+				Parallel: 3, Emergency: emergency,
+				Policy: func(k client.APIKey) FleetJob { return FleetJob{Targets: []string{"env-file:" + envs[k.ID]}} }}
+			rot := w.rotator()
+			store := &probeCounter{Store: w.store}
+			rot.Secrets = store
+			res, err := rot.RotateFleet(ctx, ks, opts)
+			if err != nil || res.Done != len(ks) {
+				t.Fatalf("%v: %+v\n%s", err, res, w.rep.text())
+			}
+			if n := store.probes.Load(); n != 1 {
+				t.Errorf("the keyring was probed %d times in one bulk run, want once", n)
+			}
+			for _, it := range res.Items {
+				data, _ := os.ReadFile(envs[it.Old.ID])
+				v, _ := LookupEnv(data, EnvKey)
+				if client.PrefixOf(v) != it.Result.New.Prefix || strings.Contains(string(data), EnvKeyNew) {
+					t.Errorf("%s holds %s, want only its own successor %s", envs[it.Old.ID], client.PrefixOf(v), it.Result.New.Prefix)
+				}
+			}
+		})
+	}
+}
+
+// probeCounter counts the keyring probes' writes.
+type probeCounter struct {
+	secret.Store
+	probes atomic.Int32
+}
+
+func (s *probeCounter) Set(name, value string) error {
+	if strings.HasPrefix(name, "probe:") {
+		s.probes.Add(1)
+	}
+	return s.Store.Set(name, value)
+}

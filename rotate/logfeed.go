@@ -1,0 +1,318 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// feedOverlap is how far back each read of the feed reaches before its
+// cursor: a call stamped just before the last entry read can be committed
+// just after it was read. Entries read twice are dropped by id.
+const feedOverlap = 5 * time.Second
+
+// Want is one key a subscriber follows: its calls from Since on, and, with
+// State, the key itself at each read (revoked yet? last used?).
+type Want struct {
+	KeyID string
+	Since time.Time
+	State bool
+}
+
+// FeedBatch is what one read of the feed brought a subscriber.
+type FeedBatch struct {
+	// Now is the server's time when the read ended.
+	Now time.Time
+	// Entries are the followed keys' calls new since the previous batch,
+	// oldest first.
+	Entries []client.ExecutionLogEntry
+	// Keys are the followed keys that asked for State, by id.
+	Keys map[string]client.APIKey
+	Err  error
+}
+
+// LogFeed reads the execution log once per interval for every rotation under
+// way in the process and hands each its keys' entries: the requests per poll
+// stay those of one rotation whatever the number of keys. Run it with Run;
+// subscribers take batches with Next.
+type LogFeed struct {
+	api      *client.Client
+	interval time.Duration
+
+	mu     sync.Mutex
+	subs   map[*Subscription]bool
+	wake   chan struct{}
+	cursor time.Time            // where the next read starts (less feedOverlap)
+	recent map[string]time.Time // ids read within feedOverlap of the cursor
+	// listPages is how many pages the last key listing took: the listing
+	// serves the keys' state only while it is cheaper than a read per key.
+	listPages int
+}
+
+// NewLogFeed makes a feed that reads through api every interval.
+func NewLogFeed(api *client.Client, interval time.Duration) *LogFeed {
+	return &LogFeed{api: api, interval: interval, subs: map[*Subscription]bool{}, wake: make(chan struct{}, 1), recent: map[string]time.Time{}}
+}
+
+// Subscription is one rotation's view of the feed.
+type Subscription struct {
+	feed    *LogFeed
+	wants   map[string]Want
+	fresh   map[string]bool // wanted keys whose past the feed has not read yet
+	ready   chan struct{}
+	pending FeedBatch
+	has     bool
+}
+
+// Subscribe follows keys; the next read of the feed catches each up from its
+// Since.
+func (f *LogFeed) Subscribe(keys ...Want) *Subscription {
+	s := &Subscription{feed: f, wants: map[string]Want{}, fresh: map[string]bool{}, ready: make(chan struct{}, 1)}
+	f.mu.Lock()
+	for _, w := range keys {
+		s.wants[w.KeyID] = w
+		s.fresh[w.KeyID] = true
+	}
+	f.subs[s] = true
+	f.mu.Unlock()
+	f.poke()
+	return s
+}
+
+// Close stops s.
+func (s *Subscription) Close() {
+	s.feed.mu.Lock()
+	delete(s.feed.subs, s)
+	s.feed.mu.Unlock()
+}
+
+// Next waits for the next read of the feed and returns what it brought s.
+func (s *Subscription) Next(ctx context.Context) (FeedBatch, error) {
+	for {
+		s.feed.mu.Lock()
+		if s.has {
+			b := s.pending
+			s.pending, s.has = FeedBatch{}, false
+			s.feed.mu.Unlock()
+			return b, nil
+		}
+		s.feed.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return FeedBatch{}, ctx.Err()
+		case <-s.ready:
+		}
+	}
+}
+
+func (f *LogFeed) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reads the feed until ctx is done: at once when a subscriber arrives,
+// then every interval while any is left.
+func (f *LogFeed) Run(ctx context.Context) {
+	t := time.NewTimer(f.interval)
+	defer t.Stop()
+	for {
+		f.mu.Lock()
+		n := len(f.subs)
+		f.mu.Unlock()
+		if n > 0 {
+			f.Read(ctx)
+		}
+		t.Reset(f.interval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-f.wake:
+		}
+	}
+}
+
+// Read is one read of the feed: the log since the cursor, a catch-up read
+// for each key newly followed whose past the cursor does not cover, and the
+// state of the keys that want it; then every subscriber gets its batch.
+func (f *LogFeed) Read(ctx context.Context) {
+	f.mu.Lock()
+	subs := make([]*Subscription, 0, len(f.subs))
+	for s := range f.subs {
+		subs = append(subs, s)
+	}
+	catchUp := map[string]time.Time{}
+	stateIDs := map[string]bool{}
+	for _, s := range subs {
+		for id := range s.fresh {
+			since := s.wants[id].Since
+			if t, ok := catchUp[id]; !ok || since.Before(t) {
+				catchUp[id] = since
+			}
+		}
+		for id, w := range s.wants {
+			if w.State {
+				stateIDs[id] = true
+			}
+		}
+	}
+	first := f.cursor.IsZero()
+	if first {
+		// The first read starts at the earliest key's start; only keys
+		// whose past is older still need a read of their own.
+		for _, since := range catchUp {
+			if f.cursor.IsZero() || since.Before(f.cursor) {
+				f.cursor = since
+			}
+		}
+	}
+	start := f.cursor
+	from := start.Add(-feedOverlap)
+	listPages := f.listPages
+	f.mu.Unlock()
+
+	var all []client.ExecutionLogEntry
+	var err error
+	if start.IsZero() {
+		// Nobody follows a key yet: there is no start to read from.
+		subs = nil
+	} else {
+		err = f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{Since: from, PageSize: logPageSize}, func(es []client.ExecutionLogEntry) error {
+			all = append(all, es...)
+			return nil
+		})
+	}
+	// A key followed anew whose past lies before the cursor is read once
+	// on its own, up to where the shared read begins.
+	own := map[string][]client.ExecutionLogEntry{}
+	for id, since := range catchUp {
+		if err != nil || !since.Before(from) {
+			continue
+		}
+		err = f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: id, Since: since, Until: from, PageSize: logPageSize},
+			func(es []client.ExecutionLogEntry) error {
+				own[id] = append(own[id], es...)
+				return nil
+			})
+	}
+	var keys map[string]client.APIKey
+	if err == nil && len(stateIDs) > 0 {
+		keys, listPages, err = f.readKeys(ctx, stateIDs, listPages)
+	}
+	now, ok := f.api.ServerNow()
+	if err == nil && !ok {
+		err = errors.New("the server sent no Date header: the gate needs the server's time, and will not trust the local clock")
+	}
+	if err != nil {
+		err = fmt.Errorf("reading the execution log: %w", err)
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listPages = listPages
+	var fresh []client.ExecutionLogEntry
+	if err == nil {
+		for _, e := range all {
+			if _, dup := f.recent[e.ID]; dup {
+				continue
+			}
+			fresh = append(fresh, e)
+			// A stamp ahead of the server's present must not move the
+			// cursor past the calls made meanwhile.
+			if e.At.After(f.cursor) && !e.At.After(now) {
+				f.cursor = e.At
+			}
+		}
+		for _, e := range fresh {
+			f.recent[e.ID] = e.At
+		}
+		for id, at := range f.recent {
+			if at.Before(f.cursor.Add(-feedOverlap)) {
+				delete(f.recent, id)
+			}
+		}
+		slices.SortFunc(fresh, func(a, b client.ExecutionLogEntry) int { return a.At.Compare(b.At) })
+	}
+	for _, s := range subs {
+		if !f.subs[s] {
+			continue // closed meanwhile
+		}
+		b := &s.pending
+		b.Now, b.Err = now, err
+		if err == nil {
+			for id := range s.fresh {
+				b.Entries = append(b.Entries, own[id]...)
+			}
+			// A key followed anew gets all this read saw of it: earlier
+			// reads, before it was followed, may have seen some already.
+			for _, e := range all {
+				if w, ok := s.wants[e.KeyID]; ok && s.fresh[e.KeyID] && !e.At.Before(w.Since) {
+					b.Entries = append(b.Entries, e)
+				}
+			}
+			for _, e := range fresh {
+				if w, ok := s.wants[e.KeyID]; ok && !s.fresh[e.KeyID] && !e.At.Before(w.Since) {
+					b.Entries = append(b.Entries, e)
+				}
+			}
+			slices.SortFunc(b.Entries, func(a, b client.ExecutionLogEntry) int { return a.At.Compare(b.At) })
+			for id, w := range s.wants {
+				if k, ok := keys[id]; ok && w.State {
+					if b.Keys == nil {
+						b.Keys = map[string]client.APIKey{}
+					}
+					b.Keys[id] = k
+				}
+			}
+			clear(s.fresh)
+		}
+		s.has = true
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// readKeys reads the keys in ids: by one listing of the workspace while that
+// takes fewer pages than there are keys, else one by one.
+func (f *LogFeed) readKeys(ctx context.Context, ids map[string]bool, listPages int) (map[string]client.APIKey, int, error) {
+	out := make(map[string]client.APIKey, len(ids))
+	if len(ids) > max(listPages, 1) {
+		pages := 0
+		err := f.api.ListKeysPages(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: logPageSize}, func(ks []client.APIKey) error {
+			pages++
+			for _, k := range ks {
+				if ids[k.ID] {
+					out[k.ID] = k
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, listPages, err
+		}
+		if len(out) == len(ids) {
+			return out, pages, nil
+		}
+		listPages = pages
+	}
+	for id := range ids {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		k, err := f.api.GetKey(ctx, id)
+		if err != nil {
+			return nil, listPages, err
+		}
+		out[id] = *k
+	}
+	return out, listPages, nil
+}

@@ -1,0 +1,240 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// countingAPI is a management client whose requests to the world's
+// emulator are counted.
+func countingAPI(t *testing.T, w *world) (*client.Client, *atomic.Int64) {
+	var n atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.srv.Handler().ServeHTTP(rw, r)
+	}))
+	t.Cleanup(ts.Close)
+	mgmt, _, err := w.srv.MintKey(context.Background(), w.old.CreatedBy.ID, "feed admin", []string{client.ScopeManage}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := client.New(ts.URL, client.WithKeys(mgmt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api, &n
+}
+
+type fleetKey struct {
+	key   client.APIKey
+	plain string
+}
+
+func mintFleet(t *testing.T, w *world, n int) []fleetKey {
+	var out []fleetKey
+	for i := range n {
+		plain, k, err := w.srv.MintKey(context.Background(), w.old.CreatedBy.ID, fmt.Sprintf("fleet %d", i), []string{"stock:read"}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fleetKey{k, plain})
+	}
+	return out
+}
+
+func (w *world) mustCall(ua string, plain string) {
+	w.t.Helper()
+	if err := w.call(ua, plain); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// requestsPerRead is how many requests one read of the feed takes once
+// every subscriber is caught up.
+func requestsPerRead(t *testing.T, w *world, keys []fleetKey) int64 {
+	api, n := countingAPI(t, w)
+	feed := NewLogFeed(api, time.Hour)
+	var subs []*Subscription
+	since := w.srv.Now().Add(-time.Minute)
+	for _, k := range keys {
+		subs = append(subs, feed.Subscribe(Want{KeyID: k.key.ID, Since: since, State: true}))
+	}
+	ctx := context.Background()
+	feed.Read(ctx) // the first read catches everyone up
+	for _, k := range keys {
+		w.mustCall("job/1", k.plain)
+	}
+	n.Store(0)
+	feed.Read(ctx)
+	got := n.Load()
+	for i, s := range subs {
+		b, err := s.Next(ctx)
+		if err != nil || b.Err != nil {
+			t.Fatal(err, b.Err)
+		}
+		if _, ok := b.Keys[keys[i].key.ID]; !ok {
+			t.Errorf("subscriber %d got no state of its key", i)
+		}
+	}
+	return got
+}
+
+func TestFeedRequestsPerReadDoNotGrowWithKeys(t *testing.T) {
+	w := newWorld(t)
+	keys := mintFleet(t, w, 30)
+	one := requestsPerRead(t, w, keys[:1])
+	many := requestsPerRead(t, w, keys)
+	if one != 2 {
+		t.Errorf("one key: %d requests per read, want 2 (the log, the key)", one)
+	}
+	if many != one {
+		t.Errorf("30 keys: %d requests per read, 1 key: %d; want the same", many, one)
+	}
+}
+
+func TestFeedHandsEachSubscriberItsOwnEntriesOnce(t *testing.T) {
+	w := newWorld(t)
+	keys := mintFleet(t, w, 3)
+	ctx := context.Background()
+	// Calls before any subscription: a key followed from before them gets
+	// them by a catch-up read, one followed from after does not.
+	w.mustCall("early/1", keys[0].plain)
+	w.mustCall("early/1", keys[2].plain)
+	w.srv.Advance(time.Minute)
+	start := w.srv.Now()
+
+	api, _ := countingAPI(t, w)
+	feed := NewLogFeed(api, time.Hour)
+	a := feed.Subscribe(Want{KeyID: keys[0].key.ID, Since: start})
+	feed.Read(ctx)
+	w.mustCall("a/1", keys[0].plain)
+	w.mustCall("b/1", keys[1].plain)
+	w.mustCall("c/1", keys[2].plain)
+	// b follows from its start; c from before the feed began.
+	b := feed.Subscribe(Want{KeyID: keys[1].key.ID, Since: start})
+	c := feed.Subscribe(Want{KeyID: keys[2].key.ID, Since: start.Add(-time.Hour)})
+	// Several reads overlap each other: nothing may come twice.
+	for range 3 {
+		feed.Read(ctx)
+	}
+	got := map[*Subscription][]string{}
+	for _, s := range []*Subscription{a, b, c} {
+		bt, err := s.Next(ctx)
+		if err != nil || bt.Err != nil {
+			t.Fatal(err, bt.Err)
+		}
+		if bt.Now.IsZero() {
+			t.Error("a batch without the server's time")
+		}
+		for _, e := range bt.Entries {
+			got[s] = append(got[s], e.UserAgent)
+		}
+	}
+	want := map[*Subscription]string{a: "[a/1]", b: "[b/1]", c: "[early/1 c/1]"}
+	for s, wnt := range want {
+		if fmt.Sprint(got[s]) != wnt {
+			t.Errorf("subscriber got %v, want %s", got[s], wnt)
+		}
+	}
+}
+
+func TestFeedRunServesWaitingSubscribers(t *testing.T) {
+	w := newWorld(t)
+	keys := mintFleet(t, w, 2)
+	api, _ := countingAPI(t, w)
+	feed := NewLogFeed(api, 10*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); feed.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	start := w.srv.Now()
+	s := feed.Subscribe(Want{KeyID: keys[0].key.ID, Since: start})
+	defer s.Close()
+	w.mustCall("late/1", keys[0].plain)
+	deadline, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	for {
+		b, err := s.Next(deadline)
+		if err != nil {
+			t.Fatalf("no batch brought the call: %v", err)
+		}
+		if len(b.Entries) > 0 {
+			if b.Entries[0].UserAgent != "late/1" {
+				t.Errorf("got %+v", b.Entries)
+			}
+			return
+		}
+	}
+}
+
+// Gates of rotations under way in one process read the execution log
+// through one feed: after each gate's first read, a poll of them all costs
+// the feed's requests, whatever their number.
+func TestGatesShareTheFeed(t *testing.T) {
+	const q = time.Hour
+	w := newWorld(t)
+	ctx := context.Background()
+	second := mintFleet(t, w, 1)[0]
+	startRotation(t, w, q) // the world's key: its new key already used
+	if _, err := w.rotator().Rotate(ctx, second.key, Options{QuietPeriod: q, NoWait: true, PollInterval: time.Millisecond}); !errors.Is(err, ErrPending) {
+		t.Fatalf("want the second rotation waiting: %v", err)
+	}
+	api, n := countingAPI(t, w)
+	feed := NewLogFeed(api, time.Hour)
+	var gates []*gate
+	for _, id := range []string{w.old.ID, second.key.ID} {
+		j, err := w.rotator().journals().load(id)
+		if err != nil || j == nil {
+			t.Fatal(err)
+		}
+		g := newGate(api, j, q, true)
+		g.feed = feed
+		defer g.close()
+		if _, err := g.eval(ctx); err != nil { // the gate's own catch-up read
+			t.Fatal(err)
+		}
+		gates = append(gates, g)
+	}
+	// The second rotation's new key is used now; the first's old key too.
+	j2, _ := w.rotator().journals().load(second.key.ID)
+	newPlain, err := w.store.Get(secret.KeyName(j2.New.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mustCall("job/2", newPlain)
+	w.mustCall("stock-sync/1.4", w.oldPlain)
+
+	n.Store(0)
+	feed.Read(ctx)
+	var reps []GateReport
+	for _, g := range gates {
+		rep, err := g.eval(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, rep)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("one poll of two gates took %d requests, want the feed's 2 (the log, the keys)", got)
+	}
+	// The second key's old key was never called: its new key's first use
+	// is all its gate waited for.
+	if !reps[1].NewUsed || !reps[1].Passed {
+		t.Errorf("the second gate missed its new key's call: %+v", reps[1])
+	}
+	if reps[0].OldQuiet || reps[0].OldLastUse.IsZero() {
+		t.Errorf("the first gate missed its old key's call: %+v", reps[0])
+	}
+}

@@ -1,0 +1,187 @@
+package rotate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/plana-cli/plana/internal/notify"
+	"github.com/plana-cli/plana/internal/secret"
+)
+
+// stepScript is an exec target that records, per run, its step, the keys'
+// names and prefixes from its environment and the prefix of the key on its
+// stdin; it fails while the file fail exists.
+func stepScript(dir string) (target, record string) {
+	record = filepath.Join(dir, "steps.log")
+	script := filepath.Join(dir, "deploy.sh")
+	os.WriteFile(script, []byte(`#!/bin/sh
+read key
+if [ -e "`+dir+`/fail" ]; then echo "vault sealed" >&2; exit 2; fi
+printf '%s %s %s %s %s\n' "$PLANA_STEP" "$PLANA_KEY_PREFIX" "$PLANA_OLD_KEY_PREFIX" "$(printf %s "$key" | cut -c1-16)" "$PLANA_KEY_NAME" >> "`+record+`"
+env | grep -cE 'pa_(live|test)_[0-9A-Za-z]{46}' >> "`+dir+`/env-keys" || true
+`), 0o700)
+	return "exec:" + script, record
+}
+
+func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
+	w := newWorld(t)
+	dir := filepath.Dir(w.envPath)
+	execTarget, record := stepScript(dir)
+	if err := os.WriteFile(filepath.Join(dir, "fail"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop := sync.OnceValues(w.automation(t))
+	defer stop()
+	opts := fastOpts(w)
+	opts.Target, opts.Targets, opts.Yes = "", []string{"env-file:" + w.envPath, execTarget}, true
+	w.pushClock()
+
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if err == nil || !strings.Contains(err.Error(), "vault sealed") || !strings.Contains(err.Error(), "1 of 2 targets done") {
+		t.Fatalf("want the exec target's failure and what is left, got %v", err)
+	}
+	if res.Step != StepChecked || len(res.Targets) != 2 || !res.Targets[0].Deployed || res.Targets[1].Deployed || !strings.Contains(res.Targets[1].Error, "vault sealed") {
+		t.Fatalf("the rotation must stay at step 2 with each target's state: %+v", res)
+	}
+	if data, _ := os.ReadFile(w.envPath); !strings.Contains(string(data), EnvKeyNew+"=") {
+		t.Fatal("the first target was not deployed")
+	}
+
+	// The next run deploys only to the target left, then finalizes both.
+	os.Remove(filepath.Join(dir, "fail"))
+	w.rep.lines = nil
+	res, err = w.rotator().Rotate(context.Background(), w.old, opts)
+	if err != nil || !res.Done {
+		t.Fatalf("the second run: %v\n%s", err, w.rep.text())
+	}
+	if strings.Contains(w.rep.text(), "deployed to env-file") {
+		t.Errorf("the env file was deployed to again:\n%s", w.rep.text())
+	}
+	for _, st := range res.Targets {
+		if !st.Deployed || !st.Finalized || st.Error != "" {
+			t.Errorf("target %+v", st)
+		}
+	}
+	data, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newP, oldP := res.New.Prefix, w.old.Prefix
+	want := "deploy " + newP + " " + oldP + " " + newP + " Nightly stock sync (2026)\n" +
+		"finalize " + newP + " " + oldP + " " + newP + " Nightly stock sync (2026)\n"
+	if string(data) != want {
+		t.Errorf("the exec target ran:\n%s\nwant:\n%s", data, want)
+	}
+	if n, _ := os.ReadFile(filepath.Join(dir, "env-keys")); strings.TrimSpace(strings.ReplaceAll(string(n), "\n", " ")) != "0 0" {
+		t.Errorf("a key was in the exec target's environment (counts %q): only its prefix may be", n)
+	}
+	if data, _ := os.ReadFile(w.envPath); strings.Contains(string(data), EnvKeyNew) {
+		t.Errorf("step 4 left PLANA_KEY_NEW in the env file:\n%s", data)
+	}
+	if _, failed := stop(); failed != 0 {
+		t.Errorf("the automation failed %d calls", failed)
+	}
+}
+
+// A journal written when a rotation had one target at most resumes with
+// that target, deployed, and step 4 finalizes it.
+func TestAJournalWithOneTargetResumes(t *testing.T) {
+	w := newWorld(t)
+	stop := w.automation(t)
+	defer stop()
+	opts := fastOpts(w)
+	opts.NoWait = true
+	if _, err := w.rotator().Rotate(context.Background(), w.old, opts); !errors.Is(err, ErrPending) {
+		t.Fatalf("want a rotation waiting at the gate: %v", err)
+	}
+	path := w.rotator().journals().path(w.old.ID)
+	var raw map[string]any
+	data, _ := os.ReadFile(path)
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["target"] != "env-file:"+w.envPath || raw["deployed"] != true {
+		t.Fatalf("journal: %s", data)
+	}
+	delete(raw, "targets") // as an older plana wrote it
+	data, _ = json.Marshal(raw)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.pushClock()
+	opts = fastOpts(w)
+	opts.Target, opts.Yes = "", true
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if err != nil || !res.Done || len(res.Targets) != 1 || !res.Targets[0].Finalized {
+		t.Fatalf("resume from an older journal: %v %+v", err, res)
+	}
+	if data, _ := os.ReadFile(w.envPath); strings.Contains(string(data), EnvKeyNew) {
+		t.Errorf("step 4 did not finalize the journal's one target:\n%s", data)
+	}
+}
+
+func TestNotifyHearsEveryStepWithoutKeyMaterial(t *testing.T) {
+	w := newWorld(t)
+	out := filepath.Join(t.TempDir(), "events")
+	n, err := notify.New([]string{"exec:cat >> " + out}, notify.Options{Warn: func(s string) { t.Error(s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := w.automation(t)
+	defer stop()
+	r := w.rotator()
+	r.Notify = n
+	w.pushClock()
+	opts := fastOpts(w)
+	opts.Yes = true
+	res, err := r.Rotate(context.Background(), w.old, opts)
+	if err != nil || !res.Done {
+		t.Fatal(err)
+	}
+	n.Close(context.Background())
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyShape.Match(data) {
+		t.Fatal("a notify event carries key material")
+	}
+	newPlain, _ := w.store.Get(secret.KeyName(res.New.ID))
+	if newPlain != "" && strings.Contains(string(data), newPlain[16:]) {
+		t.Fatal("a notify event carries part of the new key's secret")
+	}
+	var kinds []string
+	for line := range strings.Lines(string(data)) {
+		var e struct {
+			Event  string `json:"event"`
+			Step   string `json:"step"`
+			Target string `json:"target"`
+			Actor  string `json:"actor"`
+			Key    struct{ Prefix string }
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Key.Prefix != w.old.Prefix || e.Actor != "ana@example.com" || e.Step == "" {
+			t.Errorf("event without its key, actor or step: %s", line)
+		}
+		if e.Event == "deployed" && e.Target != "env-file:"+w.envPath {
+			t.Errorf("deployed without its target: %s", line)
+		}
+		if len(kinds) == 0 || kinds[len(kinds)-1] != e.Event {
+			kinds = append(kinds, e.Event)
+		}
+	}
+	got := strings.Join(kinds, " ")
+	for _, want := range []string{"started created deployed", "verified finalized revoked refused-after-revoke"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("events %q lack %q", got, want)
+		}
+	}
+}
