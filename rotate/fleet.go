@@ -260,6 +260,16 @@ func (k *keyReporter) Waiting(s string) { k.do(Reporter.Waiting, s) }
 func (k *keyReporter) Info(s string)    { k.do(Reporter.Info, s) }
 func (k *keyReporter) Warn(s string)    { k.do(Reporter.Warn, s) }
 
+// GateChecked passes each gate evaluation on to a reporter that follows
+// them (a spinner's text, a test's clock).
+func (k *keyReporter) GateChecked(rep GateReport) {
+	if gw, ok := k.inner.(GateWatcher); ok {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		gw.GateChecked(rep)
+	}
+}
+
 // serialStore lets one call at a time reach the keyring: the Secret Service
 // client (zalando/go-keyring over godbus) failed, and once panicked, under
 // a bulk run's concurrent calls; one at a time costs a few milliseconds.

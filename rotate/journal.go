@@ -112,6 +112,10 @@ func (j *Journal) advance(s Step, now time.Time) {
 func (j *Journal) reset() {
 	j.Pending, j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = nil, nil, time.Time{}, "", false
 	j.PlaintextStored, j.Deployed, j.OwnCalls = false, false, nil
+	// The targets stay the rotation's, but none holds the next key yet.
+	for i := range j.Targets {
+		j.Targets[i].Deployed, j.Targets[i].Finalized, j.Targets[i].Error = false, false, ""
+	}
 	j.Step = StepNone
 }
 

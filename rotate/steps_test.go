@@ -161,6 +161,20 @@ func TestResetIsTheWayBack(t *testing.T) {
 	if waitingOn(j) != "a new key (the last attempt was revoked): run plana keys rotate again" {
 		t.Errorf("after reset, waiting on %q", waitingOn(j))
 	}
+
+	// Several targets: each keeps its place, and none holds the next key,
+	// or step 2 would pass over them all (the aborted key stays deployed).
+	j = &Journal{New: &KeyRef{ID: "key_new1"}, Deployed: true,
+		Targets: []TargetState{{Target: "env-file:/eu.env", Deployed: true, Finalized: true}, {Target: "exec:./vault", Deployed: true, Error: "x"}}}
+	j.reset()
+	if len(j.Targets) != 2 || j.Targets[0].Target != "env-file:/eu.env" {
+		t.Fatalf("reset lost the targets: %+v", j.Targets)
+	}
+	for _, st := range j.Targets {
+		if st.Deployed || st.Finalized || st.Error != "" {
+			t.Errorf("reset left %s as %+v", st.Target, st)
+		}
+	}
 }
 
 func TestPoll(t *testing.T) {
