@@ -39,3 +39,29 @@ func TestWriteFileReplacesWithExactMode(t *testing.T) {
 		t.Errorf("temporary files left behind: %d entries", len(ents))
 	}
 }
+
+// A write killed before its rename leaves its staged copy beside the target
+// (for an env file, a plaintext); the next write of the target removes it,
+// and leaves other files alone.
+func TestWriteRemovesWhatAKilledWriteLeft(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "app.env")
+	stray := filepath.Join(dir, ".app.env123456789")
+	keep := []string{filepath.Join(dir, ".app.envrc"), filepath.Join(dir, ".other.env42")}
+	for _, p := range append([]string{stray}, keep...) {
+		if err := os.WriteFile(p, []byte("PLANA_KEY_NEW=half-written\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := WriteFile(target, []byte("PLANA_KEY=x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("the killed write's staged copy is still there: %v", err)
+	}
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(p), err)
+		}
+	}
+}

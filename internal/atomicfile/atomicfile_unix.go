@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/google/renameio/v2"
@@ -23,6 +24,7 @@ func writeFile(path string, data []byte, perm fs.FileMode, keep *attrs) error {
 	if keep != nil {
 		staged = 0o600
 	}
+	removeLeftovers(path)
 	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(staged))
 	if err != nil {
 		return err
@@ -40,6 +42,43 @@ func writeFile(path string, data []byte, perm fs.FileMode, keep *attrs) error {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// removeLeftovers deletes what a write of path killed before its rename left
+// beside it: renameio stages ".<name><digits>" in the target's directory, and
+// for an env file that stray copy holds a plaintext. Writers of one file are
+// serialised by the rotation's lock, so a stray is never a write under way.
+func removeLeftovers(path string) {
+	dir, base := filepath.Split(path)
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+"[0-9]*"))
+	for _, m := range matches {
+		if isDigits(strings.TrimPrefix(filepath.Base(m), "."+base)) {
+			_ = os.Remove(m)
+		}
+	}
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // apply gives f the kept owner, group and mode, saying why it cannot.
