@@ -119,8 +119,8 @@ func decodeLogKey(v, path string) ([]byte, error) {
 }
 
 // journalEvidence says which journals of the log's state directory show
-// rotations that wrote to the log (a key created, or an old key revoked),
-// "" when none do. A log moved aside as ChainError advises (any
+// rotations that wrote to the log (a step this machine recorded), "" when
+// none do. A log moved aside as ChainError advises (any
 // rotation-log.jsonl.* but its lock) was restarted on purpose, and the
 // journals of before say nothing about the new one.
 func (l RotationLog) journalEvidence() string {
@@ -140,7 +140,10 @@ func (l RotationLog) journalEvidence() string {
 		if err != nil || json.Unmarshal(data, &j) != nil {
 			continue
 		}
-		if j.New == nil && !j.OldRevoked && !j.Step.Reached(StepCreated) {
+		// Only steps this machine recorded vouch for a line: a rotation
+		// carried on from the server was rebuilt from its facts, and a
+		// create whose "created" line was not written yet has no step.
+		if j.Adopted || !j.Step.Reached(StepCreated) {
 			continue
 		}
 		count++
