@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/notify"
 )
 
 // Abort calls the rotation of key off before its old key is revoked, from
@@ -35,26 +36,13 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 		s.rep.Step("Calling the rotation off")
 		nw := *j.New
 		// Out of the automation first, so nothing picks it up once revoked.
-		t, err := ParseTarget(s.target())
-		if err != nil {
-			return nil, err
-		}
-		switch t.Kind {
-		case TargetEnvFile:
-			changed, err := EnvFile{Path: t.Arg}.Withdraw(nw.Prefix)
-			if err != nil {
-				return s.result(), fmt.Errorf("taking %s out of %s: %w", EnvKeyNew, t.Arg, err)
-			}
-			if changed {
-				s.rep.Info(fmt.Sprintf("took %s (%s) out of %s", EnvKeyNew, nw.Prefix, t.Arg))
-			}
-		case TargetNone:
-		default:
-			s.rep.Warn(fmt.Sprintf("remove the new key %s from %s yourself: plana only adds keys there", nw.Prefix, t))
+		if err := s.withdrawTargets(ctx, nw); err != nil {
+			return s.result(), err
 		}
 		if _, err := s.r.API.RevokeKey(ctx, nw.ID); err != nil {
 			return s.result(), fmt.Errorf("revoking the new key %s: %w (run the same command again)", nw.Prefix, err)
 		}
+		s.notify(notify.Aborted, nil)
 		s.forget(nw)
 		j.Abandoned = append(j.Abandoned, nw)
 		j.reset()
@@ -71,6 +59,39 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 		res.Aborted = &nw
 		return res, nil
 	})
+}
+
+// withdrawTargets takes the new key nw out of every target: an env file
+// loses PLANA_KEY_NEW, an exec: target is run with PLANA_STEP=abort (the
+// key on its stdin when this machine holds it, else nothing, and its
+// prefix in PLANA_KEY_PREFIX either way).
+func (s *session) withdrawTargets(ctx context.Context, nw KeyRef) error {
+	for _, target := range s.targets() {
+		t, err := ParseTarget(target)
+		if err != nil {
+			return err
+		}
+		switch t.Kind {
+		case TargetEnvFile:
+			changed, err := EnvFile{Path: t.Arg}.Withdraw(nw.Prefix)
+			if err != nil {
+				return fmt.Errorf("taking %s out of %s: %w", EnvKeyNew, t.Arg, err)
+			}
+			if changed {
+				s.rep.Info(fmt.Sprintf("took %s (%s) out of %s", EnvKeyNew, nw.Prefix, t.Arg))
+			}
+		case TargetExec:
+			key, _ := s.newPlaintext(ctx)
+			if err := runExec(ctx, t.Arg, key, s.opts.ExecTimeout, s.stepEnv(notify.StepAbort)); err != nil {
+				return fmt.Errorf("running %s with PLANA_STEP=abort: %w (the new key %s is still active: run the same command again)", t, err, nw.Prefix)
+			}
+			s.rep.Info(fmt.Sprintf("ran %s with PLANA_STEP=abort", t))
+		case TargetNone:
+		default:
+			s.rep.Warn(fmt.Sprintf("remove the new key %s from %s yourself: plana only adds keys there", nw.Prefix, t))
+		}
+	}
+	return nil
 }
 
 // Withdraw takes PLANA_KEY_NEW out of the file when it holds the key with

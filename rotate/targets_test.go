@@ -185,3 +185,41 @@ func TestNotifyHearsEveryStepWithoutKeyMaterial(t *testing.T) {
 		}
 	}
 }
+
+// Calling a rotation off runs an exec: target with PLANA_STEP=abort (one
+// script serves deploy, finalize and abort) and tells the notify hooks.
+func TestAbortRunsExecTargetsAndNotifies(t *testing.T) {
+	w := newWorld(t)
+	dir := t.TempDir()
+	steps, events := filepath.Join(dir, "steps"), filepath.Join(dir, "events")
+	n, err := notify.New([]string{"exec:cat >> " + events}, notify.Options{Warn: func(s string) { t.Error(s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := w.rotator()
+	r.Notify = n
+	// The script records the step and the prefix it was told, never the key.
+	target := "exec:read k; [ -n \"$k\" ] && echo \"$PLANA_STEP $PLANA_KEY_PREFIX\" >> " + steps
+	opts := fastOpts(w)
+	opts.Target, opts.NoWait = target, true
+	res, err := r.Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrPending) || res.New == nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	nw := *res.New
+	if _, err := r.Abort(context.Background(), w.old, Options{Target: target, Reason: "wrong scopes"}); err != nil {
+		t.Fatal(err)
+	}
+	n.Close(context.Background())
+	data, _ := os.ReadFile(steps)
+	if want := "deploy " + nw.Prefix + "\nabort " + nw.Prefix + "\n"; string(data) != want {
+		t.Errorf("the exec target heard %q, want %q", data, want)
+	}
+	if w.key(nw.ID).Active() || !w.key(w.old.ID).Active() {
+		t.Error("want the new key revoked and the old one active")
+	}
+	ev, _ := os.ReadFile(events)
+	if !strings.Contains(string(ev), `"event":"aborted"`) || keyShape.Match(ev) {
+		t.Errorf("notify events lack an aborted event, or carry a key:\n%s", ev)
+	}
+}
