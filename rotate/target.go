@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
 )
 
 // Kinds of deploy target.
@@ -164,7 +164,7 @@ func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []
 	c.Stdout = io.Discard
 	var tail tailBuffer
 	c.Stderr = &tail
-	c.Env = append(execEnv(), env...)
+	c.Env = append(secret.ChildEnv(), env...)
 	c.WaitDelay = 5 * time.Second
 	ownProcessGroup(c)
 	err := c.Run()
@@ -179,19 +179,6 @@ func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []
 		msg = ": " + msg
 	}
 	return fmt.Errorf("deploy command %q failed (%v)%s", cmd, err, msg)
-}
-
-// execEnv is our environment minus the management key, which a deploy
-// command has no business with.
-func execEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PLANA_TOKEN=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // deployTo hands key to t. It reports whether anything changed.

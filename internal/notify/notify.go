@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
 )
 
 // Defaults of a Notifier.
@@ -167,7 +168,7 @@ func (n *Notifier) run(h *hook, e Event) error {
 	c.Stdout = io.Discard
 	var tail tailBuffer
 	c.Stderr = &tail
-	c.Env = hookEnv()
+	c.Env = secret.ChildEnv()
 	// A child of the hook's shell may keep its output open after the shell
 	// is killed; stop waiting for it soon after.
 	c.WaitDelay = time.Second
@@ -182,19 +183,6 @@ func (n *Notifier) run(h *hook, e Event) error {
 		return fmt.Errorf("%v: %s", err, msg)
 	}
 	return err
-}
-
-// hookEnv is plana's environment minus the management key: a hook has no
-// business with it.
-func hookEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PLANA_TOKEN=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 // tailBuffer keeps the last errorTail bytes written to it.
