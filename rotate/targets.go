@@ -99,14 +99,7 @@ func (s *session) deployTargets(ctx context.Context) error {
 		}
 		changed, err := deployTo(ctx, t, key, s.opts.SecretOut, s.opts.ExecTimeout, s.stepEnv(notify.StepDeploy))
 		if err != nil {
-			st.Error = err.Error()
-			if serr := s.save(); serr != nil {
-				return serr
-			}
-			s.notify(notify.Failed, func(e *notify.Event) {
-				e.Step, e.Target, e.Error = notify.StepDeploy, notify.Text(t.String()), notify.Text(err.Error())
-			})
-			return fmt.Errorf("%w%s", err, s.leftAfter(StepDeployed))
+			return s.targetFailed(st, t, notify.StepDeploy, StepDeployed, err)
 		}
 		st.Deployed, st.Error = true, ""
 		if err := s.save(); err != nil {
@@ -149,14 +142,7 @@ func (s *session) finalizeTargets(ctx context.Context) error {
 				s.rep.Info(fmt.Sprintf("ran %s with PLANA_STEP=finalize", t))
 			}
 			if err != nil {
-				st.Error = err.Error()
-				if serr := s.save(); serr != nil {
-					return serr
-				}
-				s.notify(notify.Failed, func(e *notify.Event) {
-					e.Step, e.Target, e.Error = notify.StepFinalize, notify.Text(t.String()), notify.Text(err.Error())
-				})
-				return fmt.Errorf("%w%s", err, s.leftAfter(StepFinalized))
+				return s.targetFailed(st, t, notify.StepFinalize, StepFinalized, err)
 			}
 		case TargetStdout:
 			s.rep.Info("remove the old key from where the printed key went yourself: plana only printed the new one")
@@ -199,4 +185,18 @@ func (s *session) target() string {
 		return t[0]
 	}
 	return ""
+}
+
+// targetFailed records err at the target st (t) during step, so the next
+// run retries that target alone, tells the hooks, and says what is left
+// after the journal step that could not be reached.
+func (s *session) targetFailed(st *TargetState, t Target, step notify.Step, reach Step, err error) error {
+	st.Error = err.Error()
+	if serr := s.save(); serr != nil {
+		return serr
+	}
+	s.notify(notify.Failed, func(e *notify.Event) {
+		e.Step, e.Target, e.Error = step, notify.Text(t.String()), notify.Text(err.Error())
+	})
+	return fmt.Errorf("%w%s", err, s.leftAfter(reach))
 }
