@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"database/sql"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -40,9 +39,8 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 		where = append(where, "at "+p.op+" ?")
 		args = append(args, nanos(t))
 	}
-	size, ok := parsePageSize(q.Get("page_size"))
+	size, ok := pageSize(w, q.Get("page_size"))
 	if !ok {
-		writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, fmt.Sprintf("page_size must be an integer from 1 to %d", maxPageSize))
 		return
 	}
 	if tok := q.Get("page_token"); tok != "" {

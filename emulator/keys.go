@@ -44,9 +44,8 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, "status must be active, revoked or all")
 		return
 	}
-	size, ok := parsePageSize(q.Get("page_size"))
+	size, ok := pageSize(w, q.Get("page_size"))
 	if !ok {
-		writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, fmt.Sprintf("page_size must be an integer from 1 to %d", maxPageSize))
 		return
 	}
 	if tok := q.Get("page_token"); tok != "" {

@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/plana-cli/plana/client"
 )
 
 const (
@@ -13,12 +17,15 @@ const (
 	maxPageSize     = 1000
 )
 
-func parsePageSize(q string) (int, bool) {
-	if q == "" {
+// pageSize reads the page_size parameter; a bad one is answered 400 here, so
+// every list refuses it with the same words.
+func pageSize(w http.ResponseWriter, v string) (int, bool) {
+	if v == "" {
 		return defaultPageSize, true
 	}
-	n, err := strconv.Atoi(q)
+	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > maxPageSize {
+		writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, fmt.Sprintf("page_size must be an integer from 1 to %d", maxPageSize))
 		return 0, false
 	}
 	return n, true
