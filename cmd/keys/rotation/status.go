@@ -110,7 +110,7 @@ func printRecentRefused(ctx context.Context, o *StatusOptions) error {
 		if len(srcs) == 0 {
 			continue
 		}
-		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s on %s, still configured at:\n", textsafe.Clean(k.Name+" ("+k.Prefix+")"), k.RevokedAt.UTC().Format(time.DateOnly))
+		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s on %s, still configured at:\n", keyLabel(rotate.RefOf(k)), k.RevokedAt.UTC().Format(time.DateOnly))
 		t := cmdutil.NewTablePrinter(ios, "SOURCE IP", "USER AGENT", "PATH", "CALLS", "LAST SEEN")
 		for _, s := range srcs {
 			t.AddRow(textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path), fmt.Sprint(s.Calls), cmdutil.FuzzyAgo(now, s.LastSeen))
