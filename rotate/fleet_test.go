@@ -187,3 +187,47 @@ func (s *probeCounter) Set(name, value string) error {
 	}
 	return s.Store.Set(name, value)
 }
+
+// The race rule's wait after a create gives the slot back: with one slot,
+// every rotation of the fleet creates its successor while the first still
+// waits to settle. Holding the slot, they would settle one after another.
+func TestSettlingRotationsDoNotHoldASlot(t *testing.T) {
+	w := newWorld(t)
+	keys := mintFleet(t, w, 3)
+	var ks []client.APIKey
+	names := map[string]bool{}
+	for _, k := range keys {
+		ks = append(ks, k.key)
+		names[k.key.Name] = true
+	}
+	rot := w.rotator()
+	rot.SettleDelay = time.Hour // the test ends it: nobody settles meanwhile
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *BulkResult, 1)
+	go func() {
+		res, _ := rot.RotateFleet(ctx, ks, Options{Parallel: 1, Yes: true, PollInterval: 10 * time.Millisecond,
+			Policy: func(client.APIKey) FleetJob { return FleetJob{Targets: []string{"exec:true"}} }})
+		done <- res
+	}()
+	created := func() int {
+		n := 0
+		for _, k := range w.keys(client.StatusActive) {
+			for name := range names {
+				if k.Name != name && isSuccessorName(name, k.Name) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for created() < len(ks) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d successors created while the first settles: a settling rotation holds its slot", created(), len(ks))
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server's state
+	}
+	cancel()
+	<-done
+}

@@ -178,10 +178,17 @@ func (s *session) settle(ctx context.Context) error {
 	}
 	if wait := delay - s.now().Sub(j.NewCreatedAt); wait > 0 {
 		s.rep.Waiting("checking no other machine created a successor at the same moment")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		// In a bulk run the wait gives its slot to a rotation with work.
+		err := waitOutsideSlot(ctx, func() error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+				return nil
+			}
+		})
+		if err != nil {
+			return err
 		}
 	}
 	keys, err := s.allKeys(ctx)
