@@ -187,7 +187,7 @@ func (s *session) createRefused(err error) error {
 }
 
 func (s *session) successorName(ctx context.Context) (string, error) {
-	all, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
+	all, err := s.r.listKeys(ctx)
 	if err != nil {
 		return "", fmt.Errorf("listing keys to name the new one: %w", err)
 	}

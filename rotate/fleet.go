@@ -209,6 +209,7 @@ func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Op
 	}
 	feed := NewLogFeed(r.API, interval)
 	feedCtx, stopFeed := context.WithCancel(ctx)
+	listings := NewListings(feedCtx, r.API)
 	var feedDone sync.WaitGroup
 	feedDone.Add(1)
 	go func() { defer feedDone.Done(); feed.Run(feedCtx) }()
@@ -220,7 +221,7 @@ func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Op
 	proven := new(atomic.Bool)
 	res := RunFleet(ctx, jobs, opts.Parallel, func(ctx context.Context, job FleetJob) (*Result, error) {
 		rj := *r
-		rj.Feed = feed
+		rj.Feed, rj.Listings = feed, listings
 		rj.Secrets, rj.keyringProven = secrets, proven
 		rj.Reporter = &keyReporter{mu: &mu, inner: r.rep(), prefix: job.Key.Prefix + ": "}
 		mu.Lock()

@@ -55,6 +55,9 @@ type Rotator struct {
 	// Feed, when set and running, serves the gate's reads of every rotation
 	// waiting in this process with one read of the log per poll.
 	Feed *LogFeed
+	// Listings, when set, shares the workspace's key listings among the
+	// rotations of this process.
+	Listings *Listings
 
 	// keyringProven, in a bulk run, says the keyring already passed its
 	// probe in this run.

@@ -38,7 +38,7 @@ func (s *session) lineage() string {
 // allKeys lists every key of the workspace, active and revoked, and takes
 // the old key's state from it.
 func (s *session) allKeys(ctx context.Context) ([]client.APIKey, error) {
-	keys, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
+	keys, err := s.r.listKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing keys to find a rotation under way: %w", err)
 	}
