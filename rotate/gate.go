@@ -36,9 +36,12 @@ type gate struct {
 	// first read reaches back over the look-back window for it.
 	migration  *MigrationTally
 	lookedBack bool
-	// feed, when set, serves the reads after the first (see read).
+	// feed, when set, serves the gate's reads (see read).
 	feed *LogFeed
 	sub  *Subscription
+	// current makes the next read one that began after it was asked for:
+	// the check right before a revoke.
+	current bool
 }
 
 func newGate(api *client.Client, j *Journal, quiet time.Duration, requireOldQuiet bool) *gate {
@@ -180,17 +183,20 @@ func (g *gate) theirs(e client.ExecutionLogEntry) bool {
 
 func (g *gate) migrating() bool { return g.requireOldQuiet && g.new != nil }
 
-// read is one evaluation's reads: from the shared feed once the gate has
-// caught up and one is running, else by the gate's own requests.
+// read is one evaluation's reads: from the shared feed when one is running
+// (its first batch brings the keys' past), else by the gate's own requests.
 func (g *gate) read(ctx context.Context) (gateRead, error) {
+	if g.sub == nil && g.feed != nil {
+		// The look-back starts from the server's present; with no answer
+		// from it yet, the gate's own first read finds it.
+		if now, ok := g.api.ServerNow(); ok {
+			g.subscribe(now)
+		}
+	}
 	if g.sub != nil {
 		return g.readFeed(ctx)
 	}
-	in, err := g.readDirect(ctx)
-	if err == nil && g.feed != nil {
-		g.subscribe()
-	}
-	return in, err
+	return g.readDirect(ctx)
 }
 
 // readDirect reads the old key, then the old key's calls since the last
@@ -286,13 +292,27 @@ const dateResolution = time.Second
 // header's resolution ahead of now.
 func isFuture(at, now time.Time) bool { return at.After(now.Add(dateResolution)) }
 
-// subscribe hands the gate's reads to the feed from where its own left off.
-func (g *gate) subscribe() {
-	// Since is inclusive and the last call read was counted: start after it.
-	wants := []Want{{KeyID: g.old.ID, Since: g.oldFrom.Add(time.Nanosecond), State: true}}
+// subscribe hands the gate's reads to the feed from where its own left off,
+// or, on its first read, from where readDirect would have started (now is
+// the server's present): the feed's first batch brings that past.
+func (g *gate) subscribe(now time.Time) {
+	old := Want{KeyID: g.old.ID, Since: now.Add(-g.quiet), State: true}
+	switch {
+	case g.migrating() && !g.lookedBack:
+		old.Since, old.Limit = now.Add(-MigrationLookback), lookbackEntries
+	case !g.oldFrom.IsZero():
+		// Since is inclusive and the last call read was counted: start
+		// after it.
+		old.Since = later(g.oldFrom.Add(time.Nanosecond), old.Since)
+	}
+	g.lookedBack = true
+	wants := []Want{old}
 	if g.new != nil {
-		from := later(g.newFrom, g.since)
-		wants = append(wants, Want{KeyID: g.new.ID, Since: from.Add(time.Nanosecond)})
+		since := g.since
+		if !g.newFrom.IsZero() {
+			since = later(g.newFrom.Add(time.Nanosecond), since)
+		}
+		wants = append(wants, Want{KeyID: g.new.ID, Since: since})
 	}
 	g.sub = g.feed.Subscribe(wants...)
 }
@@ -307,7 +327,11 @@ func (g *gate) close() {
 
 // readFeed takes the next read of the shared feed.
 func (g *gate) readFeed(ctx context.Context) (gateRead, error) {
-	b, err := g.sub.Next(ctx)
+	var after time.Time
+	if g.current {
+		after = time.Now()
+	}
+	b, err := g.sub.NextAfter(ctx, after)
 	if err != nil {
 		return gateRead{}, err
 	}
@@ -327,7 +351,7 @@ func (g *gate) readFeed(ctx context.Context) (gateRead, error) {
 				g.oldFrom = e.At
 			}
 			in.old = append(in.old, e)
-		case g.new.ID:
+		case g.newID():
 			if e.At.After(g.newFrom) {
 				g.newFrom = e.At
 			}
@@ -335,6 +359,14 @@ func (g *gate) readFeed(ctx context.Context) (gateRead, error) {
 		}
 	}
 	return in, nil
+}
+
+// newID is the successor's id, "" with none (no entry has that).
+func (g *gate) newID() string {
+	if g.new == nil {
+		return ""
+	}
+	return g.new.ID
 }
 
 func later(a, b time.Time) time.Time {

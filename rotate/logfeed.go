@@ -16,12 +16,19 @@ import (
 // just after it was read. Entries read twice are dropped by id.
 const feedOverlap = 5 * time.Second
 
+// feedHorizon is how far back the feed's first read of the whole log may
+// start: every call the workspace made since then is read once.
+const feedHorizon = time.Minute
+
 // Want is one key a subscriber follows: its calls from Since on, and, with
 // State, the key itself at each read (revoked yet? last used?).
 type Want struct {
 	KeyID string
 	Since time.Time
 	State bool
+	// Limit, when Since lies before the feed's shared read, keeps only the
+	// key's newest Limit calls of that older past; 0 keeps them all.
+	Limit int
 }
 
 // FeedBatch is what one read of the feed brought a subscriber.
@@ -34,6 +41,8 @@ type FeedBatch struct {
 	// Keys are the followed keys that asked for State, by id.
 	Keys map[string]client.APIKey
 	Err  error
+	// started is when the last read in the batch began, on this clock.
+	started time.Time
 }
 
 // LogFeed reads the execution log once per interval for every rotation under
@@ -91,11 +100,28 @@ func (s *Subscription) Close() {
 	s.feed.mu.Unlock()
 }
 
-// Next waits for the next read of the feed and returns what it brought s.
+// Next waits for the next read of the feed and returns what it brought s:
+// every read since the last batch taken, merged. A batch with Err carries
+// no entries; those read before the failure wait for the next batch.
 func (s *Subscription) Next(ctx context.Context) (FeedBatch, error) {
+	return s.NextAfter(ctx, time.Time{})
+}
+
+// NextAfter is Next from a read that began after t at the earliest: what
+// the log held at t, not before. It asks the feed to read at once.
+func (s *Subscription) NextAfter(ctx context.Context, t time.Time) (FeedBatch, error) {
+	if !t.IsZero() {
+		s.feed.poke()
+	}
 	for {
 		s.feed.mu.Lock()
-		if s.has {
+		if s.has && s.pending.Err != nil {
+			err := s.pending.Err
+			s.pending.Err, s.has = nil, false
+			s.feed.mu.Unlock()
+			return FeedBatch{Err: err}, nil
+		}
+		if s.has && !s.pending.started.Before(t) {
 			b := s.pending
 			s.pending, s.has = FeedBatch{}, false
 			s.feed.mu.Unlock()
@@ -117,16 +143,27 @@ func (f *LogFeed) poke() {
 	}
 }
 
-// Run reads the feed until ctx is done: at once when a subscriber arrives,
-// then every interval while any is left.
+// Run reads the feed until ctx is done: soon when a subscriber asks (a new
+// one, a check before a revoke), and every interval while any is left.
 func (f *LogFeed) Run(ctx context.Context) {
+	// Reads asked for come at most one per gap: rotations reaching their
+	// gates together share one, rather than each re-reading the log's
+	// overlap of the whole workspace.
+	gap := min(f.interval/4, time.Second)
 	t := time.NewTimer(f.interval)
 	defer t.Stop()
 	for {
 		f.mu.Lock()
 		n := len(f.subs)
 		f.mu.Unlock()
+		started := time.Now()
 		if n > 0 {
+			// This read serves whoever asked so far; a call from now on
+			// needs the next.
+			select {
+			case <-f.wake:
+			default:
+			}
 			f.Read(ctx)
 		}
 		t.Reset(f.interval)
@@ -135,6 +172,14 @@ func (f *LogFeed) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-f.wake:
+			if wait := time.Until(started.Add(gap)); wait > 0 {
+				t.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
 		}
 	}
 }
@@ -148,29 +193,44 @@ func (f *LogFeed) Read(ctx context.Context) {
 	for s := range f.subs {
 		subs = append(subs, s)
 	}
+	started := time.Now()
 	catchUp := map[string]time.Time{}
+	limits := map[string]int{} // per key: the largest Limit asked; 0 wins
 	stateIDs := map[string]bool{}
+	wanted := map[string]bool{}
 	for _, s := range subs {
 		for id := range s.fresh {
-			since := s.wants[id].Since
-			if t, ok := catchUp[id]; !ok || since.Before(t) {
-				catchUp[id] = since
+			w := s.wants[id]
+			if t, ok := catchUp[id]; !ok || w.Since.Before(t) {
+				catchUp[id] = w.Since
+			}
+			if l, ok := limits[id]; !ok || (l != 0 && (w.Limit == 0 || w.Limit > l)) {
+				limits[id] = w.Limit
 			}
 		}
 		for id, w := range s.wants {
+			wanted[id] = true
 			if w.State {
 				stateIDs[id] = true
 			}
 		}
 	}
-	first := f.cursor.IsZero()
-	if first {
-		// The first read starts at the earliest key's start; only keys
-		// whose past is older still need a read of their own.
+	if f.cursor.IsZero() {
+		// The first read starts at the earliest key's start within
+		// feedHorizon: a successor's calls since its creation come with
+		// it. A key whose past is older (a look-back over weeks) gets a
+		// read of its own rather than the whole workspace's log.
+		now, ok := f.api.ServerNow()
 		for _, since := range catchUp {
+			if ok && since.Before(now.Add(-feedHorizon)) {
+				continue
+			}
 			if f.cursor.IsZero() || since.Before(f.cursor) {
 				f.cursor = since
 			}
+		}
+		if f.cursor.IsZero() && len(catchUp) > 0 && ok {
+			f.cursor = now
 		}
 	}
 	start := f.cursor
@@ -178,14 +238,25 @@ func (f *LogFeed) Read(ctx context.Context) {
 	listPages := f.listPages
 	f.mu.Unlock()
 
+	// all keeps the followed keys' calls only: the rest of a busy
+	// workspace's log is read, moves the cursor, and is let go page by page.
 	var all []client.ExecutionLogEntry
+	var othersLatest time.Time
 	var err error
 	if start.IsZero() {
 		// Nobody follows a key yet: there is no start to read from.
 		subs = nil
 	} else {
 		err = f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{Since: from, PageSize: logPageSize}, func(es []client.ExecutionLogEntry) error {
-			all = append(all, es...)
+			now, ok := f.api.ServerNow()
+			for _, e := range es {
+				switch {
+				case wanted[e.KeyID]:
+					all = append(all, e)
+				case ok && e.At.After(othersLatest) && !isFuture(e.At, now):
+					othersLatest = e.At
+				}
+			}
 			return nil
 		})
 	}
@@ -196,7 +267,7 @@ func (f *LogFeed) Read(ctx context.Context) {
 		if err != nil || !since.Before(from) {
 			continue
 		}
-		err = f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: id, Since: since, Until: from, PageSize: logPageSize},
+		err = f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: id, Since: since, Until: from, PageSize: logPageSize, Limit: limits[id]},
 			func(es []client.ExecutionLogEntry) error {
 				own[id] = append(own[id], es...)
 				return nil
@@ -219,6 +290,9 @@ func (f *LogFeed) Read(ctx context.Context) {
 	f.listPages = listPages
 	var fresh []client.ExecutionLogEntry
 	if err == nil {
+		if othersLatest.After(f.cursor) {
+			f.cursor = othersLatest
+		}
 		for _, e := range all {
 			if _, dup := f.recent[e.ID]; dup {
 				continue
@@ -226,7 +300,7 @@ func (f *LogFeed) Read(ctx context.Context) {
 			fresh = append(fresh, e)
 			// A stamp ahead of the server's present must not move the
 			// cursor past the calls made meanwhile.
-			if e.At.After(f.cursor) && !e.At.After(now) {
+			if e.At.After(f.cursor) && !isFuture(e.At, now) {
 				f.cursor = e.At
 			}
 		}
@@ -245,7 +319,7 @@ func (f *LogFeed) Read(ctx context.Context) {
 			continue // closed meanwhile
 		}
 		b := &s.pending
-		b.Now, b.Err = now, err
+		b.Now, b.Err, b.started = now, err, started
 		if err == nil {
 			for id := range s.fresh {
 				b.Entries = append(b.Entries, own[id]...)

@@ -180,8 +180,9 @@ func TestFeedRunServesWaitingSubscribers(t *testing.T) {
 }
 
 // Gates of rotations under way in one process read the execution log
-// through one feed: after each gate's first read, a poll of them all costs
-// the feed's requests, whatever their number.
+// through one feed: a gate's first read costs one request of its own (the
+// old key's look-back), and a poll of them all then costs the feed's
+// requests, whatever their number.
 func TestGatesShareTheFeed(t *testing.T) {
 	const q = time.Hour
 	w := newWorld(t)
@@ -192,7 +193,15 @@ func TestGatesShareTheFeed(t *testing.T) {
 		t.Fatalf("want the second rotation waiting: %v", err)
 	}
 	api, n := countingAPI(t, w)
+	if _, err := api.Me(ctx); err != nil { // the server's present, as a run has it
+		t.Fatal(err)
+	}
 	feed := NewLogFeed(api, time.Hour)
+	// Run reads at once for each new subscriber, as in a fleet.
+	runCtx, stopRun := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	running.Add(1)
+	go func() { defer running.Done(); feed.Run(runCtx) }()
 	var gates []*gate
 	for _, id := range []string{w.old.ID, second.key.ID} {
 		j, err := w.rotator().journals().load(id)
@@ -202,11 +211,19 @@ func TestGatesShareTheFeed(t *testing.T) {
 		g := newGate(api, j, q, true)
 		g.feed = feed
 		defer g.close()
-		if _, err := g.eval(ctx); err != nil { // the gate's own catch-up read
+		n.Store(0)
+		if _, err := g.eval(ctx); err != nil {
 			t.Fatal(err)
+		}
+		// The feed's read (the log, the keys), plus the old key's
+		// look-back; the new key's calls come with the shared read.
+		if got := n.Load(); got != 3 {
+			t.Errorf("a gate's first read took %d requests, want 3", got)
 		}
 		gates = append(gates, g)
 	}
+	stopRun()
+	running.Wait()
 	// The second rotation's new key is used now; the first's old key too.
 	j2, _ := w.rotator().journals().load(second.key.ID)
 	newPlain, err := w.store.Get(secret.KeyName(j2.New.ID))
@@ -236,5 +253,104 @@ func TestGatesShareTheFeed(t *testing.T) {
 	}
 	if reps[0].OldQuiet || reps[0].OldLastUse.IsZero() {
 		t.Errorf("the first gate missed its old key's call: %+v", reps[0])
+	}
+}
+
+// A read that fails after one whose batch was not taken yet must not take
+// that batch's calls down with it: the subscriber gets the failure, then
+// the calls with the next batch.
+func TestFeedKeepsCallsAcrossAFailedRead(t *testing.T) {
+	w := newWorld(t)
+	key := mintFleet(t, w, 1)[0]
+	api, _ := countingAPI(t, w)
+	ctx := context.Background()
+	feed := NewLogFeed(api, time.Hour)
+	s := feed.Subscribe(Want{KeyID: key.key.ID, Since: w.srv.Now()})
+	defer s.Close()
+	feed.Read(ctx)
+	if _, err := s.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.mustCall("job/1", key.plain)
+	feed.Read(ctx) // brings the call; nobody takes it yet
+	failed, cancel := context.WithCancel(ctx)
+	cancel()
+	feed.Read(failed)
+	b, err := s.Next(ctx)
+	if err != nil || b.Err == nil {
+		t.Fatalf("want the failed read's error, got %v, %+v", err, b)
+	}
+	feed.Read(ctx)
+	if b, err = s.Next(ctx); err != nil || b.Err != nil || len(b.Entries) != 1 || b.Entries[0].UserAgent != "job/1" {
+		t.Fatalf("the call read before the failure is lost: %v, %+v", err, b)
+	}
+}
+
+// NextAfter skips a batch read before it was asked for (the check right
+// before a revoke must see the calls made until then) and keeps its calls.
+func TestFeedNextAfterWaitsForACurrentRead(t *testing.T) {
+	w := newWorld(t)
+	key := mintFleet(t, w, 1)[0]
+	api, _ := countingAPI(t, w)
+	ctx := context.Background()
+	feed := NewLogFeed(api, time.Hour)
+	s := feed.Subscribe(Want{KeyID: key.key.ID, Since: w.srv.Now()})
+	defer s.Close()
+	<-feed.wake // Subscribe's own call for a read
+	w.mustCall("before/1", key.plain)
+	feed.Read(ctx) // a batch waits, read before the next call
+	w.mustCall("after/1", key.plain)
+	got := make(chan FeedBatch, 1)
+	asked := time.Now()
+	go func() {
+		b, _ := s.NextAfter(ctx, asked)
+		got <- b
+	}()
+	select {
+	case b := <-got:
+		t.Fatalf("NextAfter took a batch read before it was asked for: %+v", b)
+	case <-feed.wake: // it asked the feed to read
+	}
+	feed.Read(ctx)
+	b := <-got
+	var uas []string
+	for _, e := range b.Entries {
+		uas = append(uas, e.UserAgent)
+	}
+	if fmt.Sprint(uas) != "[before/1 after/1]" {
+		t.Errorf("got %v, want both calls", uas)
+	}
+}
+
+// The calls of keys nobody follows are read but not kept; they still move
+// the cursor, so the next read does not fetch them again.
+func TestFeedCursorFollowsEveryKeysCalls(t *testing.T) {
+	w := newWorld(t)
+	keys := mintFleet(t, w, 2)
+	api, _ := countingAPI(t, w)
+	ctx := context.Background()
+	feed := NewLogFeed(api, time.Hour)
+	s := feed.Subscribe(Want{KeyID: keys[0].key.ID, Since: w.srv.Now()})
+	defer s.Close()
+	feed.Read(ctx)
+	w.srv.Advance(time.Second)
+	w.mustCall("other/1", keys[1].plain)
+	feed.Read(ctx)
+	var last time.Time
+	es, err := w.api.ExecutionLog(ctx, client.ExecutionLogOptions{KeyID: keys[1].key.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		last = later(last, e.At)
+	}
+	feed.mu.Lock()
+	cursor := feed.cursor
+	feed.mu.Unlock()
+	if last.IsZero() || cursor.Before(last) {
+		t.Errorf("the cursor is at %s, before the other key's call at %s", cursor, last)
+	}
+	if b, err := s.Next(ctx); err != nil || len(b.Entries) != 0 {
+		t.Errorf("the follower of one key got another's calls: %v, %+v", err, b.Entries)
 	}
 }

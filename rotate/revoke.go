@@ -31,7 +31,7 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	}
 	// Once more, right before the revoke: the old key may have been used
 	// since step 3.
-	rep, err := newGate(s.r.API, s.j, q, true).eval(ctx)
+	rep, err := s.lastCheck(q).eval(ctx)
 	s.res.Gate = &rep
 	if err != nil {
 		return err
@@ -68,6 +68,29 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	}
 	s.watchAfterRevoke(ctx)
 	return nil
+}
+
+// lastCheck is the gate step 5 evaluates once more right before the revoke:
+// step 3's of this run when it waited for the same thing, reading from a
+// moment after this one on, else a gate of its own.
+func (s *session) lastCheck(q time.Duration) *gate {
+	if g := s.gate; g != nil && g.requireOldQuiet && g.quiet == q {
+		g.current = true
+		return g
+	}
+	g := newGate(s.r.API, s.j, q, true)
+	g.feed = s.r.Feed
+	g.current = true
+	s.keepGate(g)
+	return g
+}
+
+// keepGate makes g the session's gate, closed with the session.
+func (s *session) keepGate(g *gate) {
+	if s.gate != nil && s.gate != g {
+		s.gate.close()
+	}
+	s.gate = g
 }
 
 // watchAfterRevoke is step 5's last look: a place the old key is still

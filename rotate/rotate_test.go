@@ -3,9 +3,12 @@ package rotate
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -458,5 +461,57 @@ func TestResumeLostCreateAfterReplayWindow(t *testing.T) {
 	}
 	if !abandoned {
 		t.Error("the rotation log does not record the lost key as abandoned")
+	}
+}
+
+// Step 5's last check, in the run that waited at step 3, reads on from
+// where step 3's gate left off: the old key's history over the migration's
+// look-back is read once per run, not again right before the revoke.
+func TestRevokeCheckReadsOnFromTheGate(t *testing.T) {
+	w := newWorld(t)
+	stop := w.automation(t)
+	defer stop()
+	eventually(t, "the automation to use the old key", func() bool { return w.key(w.old.ID).LastUsedAt != nil })
+	opts := fastOpts(w)
+	opts.NoWait = true
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrPending) || res.New == nil {
+		t.Fatalf("first run: want pending at the gate, got %v", err)
+	}
+	eventually(t, "the automation to move to the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
+
+	var mu sync.Mutex
+	var sinces []time.Time // of the reads of the old key's log
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); r.URL.Path == "/v1/execution-log" && q.Get("key_id") == w.old.ID {
+			since, _ := time.Parse(time.RFC3339Nano, q.Get("since"))
+			mu.Lock()
+			sinces = append(sinces, since)
+			mu.Unlock()
+		}
+		w.srv.Handler().ServeHTTP(rw, r)
+	}))
+	defer ts.Close()
+	api, err := client.New(ts.URL, client.WithKeys(w.mgmt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot := w.rotator()
+	rot.API = api
+	w.pushClock()
+	opts.NoWait, opts.Yes = false, true
+	if res, err = rot.Rotate(context.Background(), w.old, opts); err != nil || !res.Done {
+		t.Fatalf("second run: %v\n%s", err, w.rep.text())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lookBacks := 0
+	for _, s := range sinces {
+		if w.srv.Now().Sub(s) > 7*24*time.Hour {
+			lookBacks++
+		}
+	}
+	if lookBacks != 1 || len(sinces) < 2 {
+		t.Errorf("the old key's log was read over the look-back %d times in %d reads, want once, then on from there", lookBacks, len(sinces))
 	}
 }

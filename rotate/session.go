@@ -26,8 +26,11 @@ type session struct {
 	plaintext string   // the new key's, when created by this run
 	keyless   bool     // no keyring: the plaintext lives only in this run
 	row       *stepRow // the row being walked, whose heading announce shows
-	res       *Result
-	resume    string // the command that resumes this run; "": plana keys rotate
+	// gate is step 3's, kept for step 5's last check in the same run: it
+	// reads on from where step 3 left off, not the whole look-back again.
+	gate   *gate
+	res    *Result
+	resume string // the command that resumes this run; "": plana keys rotate
 }
 
 // withSession opens the session of key's rotation, runs fn in it, and
@@ -107,6 +110,10 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 }
 
 func (s *session) close() {
+	if s.gate != nil {
+		s.gate.close()
+		s.gate = nil
+	}
 	if s.lock != nil {
 		s.lock.Unlock()
 		s.lock = nil

@@ -28,7 +28,7 @@ func (s *session) ensureVerified(ctx context.Context) error {
 	}
 	g := newGate(s.r.API, s.j, q, requireOldQuiet)
 	g.feed = s.r.Feed
-	defer g.close()
+	s.keepGate(g)
 	rep, err := s.waitGate(ctx, g)
 	s.res.Gate = &rep
 	if err != nil {
