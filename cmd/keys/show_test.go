@@ -193,3 +193,108 @@ func TestShowDuringRotation(t *testing.T) {
 	}
 	e.AssertNoSecrets()
 }
+
+// During a rotation, keys show follows each source of the old key: one that
+// has reached the new key is "moved", one that has not holds the gate until
+// its quiet time has passed. Both in the text and in -o json's
+// rotation.migration.
+func TestShowMigrationSourceBySource(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	ctx := context.Background()
+	me, err := e.AdminClient().Me(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key of its own: the demo's has a seeded history of other sources.
+	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, "Migrating", []string{"stock:read"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callAs(t, e, pt, "stock-sync/1.5", "/v1/stock-levels")
+	callAs(t, e, pt, "forgotten-cron/0.1", "/v1/orders")
+	envFile := filepath.Join(t.TempDir(), "sync.env")
+	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+pt+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Run(rotation.NewCmdRotate(e.Factory, nil), k.ID, "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
+	var rot rotate.Result
+	if json.Unmarshal(e.Out.Bytes(), &rot); rot.New == nil {
+		t.Fatalf("rotate: %v\n%s", err, e.ErrOut)
+	}
+	newPlain, err := e.Store.Get(secret.KeyName(rot.New.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	callAs(t, e, newPlain, "stock-sync/1.5", "/v1/stock-levels")
+
+	// The JSON read through its field names, not through the Go types, so
+	// a renamed field fails here.
+	type migration struct {
+		SourceIP  string    `json:"source_ip"`
+		UserAgent string    `json:"user_agent"`
+		OldCalls  int       `json:"old_calls"`
+		OldLast   time.Time `json:"old_last"`
+		NewFirst  time.Time `json:"new_first"`
+		QuietTime string    `json:"quiet_time"`
+		HoldUntil time.Time `json:"hold_until"`
+		Moved     bool      `json:"moved"`
+		Holding   bool      `json:"holding"`
+	}
+	var ms []migration
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.Out.Reset()
+		if err := e.Run(NewCmdShow(e.Factory, nil), rot.Old.Prefix, "-o", "json"); err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Rotation *struct {
+				Migration []migration `json:"migration"`
+			} `json:"rotation"`
+		}
+		if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
+			t.Fatalf("invalid JSON: %v\n%s", err, e.Out)
+		}
+		if res.Rotation != nil {
+			ms = res.Rotation.Migration
+		}
+		// The emulator writes its log asynchronously.
+		if (len(ms) == 2 && ms[1].Moved) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(ms) != 2 {
+		t.Fatalf("rotation.migration has %d sources, want 2:\n%s", len(ms), e.Out)
+	}
+	// Holding sources come first.
+	held, moved := ms[0], ms[1]
+	if held.UserAgent != "forgotten-cron/0.1" || held.SourceIP == "" || held.OldCalls != 1 || held.Moved || !held.Holding ||
+		!held.NewFirst.IsZero() || held.QuietTime != "1h" || !held.HoldUntil.Equal(held.OldLast.Add(time.Hour)) {
+		t.Errorf("the source not on the new key: %+v", held)
+	}
+	if moved.UserAgent != "stock-sync/1.5" || moved.SourceIP == "" || moved.OldCalls != 1 || !moved.Moved || moved.Holding ||
+		moved.NewFirst.IsZero() || moved.NewFirst.Before(moved.OldLast) {
+		t.Errorf("the source on the new key: %+v", moved)
+	}
+
+	e.Out.Reset()
+	if err := e.Run(NewCmdShow(e.Factory, nil), rot.Old.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	out := e.Out.String()
+	const heading = "\nMigration, source by source (the old key's calls over the last 30d):\n"
+	i := strings.Index(out, heading)
+	if i < 0 {
+		t.Fatalf("no migration section:\n%s", out)
+	}
+	rfc := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	// On a pipe the table is one tab-separated line per source, no header.
+	want := strings.Join([]string{held.SourceIP, held.UserAgent, rfc(held.OldLast), "-", "-", "holds the gate until " + rfc(held.HoldUntil)}, "\t") + "\n" +
+		strings.Join([]string{moved.SourceIP, moved.UserAgent, rfc(moved.OldLast), rfc(moved.NewFirst), "-", "moved"}, "\t") + "\n"
+	if !strings.HasPrefix(out[i+len(heading):], want) {
+		t.Errorf("migration section:\n%s\nwant it to start:\n%s", out[i:], want)
+	}
+	e.AssertNoSecrets(pt, newPlain)
+}

@@ -15,7 +15,7 @@ type DeployOptions struct {
 	StepDeps
 
 	Key         string
-	Target      string
+	Targets     []string
 	Finalize    bool
 	DryRun      bool
 	ForceTTY    bool
@@ -23,11 +23,11 @@ type DeployOptions struct {
 	Output      string
 }
 
-// NewCmdDeploy builds `plana keys deploy KEY --to TARGET`.
+// NewCmdDeploy builds `plana keys deploy KEY --to TARGET...`.
 func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions) error) *cobra.Command {
 	o := &DeployOptions{StepDeps: stepDeps(f)}
 	cmd := newStepCmd(&cobra.Command{
-		Use:   "deploy KEY --to TARGET",
+		Use:   "deploy KEY --to TARGET...",
 		Short: "Step 2: hand the new key to the automation (step 4 with --finalize)",
 		Long: `Deploy the new key of KEY's rotation (KEY may name the old or the new key):
 
@@ -36,13 +36,18 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions)
   exec:CMD       runs CMD with sh -c, the key on its stdin (never in argv or env)
   stdout         prints the key once
 
+--to may be given several times (regions, instances), as with plana keys
+rotate: the new key is deployed to each; a target that fails leaves the others
+deployed, and the same command run again deploys only to what is left.
+
 Deploying the same key again changes nothing. --finalize (step 4) leaves only the
-new key, under PLANA_KEY.`,
+new key, under PLANA_KEY, at each target (--to's, else the rotation's).`,
 		Example: `  $ plana keys deploy pa_live_AB7K2XYZ --to env-file:/etc/stock-sync.env
+  $ plana keys deploy pa_live_AB7K2XYZ --to env-file:/srv/eu.env --to env-file:/srv/us.env
   $ plana keys deploy pa_live_AB7K2XYZ --finalize`,
 		Args: cmdutil.ExactArgs(1, "KEY"),
 	}, o, &o.Key, &o.Output, o.validate, runF, deployRun)
-	cmd.Flags().StringVar(&o.Target, "to", "", "env-file:PATH, exec:CMD or stdout")
+	cmd.Flags().StringArrayVar(&o.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout; repeat for several")
 	cmd.Flags().BoolVar(&o.Finalize, "finalize", false, "step 4: leave only the new key")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be deployed, change nothing")
 	addExecTimeoutFlag(cmd, &o.ExecTimeout)
@@ -51,16 +56,26 @@ new key, under PLANA_KEY.`,
 }
 
 func (o *DeployOptions) validate() error {
-	if err := checkTarget(o.Target); err != nil {
-		return err
+	for _, t := range o.Targets {
+		if t == "" {
+			return cmdutil.FlagErrorf("--to needs a value: env-file:PATH, exec:CMD or stdout")
+		}
+		if err := checkTarget(t); err != nil {
+			return err
+		}
 	}
-	if o.Target == "" && !o.Finalize {
+	if len(o.Targets) == 0 && !o.Finalize {
 		return cmdutil.FlagErrorf("--to TARGET required: env-file:PATH, exec:CMD or stdout")
 	}
-	return checkStdoutTarget(o.IO, o.Target, o.ForceTTY)
+	for _, t := range o.Targets {
+		if err := checkStdoutTarget(o.IO, t, o.ForceTTY); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func deployRun(ctx context.Context, o *DeployOptions) error {
-	eo := rotate.Options{Target: o.Target, Finalize: o.Finalize, DryRun: o.DryRun, ExecTimeout: o.ExecTimeout}
+	eo := rotate.Options{Targets: o.Targets, Finalize: o.Finalize, DryRun: o.DryRun, ExecTimeout: o.ExecTimeout}
 	return o.runStep(ctx, o.Key, o.Output, eo, func(r *rotate.Rotator) stepFunc { return r.Deploy })
 }

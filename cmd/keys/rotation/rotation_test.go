@@ -20,6 +20,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -65,7 +66,11 @@ func TestStepFlags(t *testing.T) {
 		{name: "negative watch", verb: "rotate", args: "KEY --watch-after-revoke -1s", wantErr: "must not be negative"},
 		{name: "create --like", verb: "create", args: "--like pa_live_AB7K2XYZ --print-secret", want: CreateOptions{Like: "pa_live_AB7K2XYZ", PrintSecret: true, Output: "table"}},
 		{name: "create needs --like", verb: "create", args: "", wantErr: "--like KEY required"},
-		{name: "deploy", verb: "deploy", args: "KEY --to exec:cat --exec-timeout 30s", want: DeployOptions{Key: "KEY", Target: "exec:cat", ExecTimeout: 30 * time.Second, Output: "table"}},
+		{name: "deploy", verb: "deploy", args: "KEY --to exec:cat --exec-timeout 30s", want: DeployOptions{Key: "KEY", Targets: []string{"exec:cat"}, ExecTimeout: 30 * time.Second, Output: "table"}},
+		{name: "deploy several targets", verb: "deploy", args: "KEY --to env-file:/eu.env --to exec:./vault.sh",
+			want: DeployOptions{Key: "KEY", Targets: []string{"env-file:/eu.env", "exec:./vault.sh"}, Output: "table"}},
+		{name: "deploy bad second target", verb: "deploy", args: "KEY --to env-file:/eu.env --to ftp:x", wantErr: "unknown deploy target"},
+		{name: "deploy empty --to", verb: "deploy", args: "KEY --to=", wantErr: "--to needs a value"},
 		{name: "deploy finalize", verb: "deploy", args: "KEY --finalize", want: DeployOptions{Key: "KEY", Finalize: true, Output: "table"}},
 		{name: "deploy needs --to", verb: "deploy", args: "KEY", wantErr: "--to TARGET required"},
 		{name: "verify wait", verb: "verify", args: "KEY --wait --timeout 2d", want: VerifyOptions{Key: "KEY", Wait: true, Timeout: 48 * time.Hour, Output: "table"}},
@@ -205,6 +210,106 @@ func TestRotateCommandAgainstEmulator(t *testing.T) {
 	}
 	if !strings.HasPrefix(e.Out.String(), "time,event,") || !strings.Contains(e.Out.String(), ",rotated,") {
 		t.Errorf("log csv: %s", e.Out)
+	}
+	e.AssertNoSecrets(newPlain)
+}
+
+// keys deploy --to given several times deploys the new key to each target;
+// one that fails leaves the others deployed, the same command run again
+// deploys only to what is left, and --finalize without --to finishes every
+// target the rotation recorded.
+func TestDeployToSeveralTargets(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	dir := t.TempDir()
+	eu, us := filepath.Join(dir, "eu.env"), filepath.Join(dir, "us.env")
+	for _, p := range []string{eu, us} {
+		if err := os.WriteFile(p, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A secrets manager that is sealed while the file sealed exists; it
+	// records each run's step, never the key.
+	sealed, runs := filepath.Join(dir, "sealed"), filepath.Join(dir, "vault.runs")
+	vault := filepath.Join(dir, "vault.sh")
+	script := fmt.Sprintf("#!/bin/sh\ncat >/dev/null\necho \"$PLANA_STEP\" >> '%s'\nif [ -e '%s' ]; then echo vault is sealed >&2; exit 3; fi\n", runs, sealed)
+	if err := os.WriteFile(vault, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sealed, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := e.Run(NewCmdCreate(e.Factory, nil), "--like", "Nightly stock sync (2025)", "-o", "json"); err != nil {
+		t.Fatalf("create: %v\n%s", err, e.ErrOut)
+	}
+	var created rotate.Result
+	if err := json.Unmarshal(e.Out.Bytes(), &created); err != nil || created.New == nil {
+		t.Fatalf("create -o json: %v\n%s", err, e.Out)
+	}
+	newPlain, err := e.Store.Get(secret.KeyName(created.New.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	args := []string{created.Old.ID, "--to", "env-file:" + eu, "--to", "env-file:" + us, "--to", "exec:sh " + vault, "-o", "json"}
+	e.Out.Reset()
+	err = e.Run(NewCmdDeploy(e.Factory, nil), args...)
+	if err == nil || !strings.Contains(err.Error(), "vault is sealed") || !strings.Contains(err.Error(), "2 of 3 targets done") {
+		t.Fatalf("want the exec target's failure and what is left, got %v\n%s", err, e.ErrOut)
+	}
+	var res rotate.Result
+	if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
+		t.Fatalf("deploy -o json: %v\n%s", err, e.Out)
+	}
+	if len(res.Targets) != 3 || !res.Targets[0].Deployed || !res.Targets[1].Deployed || res.Targets[2].Deployed ||
+		!strings.Contains(res.Targets[2].Error, "vault is sealed") {
+		t.Fatalf("each target's state after the failed run: %+v", res.Targets)
+	}
+	for _, p := range []string{eu, us} {
+		data, _ := os.ReadFile(p)
+		if v, ok := rotate.LookupEnv(data, rotate.EnvKeyNew); !ok || v != newPlain {
+			t.Errorf("%s: %s is not the new key after the first run", filepath.Base(p), rotate.EnvKeyNew)
+		}
+	}
+
+	// Unsealed, the same command deploys only to the target left.
+	if err := os.Remove(sealed); err != nil {
+		t.Fatal(err)
+	}
+	e.Out.Reset()
+	e.ErrOut.Reset()
+	if err := e.Run(NewCmdDeploy(e.Factory, nil), args...); err != nil {
+		t.Fatalf("second run: %v\n%s", err, e.ErrOut)
+	}
+	res = rotate.Result{} // a fresh one: Unmarshal would keep the old targets' errors
+	if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
+		t.Fatalf("deploy -o json: %v\n%s", err, e.Out)
+	}
+	for _, st := range res.Targets {
+		if !st.Deployed || st.Error != "" {
+			t.Errorf("target %+v after the second run", st)
+		}
+	}
+	if strings.Contains(e.ErrOut.String(), "deployed to env-file") || !strings.Contains(e.ErrOut.String(), "deployed to exec:") {
+		t.Errorf("the second run must deploy to the exec target alone:\n%s", e.ErrOut)
+	}
+
+	// --finalize without --to: every recorded target keeps only the new key.
+	if err := e.Run(NewCmdDeploy(e.Factory, nil), created.Old.ID, "--finalize"); err != nil {
+		t.Fatalf("finalize: %v\n%s", err, e.ErrOut)
+	}
+	for _, p := range []string{eu, us} {
+		data, _ := os.ReadFile(p)
+		if v, ok := rotate.LookupEnv(data, rotate.EnvKey); !ok || v != newPlain {
+			t.Errorf("%s: %s is not the new key after --finalize", filepath.Base(p), rotate.EnvKey)
+		}
+		if _, ok := rotate.LookupEnv(data, rotate.EnvKeyNew); ok {
+			t.Errorf("%s: --finalize left %s", filepath.Base(p), rotate.EnvKeyNew)
+		}
+	}
+	if data, _ := os.ReadFile(runs); string(data) != "deploy\ndeploy\nfinalize\n" {
+		t.Errorf("the exec target ran for %q, want a failed deploy, a deploy, a finalize", data)
 	}
 	e.AssertNoSecrets(newPlain)
 }
