@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -103,9 +104,18 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 		}
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.After(cands[j].CreatedAt) })
+	// The targets are recorded as a run's are (see open): absolute, every
+	// one given.
+	targets := slices.Clone(optsTargets(opts))
+	for i := range targets {
+		if targets[i], err = absTarget(targets[i]); err != nil {
+			return nil, err
+		}
+	}
 	now, _ := r.API.ServerNow()
 	j := &Journal{Old: RefOf(old), OldCreatedBy: old.CreatedBy.Email, Reason: ReasonScheduled,
-		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now, Target: opts.Target}
+		Actor: Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now}
+	j.setTargets(targets)
 	for _, k := range cands {
 		_, gerr := r.Secrets.Get(secret.KeyName(k.ID))
 		if j.New == nil && gerr == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +127,37 @@ func TestRebuildDamagedJournal(t *testing.T) {
 	}
 	if n := len(w.successors(client.StatusAll)); n != 1 {
 		t.Errorf("%d successors after a rebuild", n)
+	}
+}
+
+// A rebuilt journal records every --to given, made absolute like a run's:
+// the next run deploys and finalizes each of them.
+func TestRebuildKeepsEveryTarget(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	opts := fastOpts(w)
+	opts.NoWait = true
+	if _, err := w.rotator().Rotate(ctx, w.old, opts); !errors.Is(err, ErrPending) {
+		t.Fatalf("want a rotation waiting: %v", err)
+	}
+	js := w.rotator().journals()
+	os.WriteFile(js.path(w.old.ID), []byte("\x00garbage"), 0o600)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	second := filepath.Join(dir, "us.env")
+	opts.Target, opts.Targets = "", []string{"env-file:" + w.envPath, "env-file:us.env"}
+	if _, err := w.rotator().Rebuild(ctx, w.old, opts); err != nil {
+		t.Fatal(err)
+	}
+	j, err := js.load(w.old.ID)
+	if err != nil || j == nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range j.Targets {
+		got = append(got, st.Target)
+	}
+	if want := []string{"env-file:" + w.envPath, "env-file:" + second}; !slices.Equal(got, want) {
+		t.Errorf("rebuilt journal's targets %q, want %q", got, want)
 	}
 }
