@@ -56,13 +56,8 @@ new key, under PLANA_KEY, at each target (--to's, else the rotation's).`,
 }
 
 func (o *DeployOptions) validate() error {
-	for _, t := range o.Targets {
-		if t == "" {
-			return cmdutil.FlagErrorf("--to needs a value: env-file:PATH, exec:CMD or stdout")
-		}
-		if err := checkTarget(t); err != nil {
-			return err
-		}
+	if err := checkTargets(o.Targets); err != nil {
+		return err
 	}
 	if len(o.Targets) == 0 && !o.Finalize {
 		return cmdutil.FlagErrorf("--to TARGET required: env-file:PATH, exec:CMD or stdout")

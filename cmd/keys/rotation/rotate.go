@@ -181,10 +181,8 @@ func wrapItem(marker, text string) string {
 }
 
 func (o *RotateOptions) validate() error {
-	for _, t := range o.Targets {
-		if err := checkTarget(t); err != nil {
-			return err
-		}
+	if err := checkTargets(o.Targets); err != nil {
+		return err
 	}
 	for _, h := range o.Notify {
 		if _, err := notify.ParseHook(h); err != nil {

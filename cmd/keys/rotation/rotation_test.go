@@ -71,6 +71,7 @@ func TestStepFlags(t *testing.T) {
 			want: DeployOptions{Key: "KEY", Targets: []string{"env-file:/eu.env", "exec:./vault.sh"}, Output: "table"}},
 		{name: "deploy bad second target", verb: "deploy", args: "KEY --to env-file:/eu.env --to ftp:x", wantErr: "unknown deploy target"},
 		{name: "deploy empty --to", verb: "deploy", args: "KEY --to=", wantErr: "--to needs a value"},
+		{name: "rotate empty --to", verb: "rotate", args: "KEY --to env-file:/eu.env --to=", wantErr: "--to needs a value"},
 		{name: "deploy finalize", verb: "deploy", args: "KEY --finalize", want: DeployOptions{Key: "KEY", Finalize: true, Output: "table"}},
 		{name: "deploy needs --to", verb: "deploy", args: "KEY", wantErr: "--to TARGET required"},
 		{name: "verify wait", verb: "verify", args: "KEY --wait --timeout 2d", want: VerifyOptions{Key: "KEY", Wait: true, Timeout: 48 * time.Hour, Output: "table"}},

@@ -72,6 +72,19 @@ func refuseTogether(msg string, set ...bool) error {
 	return nil
 }
 
+// checkTargets is checkTarget for each --to given, none of them empty.
+func checkTargets(targets []string) error {
+	for _, t := range targets {
+		if t == "" {
+			return cmdutil.FlagErrorf("--to needs a value: env-file:PATH, exec:CMD or stdout")
+		}
+		if err := checkTarget(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkTarget(target string) error {
 	if target == "" {
 		return nil
