@@ -85,6 +85,10 @@ var (
 			if j.Emergency || j.OldRevoked {
 				return "the first use of the new key"
 			}
+			if j.QuietSeconds == 0 {
+				// Deployed by the step verbs: step 3 has not resolved it yet.
+				return "the gate: the new key in use and the old key unused for the quiet period"
+			}
 			return fmt.Sprintf("the gate: the new key in use and the old key unused for %s", fmtDuration(j.quiet()))
 		},
 		plan: (*planner).verify, run: (*session).ensureVerified}

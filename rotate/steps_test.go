@@ -85,6 +85,7 @@ func TestWaitingOnEveryStep(t *testing.T) {
 		{"checked, emergency", Journal{Step: StepChecked, New: ref, Emergency: true}, "the emergency revoke of the old key"},
 		{"checked, emergency revoked", Journal{Step: StepChecked, New: ref, Emergency: true, OldRevoked: true}, "deploying the new key"},
 		{"deployed", Journal{Step: StepDeployed, New: ref, Deployed: true, QuietSeconds: 3600}, "the gate: the new key in use and the old key unused for 1h0m0s"},
+		{"deployed, quiet period not resolved yet", Journal{Step: StepDeployed, New: ref, Deployed: true}, "the gate: the new key in use and the old key unused for the quiet period"},
 		{"deployed, emergency", Journal{Step: StepDeployed, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "the first use of the new key"},
 		{"verified", Journal{Step: StepVerified, New: ref, Deployed: true}, "confirmation: remove the old key from the automation (--yes)"},
 		{"verified, emergency", Journal{Step: StepVerified, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "confirmation: remove the old key from the automation (--yes)"},
