@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -241,3 +242,37 @@ func (r *recorder) text() string {
 
 // keyShape matches a full plaintext key.
 var keyShape = regexp.MustCompile(`pa_(live|test)_[0-9A-Za-z]{46}`)
+
+// atGate starts the automation and a rotation, and returns once the first
+// run (steps 1 and 2) stopped at the gate and the automation took the new
+// key; opts are that run's, stop ends the automation.
+func (w *world) atGate(t *testing.T) (res *Result, opts Options, stop func() (calls, failed int64)) {
+	t.Helper()
+	stop = w.automation(t)
+	eventually(t, "the automation to use the old key", func() bool { return w.key(w.old.ID).LastUsedAt != nil })
+	opts = fastOpts(w)
+	opts.NoWait = true
+	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	if !errors.Is(err, ErrPending) || res.New == nil {
+		stop()
+		t.Fatalf("first run: want pending at the gate, got %v", err)
+	}
+	eventually(t, "the automation to move to the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
+	return res, opts, stop
+}
+
+// apiThrough is a management client whose every request to the world's
+// emulator see is shown first (and may hold).
+func (w *world) apiThrough(t *testing.T, see func(*http.Request)) *client.Client {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		see(r)
+		w.srv.Handler().ServeHTTP(rw, r)
+	}))
+	t.Cleanup(ts.Close)
+	api, err := client.New(ts.URL, client.WithKeys(w.mgmt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}

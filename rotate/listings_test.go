@@ -3,7 +3,6 @@ package rotate
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,20 +19,14 @@ func TestListingsShareTheNextListing(t *testing.T) {
 	w := newWorld(t)
 	var listed atomic.Int32
 	firstIn, release := make(chan struct{}), make(chan struct{})
-	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	api := w.apiThrough(t, func(r *http.Request) {
 		if r.Method == http.MethodGet && r.URL.Path == "/v1/api-keys" {
 			if listed.Add(1) == 1 {
 				close(firstIn)
 				<-release // the first listing runs on while others arrive
 			}
 		}
-		w.srv.Handler().ServeHTTP(rw, r)
-	}))
-	defer ts.Close()
-	api, err := client.New(ts.URL, client.WithKeys(w.mgmt))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	ctx := context.Background()
 	l := NewListings(ctx, api)
 

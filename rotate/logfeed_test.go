@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,20 +18,7 @@ import (
 // emulator are counted.
 func countingAPI(t *testing.T, w *world) (*client.Client, *atomic.Int64) {
 	var n atomic.Int64
-	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.srv.Handler().ServeHTTP(rw, r)
-	}))
-	t.Cleanup(ts.Close)
-	mgmt, _, err := w.srv.MintKey(context.Background(), w.old.CreatedBy.ID, "feed admin", []string{client.ScopeManage}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := client.New(ts.URL, client.WithKeys(mgmt))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return api, &n
+	return w.apiThrough(t, func(*http.Request) { n.Add(1) }), &n
 }
 
 type fleetKey struct {
@@ -256,17 +242,24 @@ func TestGatesShareTheFeed(t *testing.T) {
 	}
 }
 
+// followOne is a feed (read by hand) and its subscriber following one key
+// of a new world from now on.
+func followOne(t *testing.T) (*world, fleetKey, *LogFeed, *Subscription) {
+	w := newWorld(t)
+	key := mintFleet(t, w, 1)[0]
+	api, _ := countingAPI(t, w)
+	feed := NewLogFeed(api, time.Hour)
+	s := feed.Subscribe(Want{KeyID: key.key.ID, Since: w.srv.Now()})
+	t.Cleanup(s.Close)
+	return w, key, feed, s
+}
+
 // A read that fails after one whose batch was not taken yet must not take
 // that batch's calls down with it: the subscriber gets the failure, then
 // the calls with the next batch.
 func TestFeedKeepsCallsAcrossAFailedRead(t *testing.T) {
-	w := newWorld(t)
-	key := mintFleet(t, w, 1)[0]
-	api, _ := countingAPI(t, w)
+	w, key, feed, s := followOne(t)
 	ctx := context.Background()
-	feed := NewLogFeed(api, time.Hour)
-	s := feed.Subscribe(Want{KeyID: key.key.ID, Since: w.srv.Now()})
-	defer s.Close()
 	feed.Read(ctx)
 	if _, err := s.Next(ctx); err != nil {
 		t.Fatal(err)
@@ -289,13 +282,8 @@ func TestFeedKeepsCallsAcrossAFailedRead(t *testing.T) {
 // NextAfter skips a batch read before it was asked for (the check right
 // before a revoke must see the calls made until then) and keeps its calls.
 func TestFeedNextAfterWaitsForACurrentRead(t *testing.T) {
-	w := newWorld(t)
-	key := mintFleet(t, w, 1)[0]
-	api, _ := countingAPI(t, w)
+	w, key, feed, s := followOne(t)
 	ctx := context.Background()
-	feed := NewLogFeed(api, time.Hour)
-	s := feed.Subscribe(Want{KeyID: key.key.ID, Since: w.srv.Now()})
-	defer s.Close()
 	<-feed.wake // Subscribe's own call for a read
 	w.mustCall("before/1", key.plain)
 	feed.Read(ctx) // a batch waits, read before the next call

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -126,12 +125,8 @@ func redactAll(s string) string { return keyShape.ReplaceAllString(s, "<key>") }
 
 func TestForgottenPlaceKeepsGateShut(t *testing.T) {
 	w := newWorld(t)
-	stop := w.automation(t)
+	_, opts, stop := w.atGate(t)
 	defer stop()
-	opts := fastOpts(w)
-	opts.NoWait = true
-	res, _ := w.rotator().Rotate(context.Background(), w.old, opts)
-	eventually(t, "the automation to move to the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
 	w.srv.Advance(2 * time.Hour)
 	// A cron job nobody remembered still presents the old key.
 	if err := w.call("forgotten-cron/0.1", w.oldPlain); err != nil {
@@ -469,38 +464,23 @@ func TestResumeLostCreateAfterReplayWindow(t *testing.T) {
 // look-back is read once per run, not again right before the revoke.
 func TestRevokeCheckReadsOnFromTheGate(t *testing.T) {
 	w := newWorld(t)
-	stop := w.automation(t)
+	_, opts, stop := w.atGate(t)
 	defer stop()
-	eventually(t, "the automation to use the old key", func() bool { return w.key(w.old.ID).LastUsedAt != nil })
-	opts := fastOpts(w)
-	opts.NoWait = true
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
-	if !errors.Is(err, ErrPending) || res.New == nil {
-		t.Fatalf("first run: want pending at the gate, got %v", err)
-	}
-	eventually(t, "the automation to move to the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
 
 	var mu sync.Mutex
 	var sinces []time.Time // of the reads of the old key's log
-	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	rot := w.rotator()
+	rot.API = w.apiThrough(t, func(r *http.Request) {
 		if q := r.URL.Query(); r.URL.Path == "/v1/execution-log" && q.Get("key_id") == w.old.ID {
 			since, _ := time.Parse(time.RFC3339Nano, q.Get("since"))
 			mu.Lock()
 			sinces = append(sinces, since)
 			mu.Unlock()
 		}
-		w.srv.Handler().ServeHTTP(rw, r)
-	}))
-	defer ts.Close()
-	api, err := client.New(ts.URL, client.WithKeys(w.mgmt))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rot := w.rotator()
-	rot.API = api
+	})
 	w.pushClock()
 	opts.NoWait, opts.Yes = false, true
-	if res, err = rot.Rotate(context.Background(), w.old, opts); err != nil || !res.Done {
+	if res, err := rot.Rotate(context.Background(), w.old, opts); err != nil || !res.Done {
 		t.Fatalf("second run: %v\n%s", err, w.rep.text())
 	}
 	mu.Lock()

@@ -292,14 +292,7 @@ func TestAbortBeforeTheRevoke(t *testing.T) {
 
 func TestWatchAfterRevokeReportsTheForgottenPlace(t *testing.T) {
 	w := newWorld(t)
-	stop := w.automation(t)
-	opts := fastOpts(w)
-	opts.NoWait = true
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
-	if !errors.Is(err, ErrPending) {
-		t.Fatal(err)
-	}
-	eventually(t, "the automation to use the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
+	_, opts, stop := w.atGate(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -314,7 +307,7 @@ func TestWatchAfterRevokeReportsTheForgottenPlace(t *testing.T) {
 		}
 	}
 	opts.NoWait, opts.Yes, opts.WatchAfterRevoke = false, true, time.Hour
-	res, err = w.rotator().Rotate(ctx, w.old, opts)
+	res, err := w.rotator().Rotate(ctx, w.old, opts)
 	if err != nil || !res.Done {
 		t.Fatalf("%v\n%s", err, w.rep.text())
 	}
@@ -373,14 +366,7 @@ func TestRevokedKeyWithoutSuccessorIsNotRotated(t *testing.T) {
 // The single steps carry a rotation on from another machine too.
 func TestSingleStepsFromAnotherMachine(t *testing.T) {
 	w := newWorld(t)
-	stop := w.automation(t)
-	opts := fastOpts(w)
-	opts.NoWait = true
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
-	if !errors.Is(err, ErrPending) {
-		t.Fatal(err)
-	}
-	eventually(t, "the automation to use the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
+	res, _, stop := w.atGate(t)
 	b := w.machine("b")
 	b.Reporter.(*recorder).onWait = func() { w.srv.Advance(2 * time.Hour) }
 	vres, err := b.Verify(context.Background(), w.old, Options{QuietPeriod: time.Hour, PollInterval: 5 * time.Millisecond, Timeout: 20 * time.Second})
