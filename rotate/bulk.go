@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 
@@ -106,11 +105,9 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 	sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.After(cands[j].CreatedAt) })
 	// The targets are recorded as a run's are (see open): absolute, every
 	// one given.
-	targets := slices.Clone(optsTargets(opts))
-	for i := range targets {
-		if targets[i], err = absTarget(targets[i]); err != nil {
-			return nil, err
-		}
+	targets, err := absTargets(optsTargets(opts))
+	if err != nil {
+		return nil, err
 	}
 	now, _ := r.API.ServerNow()
 	j := &Journal{Old: RefOf(old), OldCreatedBy: old.CreatedBy.Email, Reason: ReasonScheduled,

@@ -22,6 +22,21 @@ func absTarget(target string) (string, error) {
 	return t.String(), nil
 }
 
+// absTargets is absTarget of each of targets, in a slice of its own.
+func absTargets(targets []string) ([]string, error) {
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		var err error
+		if out[i], err = absTarget(t); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // checkTarget refuses, before step 1 creates anything, a deploy target that
 // step 2 or 4 would fail on: an env file that is missing, a symlink, or not
 // writable; or an env file other than those the rotation recorded, which

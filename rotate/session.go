@@ -63,11 +63,8 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	if opts.Target, err = absTarget(opts.Target); err != nil {
 		return nil, err
 	}
-	opts.Targets = slices.Clone(opts.Targets)
-	for i := range opts.Targets {
-		if opts.Targets[i], err = absTarget(opts.Targets[i]); err != nil {
-			return nil, err
-		}
+	if opts.Targets, err = absTargets(opts.Targets); err != nil {
+		return nil, err
 	}
 	s := &session{r: r, rep: r.rep(), opts: opts, js: r.journals(), old: key}
 	if id := s.js.rotationOf(key.ID); id != "" {
