@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,20 +80,7 @@ func TestRotationRefusesEnvFileOwnerItCannotKeep(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("making an env file someone else owns needs root")
 		}
-		dir, err := os.MkdirTemp("", "plana-owned-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		p = filepath.Join(dir, "automation.env")
-		if err := os.WriteFile(p, nil, 0o660); err != nil {
-			t.Fatal(err)
-		}
-		for _, err := range []error{os.Chmod(dir, 0o777), os.Chown(p, 0, nobody), os.Chmod(p, 0o660)} {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		p = asnobody.GroupFile(t, "automation.env", nil)
 		t.Setenv(ownedEnvVar, p)
 		if !asnobody.Rerun(t) {
 			t.Fatal("the rerun as nobody did not happen")

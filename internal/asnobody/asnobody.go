@@ -59,3 +59,23 @@ func Rerun(t *testing.T) bool {
 	}
 	return true
 }
+
+// GroupFile makes a file named name holding data, owned by root with the
+// group nobody's (65534) and mode 0660, in a directory anyone may enter and
+// write: nobody, rerun, may write the file through its group, but cannot
+// give a replacement to root.
+func GroupFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "plana-owned-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := filepath.Join(dir, name)
+	for _, err := range []error{os.Chmod(dir, 0o777), os.WriteFile(p, data, 0o600), os.Chown(p, 0, 65534), os.Chmod(p, 0o660)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}

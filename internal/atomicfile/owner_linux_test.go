@@ -119,7 +119,7 @@ func TestReplaceRefusesAnOwnerItCannotKeep(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("making a file someone else owns needs root")
 		}
-		p = rootOwnedGroupFile(t)
+		p = asnobody.GroupFile(t, "automation.env", []byte("PLANA_KEY=old\n"))
 		t.Setenv(ownedFileVar, p)
 		if !asnobody.Rerun(t) {
 			t.Fatal("the rerun as nobody did not happen")
@@ -143,29 +143,4 @@ func TestReplaceRefusesAnOwnerItCannotKeep(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 1 {
 		t.Errorf("the check or the refused write left files behind: %d entries", len(ents))
 	}
-}
-
-// rootOwnedGroupFile makes root:nogroup 0660 in a directory anyone may
-// write, as a shared deploy directory might be.
-func rootOwnedGroupFile(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "plana-owned-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "automation.env")
-	if err := os.WriteFile(p, []byte("PLANA_KEY=old\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(p, 0, nobody); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, 0o660); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
