@@ -3,34 +3,25 @@ package client_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/emulator/emutest"
 )
 
 // A base URL ending in /v1 sends GET /v1/v1/me, which the emulator's
 // catch-all for the automation's own calls answers 200 {"ok": true}: Me
 // must not take that for a login.
 func TestMeRefusesAnAnswerThatIsNotBOS(t *testing.T) {
-	emu, err := emulator.New(emulator.Config{DBPath: filepath.Join(t.TempDir(), "bos.db"), BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		_ = emu.Close()
-	})
+	emu, url := emutest.Start(t, emulator.Config{})
 	seed, err := emu.SeedDemo(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	good, err := client.New(srv.URL, client.WithKeys(seed.AdminToken))
+	good, err := client.New(url, client.WithKeys(seed.AdminToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +33,7 @@ func TestMeRefusesAnAnswerThatIsNotBOS(t *testing.T) {
 		t.Errorf("Me() = %+v", me)
 	}
 
-	withPath, err := client.New(srv.URL+"/v1", client.WithKeys(seed.AdminToken))
+	withPath, err := client.New(url+"/v1", client.WithKeys(seed.AdminToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +41,7 @@ func TestMeRefusesAnAnswerThatIsNotBOS(t *testing.T) {
 	if !errors.Is(err, client.ErrNotBOS) {
 		t.Fatalf("Me() under /v1: error = %v, want ErrNotBOS", err)
 	}
-	for _, want := range []string{"user.id", "workspace.id", "key.id", srv.URL + "/v1", "base URL"} {
+	for _, want := range []string{"user.id", "workspace.id", "key.id", url + "/v1", "base URL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/emulator/emutest"
 	"github.com/plana-cli/plana/internal/secret"
 )
 
@@ -43,13 +44,7 @@ func newWorldConfig(t *testing.T, cfg emulator.Config) *world {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg.DBPath, cfg.BcryptCost, cfg.DevEndpoints = filepath.Join(dir, "bos.db"), 4, true
-	srv, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	srv, url := emutest.Start(t, cfg)
 	admin, err := srv.CreateUser(ctx, "ana@example.com", "admin", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -62,14 +57,14 @@ func newWorldConfig(t *testing.T, cfg emulator.Config) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, srv: srv, url: ts.URL, store: secret.NewMemory(), stateDir: filepath.Join(dir, "state"),
+	w := &world{t: t, srv: srv, url: url, store: secret.NewMemory(), stateDir: filepath.Join(dir, "state"),
 		envPath: filepath.Join(dir, "app.env"), old: old, oldPlain: oldPlain, rep: &recorder{}}
 	w.mgmt = mgmt
 	w.api = w.clientFor("plana-test", mgmt)
 	if err := w.store.Set(secret.KeyName(old.ID), oldPlain); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(w.envPath, []byte("# stock sync\nAPI_URL="+ts.URL+"\nPLANA_KEY="+oldPlain+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(w.envPath, []byte("# stock sync\nAPI_URL="+url+"\nPLANA_KEY="+oldPlain+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return w

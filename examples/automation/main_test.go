@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/renameio/v2"
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/emulator/emutest"
 )
 
 // TestMain lets the test binary stand in for the automation binary, so the
@@ -42,17 +42,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	srv, err := emulator.New(emulator.Config{DBPath: filepath.Join(t.TempDir(), "bos.db"), BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	srv, url := emutest.Start(t, emulator.Config{})
 	ctx := context.Background()
 	user, err := srv.CreateUser(ctx, "ana@example.com", "admin", []string{client.ScopeManage, "stock:read"})
 	if err != nil {
@@ -65,11 +55,11 @@ func newFixture(t *testing.T) *fixture {
 		}
 		return plain, info
 	}
-	f := &fixture{url: hs.URL}
+	f := &fixture{url: url}
 	adminKey, _ := mint("admin", client.ScopeManage)
 	f.oldKey, f.oldInfo = mint("Nightly stock sync (2025)", "stock:read")
 	f.newKey, f.newInfo = mint("Nightly stock sync (2026)", "stock:read")
-	if f.admin, err = client.New(hs.URL, client.WithKeys(adminKey)); err != nil {
+	if f.admin, err = client.New(url, client.WithKeys(adminKey)); err != nil {
 		t.Fatal(err)
 	}
 	return f

@@ -5,7 +5,6 @@ package cmdtest
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/emulator"
+	"github.com/plana-cli/plana/emulator/emutest"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
 )
@@ -47,31 +47,23 @@ type Env struct {
 // changed, so tests using it can run in parallel.
 func New(t testing.TB) *Env {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{DBPath: filepath.Join(t.TempDir(), "bos.db"), BcryptCost: 4, DevEndpoints: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(emu.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		_ = emu.Close()
-	})
+	emu, url := emutest.Start(t, emulator.Config{DevEndpoints: true})
 	seed, err := emu.SeedDemo(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	store := secret.NewMemory()
-	if err := cmdutil.SaveToken(store, "default", seed.AdminToken, srv.URL); err != nil {
+	if err := cmdutil.SaveToken(store, "default", seed.AdminToken, url); err != nil {
 		t.Fatal(err)
 	}
 	ios, in, out, errOut := iostreams.Test()
-	e := &Env{T: t, Emu: emu, URL: srv.URL, Seed: seed, Store: store, IO: ios, In: in, Out: out, ErrOut: errOut,
+	e := &Env{T: t, Emu: emu, URL: url, Seed: seed, Store: store, IO: ios, In: in, Out: out, ErrOut: errOut,
 		env: map[string]string{
 			"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
 			"XDG_STATE_HOME":  filepath.Join(dir, "state"),
 			"HOME":            dir,
-			"PLANA_API_URL":   srv.URL,
+			"PLANA_API_URL":   url,
 		}}
 	e.Factory = cmdutil.New(cmdutil.FactoryOptions{
 		IOStreams:     ios,
