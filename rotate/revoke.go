@@ -74,23 +74,24 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 // step 3's of this run when it waited for the same thing, reading from a
 // moment after this one on, else a gate of its own.
 func (s *session) lastCheck(q time.Duration) *gate {
-	if g := s.gate; g != nil && g.requireOldQuiet && g.quiet == q {
-		g.current = true
-		return g
+	g := s.gate
+	if g == nil || !g.requireOldQuiet || g.quiet != q {
+		g = s.newGate(q, true)
 	}
-	g := newGate(s.r.API, s.j, q, true)
-	g.feed = s.r.Feed
 	g.current = true
-	s.keepGate(g)
 	return g
 }
 
-// keepGate makes g the session's gate, closed with the session.
-func (s *session) keepGate(g *gate) {
-	if s.gate != nil && s.gate != g {
+// newGate is a gate on the session's rotation, reading through the
+// process's feed when there is one, and the session's gate until the next
+// or the session's end.
+func (s *session) newGate(q time.Duration, requireOldQuiet bool) *gate {
+	if s.gate != nil {
 		s.gate.close()
 	}
-	s.gate = g
+	s.gate = newGate(s.r.API, s.j, q, requireOldQuiet)
+	s.gate.feed = s.r.Feed
+	return s.gate
 }
 
 // watchAfterRevoke is step 5's last look: a place the old key is still

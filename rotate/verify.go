@@ -26,9 +26,7 @@ func (s *session) ensureVerified(ctx context.Context) error {
 			return err
 		}
 	}
-	g := newGate(s.r.API, s.j, q, requireOldQuiet)
-	g.feed = s.r.Feed
-	s.keepGate(g)
+	g := s.newGate(q, requireOldQuiet)
 	rep, err := s.waitGate(ctx, g)
 	s.res.Gate = &rep
 	if err != nil {
