@@ -28,20 +28,9 @@ const targetsHint = "want a list of {match: GLOB, to: [TARGET, ...], cadence: DU
 // parseTargets accepts the file's list of maps, or the same list as YAML or
 // JSON text (from the environment or config set).
 func parseTargets(raw any) ([]TargetRule, error) {
-	if s, ok := raw.(string); ok {
-		if strings.TrimSpace(s) == "" {
-			return nil, nil
-		}
-		if err := yaml.Unmarshal([]byte(s), &raw); err != nil {
-			return nil, fmt.Errorf("not a YAML list: %v; %s", err, targetsHint)
-		}
-	}
-	if raw == nil {
-		return nil, nil
-	}
-	items, ok := raw.([]any)
-	if !ok {
-		return nil, errors.New(targetsHint)
+	items, err := listOf(raw, targetsHint, false)
+	if err != nil || items == nil {
+		return nil, err
 	}
 	out := make([]TargetRule, 0, len(items))
 	for i, item := range items {
@@ -124,19 +113,21 @@ func checkTarget(s string) error {
 	return fmt.Errorf("unknown target %q", s)
 }
 
-const notifyHint = "want exec:CMD, or a list of them"
-
-// parseNotify accepts one hook, a list, or a list as YAML text.
-func parseNotify(raw any) ([]string, error) {
+// listOf reads a setting that holds a list: a list from the file, or text
+// (the environment, config set) holding a YAML list, or, where one item
+// alone is allowed, text that is not a list. Empty is nil.
+func listOf(raw any, hint string, oneAllowed bool) ([]any, error) {
 	if s, ok := raw.(string); ok {
-		s = strings.TrimSpace(s)
-		if s == "" {
+		t := strings.TrimSpace(s)
+		switch {
+		case t == "":
 			return nil, nil
+		case oneAllowed && !strings.HasPrefix(t, "["):
+			return []any{t}, nil
 		}
-		if !strings.HasPrefix(s, "[") {
-			raw = []any{s}
-		} else if err := yaml.Unmarshal([]byte(s), &raw); err != nil {
-			return nil, fmt.Errorf("not a YAML list: %v; %s", err, notifyHint)
+		// Unmarshalled untrimmed: a block list's indentation counts.
+		if err := yaml.Unmarshal([]byte(s), &raw); err != nil {
+			return nil, fmt.Errorf("not a YAML list: %v; %s", err, hint)
 		}
 	}
 	if raw == nil {
@@ -144,7 +135,18 @@ func parseNotify(raw any) ([]string, error) {
 	}
 	items, ok := raw.([]any)
 	if !ok {
-		return nil, errors.New(notifyHint)
+		return nil, errors.New(hint)
+	}
+	return items, nil
+}
+
+const notifyHint = "want exec:CMD, or a list of them"
+
+// parseNotify accepts one hook, a list, or a list as YAML text.
+func parseNotify(raw any) ([]string, error) {
+	items, err := listOf(raw, notifyHint, true)
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, item := range items {
