@@ -16,13 +16,9 @@ import (
 // rotation.targets gives its name.
 func (o *RotateOptions) runKey(ctx context.Context, eo rotate.Options) error {
 	return o.startRun(ctx, eo, func(ctx context.Context, r *rotate.Rotator, eo rotate.Options, cfg *config.Config, rep *progress) error {
-		api, err := o.Client()
+		_, k, err := resolveKey(ctx, o.Client, o.Key)
 		if err != nil {
 			return err
-		}
-		k, err := cmdutil.ResolveKey(ctx, api, o.Key)
-		if err != nil {
-			return mapErr(err)
 		}
 		if job := o.policy(cfg, eo)(*k); len(eo.Targets) == 0 {
 			eo.Targets = job.Targets

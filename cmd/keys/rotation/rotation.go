@@ -166,6 +166,20 @@ func newRotator(d StepDeps, rep rotate.Reporter) (*rotate.Rotator, error) {
 	return &rotate.Rotator{API: api, ClientFor: d.ClientFor, Secrets: store, StateDir: dir, Reporter: rep}, nil
 }
 
+// resolveKey is the client and the key KEY names (id, prefix or name), the
+// error mapped to an exit code.
+func resolveKey(ctx context.Context, newClient func() (*client.Client, error), key string) (*client.Client, *client.APIKey, error) {
+	api, err := newClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := cmdutil.ResolveKey(ctx, api, key)
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	return api, k, nil
+}
+
 // mapErr turns the engine's typed errors into the CLI's exit codes.
 func mapErr(err error) error {
 	switch {

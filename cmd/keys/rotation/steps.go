@@ -177,13 +177,9 @@ func (d StepDeps) runStep(ctx context.Context, key, output string, eo rotate.Opt
 		return err
 	}
 	defer closeNotify(r)
-	api, err := d.Client()
+	_, k, err := resolveKey(ctx, d.Client, key)
 	if err != nil {
 		return err
-	}
-	k, err := cmdutil.ResolveKey(ctx, api, key)
-	if err != nil {
-		return mapErr(err)
 	}
 	res, err := step(r)(ctx, *k, eo)
 	rep.stop()

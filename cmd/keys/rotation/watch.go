@@ -67,13 +67,9 @@ type watchEvent struct {
 
 func watchRun(ctx context.Context, o *WatchOptions) error {
 	ios := o.IO
-	api, err := o.Client()
+	api, k, err := resolveKey(ctx, o.Client, o.Key)
 	if err != nil {
 		return err
-	}
-	k, err := cmdutil.ResolveKey(ctx, api, o.Key)
-	if err != nil {
-		return mapErr(err)
 	}
 	since := time.Now().UTC()
 	if now, ok := api.ServerNow(); ok {
