@@ -31,18 +31,26 @@ func callAs(t *testing.T, e *cmdtest.Env, key, ua, path string) {
 	}
 }
 
-func TestShowRun(t *testing.T) {
-	t.Parallel()
-	e := cmdtest.New(t)
+// mintOwn makes a stock:read key named name, issued by the logged-in admin,
+// and returns its plaintext and the key.
+func mintOwn(t *testing.T, e *cmdtest.Env, name string) (string, client.APIKey) {
+	t.Helper()
 	ctx := context.Background()
 	me, err := e.AdminClient().Me(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, "Show me", []string{"stock:read"}, time.Time{})
+	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, name, []string{"stock:read"}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pt, k
+}
+
+func TestShowRun(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	pt, k := mintOwn(t, e, "Show me")
 	for range 3 {
 		callAs(t, e, pt, "worker/2.0", "/v1/stock-levels")
 	}
@@ -101,12 +109,7 @@ func TestShowRun(t *testing.T) {
 func TestSecretRun(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	ctx := context.Background()
-	me, _ := e.AdminClient().Me(ctx)
-	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, "Held here", []string{"stock:read"}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pt, k := mintOwn(t, e, "Held here")
 	if err := e.Store.Set(secret.KeyName(k.ID), pt); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func TestSecretRun(t *testing.T) {
 
 	e.Out.Reset()
 	e.IO.SetStdoutTTY(true)
-	err = e.Run(NewCmdSecret(e.Factory, nil), k.ID)
+	err := e.Run(NewCmdSecret(e.Factory, nil), k.ID)
 	if err == nil || !strings.Contains(err.Error(), "--force-tty") || e.Out.Len() != 0 {
 		t.Errorf("TTY stdout: err = %v, printed %d bytes", err, e.Out.Len())
 	}
@@ -201,23 +204,15 @@ func TestShowDuringRotation(t *testing.T) {
 func TestShowMigrationSourceBySource(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	ctx := context.Background()
-	me, err := e.AdminClient().Me(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A key of its own: the demo's has a seeded history of other sources.
-	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, "Migrating", []string{"stock:read"}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pt, k := mintOwn(t, e, "Migrating")
 	callAs(t, e, pt, "stock-sync/1.5", "/v1/stock-levels")
 	callAs(t, e, pt, "forgotten-cron/0.1", "/v1/orders")
 	envFile := filepath.Join(t.TempDir(), "sync.env")
 	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+pt+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err = e.Run(rotation.NewCmdRotate(e.Factory, nil), k.ID, "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
+	err := e.Run(rotation.NewCmdRotate(e.Factory, nil), k.ID, "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
 	var rot rotate.Result
 	if json.Unmarshal(e.Out.Bytes(), &rot); rot.New == nil {
 		t.Fatalf("rotate: %v\n%s", err, e.ErrOut)
