@@ -223,6 +223,7 @@ func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Op
 		rj := *r
 		rj.Feed, rj.Listings = feed, listings
 		rj.Secrets, rj.keyringProven = secrets, proven
+		rj.parkWaits = true
 		rj.Reporter = &keyReporter{mu: &mu, inner: r.rep(), prefix: job.Key.Prefix + ": "}
 		mu.Lock()
 		started++
@@ -234,6 +235,7 @@ func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Op
 			o.QuietPeriod = job.QuietPeriod
 		}
 		out, err := rj.Rotate(ctx, job.Key, o)
+		out, err = runParked(ctx, out, err)
 		if err != nil && !errors.Is(err, ErrPending) {
 			rj.Reporter.Warn(client.Redact(err.Error()))
 		}

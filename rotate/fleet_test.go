@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,4 +231,67 @@ func TestSettlingRotationsDoNotHoldASlot(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// A fleet's rotation waits on its gate at the top of its goroutine, not
+// inside the walk's frames: a hundred parked goroutines keep the stacks
+// they park with.
+func TestFleetWaitsOutsideTheWalk(t *testing.T) {
+	w := newWorld(t)
+	keys := mintFleet(t, w, 3)
+	dir := t.TempDir()
+	var ks []client.APIKey
+	envs := map[string]string{}
+	for i, k := range keys {
+		envs[k.key.ID] = filepath.Join(dir, fmt.Sprintf("job%d.env", i))
+		if err := os.WriteFile(envs[k.key.ID], []byte("PLANA_KEY="+k.plain+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, k.key)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: time.Minute, Yes: true, Parallel: 2,
+		Policy: func(k client.APIKey) FleetJob { return FleetJob{Targets: []string{"env-file:" + envs[k.ID]}} }}
+	done := make(chan *BulkResult)
+	go func() {
+		res, _ := w.rotator().RotateFleet(ctx, ks, opts)
+		done <- res
+	}()
+	// No automation uses the new keys: every rotation waits at its gate.
+	var waiting []string
+	eventually(t, "every rotation to wait on its gate", func() bool {
+		waiting = waiting[:0]
+		for _, g := range goroutineStacks() {
+			atGate := strings.Contains(g, "gateWait") || strings.Contains(g, "waitGate")
+			if strings.Contains(g, "rotate.poll(") && atGate && strings.Contains(g, "rotate.RunFleet") {
+				waiting = append(waiting, g)
+			}
+		}
+		return len(waiting) == len(ks)
+	})
+	for _, g := range waiting {
+		if strings.Contains(g, "(*session).walk(") {
+			t.Errorf("a rotation waits inside its walk:\n%s", g)
+		}
+	}
+	cancel()
+	res := <-done
+	for _, it := range res.Items {
+		if it.State != BulkFailed || !strings.Contains(it.Error, "stopped at step 3") {
+			t.Errorf("%s: %s %q, want stopped at step 3", it.Old.Name, it.State, it.Error)
+		}
+	}
+}
+
+// goroutineStacks is every goroutine's stack, one string each.
+func goroutineStacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Split(string(buf[:n]), "\n\n")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }

@@ -149,7 +149,7 @@ func procedure(isEmergency bool) []*stepRow {
 // they recheck, and stops at the first error; the result says how far they
 // got either way.
 func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
-	for _, row := range rows {
+	for i, row := range rows {
 		if row.done(s.j) && !row.recheck {
 			continue
 		}
@@ -158,6 +158,10 @@ func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
 		s.row = nil
 		if errors.Is(err, errDone) {
 			return s.result(), nil
+		}
+		if errors.Is(err, errParked) {
+			s.rest = rows[i:]
+			return s.result(), err
 		}
 		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			// Ctrl-C: the journal holds how far it got; say where that is.

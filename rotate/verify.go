@@ -10,30 +10,40 @@ import (
 )
 
 // ensureVerified is step 3: the new key used, and (outside an emergency) the
-// old one quiet for the quiet period.
+// old one quiet for the quiet period. In a fleet it parks the wait the
+// first time through (errParked) and takes its outcome when the walk comes
+// back after it.
 func (s *session) ensureVerified(ctx context.Context) error {
-	if err := s.needNew(); err != nil {
-		return err
-	}
-	s.announce()
-	// The old key is already revoked: only the new key's use is waited
-	// for, so no quiet period to resolve or announce.
-	requireOldQuiet := !s.j.Emergency && !s.j.OldRevoked
-	var q time.Duration
-	if requireOldQuiet {
-		var err error
-		if q, err = s.quietPeriod(ctx); err != nil {
+	w := s.parked
+	s.parked = nil
+	if w == nil {
+		if err := s.needNew(); err != nil {
 			return err
 		}
+		s.announce()
+		// The old key is already revoked: only the new key's use is waited
+		// for, so no quiet period to resolve or announce.
+		requireOldQuiet := !s.j.Emergency && !s.j.OldRevoked
+		var q time.Duration
+		if requireOldQuiet {
+			var err error
+			if q, err = s.quietPeriod(ctx); err != nil {
+				return err
+			}
+		}
+		w = s.newGateWait(s.newGate(q, requireOldQuiet))
+		if s.r.parkWaits && !s.opts.NoWait {
+			s.parked = w
+			return errParked
+		}
+		w.wait(ctx)
 	}
-	g := s.newGate(q, requireOldQuiet)
-	rep, err := s.waitGate(ctx, g)
-	s.res.Gate = &rep
-	if err != nil {
+	s.res.Gate = &w.rep
+	if w.err != nil {
 		if serr := s.save(); serr != nil {
 			return serr
 		}
-		return err
+		return w.err
 	}
 	return s.record(StepVerified, EventVerified, "")
 }
@@ -54,52 +64,76 @@ func (s *session) verifyOldQuiet(ctx context.Context) (*Result, error) {
 // timeout passes (a *GateError) or ctx ends; once with NoWait. On a pipe
 // the wait says only what changed, and that it still waits now and then.
 func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
-	interval := s.opts.PollInterval
-	if interval <= 0 {
-		interval = defaultPollInterval
+	w := s.newGateWait(g)
+	w.wait(ctx)
+	return w.rep, w.err
+}
+
+// gateWait is one wait on a gate: what its evaluations carry from one poll
+// to the next, and how it ended.
+type gateWait struct {
+	s        *session
+	g        *gate
+	interval time.Duration
+	end      time.Time // zero: no timeout
+	news     waitNews
+	lastOn   string
+	rep      GateReport
+	err      error
+}
+
+func (s *session) newGateWait(g *gate) *gateWait {
+	w := &gateWait{s: s, g: g, interval: s.opts.PollInterval}
+	if w.interval <= 0 {
+		w.interval = defaultPollInterval
 	}
-	var end time.Time
 	if s.opts.Timeout > 0 {
-		end = time.Now().Add(s.opts.Timeout)
+		w.end = time.Now().Add(s.opts.Timeout)
 	}
-	var rep GateReport
-	news := &waitNews{}
-	lastOn := ""
-	// In a bulk run, a rotation waiting on its gate gives its slot to
-	// one that has work to do.
+	return w
+}
+
+// wait polls the gate until the wait ends, and records how. In a bulk run,
+// a rotation waiting on its gate gives its slot to one that has work to do.
+func (w *gateWait) wait(ctx context.Context) {
 	err := waitOutsideSlot(ctx, func() error {
-		return poll(ctx, interval, interval, s.opts.Timeout, func() (bool, error) {
-			var err error
-			if rep, err = s.evalThroughOutage(ctx, g, interval, end); err != nil {
-				return false, err
-			}
-			if rep.Passed {
-				s.rep.Info(rep.Summary())
-				return true, nil
-			}
-			if on := waitingOnKey(rep); on != lastOn {
-				s.notifyWaiting(rep)
-				lastOn = on
-			}
-			if s.opts.NoWait {
-				return false, &GateError{Report: rep}
-			}
-			if gw, ok := s.rep.(GateWatcher); ok {
-				gw.GateChecked(rep)
-			}
-			if line := news.line(rep, time.Now()); line != "" {
-				s.rep.Waiting(line)
-			}
-			return false, nil
-		})
+		return poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
 	})
 	if st, ok := errors.AsType[*stoppedError](err); ok {
+		err = st.Cause
 		if st.Cause == errDeadline {
-			return rep, &GateError{Report: rep}
+			err = &GateError{Report: w.rep}
 		}
-		return rep, st.Cause
 	}
-	return rep, err
+	w.err = err
+}
+
+// check evaluates the gate once and says what changed: true when it holds.
+func (w *gateWait) check(ctx context.Context) (bool, error) {
+	s := w.s
+	var err error
+	if w.rep, err = s.evalThroughOutage(ctx, w.g, w.interval, w.end); err != nil {
+		return false, err
+	}
+	rep := w.rep
+	if rep.Passed {
+		s.rep.Info(rep.Summary())
+		return true, nil
+	}
+	if on := waitingOnKey(rep); on != w.lastOn {
+		s.notifyWaiting(rep)
+		w.lastOn = on
+	}
+	if s.opts.NoWait {
+		return false, &GateError{Report: rep}
+	}
+	if gw, ok := s.rep.(GateWatcher); ok {
+		gw.GateChecked(rep)
+	}
+	if line := w.news.line(rep, time.Now()); line != "" {
+		s.rep.Waiting(line)
+	}
+	return false, nil
 }
 
 // evalThroughOutage evaluates the gate, riding out BOS not answering: a
