@@ -135,9 +135,12 @@ func waitOutsideSlot(ctx context.Context, wait func() error) error {
 }
 
 // RunFleet rotates each job with rotate, parallel at a time (see Slots), and
-// sums the outcomes up. A job without a target is skipped; a failed job does
-// not stop the others.
-func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ctx context.Context, job FleetJob) (*Result, error)) *BulkResult {
+// sums the outcomes up; ended, when set, hears each job's outcome. A job
+// without a target is skipped; a failed job does not stop the others. A
+// rotation that parks at its gate (a *parkedError) is waited for without a
+// goroutine of its own.
+func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ctx context.Context, job FleetJob) (*Result, error),
+	ended func(job FleetJob, out *Result, err error)) *BulkResult {
 	res := &BulkResult{Items: make([]BulkItem, len(jobs))}
 	slots := NewSlots(parallel)
 	var wg sync.WaitGroup
@@ -153,10 +156,14 @@ func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ct
 			continue
 		}
 		wg.Add(1)
-		go func() {
+		var finish func(out *Result, err error)
+		finish = func(out *Result, err error) {
+			if p, ok := errors.AsType[*parkedError](err); ok {
+				p.await(ctx, slots, finish)
+				return
+			}
 			defer wg.Done()
 			defer slots.Release()
-			out, err := rotate(withSlots(ctx, slots), job)
 			it.Result = out
 			switch {
 			case err == nil && out != nil && out.DryRun:
@@ -168,7 +175,11 @@ func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ct
 			default:
 				it.State, it.Error = BulkFailed, client.Redact(err.Error())
 			}
-		}()
+			if ended != nil {
+				ended(job, out, err)
+			}
+		}
+		go func() { finish(rotate(withSlots(ctx, slots), job)) }()
 	}
 	wg.Wait()
 	for _, it := range res.Items {
@@ -234,12 +245,11 @@ func (r *Rotator) RotateFleet(ctx context.Context, keys []client.APIKey, opts Op
 		if job.QuietPeriod > 0 && opts.QuietPeriod == 0 {
 			o.QuietPeriod = job.QuietPeriod
 		}
-		out, err := rj.Rotate(ctx, job.Key, o)
-		out, err = runParked(ctx, out, err)
+		return rj.Rotate(ctx, job.Key, o)
+	}, func(job FleetJob, _ *Result, err error) {
 		if err != nil && !errors.Is(err, ErrPending) {
-			rj.Reporter.Warn(client.Redact(err.Error()))
+			(&keyReporter{mu: &mu, inner: r.rep(), prefix: job.Key.Prefix + ": "}).Warn(client.Redact(err.Error()))
 		}
-		return out, err
 	})
 	return res, res.Err()
 }

@@ -55,7 +55,7 @@ func TestWaitingRotationsDoNotHoldASlot(t *testing.T) {
 		}
 		work()
 		return &Result{}, nil
-	})
+	}, nil)
 	if res.Done != n || res.Err() != nil {
 		t.Fatalf("done %d of %d: %v (%+v)", res.Done, n, res.Err(), res.Items)
 	}
@@ -76,7 +76,7 @@ func TestFleetOutcomes(t *testing.T) {
 	run := func(jobs ...FleetJob) *BulkResult {
 		return RunFleet(context.Background(), jobs, 4, func(_ context.Context, j FleetJob) (*Result, error) {
 			return &Result{}, outcome[j.Key.Name]
-		})
+		}, nil)
 	}
 	res := run(mk("ok", "exec:a"), mk("untargeted"))
 	if res.Err() != nil || res.Done != 1 || res.Skipped != 1 || res.Items[1].State != BulkSkipped || res.Items[1].Error != "no target in rotation.targets" {
@@ -233,46 +233,31 @@ func TestSettlingRotationsDoNotHoldASlot(t *testing.T) {
 	<-done
 }
 
-// A fleet's rotation waits on its gate at the top of its goroutine, not
-// inside the walk's frames: a hundred parked goroutines keep the stacks
-// they park with.
-func TestFleetWaitsOutsideTheWalk(t *testing.T) {
-	w := newWorld(t)
-	keys := mintFleet(t, w, 3)
-	dir := t.TempDir()
-	var ks []client.APIKey
-	envs := map[string]string{}
-	for i, k := range keys {
-		envs[k.key.ID] = filepath.Join(dir, fmt.Sprintf("job%d.env", i))
-		if err := os.WriteFile(envs[k.key.ID], []byte("PLANA_KEY="+k.plain+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ks = append(ks, k.key)
-	}
+// A fleet's rotation waiting on its gate holds no goroutine: a goroutine
+// parked inside the walk keeps the deep stack it had, 16 to 32 KB for each
+// of a hundred rotations.
+func TestFleetWaitsWithoutAGoroutine(t *testing.T) {
+	w, ks, opts := unusedFleet(t, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: time.Minute, Yes: true, Parallel: 2,
-		Policy: func(k client.APIKey) FleetJob { return FleetJob{Targets: []string{"env-file:" + envs[k.ID]}} }}
 	done := make(chan *BulkResult)
 	go func() {
 		res, _ := w.rotator().RotateFleet(ctx, ks, opts)
 		done <- res
 	}()
-	// No automation uses the new keys: every rotation waits at its gate.
-	var waiting []string
+	// No automation uses the new keys: every rotation waits on its gate.
 	eventually(t, "every rotation to wait on its gate", func() bool {
-		waiting = waiting[:0]
-		for _, g := range goroutineStacks() {
-			atGate := strings.Contains(g, "gateWait") || strings.Contains(g, "waitGate")
-			if strings.Contains(g, "rotate.poll(") && atGate && strings.Contains(g, "rotate.RunFleet") {
-				waiting = append(waiting, g)
+		txt := w.rep.text()
+		for _, k := range ks {
+			if !strings.Contains(txt, k.Prefix+": waiting: ") {
+				return false
 			}
 		}
-		return len(waiting) == len(ks)
+		return true
 	})
-	for _, g := range waiting {
-		if strings.Contains(g, "(*session).walk(") {
-			t.Errorf("a rotation waits inside its walk:\n%s", g)
+	for _, g := range goroutineStacks() {
+		if strings.Contains(g, "(*session).walk(") || strings.Contains(g, "rotate.RunFleet.func") {
+			t.Errorf("a goroutine waits for a rotation:\n%s", g)
 		}
 	}
 	cancel()
@@ -282,6 +267,40 @@ func TestFleetWaitsOutsideTheWalk(t *testing.T) {
 			t.Errorf("%s: %s %q, want stopped at step 3", it.Old.Name, it.State, it.Error)
 		}
 	}
+}
+
+// A fleet's wait on a gate ends at its timeout: pending, to resume later.
+func TestFleetWaitTimesOut(t *testing.T) {
+	w, ks, opts := unusedFleet(t, 2)
+	opts.Timeout = 300 * time.Millisecond
+	res, err := w.rotator().RotateFleet(context.Background(), ks, opts)
+	if !errors.Is(err, ErrPending) || res.Pending != len(ks) {
+		t.Fatalf("want every rotation pending at its gate: %v %+v", err, res.Items)
+	}
+	for _, it := range res.Items {
+		if !strings.Contains(it.Error, "has not been used yet") {
+			t.Errorf("%s: %q, want the gate's report", it.Old.Name, it.Error)
+		}
+	}
+}
+
+// unusedFleet is n keys each deployed to its own env file, which no
+// automation reads: a fleet rotating them waits on every gate.
+func unusedFleet(t *testing.T, n int) (*world, []client.APIKey, Options) {
+	t.Helper()
+	w := newWorld(t)
+	dir := t.TempDir()
+	var ks []client.APIKey
+	envs := map[string]string{}
+	for i, k := range mintFleet(t, w, n) {
+		envs[k.key.ID] = filepath.Join(dir, fmt.Sprintf("job%d.env", i))
+		if err := os.WriteFile(envs[k.key.ID], []byte("PLANA_KEY="+k.plain+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, k.key)
+	}
+	return w, ks, Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: time.Minute, Yes: true, Parallel: 2,
+		Policy: func(k client.APIKey) FleetJob { return FleetJob{Targets: []string{"env-file:" + envs[k.ID]}} }}
 }
 
 // goroutineStacks is every goroutine's stack, one string each.

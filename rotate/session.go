@@ -31,8 +31,8 @@ type session struct {
 	gate   *gate
 	res    *Result
 	resume string // the command that resumes this run; "": plana keys rotate
-	// parked is step 3's wait, handed to the top of the goroutine; rest
-	// is the walk's rows from the one that parked (see parkedError).
+	// parked is step 3's wait, handed to the fleet; rest is the walk's
+	// rows from the one that parked (see parkedError).
 	parked *gateWait
 	rest   []*stepRow
 }
@@ -45,53 +45,8 @@ func (r *Rotator) withSession(ctx context.Context, key client.APIKey, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if errors.Is(err, errParked) {
-			err = &parkedError{s: s}
-			return
-		}
-		s.close()
-	}()
+	defer func() { err = s.closeUnlessParked(err) }()
 	return fn(s)
-}
-
-// errParked stops a walk at a wait the caller runs (Rotator.parkWaits).
-var errParked = errors.New("rotation waiting on its gate")
-
-// parkedError is a rotation of a fleet stopped at its gate's wait, with its
-// session open. Its goroutine waits in resume, at the top of its stack, not
-// inside the walk: a parked goroutine keeps the stack it had, and the
-// collector halves a stack only while a quarter of it is used, so a hundred
-// rotations waiting inside the walk's deep frames kept 16 to 32 KB each.
-type parkedError struct{ s *session }
-
-func (p *parkedError) Error() string { return errParked.Error() }
-func (p *parkedError) Unwrap() error { return errParked }
-
-// resume runs the parked wait, then the rest of the walk, and closes the
-// session unless the walk parks again.
-func (p *parkedError) resume(ctx context.Context) (_ *Result, err error) {
-	s := p.s
-	defer func() {
-		if errors.Is(err, errParked) {
-			err = &parkedError{s: s}
-			return
-		}
-		s.close()
-	}()
-	s.parked.wait(ctx)
-	return s.walk(ctx, s.rest...)
-}
-
-// runParked runs a rotation of a fleet to its end, waiting where it parks.
-func runParked(ctx context.Context, res *Result, err error) (*Result, error) {
-	for {
-		p, ok := errors.AsType[*parkedError](err)
-		if !ok {
-			return res, err
-		}
-		res, err = p.resume(ctx)
-	}
 }
 
 // open locks key's rotation and loads its journal. key may be the old key

@@ -93,8 +93,9 @@ func (s *session) newGateWait(g *gate) *gateWait {
 	return w
 }
 
-// wait polls the gate until the wait ends, and records how. In a bulk run,
-// a rotation waiting on its gate gives its slot to one that has work to do.
+// wait polls the gate until the wait ends, and records how (a fleet waits
+// with parkedError.await instead). In a bulk run, a rotation waiting on its
+// gate gives its slot to one that has work to do.
 func (w *gateWait) wait(ctx context.Context) {
 	err := waitOutsideSlot(ctx, func() error {
 		return poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
