@@ -233,39 +233,70 @@ func TestSettlingRotationsDoNotHoldASlot(t *testing.T) {
 	<-done
 }
 
-// A fleet's rotation waiting on its gate holds no goroutine: a goroutine
-// parked inside the walk keeps the deep stack it had, 16 to 32 KB for each
-// of a hundred rotations.
+// A fleet's rotation waiting, after its create or on its gate, holds no
+// goroutine: a goroutine parked inside the walk keeps the deep stack it
+// had, 16 to 32 KB for each of a hundred rotations.
 func TestFleetWaitsWithoutAGoroutine(t *testing.T) {
-	w, ks, opts := unusedFleet(t, 3)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan *BulkResult)
-	go func() {
-		res, _ := w.rotator().RotateFleet(ctx, ks, opts)
-		done <- res
-	}()
-	// No automation uses the new keys: every rotation waits on its gate.
-	eventually(t, "every rotation to wait on its gate", func() bool {
-		txt := w.rep.text()
-		for _, k := range ks {
-			if !strings.Contains(txt, k.Prefix+": waiting: ") {
-				return false
+	for _, tc := range []struct {
+		wait, line, stopped string
+		settle              time.Duration
+	}{
+		{"after the create", "checking no other machine created a successor", "stopped at step 1 (settle)", time.Hour},
+		{"on the gate", "waiting: the new key", "stopped at step 3", 0},
+	} {
+		t.Run(tc.wait, func(t *testing.T) {
+			w, ks, opts := unusedFleet(t, 3)
+			opts.PollInterval = 200 * time.Millisecond
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rot := w.rotator()
+			rot.SettleDelay = tc.settle
+			done := make(chan *BulkResult)
+			go func() {
+				res, _ := rot.RotateFleet(ctx, ks, opts)
+				done <- res
+			}()
+			eventually(t, "every rotation to wait "+tc.wait, func() bool {
+				txt := w.rep.text()
+				for _, k := range ks {
+					if !strings.Contains(txt, k.Prefix+": "+tc.line) {
+						return false
+					}
+				}
+				return true
+			})
+			// Two more rounds of looks at every gate, watched all along.
+			w.rep.mu.Lock()
+			until := w.rep.checks + 2*len(ks)
+			w.rep.mu.Unlock()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for deadline := time.Now().Add(10 * time.Second); ; <-tick.C {
+				for _, g := range goroutineStacks() {
+					// A look at the gate does not wait inside for the feed's next read either.
+					inLook := strings.Contains(g, "(*awaiter).look(") && strings.Contains(g, "(*Subscription).NextAfter(")
+					if strings.Contains(g, "(*session).walk(") || strings.Contains(g, "rotate.RunFleet.func") || inLook {
+						t.Fatalf("a goroutine waits for a rotation:\n%s", g)
+					}
+				}
+				w.rep.mu.Lock()
+				checked := w.rep.checks >= until || tc.settle > 0
+				w.rep.mu.Unlock()
+				if checked {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the gates were not checked twice more")
+				}
 			}
-		}
-		return true
-	})
-	for _, g := range goroutineStacks() {
-		if strings.Contains(g, "(*session).walk(") || strings.Contains(g, "rotate.RunFleet.func") {
-			t.Errorf("a goroutine waits for a rotation:\n%s", g)
-		}
-	}
-	cancel()
-	res := <-done
-	for _, it := range res.Items {
-		if it.State != BulkFailed || !strings.Contains(it.Error, "stopped at step 3") {
-			t.Errorf("%s: %s %q, want stopped at step 3", it.Old.Name, it.State, it.Error)
-		}
+			cancel()
+			res := <-done
+			for _, it := range res.Items {
+				if it.State != BulkFailed || !strings.Contains(it.Error, tc.stopped) {
+					t.Errorf("%s: %s %q, want %s", it.Old.Name, it.State, it.Error, tc.stopped)
+				}
+			}
+		})
 	}
 }
 

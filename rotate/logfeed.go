@@ -136,6 +136,13 @@ func (s *Subscription) NextAfter(ctx context.Context, t time.Time) (FeedBatch, e
 	}
 }
 
+// Ready says Next would return at once: a batch, or a failed read, waits.
+func (s *Subscription) Ready() bool {
+	s.feed.mu.Lock()
+	defer s.feed.mu.Unlock()
+	return s.has
+}
+
 func (f *LogFeed) poke() {
 	select {
 	case f.wake <- struct{}{}:

@@ -7,13 +7,12 @@ import (
 	"time"
 )
 
-// errParked stops a walk at step 3's wait, which a fleet runs itself
-// (Rotator.parkWaits).
-var errParked = errors.New("rotation waiting on its gate")
+// errParked stops a walk at a wait a fleet runs itself (Rotator.parkWaits).
+var errParked = errors.New("rotation waiting")
 
-// parkedError is a rotation of a fleet stopped at its gate's wait, with its
-// session open. The fleet waits for it with no goroutine of its own between
-// two checks of the gate (await): a goroutine parked inside the walk keeps
+// parkedError is a rotation of a fleet stopped at a wait (session.parked),
+// with its session open. The fleet waits for it with no goroutine of its
+// own between two looks (await): a goroutine parked inside the walk keeps
 // the stack it had, and the collector halves a stack only while a quarter
 // of it is used, so a hundred rotations waiting there kept 16 to 32 KB of
 // stack each. A waiting rotation now costs only its state.
@@ -32,27 +31,33 @@ func (s *session) closeUnlessParked(err error) error {
 	return err
 }
 
-// await runs the parked wait as gateWait.wait does (a check now, then one
-// every poll interval until the gate holds, the timeout passes or ctx
-// ends), each check on a timer's goroutine, with the rotation's slot given
-// back meanwhile. Then it takes a slot again, walks on from step 3, and
-// hands the outcome to then (awaiting again if the walk parks again).
+// parkedWait is a wait a fleet runs itself: step 3's (gateWait) and the
+// race rule's after a create (settleWait).
+type parkedWait interface {
+	// next looks once: done when the wait is over (err says how it
+	// failed), else how long until the next look.
+	next(ctx context.Context) (done bool, err error, after time.Duration)
+	// ended records how the wait ended, for the walk that resumes.
+	ended(err error)
+}
+
+// await runs the parked wait with no goroutine between two looks (each
+// runs on a timer's goroutine) and the rotation's slot given back. Then it
+// takes a slot again, walks on from the row that parked, and hands the
+// outcome to then (awaiting again if the walk parks again).
 func (p *parkedError) await(ctx context.Context, slots *Slots, then func(*Result, error)) {
 	a := &awaiter{p: p, ctx: ctx, slots: slots, then: then}
-	if t := p.s.opts.Timeout; t > 0 {
-		a.end = time.Now().Add(t)
-	}
 	slots.Release()
-	// Ctrl-C ends the wait at once, not at the next check.
+	// Ctrl-C ends the wait at once, not at the next look.
 	a.stop = context.AfterFunc(ctx, func() {
 		a.mu.Lock()
 		t := a.timer
 		a.mu.Unlock()
 		if t != nil && t.Stop() {
-			a.check()
+			a.look()
 		}
 	})
-	go a.check()
+	go a.look()
 }
 
 type awaiter struct {
@@ -60,38 +65,29 @@ type awaiter struct {
 	ctx   context.Context
 	slots *Slots
 	then  func(*Result, error)
-	end   time.Time // zero: no timeout
 	stop  func() bool
 
 	mu    sync.Mutex
-	timer *time.Timer // the next check's
+	timer *time.Timer // the next look's
 }
 
-func (a *awaiter) check() {
-	w := a.p.s.parked
+func (a *awaiter) look() {
 	if err := a.ctx.Err(); err != nil {
 		a.finish(err)
 		return
 	}
-	if !a.end.IsZero() && !time.Now().Before(a.end) {
-		a.finish(&GateError{Report: w.rep})
-		return
-	}
-	if done, err := w.check(a.ctx); done || err != nil {
+	done, err, after := a.p.s.parked.next(a.ctx)
+	if done {
 		a.finish(err)
 		return
 	}
-	next := w.interval
-	if !a.end.IsZero() {
-		next = min(next, time.Until(a.end))
-	}
 	a.mu.Lock()
-	a.timer = time.AfterFunc(next, a.check)
+	a.timer = time.AfterFunc(after, a.look)
 	t := a.timer
 	a.mu.Unlock()
 	// ctx may have ended after the AfterFunc above looked for a timer.
 	if a.ctx.Err() != nil && t.Stop() {
-		a.check()
+		a.look()
 	}
 }
 
@@ -99,7 +95,7 @@ func (a *awaiter) check() {
 func (a *awaiter) finish(err error) {
 	a.stop()
 	s := a.p.s
-	s.parked.err = err
+	s.parked.ended(err)
 	_ = a.slots.Acquire(context.WithoutCancel(a.ctx)) // fails only when its ctx ends
 	res, err := s.walk(a.ctx, s.rest...)
 	err = s.closeUnlessParked(err)
@@ -109,3 +105,38 @@ func (a *awaiter) finish(err error) {
 	}
 	a.then(res, err)
 }
+
+// next checks the gate when the feed has read since the last check: a
+// check waiting inside for the next read would hold a goroutine per
+// rotation again.
+func (w *gateWait) next(ctx context.Context) (bool, error, time.Duration) {
+	if !w.end.IsZero() && !time.Now().Before(w.end) {
+		return true, &GateError{Report: w.rep}, 0
+	}
+	if w.g.sub == nil || w.g.sub.Ready() {
+		if done, err := w.check(ctx); done || err != nil {
+			return true, err, 0
+		}
+	}
+	if w.end.IsZero() {
+		return false, nil, w.interval
+	}
+	return false, nil, min(w.interval, time.Until(w.end))
+}
+
+func (w *gateWait) ended(err error) { w.err = err }
+
+// settleWait is the race rule's wait after a create (session.settle).
+type settleWait struct {
+	until time.Time
+	err   error
+}
+
+func (w *settleWait) next(context.Context) (bool, error, time.Duration) {
+	if d := time.Until(w.until); d > 0 {
+		return false, nil, d
+	}
+	return true, nil, 0
+}
+
+func (w *settleWait) ended(err error) { w.err = err }

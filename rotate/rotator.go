@@ -62,8 +62,8 @@ type Rotator struct {
 	// keyringProven, in a bulk run, says the keyring already passed its
 	// probe in this run.
 	keyringProven *atomic.Bool
-	// parkWaits, in a bulk run, makes step 3 hand its wait to the top of
-	// the rotation's goroutine (see parkedError).
+	// parkWaits, in a bulk run, makes the waits after a create and at the
+	// gate return to the fleet, which runs them (see parkedError).
 	parkWaits bool
 
 	// SettleDelay is how long after its create a run lists the successors

@@ -31,9 +31,9 @@ type session struct {
 	gate   *gate
 	res    *Result
 	resume string // the command that resumes this run; "": plana keys rotate
-	// parked is step 3's wait, handed to the fleet; rest is the walk's
-	// rows from the one that parked (see parkedError).
-	parked *gateWait
+	// parked is a wait handed to the fleet; rest is the walk's rows from
+	// the one that parked (see parkedError).
+	parked parkedWait
 	rest   []*stepRow
 }
 

@@ -172,12 +172,22 @@ func (s *session) settle(ctx context.Context) error {
 	if j.New == nil || j.Adopted || j.Deployed {
 		return nil
 	}
+	if w, ok := s.parked.(*settleWait); ok {
+		s.parked = nil
+		if w.err != nil {
+			return w.err
+		}
+	}
 	delay := s.r.SettleDelay
 	if delay == 0 {
 		delay = defaultSettleDelay
 	}
 	if wait := delay - s.now().Sub(j.NewCreatedAt); wait > 0 {
 		s.rep.Waiting("checking no other machine created a successor at the same moment")
+		if s.r.parkWaits {
+			s.parked = &settleWait{until: time.Now().Add(wait)}
+			return errParked
+		}
 		// In a bulk run the wait gives its slot to a rotation with work.
 		err := waitOutsideSlot(ctx, func() error {
 			select {

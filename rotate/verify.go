@@ -14,7 +14,7 @@ import (
 // first time through (errParked) and takes its outcome when the walk comes
 // back after it.
 func (s *session) ensureVerified(ctx context.Context) error {
-	w := s.parked
+	w, _ := s.parked.(*gateWait)
 	s.parked = nil
 	if w == nil {
 		if err := s.needNew(); err != nil {
@@ -94,7 +94,7 @@ func (s *session) newGateWait(g *gate) *gateWait {
 }
 
 // wait polls the gate until the wait ends, and records how (a fleet waits
-// with parkedError.await instead). In a bulk run, a rotation waiting on its
+// with parkedError.await and next instead). In a bulk run, a rotation waiting on its
 // gate gives its slot to one that has work to do.
 func (w *gateWait) wait(ctx context.Context) {
 	err := waitOutsideSlot(ctx, func() error {
