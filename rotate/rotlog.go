@@ -220,26 +220,71 @@ func (l RotationLog) writeHead(h logHead) error {
 
 // lastHash reads the log's last entry's hash, whether that entry is keyed
 // (a keyed log stays keyed), and how many lines the log has, for the head
-// file.
+// file. It reads the log's end, not the whole log: a fleet's appends each
+// read all of a growing log, a year's log at every step of every rotation.
+// The line count is the head's when the head ends where the log does.
 func (l RotationLog) lastHash() (hash string, lines int, keyed bool, err error) {
-	data, err := os.ReadFile(l.Path)
+	f, err := os.Open(l.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", 0, false, nil
 	}
 	if err != nil {
 		return "", 0, false, err
 	}
-	lines = bytes.Count(data, []byte{'\n'})
-	data = bytes.TrimRight(data, "\n")
-	if len(data) == 0 {
-		return "", lines, false, nil
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, false, err
 	}
-	last := data[bytes.LastIndexByte(data, '\n')+1:]
+	var data []byte
+	cut := -1
+	for tail := int64(logTail); ; tail = fi.Size() {
+		from := max(fi.Size()-tail, 0)
+		data = make([]byte, fi.Size()-from)
+		if _, err := f.ReadAt(data, from); err != nil && err != io.EOF {
+			return "", 0, false, err
+		}
+		data = bytes.TrimRight(data, "\n")
+		// A last line longer than the tail is read whole.
+		if cut = bytes.LastIndexByte(data, '\n'); cut >= 0 || from == 0 {
+			break
+		}
+	}
+	if len(data) == 0 {
+		lines, err := countLines(f)
+		return "", lines, false, err
+	}
 	var e LogEntry
-	if err := json.Unmarshal(last, &e); err != nil || e.Hash == "" {
+	if err := json.Unmarshal(data[cut+1:], &e); err != nil || e.Hash == "" {
 		return "", 0, false, fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
 	}
+	var h logHead
+	if b, err := os.ReadFile(l.headPath()); err == nil && json.Unmarshal(b, &h) == nil && h.Hash == e.Hash {
+		lines = h.Entries
+	} else if lines, err = countLines(f); err != nil {
+		return "", 0, false, err
+	}
 	return e.Hash, lines, e.Chain == ChainKeyed, nil
+}
+
+// logTail is how much of the log's end lastHash reads: many entries.
+const logTail = 16 << 10
+
+// countLines counts f's newlines, a buffer at a time.
+func countLines(f *os.File) (int, error) {
+	buf := make([]byte, 32<<10)
+	n := 0
+	for off := int64(0); ; {
+		k, err := f.ReadAt(buf, off)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		off += int64(k)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // Entries reads the whole log, oldest first. A missing log is empty.

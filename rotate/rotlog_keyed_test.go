@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,51 @@ func TestKeyedLogWithTheOSKeyring(t *testing.T) {
 	forge(t, l, func(i int, e *LogEntry) bool { e.Chain = ""; return i == 0 })
 	if err := l.Verify(); err == nil {
 		t.Fatal("a rewrite as a plain chain passed")
+	}
+}
+
+// An append reads the log's end, not the whole log: a fleet appends at
+// every step of every rotation to a log that keeps growing for years.
+func TestAppendReadsOnlyTheLogsEnd(t *testing.T) {
+	for _, withHead := range []bool{true, false} {
+		dir := t.TempDir()
+		l := OpenLog(dir)
+		appendEntries(t, l, EventCreated)
+		const n = 5000 // about 1.5 MB
+		first := readLog(t, l)[0]
+		var out bytes.Buffer
+		prev := ""
+		for i := range n {
+			e := first
+			e.Time, e.PrevHash = e.Time.Add(time.Duration(i)*time.Second), prev
+			e.Hash = e.hash(nil)
+			prev = e.Hash
+			b, _ := json.Marshal(e)
+			out.Write(append(b, '\n'))
+		}
+		if err := os.WriteFile(l.Path, out.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.writeHead(logHead{Entries: n, Hash: prev}); err != nil {
+			t.Fatal(err)
+		}
+		if !withHead {
+			os.Remove(l.headPath())
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		appendEntries(t, l, EventDeployed)
+		runtime.ReadMemStats(&after)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<10 {
+			t.Errorf("head %v: one append to a %d-byte log allocated %d bytes, want it to read only the end", withHead, out.Len(), alloc)
+		}
+		if err := l.Verify(); err != nil {
+			t.Errorf("head %v: %v", withHead, err)
+		}
+		b, _ := os.ReadFile(l.headPath())
+		var h logHead
+		if json.Unmarshal(b, &h) != nil || h.Entries != n+1 {
+			t.Errorf("head %v: head %s, want %d entries", withHead, b, n+1)
+		}
 	}
 }
