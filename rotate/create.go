@@ -17,6 +17,9 @@ import (
 // successor: a successor whose plaintext is lost is revoked before another
 // is created.
 func (s *session) ensureCreated(ctx context.Context) error {
+	// reconcile's listing serves the name of a key created now, no later:
+	// a fleet's rotations each keeping theirs would keep a hundred.
+	defer func() { s.listed = nil }()
 	j := s.j
 	if j.New != nil && j.Adopted {
 		// Another machine's successor: its plaintext is not ours to give up.
@@ -187,9 +190,15 @@ func (s *session) createRefused(err error) error {
 }
 
 func (s *session) successorName(ctx context.Context) (string, error) {
-	all, err := s.r.listKeys(ctx)
-	if err != nil {
-		return "", fmt.Errorf("listing keys to name the new one: %w", err)
+	// The walk's last listing, from reconcile just before, serves: a name
+	// taken since then is a successor made at the same moment, which the
+	// race rule settles after the create whatever the names.
+	all := s.listed
+	if all == nil {
+		var err error
+		if all, err = s.r.listKeys(ctx); err != nil {
+			return "", fmt.Errorf("listing keys to name the new one: %w", err)
+		}
 	}
 	taken := map[string]bool{}
 	for _, k := range all {

@@ -35,6 +35,8 @@ type session struct {
 	// the one that parked (see parkedError).
 	parked parkedWait
 	rest   []*stepRow
+	// listed is reconcile's listing of the workspace's keys, until step 1.
+	listed []client.APIKey
 }
 
 // withSession opens the session of key's rotation, runs fn in it, and

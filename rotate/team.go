@@ -63,6 +63,7 @@ func (s *session) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.listed = keys
 	succ := Successors(s.old, keys)
 	win, ok := Winner(succ)
 	// A journal past step 3 walks on: the revoke may be its own, whose
