@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -156,6 +157,9 @@ func oneByOne(names []string) [][]string {
 // its bus address.
 func (b *bench) keyringSession() (string, func(), error) {
 	cmd := exec.Command(filepath.Join(b.root, "scripts", "with-keyring.sh"), "sh", "-c", `echo "bus=$DBUS_SESSION_BUS_ADDRESS"; exec sleep 86400`)
+	// A group of its own, stopped whole: killing the script alone left its
+	// D-Bus session, the keyring daemon and the sleep running after each bench.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err
@@ -163,7 +167,7 @@ func (b *bench) keyringSession() (string, func(), error) {
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
-	stop := func() { cmd.Process.Kill(); cmd.Wait() }
+	stop := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM); cmd.Wait() }
 	line, err := bufio.NewReader(out).ReadString('\n')
 	bus, ok := strings.CutPrefix(strings.TrimSpace(line), "bus=")
 	if err != nil || !ok || bus == "" {
