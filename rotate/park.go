@@ -36,7 +36,7 @@ func (s *session) closeUnlessParked(err error) error {
 type parkedWait interface {
 	// next looks once: done when the wait is over (err says how it
 	// failed), else how long until the next look.
-	next(ctx context.Context) (done bool, err error, after time.Duration)
+	next(ctx context.Context) (done bool, after time.Duration, err error)
 	// ended records how the wait ended, for the walk that resumes.
 	ended(err error)
 }
@@ -76,7 +76,7 @@ func (a *awaiter) look() {
 		a.finish(err)
 		return
 	}
-	done, err, after := a.p.s.parked.next(a.ctx)
+	done, after, err := a.p.s.parked.next(a.ctx)
 	if done {
 		a.finish(err)
 		return
@@ -109,19 +109,19 @@ func (a *awaiter) finish(err error) {
 // next checks the gate when the feed has read since the last check: a
 // check waiting inside for the next read would hold a goroutine per
 // rotation again.
-func (w *gateWait) next(ctx context.Context) (bool, error, time.Duration) {
+func (w *gateWait) next(ctx context.Context) (bool, time.Duration, error) {
 	if !w.end.IsZero() && !time.Now().Before(w.end) {
-		return true, &GateError{Report: w.rep}, 0
+		return true, 0, &GateError{Report: w.rep}
 	}
 	if w.g.sub == nil || w.g.sub.Ready() {
 		if done, err := w.check(ctx); done || err != nil {
-			return true, err, 0
+			return true, 0, err
 		}
 	}
 	if w.end.IsZero() {
-		return false, nil, w.interval
+		return false, w.interval, nil
 	}
-	return false, nil, min(w.interval, time.Until(w.end))
+	return false, min(w.interval, time.Until(w.end)), nil
 }
 
 func (w *gateWait) ended(err error) { w.err = err }
@@ -132,11 +132,11 @@ type settleWait struct {
 	err   error
 }
 
-func (w *settleWait) next(context.Context) (bool, error, time.Duration) {
+func (w *settleWait) next(context.Context) (bool, time.Duration, error) {
 	if d := time.Until(w.until); d > 0 {
-		return false, nil, d
+		return false, d, nil
 	}
-	return true, nil, 0
+	return true, 0, nil
 }
 
 func (w *settleWait) ended(err error) { w.err = err }
