@@ -137,8 +137,8 @@ func waitOutsideSlot(ctx context.Context, wait func() error) error {
 // RunFleet rotates each job with rotate, parallel at a time (see Slots), and
 // sums the outcomes up; ended, when set, hears each job's outcome. A job
 // without a target is skipped; a failed job does not stop the others. A
-// rotation that parks at its gate (a *parkedError) is waited for without a
-// goroutine of its own.
+// rotation that parks at a wait (a *parkedError: after its create, at its
+// gate) is waited for without a goroutine of its own.
 func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ctx context.Context, job FleetJob) (*Result, error),
 	ended func(job FleetJob, out *Result, err error)) *BulkResult {
 	res := &BulkResult{Items: make([]BulkItem, len(jobs))}
