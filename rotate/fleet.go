@@ -85,8 +85,9 @@ type FleetJob struct {
 
 // Slots bound the work a fleet does at once. A rotation holds a slot while
 // it creates, deploys, finalizes or revokes, and gives it back while it waits
-// on its gate: waiting costs one shared read of the log per poll, so a
-// hundred rotations wait together while --parallel of them work.
+// after its create or on its gate (parkedError.await): waiting costs one
+// shared read of the log per poll, so a hundred rotations wait together
+// while --parallel of them work.
 type Slots struct{ ch chan struct{} }
 
 // NewSlots makes n slots (at least one).
@@ -110,28 +111,6 @@ func (s *Slots) Release() {
 	if s != nil {
 		<-s.ch
 	}
-}
-
-type slotsKey struct{}
-
-// withSlots lets the rotation under ctx give its slot back while it waits.
-func withSlots(ctx context.Context, s *Slots) context.Context {
-	return context.WithValue(ctx, slotsKey{}, s)
-}
-
-// waitOutsideSlot runs wait with the caller's slot given back, when it runs
-// under a fleet, and takes a slot again afterwards.
-func waitOutsideSlot(ctx context.Context, wait func() error) error {
-	s, _ := ctx.Value(slotsKey{}).(*Slots)
-	if s == nil {
-		return wait()
-	}
-	s.Release()
-	err := wait()
-	if aerr := s.Acquire(context.WithoutCancel(ctx)); aerr != nil && err == nil {
-		err = aerr
-	}
-	return err
 }
 
 // RunFleet rotates each job with rotate, parallel at a time (see Slots), and
@@ -179,7 +158,7 @@ func RunFleet(ctx context.Context, jobs []FleetJob, parallel int, rotate func(ct
 				ended(job, out, err)
 			}
 		}
-		go func() { finish(rotate(withSlots(ctx, slots), job)) }()
+		go func() { finish(rotate(ctx, job)) }()
 	}
 	wg.Wait()
 	for _, it := range res.Items {

@@ -35,26 +35,26 @@ func TestWaitingRotationsDoNotHoldASlot(t *testing.T) {
 		time.Sleep(time.Millisecond) // a step's work
 		working.Add(-1)
 	}
+	// Each rotation works, parks a wait, then works again.
+	then := &stepRow{name: "work", done: func(*Journal) bool { return false }, run: func(*session, context.Context) error { work(); return nil }}
 	res := RunFleet(ctx, jobs, parallel, func(ctx context.Context, job FleetJob) (*Result, error) {
 		work()
-		err := waitOutsideSlot(ctx, func() error {
+		counted := false
+		s := &session{j: &Journal{}, res: &Result{}, rest: []*stepRow{then}, parked: &testWait{look: func() (bool, time.Duration) {
 			// Every rotation reaches its gate before any passes: only
 			// possible if waiting gives the slot back.
-			if waiting.Add(1) == n {
+			if !counted && waiting.Add(1) == n {
 				once.Do(func() { close(allWaiting) })
 			}
+			counted = true
 			select {
 			case <-allWaiting:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+				return true, 0
+			default:
+				return false, time.Millisecond
 			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		work()
-		return &Result{}, nil
+		}}}
+		return nil, &parkedError{s: s}
 	}, nil)
 	if res.Done != n || res.Err() != nil {
 		t.Fatalf("done %d of %d: %v (%+v)", res.Done, n, res.Err(), res.Items)
@@ -63,6 +63,18 @@ func TestWaitingRotationsDoNotHoldASlot(t *testing.T) {
 		t.Errorf("%d rotations worked at once, --parallel %d", p, parallel)
 	}
 }
+
+// testWait is a parked wait whose looks are next's.
+type testWait struct {
+	look func() (bool, time.Duration)
+	err  error
+}
+
+func (w *testWait) next(context.Context) (bool, time.Duration, error) {
+	done, after := w.look()
+	return done, after, nil
+}
+func (w *testWait) ended(err error) { w.err = err }
 
 func TestFleetOutcomes(t *testing.T) {
 	mk := func(name string, targets ...string) FleetJob {

@@ -189,17 +189,10 @@ func (s *session) settle(ctx context.Context) error {
 			s.parked = &settleWait{until: time.Now().Add(wait)}
 			return errParked
 		}
-		// In a bulk run the wait gives its slot to a rotation with work.
-		err := waitOutsideSlot(ctx, func() error {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-				return nil
-			}
-		})
-		if err != nil {
-			return err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 	keys, err := s.allKeys(ctx)

@@ -93,13 +93,10 @@ func (s *session) newGateWait(g *gate) *gateWait {
 	return w
 }
 
-// wait polls the gate until the wait ends, and records how (a fleet waits
-// with parkedError.await and next instead). In a bulk run, a rotation waiting on its
-// gate gives its slot to one that has work to do.
+// wait polls the gate until the wait ends, and records how. A fleet waits
+// with parkedError.await and next instead, its slot given back.
 func (w *gateWait) wait(ctx context.Context) {
-	err := waitOutsideSlot(ctx, func() error {
-		return poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
-	})
+	err := poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
 	if st, ok := errors.AsType[*stoppedError](err); ok {
 		err = st.Cause
 		if st.Cause == errDeadline {
