@@ -210,6 +210,20 @@ type logHead struct {
 
 func (l RotationLog) headPath() string { return strings.TrimSuffix(l.Path, ".jsonl") + ".head" }
 
+// readHead reads the head file: nil when there is none to read, ok false
+// when it is damaged.
+func (l RotationLog) readHead() (h *logHead, ok bool) {
+	b, err := os.ReadFile(l.headPath())
+	if err != nil {
+		return nil, true
+	}
+	h = new(logHead)
+	if json.Unmarshal(b, h) != nil {
+		return nil, false
+	}
+	return h, true
+}
+
 func (l RotationLog) writeHead(h logHead) error {
 	b, _ := json.Marshal(h)
 	if err := atomicfile.WriteFile(l.headPath(), append(b, '\n'), 0o600); err != nil {
@@ -258,8 +272,7 @@ func (l RotationLog) lastHash() (hash string, lines int, keyed bool, err error) 
 	if err := json.Unmarshal(data[cut+1:], &e); err != nil || e.Hash == "" {
 		return "", 0, false, fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
 	}
-	var h logHead
-	if b, err := os.ReadFile(l.headPath()); err == nil && json.Unmarshal(b, &h) == nil && h.Hash == e.Hash {
+	if h, ok := l.readHead(); ok && h != nil && h.Hash == e.Hash {
 		lines = h.Entries
 	} else if lines, err = countLines(f); err != nil {
 		return "", 0, false, err
@@ -339,12 +352,9 @@ func (e *ChainError) Error() string {
 // this log's key: otherwise rewriting lines as plain ones would pass. A log
 // gone with its head is reported when journals show it had entries.
 func (l RotationLog) Verify() error {
-	var head *logHead
-	if b, err := os.ReadFile(l.headPath()); err == nil {
-		head = new(logHead)
-		if json.Unmarshal(b, head) != nil {
-			return &ChainError{Path: l.Path, Line: 0, Why: "has a damaged head file " + l.headPath()}
-		}
+	head, ok := l.readHead()
+	if !ok {
+		return &ChainError{Path: l.Path, Line: 0, Why: "has a damaged head file " + l.headPath()}
 	}
 	f, err := os.Open(l.Path)
 	if errors.Is(err, fs.ErrNotExist) {
