@@ -55,18 +55,10 @@ func (s *session) verifyOldQuiet(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := s.waitGate(ctx, newGate(s.r.API, s.j, q, true))
-	s.res.Gate = &rep
-	return s.result(), err
-}
-
-// waitGate evaluates the gate every poll interval until it holds, the
-// timeout passes (a *GateError) or ctx ends; once with NoWait. On a pipe
-// the wait says only what changed, and that it still waits now and then.
-func (s *session) waitGate(ctx context.Context, g *gate) (GateReport, error) {
-	w := s.newGateWait(g)
+	w := s.newGateWait(newGate(s.r.API, s.j, q, true))
 	w.wait(ctx)
-	return w.rep, w.err
+	s.res.Gate = &w.rep
+	return s.result(), w.err
 }
 
 // gateWait is one wait on a gate: what its evaluations carry from one poll
@@ -93,8 +85,11 @@ func (s *session) newGateWait(g *gate) *gateWait {
 	return w
 }
 
-// wait polls the gate until the wait ends, and records how. A fleet waits
-// with parkedError.await and next instead, its slot given back.
+// wait evaluates the gate every poll interval until it holds, the timeout
+// passes (a *GateError) or ctx ends; once with NoWait; and records how it
+// ended. On a pipe the wait says only what changed, and that it still
+// waits now and then. A fleet waits with parkedError.await and next
+// instead, its slot given back.
 func (w *gateWait) wait(ctx context.Context) {
 	err := poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
 	if st, ok := errors.AsType[*stoppedError](err); ok {
