@@ -12,7 +12,9 @@ const (
 // ScopeManage is the scope a management key needs.
 const ScopeManage = "keys:manage"
 
-// User is a BOS user. Role is set only in the answer of GET /v1/me.
+// User is a BOS user: the caller of GET /v1/me, or a key's issuer or revoker.
+// Role is the user's role now ("admin" or "member"), not when the key was
+// created; lineage is believed only together with it.
 type User struct {
 	ID    string `json:"id"`
 	Email string `json:"email"`

@@ -48,10 +48,21 @@ var coreCommands = scriptCommands{
 	"nosecrets":  cmdNoSecrets,
 }
 
-// cmdLogin runs `plana auth login --with-token` with $WORK/token on stdin:
-// the token is in neither the script nor any argv. Extra args are passed on.
+// tokenPath is $WORK/token, the admin's management key, or with a first
+// argument -member $WORK/member.token, the member's; it returns the other
+// arguments.
+func tokenPath(ts *testscript.TestScript, args []string) (string, []string) {
+	if len(args) > 0 && args[0] == "-member" {
+		return filepath.Join(ts.Getenv("WORK"), memberTokenFile), args[1:]
+	}
+	return filepath.Join(ts.Getenv("WORK"), "token"), args
+}
+
+// cmdLogin runs `plana auth login --with-token` with $WORK/token (-member:
+// $WORK/member.token) on stdin: the token is in neither the script nor any
+// argv. Extra args are passed on.
 func cmdLogin(ts *testscript.TestScript, neg bool, args []string) {
-	token := filepath.Join(ts.Getenv("WORK"), "token")
+	token, args := tokenPath(ts, args)
 	// sh does the redirection so ts.Exec (the script's own environment and
 	// captured output) can run it; only the file's path is in argv.
 	argv := append([]string{"-c", `f=$1; shift; exec plana auth login --with-token "$@" <"$f"`, "sh", token}, args...)
@@ -184,13 +195,15 @@ func cmdSetFrom(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], m[1])
 }
 
-// cmdTokenEnv: tokenenv sets PLANA_TOKEN from $WORK/token, the way a cron
-// job or CI gets its management key, without the token in the script.
+// cmdTokenEnv: tokenenv [-member] sets PLANA_TOKEN from $WORK/token (or
+// the member's), the way a cron job or CI gets its management key, without
+// the token in the script.
 func cmdTokenEnv(ts *testscript.TestScript, neg bool, args []string) {
+	path, args := tokenPath(ts, args)
 	if neg || len(args) != 0 {
-		ts.Fatalf("usage: tokenenv")
+		ts.Fatalf("usage: tokenenv [-member]")
 	}
-	data, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), "token"))
+	data, err := os.ReadFile(path)
 	ts.Check(err)
 	ts.Setenv("PLANA_TOKEN", strings.TrimSpace(string(data)))
 }
@@ -229,7 +242,7 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdNoSecrets: nosecrets [PATH...] fails if a plaintext appears where it
-// must not. Known plaintexts are $WORK/token, the keys of $WORK/*.env and
+// must not. Known plaintexts are $WORK/token, $WORK/member.token, the keys of $WORK/*.env and
 // $WORK/*.secret, now or whenever the harness read them before; each must not appear in the PATHs given, in any file under
 // XDG_CONFIG_HOME or XDG_STATE_HOME, in the processes' logs ($WORK/*.log),
 // in the last command's stdout and stderr, or in the argv of any running
@@ -308,8 +321,10 @@ func knownSecrets(ts *testscript.TestScript) []string {
 	st := state(ts)
 	work := ts.Getenv("WORK")
 	add := func(text string) { st.known = append(st.known, keyRe.FindAllString(text, -1)...) }
-	if data, err := os.ReadFile(filepath.Join(work, "token")); err == nil {
-		add(string(data))
+	for _, f := range []string{"token", memberTokenFile} {
+		if data, err := os.ReadFile(filepath.Join(work, f)); err == nil {
+			add(string(data))
+		}
 	}
 	files, _ := filepath.Glob(filepath.Join(work, "*.env"))
 	secrets, _ := filepath.Glob(filepath.Join(work, "*.secret"))

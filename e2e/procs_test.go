@@ -194,7 +194,7 @@ func tail(path string) string {
 
 var listeningRe = regexp.MustCompile(`^bos-emulator: listening on (http://\S+)$`)
 
-// cmdEmulator: emulator start [flags...] | restart [flags...] | stop | advance DURATION
+// cmdEmulator: emulator start [-member] [flags...] | restart [-member] [flags...] | stop | advance DURATION
 func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! emulator")
@@ -254,9 +254,16 @@ func cmdEmulator(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// memberTokenFile is where `emulator start -member` has the demo write the
+// member's management key, for `login -member` and `tokenenv -member`.
+const memberTokenFile = "member.token"
+
 func (st *scriptState) startEmulator(ts *testscript.TestScript, listen string, flags []string) error {
 	if st.started.IsZero() {
 		st.started = time.Now()
+	}
+	if len(flags) > 0 && flags[0] == "-member" {
+		flags = append([]string{"--member-token-file", filepath.Join(st.work, memberTokenFile)}, flags[1:]...)
 	}
 	argv := append([]string{"bos-emulator",
 		"--listen", listen,

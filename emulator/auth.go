@@ -102,6 +102,13 @@ func (c *verifiedCache) put(sum [sha256.Size]byte, v cachedKey) {
 	c.bySum[sum] = &v
 }
 
+// forgetProven drops every proven key, keeping the revoked marks.
+func (c *verifiedCache) forgetProven() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bySum = nil
+}
+
 func (c *verifiedCache) markRevoked(keyID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -194,6 +195,39 @@ func TestRoles(t *testing.T) {
 	}
 	e.want(e.do("GET", "/v1/me", adminsTok, nil), 200, "")
 	e.want(e.do("PATCH", "/v1/stock-levels/42", adminsTok, `{}`), 200, "")
+}
+
+// A role change shows at once, on the keys the user issued and in what the
+// user's keys may do, though those keys are already proven and cached.
+func TestSetRoleActsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	_, adminsKey := e.mint(e.admin, "admin's", "stock:write")
+	e.want(e.do("GET", "/v1/me", e.memberToken, nil), 200, "") // proven and cached as a member
+	if err := e.s.SetRole(context.Background(), e.member.ID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.getKey(e.memberKey.ID).CreatedBy.Role; got != "admin" {
+		t.Fatalf("after the promotion the member's key shows created_by.role %q", got)
+	}
+	if me := decode[client.Me](t, e.do("GET", "/v1/me", e.memberToken, nil)); me.User.Role != "admin" {
+		t.Fatalf("/v1/me after the promotion: role %q", me.User.Role)
+	}
+	r := e.do("POST", "/v1/api-keys/"+adminsKey.ID+"/revoke", e.memberToken, nil)
+	e.want(r, 200, "")
+	if k := decode[client.APIKey](t, r); k.RevokedBy == nil || k.RevokedBy.Role != "admin" || k.CreatedBy.Role != "admin" {
+		t.Fatalf("revoked by the promoted member: %+v", k)
+	}
+	if err := e.s.SetRole(context.Background(), e.member.ID, "member"); err != nil {
+		t.Fatal(err)
+	}
+	_, other := e.mint(e.admin, "admin's 2", "stock:write")
+	e.want(e.do("POST", "/v1/api-keys/"+other.ID+"/revoke", e.memberToken, nil), 403, client.CodeForbidden)
+	if err := e.s.SetRole(context.Background(), e.member.ID, "owner"); err == nil {
+		t.Fatal("SetRole took an unknown role")
+	}
+	if err := e.s.SetRole(context.Background(), "usr_nobody", "admin"); err == nil {
+		t.Fatal("SetRole took an unknown user")
+	}
 }
 
 func TestIdempotency(t *testing.T) {

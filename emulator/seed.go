@@ -43,6 +43,25 @@ func (s *Server) CreateUser(ctx context.Context, email, role string, scopes []st
 	return u, nil
 }
 
+// SetRole changes a user's role, as an admin of the workspace would: the
+// keys the user issued show the new role at once, and the user's keys act
+// with it from their next request.
+func (s *Server) SetRole(ctx context.Context, userID, role string) error {
+	if role != roleAdmin && role != roleMember {
+		return fmt.Errorf("emulator: role %q: want admin or member", role)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, userID)
+	if err != nil {
+		return fmt.Errorf("emulator: setting %s's role: %w", userID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("emulator: no user %s", userID)
+	}
+	// Verified keys carry their user's role: they are proven again.
+	s.cache.forgetProven()
+	return nil
+}
+
 // MintKey issues a key for userID directly, bypassing HTTP and the role
 // checks, stamped createdAt (the emulator's now when zero). The plaintext is
 // returned once and not kept.
@@ -141,6 +160,30 @@ const (
 	demoAdmin     = "ana@example.com"
 	demoMember    = "ben@example.com"
 )
+
+// demoMemberScopes are the member's management key's: enough to list every
+// key, create keys it may grant and revoke its own, as a member of a team
+// that runs its own automation would hold.
+var demoMemberScopes = []string{client.ScopeManage, "stock:read"}
+
+// SeedDemoMember issues the demo member's management key, "ben's plana
+// (2026)" with keys:manage and stock:read, and returns its plaintext, so
+// that the role rules can be tried as the member: it creates keys only with
+// scopes it holds and revokes only keys it issued (403 otherwise). Call it
+// after SeedDemo. The demo issues it only on request: a management key that
+// nobody holds would only be one more key in the member's offboarding.
+func (s *Server) SeedDemoMember(ctx context.Context) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM users WHERE email = ? AND role = ?`, demoMember, roleMember).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("emulator: no demo member %s: seed the demo first", demoMember)
+	}
+	if err != nil {
+		return "", err
+	}
+	tok, _, err := s.MintKey(ctx, id, "ben's plana (2026)", demoMemberScopes, s.Now().Add(-14*24*time.Hour))
+	return tok, err
+}
 
 // SeedDemo fills an unseeded database with the demo workspace: an admin and a
 // member, and keys of various ages issued by both, one over a year old with

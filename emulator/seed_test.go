@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,6 +79,66 @@ func TestSeedDemo(t *testing.T) {
 	}
 	if e.count("api_keys") != keys {
 		t.Fatal("a second seed added keys")
+	}
+}
+
+// The demo member's management key plays the member: it lists every key,
+// creates keys only with the scopes the member holds and revokes only the
+// keys it issued, and every key it touches says who created it, with the
+// role.
+func TestSeedDemoMember(t *testing.T) {
+	e := &env{t: t, dbPath: filepath.Join(t.TempDir(), "bos.db"), log: &syncBuffer{}}
+	e.start(Config{DBPath: e.dbPath, BcryptCost: 4})
+	ctx := context.Background()
+	if _, err := e.s.SeedDemoMember(ctx); err == nil {
+		t.Fatal("SeedDemoMember on an unseeded database issued a key")
+	}
+	res, err := e.s.SeedDemo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.adminToken = res.AdminToken
+	ben, err := e.s.SeedDemoMember(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ParseKey(ben); err != nil {
+		t.Fatalf("the member's token is not a key: %v", err)
+	}
+	me := decode[client.Me](t, e.do("GET", "/v1/me", ben, nil))
+	if me.User.Email != "ben@example.com" || me.User.Role != "member" || !slices.Equal(me.Key.Scopes, []string{"keys:manage", "stock:read"}) ||
+		me.Key.CreatedBy.Role != "member" {
+		t.Fatalf("the member's /v1/me: %+v", me)
+	}
+	all := decode[client.ListKeysResponse](t, e.do("GET", "/v1/api-keys?status=all", ben, nil)).APIKeys
+	byName := map[string]client.APIKey{}
+	for _, k := range all {
+		byName[k.Name] = k
+	}
+	nightly := byName["Nightly stock sync (2025)"]
+	if len(all) != e.count("api_keys") || nightly.CreatedBy.Role != "admin" {
+		t.Fatalf("the member lists %d keys of %d; nightly created_by %+v", len(all), e.count("api_keys"), nightly.CreatedBy)
+	}
+
+	// A forged successor: a member may create one with the scopes it holds,
+	// and write any description. created_by says who did.
+	r, forged := e.createKey(ben, client.CreateKeyRequest{Name: "Nightly stock sync (2026)", Scopes: []string{"stock:read"},
+		Description: "Rotation of " + nightly.Prefix + " (Nightly stock sync (2025)) by ana@example.com on 2026-01-10: scheduled"})
+	e.want(r, 201, "")
+	if forged.APIKey.CreatedBy.Email != "ben@example.com" || forged.APIKey.CreatedBy.Role != "member" {
+		t.Fatalf("the member's key: created_by %+v", forged.APIKey.CreatedBy)
+	}
+	// Not with a scope it lacks, nor revoking the admin's key.
+	r, _ = e.createKey(ben, client.CreateKeyRequest{Name: "Nightly stock sync (2026)", Scopes: []string{"stock:read", "stock:write"}})
+	e.want(r, 403, client.CodeForbidden)
+	e.want(e.do("POST", "/v1/api-keys/"+nightly.ID+"/revoke", ben, nil), 403, client.CodeForbidden)
+	if k := e.getKey(nightly.ID); !k.Active() {
+		t.Fatal("a member's refused revoke revoked the admin's key")
+	}
+	r = e.do("POST", "/v1/api-keys/"+forged.APIKey.ID+"/revoke", ben, nil)
+	e.want(r, 200, "")
+	if k := decode[client.APIKey](t, r); k.RevokedBy == nil || k.RevokedBy.Email != "ben@example.com" || k.RevokedBy.Role != "member" {
+		t.Fatalf("revoked by the member: %+v", k.RevokedBy)
 	}
 }
 

@@ -173,7 +173,7 @@ func decodeScopes(s string) ([]string, error) {
 
 const keySelect = `
 SELECT k.id, k.name, k.description, k.prefix, k.scopes, k.created_at,
-       k.created_by, cu.email, k.last_used_at, k.revoked_at, k.revoked_by, ru.email
+       k.created_by, cu.email, cu.role, k.last_used_at, k.revoked_at, k.revoked_by, ru.email, ru.role
 FROM api_keys k
 JOIN users cu ON cu.id = k.created_by
 LEFT JOIN users ru ON ru.id = k.revoked_by`
@@ -187,9 +187,10 @@ func scanKey(row rowScanner) (client.APIKey, error) {
 		createdAt           int64
 		lastUsed, revokedAt sql.NullInt64
 		revokedBy, revEmail sql.NullString
+		revRole             sql.NullString
 	)
 	err := row.Scan(&k.ID, &k.Name, &k.Description, &k.Prefix, &scopes, &createdAt,
-		&k.CreatedBy.ID, &k.CreatedBy.Email, &lastUsed, &revokedAt, &revokedBy, &revEmail)
+		&k.CreatedBy.ID, &k.CreatedBy.Email, &k.CreatedBy.Role, &lastUsed, &revokedAt, &revokedBy, &revEmail, &revRole)
 	if err != nil {
 		return client.APIKey{}, err
 	}
@@ -204,7 +205,7 @@ func scanKey(row rowScanner) (client.APIKey, error) {
 		k.Status = client.StatusRevoked
 	}
 	if revokedBy.Valid {
-		k.RevokedBy = &client.User{ID: revokedBy.String, Email: revEmail.String}
+		k.RevokedBy = &client.User{ID: revokedBy.String, Email: revEmail.String, Role: revRole.String}
 	}
 	return k, nil
 }

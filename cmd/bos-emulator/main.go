@@ -76,6 +76,7 @@ func run(args []string, stderr io.Writer) int {
 		faultSeed   = fs.Int64("fault-seed", 1, "seed for the fault sequence, so runs repeat")
 		seed        = fs.String("seed", "", "seed the database: 'demo' (only into a database not yet seeded)")
 		tokenFile   = fs.String("token-file", "", "with --seed demo: write the admin's management key here (mode 0600)")
+		memberFile  = fs.String("member-token-file", "", "with --seed demo: issue the member's management key (keys:manage stock:read) and write it here (mode 0600), to try the role rules as the member")
 		envFile     = fs.String("automation-env-file", "", "with --seed demo: write PLANA_KEY=<the nightly automation's key> here (mode 0600)")
 		quiet       = fs.Bool("quiet", false, "do not log a line per request")
 	)
@@ -95,8 +96,8 @@ func run(args []string, stderr io.Writer) int {
 	if *seed != "" && *seed != "demo" {
 		return usage("--seed %q: the only seed is 'demo'", *seed)
 	}
-	if *seed == "" && (*tokenFile != "" || *envFile != "") {
-		return usage("--token-file and --automation-env-file need --seed demo")
+	if *seed == "" && (*tokenFile != "" || *envFile != "" || *memberFile != "") {
+		return usage("--token-file, --member-token-file and --automation-env-file need --seed demo")
 	}
 	if *dev && !loopback(*listen) {
 		return usage("--dev-endpoints needs a loopback --listen (127.0.0.1, [::1] or localhost), not %q: they move the clock and hold requests for anyone who can reach them", *listen)
@@ -141,7 +142,7 @@ func run(args []string, stderr io.Writer) int {
 	// for that line finds the token file already written.
 	var notes []string
 	if *seed == "demo" {
-		note, err := seedDemo(srv, *tokenFile, *envFile)
+		note, err := seedDemo(srv, seedFiles{token: *tokenFile, member: *memberFile, env: *envFile})
 		if err != nil {
 			ln.Close()
 			srv.Close()
@@ -213,23 +214,36 @@ func defaultDBPath() (string, error) {
 	return filepath.Join(dir, "bos-emulator", "bos.db"), nil
 }
 
+// seedFiles are where the demo's plaintexts go; "" writes none.
+type seedFiles struct{ token, member, env string }
+
 // seedDemo seeds and writes the plaintexts to their files; it returns a note
 // for stderr when the database was already seeded.
-func seedDemo(srv *emulator.Server, tokenFile, envFile string) (string, error) {
-	res, err := srv.SeedDemo(context.Background())
+func seedDemo(srv *emulator.Server, files seedFiles) (string, error) {
+	ctx := context.Background()
+	res, err := srv.SeedDemo(ctx)
 	if errors.Is(err, emulator.ErrAlreadySeeded) {
-		return "database already seeded: issued no keys and left --token-file/--automation-env-file as they are", nil
+		return "database already seeded: issued no keys and left --token-file/--member-token-file/--automation-env-file as they are", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	if tokenFile != "" {
-		if err := writeSecretFile(tokenFile, res.AdminToken+"\n"); err != nil {
+	if files.token != "" {
+		if err := writeSecretFile(files.token, res.AdminToken+"\n"); err != nil {
 			return "", err
 		}
 	}
-	if envFile != "" {
-		if err := writeSecretFile(envFile, "PLANA_KEY="+res.AutomationKey+"\n"); err != nil {
+	if files.member != "" {
+		tok, err := srv.SeedDemoMember(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := writeSecretFile(files.member, tok+"\n"); err != nil {
+			return "", err
+		}
+	}
+	if files.env != "" {
+		if err := writeSecretFile(files.env, "PLANA_KEY="+res.AutomationKey+"\n"); err != nil {
 			return "", err
 		}
 	}

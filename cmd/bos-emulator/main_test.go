@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -10,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/emulator"
 )
 
@@ -27,15 +30,16 @@ func TestProcess(t *testing.T) {
 	db := filepath.Join(dir, "data", "bos.db")
 	tokenFile := filepath.Join(dir, "secrets", "token")
 	envFile := filepath.Join(dir, "secrets", "automation.env")
+	memberFile := filepath.Join(dir, "secrets", "member-token")
 	args := []string{"--listen", "127.0.0.1:0", "--db", db, "--seed", "demo", "--token-file", tokenFile,
-		"--automation-env-file", envFile, "--bcrypt-cost", "4", "--dev-endpoints"}
+		"--member-token-file", memberFile, "--automation-env-file", envFile, "--bcrypt-cost", "4", "--dev-endpoints"}
 
 	url, stderr, wait, stop := start(t, bin, args...)
 	token, err := os.ReadFile(tokenFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{tokenFile, envFile} {
+	for _, f := range []string{tokenFile, memberFile, envFile} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, mode %v, want 0600", f, err, fi.Mode())
 		}
@@ -55,12 +59,27 @@ func TestProcess(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/v1/me: %d", resp.StatusCode)
 	}
+	// The member's token is a key of the member's own, not the admin's.
+	member, _ := os.ReadFile(memberFile)
+	memberTok := strings.TrimSpace(string(member))
+	req, _ = http.NewRequest("GET", url+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+memberTok)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me client.Me
+	err = json.NewDecoder(resp.Body).Decode(&me)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || me.User.Role != "member" || me.User.Email != "ben@example.com" || !slices.Contains(me.Key.Scopes, "keys:manage") {
+		t.Fatalf("/v1/me with the member's token: HTTP %d, %+v, %v", resp.StatusCode, me.User, err)
+	}
 	stop(syscall.SIGTERM)
 	if code := wait(); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, stderr())
 	}
 	logged := stderr()
-	if strings.Contains(logged, tok) || strings.Contains(logged, strings.TrimPrefix(strings.TrimSpace(string(automation)), "PLANA_KEY=")) {
+	if strings.Contains(logged, tok) || strings.Contains(logged, memberTok) || strings.Contains(logged, strings.TrimPrefix(strings.TrimSpace(string(automation)), "PLANA_KEY=")) {
 		t.Fatal("stderr holds a plaintext key")
 	}
 	if !strings.Contains(logged, "GET /v1/me 200") {
@@ -84,6 +103,9 @@ func TestProcess(t *testing.T) {
 	url, stderr, wait, stop = start(t, bin, append(args, "--quiet")...)
 	if again, _ := os.ReadFile(tokenFile); string(again) != string(token) {
 		t.Fatal("the token file was rewritten")
+	}
+	if again, _ := os.ReadFile(memberFile); string(again) != string(member) {
+		t.Fatal("the member's token file was rewritten")
 	}
 	req, _ = http.NewRequest("GET", url+"/v1/me", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -180,6 +202,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--seed", "big"},
 		{"--token-file", "x"},
+		{"--member-token-file", "x"},
 		{"--faults", "rate=2,kinds=500"},
 		{"--last-used-granularity", "often"},
 		{"stray"},

@@ -398,6 +398,46 @@ func TestContract(t *testing.T) {
 				t.Errorf("status=revoked lists %d keys (err %v), want the one revoked", len(revoked), err)
 			}
 		}},
+		{"roles", func(t *testing.T) {
+			// created_by.role and revoked_by.role are the user's role now,
+			// on every key an answer carries.
+			ck, err := member.CreateKey(ctx, client.CreateKeyRequest{Name: "ben's own", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
+			if err != nil || ck.APIKey.CreatedBy.Role != "member" {
+				t.Fatalf("a member's create: created_by %+v, %v", ck, err)
+			}
+			if me, err := member.Me(ctx); err != nil || me.Key.CreatedBy.Role != "member" {
+				t.Errorf("member's /v1/me key.created_by = %+v, %v", me.Key.CreatedBy, err)
+			}
+			if me, err := admin.Me(ctx); err != nil || me.Key.CreatedBy.Role != "admin" {
+				t.Errorf("admin's /v1/me key.created_by = %+v, %v", me.Key.CreatedBy, err)
+			}
+			if k, err := member.GetKey(ctx, e.autoKeyInfo.ID); err != nil || k.CreatedBy.Role != "admin" {
+				t.Errorf("GetKey created_by = %+v, %v", k.CreatedBy, err)
+			}
+			k, err := admin.RevokeKey(ctx, ck.APIKey.ID)
+			if err != nil || k.CreatedBy.Role != "member" || k.RevokedBy == nil || k.RevokedBy.Role != "admin" {
+				t.Fatalf("revoke: created_by %+v, revoked_by %+v, %v", k.CreatedBy, k.RevokedBy, err)
+			}
+			want := map[string]string{e.admin.ID: "admin", e.member.ID: "member"}
+			all, err := admin.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range all {
+				if k.CreatedBy.Role != want[k.CreatedBy.ID] || (k.RevokedBy != nil && k.RevokedBy.Role != want[k.RevokedBy.ID]) {
+					t.Errorf("listed %s: created_by %+v, revoked_by %+v", k.Name, k.CreatedBy, k.RevokedBy)
+				}
+			}
+			// The role now, not at creation: a promotion shows on the keys
+			// the user issued before it.
+			if err := e.emu.SetRole(ctx, e.member.ID, "admin"); err != nil {
+				t.Fatal(err)
+			}
+			defer e.emu.SetRole(ctx, e.member.ID, "member")
+			if k, err := admin.GetKey(ctx, ck.APIKey.ID); err != nil || k.CreatedBy.Role != "admin" {
+				t.Errorf("after a promotion: created_by %+v, %v", k.CreatedBy, err)
+			}
+		}},
 		{"fallback from a revoked key", func(t *testing.T) {
 			ck, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "short-lived", Scopes: []string{"stock:read"}}, client.NewIdempotencyKey())
 			if err != nil {

@@ -47,7 +47,7 @@ func apiKeyJSON() map[string]any {
 		"id": "key_01JD2K9Q8W3XN5T7Y0ZB4C6V1M", "name": "Nightly stock sync (2025)", "description": "",
 		"prefix": "pa_live_AB7K2XYZ", "scopes": []string{"stock:read"}, "status": "active",
 		"created_at":   "2025-01-10T09:00:00Z",
-		"created_by":   map[string]any{"id": "usr_1", "email": "ana@example.com"},
+		"created_by":   map[string]any{"id": "usr_1", "email": "ana@example.com", "role": "admin"},
 		"last_used_at": nil, "revoked_at": nil, "revoked_by": nil,
 	}
 }
