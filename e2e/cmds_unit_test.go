@@ -13,6 +13,7 @@ import (
 // unitCommands reach behind plana's back, as a user or another tool might.
 var unitCommands = scriptCommands{
 	"keyringdel": cmdKeyringDel,
+	"leftovers":  cmdLeftovers,
 }
 
 // cmdKeyringDel: keyringdel PREFIX deletes the keyring entry holding the

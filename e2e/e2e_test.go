@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,7 @@ func setup(env *testscript.Env) error {
 	env.Setenv("XDG_STATE_HOME", filepath.Join(home, ".local", "state"))
 	env.Setenv("XDG_DATA_HOME", filepath.Join(home, ".local", "share"))
 	env.Setenv("NO_COLOR", "1")
+	env.Setenv(runMarker, filepath.Base(env.WorkDir)+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	for _, name := range envPassThrough {
 		if v, ok := os.LookupEnv(name); ok {
 			env.Setenv(name, v)

@@ -172,7 +172,7 @@ func (st *scriptState) stopAll() {
 // variables the harness knows of, as the script has them now.
 func scriptEnv(ts *testscript.TestScript) []string {
 	names := []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
-		"NO_COLOR", "PLANA_PROFILE", "PLANA_API_URL", "PLANA_TOKEN"}
+		"NO_COLOR", "PLANA_PROFILE", "PLANA_API_URL", "PLANA_TOKEN", runMarker}
 	names = append(names, envPassThrough...)
 	var env []string
 	for _, n := range names {

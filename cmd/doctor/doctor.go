@@ -76,7 +76,9 @@ the configuration in force and where each value comes from, the management key a
 who it belongs to, the API's reachability and latency, the clock against the
 server's, the state directory's permissions, and unfinished rotations.
 
-Every failed check says how to fix it. Exits 1 if any check failed.`,
+Every failed check says how to fix it. Exits 1 if any check failed; a warning
+(a missing keyring on a machine that runs on PLANA_TOKEN, unfinished rotations, a
+skewed clock) does not.`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -154,6 +156,13 @@ func checkKeyring(opts *Options) Check {
 	c.Status, c.Summary = StatusFail, err.Error()
 	c.Fix = "start and unlock a Secret Service provider (e.g. gnome-keyring-daemon) or the OS keychain. " +
 		"Without one, plana can still act with PLANA_TOKEN, but it cannot create keys unless you deploy them at once (--to) or pass --print-secret"
+	// A machine that runs on PLANA_TOKEN alone (cron, CI) has chosen to do
+	// without a keyring: that is how it is meant to work, not a fault.
+	if tok, terr := opts.Token(); errors.Is(err, secret.ErrUnavailable) && terr == nil && tok.Source == cmdutil.TokenFromEnv {
+		c.Status = StatusWarn
+		c.Summary = "no OS keyring here; plana uses PLANA_TOKEN, and new keys must go straight to their targets (--to): " + err.Error()
+		c.Fix = "nothing, if this machine runs on PLANA_TOKEN alone (cron, CI); otherwise start and unlock a Secret Service provider (e.g. gnome-keyring-daemon) or the OS keychain"
+	}
 	return c
 }
 

@@ -65,6 +65,11 @@ func TestDoctorFailures(t *testing.T) {
 		fix   string
 	}{
 		{"no keyring", func(_ *testing.T, e *cmdtest.Env) { e.Store.SetErr = secret.ErrUnavailable }, "Keyring", StatusFail, "Secret Service"},
+		// cron or CI: PLANA_TOKEN and no keyring is how such a machine works.
+		{"PLANA_TOKEN only, no keyring", func(_ *testing.T, e *cmdtest.Env) {
+			e.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+			e.Store.SetErr = secret.ErrUnavailable
+		}, "Keyring", StatusWarn, "PLANA_TOKEN alone"},
 		{"not logged in", func(_ *testing.T, e *cmdtest.Env) { _ = e.Store.Delete(secret.TokenName("default")) }, "Token", StatusFail, "plana auth login"},
 		{"API down", func(_ *testing.T, e *cmdtest.Env) { e.Setenv("PLANA_API_URL", "http://127.0.0.1:1") }, "API", StatusFail, "api_url"},
 		{"state readable by others", func(t *testing.T, e *cmdtest.Env) {

@@ -35,6 +35,9 @@ func NewKeyring(timeout time.Duration) Store {
 }
 
 func (Keyring) Get(name string) (string, error) {
+	if err := needSessionBus(); err != nil {
+		return "", err
+	}
 	v, err := keyring.Get(Service, name)
 	return v, mapErr(err)
 }
@@ -43,10 +46,16 @@ func (Keyring) Set(name, value string) error {
 	if len(value) > MaxValueLen {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(value), MaxValueLen)
 	}
+	if err := needSessionBus(); err != nil {
+		return err
+	}
 	return mapErr(keyring.Set(Service, name, value))
 }
 
 func (Keyring) Delete(name string) error {
+	if err := needSessionBus(); err != nil {
+		return err
+	}
 	return mapErr(keyring.Delete(Service, name))
 }
 

@@ -11,7 +11,14 @@ import (
 	"github.com/zalando/go-keyring"
 )
 
+// mockBus gives the mocked Secret Service the session bus address plana
+// asks for before any keyring call; the mock never dials it.
+func mockBus(t *testing.T) {
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+}
+
 func TestKeyringMock(t *testing.T) {
+	mockBus(t)
 	keyring.MockInit()
 	s := NewKeyring(time.Second)
 
@@ -39,6 +46,7 @@ func TestKeyringMock(t *testing.T) {
 }
 
 func TestKeyringBackendFailureIsUnavailable(t *testing.T) {
+	mockBus(t)
 	keyring.MockInitWithError(errors.New("The name org.freedesktop.secrets was not provided by any .service files"))
 	s := NewKeyring(time.Second)
 	err := s.Set("token:default", "v")
