@@ -19,6 +19,9 @@ type SettingError struct {
 func (e *SettingError) Error() string { return fmt.Sprintf("%s (from %s): %v", e.Key, e.Source, e.Err) }
 func (e *SettingError) Unwrap() error { return e.Err }
 
+// Is makes a SettingError ErrInvalid, as every error of Load is.
+func (e *SettingError) Is(target error) bool { return target == ErrInvalid }
+
 // parseURL accepts the API's base URL only: scheme://host[:port], with at
 // most a trailing slash. Every request path begins with /v1/, so a base that
 // already ends in /v1 asks for /v1/v1/..., which a server's catch-all may

@@ -30,9 +30,31 @@ var profileRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 func validProfile(p string) bool { return len(p) <= 63 && profileRe.MatchString(p) }
 
+// ErrInvalid is matched (errors.Is) by every error Load returns: a
+// configuration plana cannot use, whatever is wrong with it (a bad value,
+// an unknown key, a profile name, a file that cannot be read or is not
+// YAML). The command layer maps them all to one exit code.
+var ErrInvalid = errors.New("invalid configuration")
+
+// invalidError marks an error of Load as ErrInvalid, keeping its message.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string        { return e.err.Error() }
+func (e *invalidError) Unwrap() error        { return e.err }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
 // Load reads the file and resolves every setting, failing with the name of
-// the offending key on any unknown key or bad value.
+// the offending key on any unknown key or bad value. Every error it returns
+// is ErrInvalid.
 func Load(o Options) (*Config, error) {
+	c, err := load(o)
+	if err != nil && !errors.Is(err, ErrInvalid) {
+		return nil, &invalidError{err}
+	}
+	return c, err
+}
+
+func load(o Options) (*Config, error) {
 	c := &Config{flags: o.Flags, getenv: o.Getenv, path: o.Path}
 	if c.getenv == nil {
 		c.getenv = os.Getenv

@@ -14,8 +14,10 @@ const exitCodesHelp = `plana's exit status tells scripts what happened:
 
   0    done
   1    error
-  2    usage: unknown command, bad flag or argument, or a setting plana cannot use
-       (an api_url with a path, or plain http to a host that is not loopback)
+  2    usage or configuration: unknown command, bad flag or argument; a config file
+       that cannot be read, is not YAML or holds an unknown key; a setting plana
+       cannot use, from a flag, the environment or the file (an api_url with a
+       path, or plain http to a host that is not loopback)
   3    gate not met yet / work pending: run the same command again later
        (e.g. "plana keys rotate KEY --no-wait --yes" from cron until it exits 0)
   4    not authenticated: no token anywhere, BOS refused it, or the stored token is

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,8 +37,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 your automation next to the old one, waits until the old key falls silent, and only
 then revokes it.
 
-Exit codes: 0 done, 1 error, 2 usage, 3 gate not met yet / work pending,
-4 not authenticated, 5 keys due. See "plana help exit-codes".`,
+Exit codes: 0 done, 1 error, 2 usage or configuration, 3 gate not met yet /
+work pending, 4 not authenticated, 5 keys due. See "plana help exit-codes".`,
 		Example: `  $ plana auth login
   $ plana keys list
   $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/etc/stock-sync.env`,
@@ -94,7 +95,7 @@ func Main() int {
 	rootCmd = NewCmdRoot(f)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, rootCmd, ios, os.Args[1:])
+	return Run(ctx, rootCmd, f, os.Args[1:])
 }
 
 func keyringFromEnv() (secret.Store, error) {
@@ -108,11 +109,12 @@ func keyringFromEnv() (secret.Store, error) {
 	return secret.NewKeyring(d), nil
 }
 
-// Run executes cmd with args and turns the outcome into an exit code,
-// printing the error (and what to do next) to ErrOut.
-func Run(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams, args []string) int {
+// Run executes cmd (built with f) with args and turns the outcome into an
+// exit code, printing the error (and what to do next) to f's ErrOut.
+func Run(ctx context.Context, cmd *cobra.Command, f *cmdutil.Factory, args []string) int {
+	ios := f.IOStreams
 	if err := refuseKeyArgs(args); err != nil {
-		return exitCode(ios, err)
+		return exitCode(f, err)
 	}
 	cmd.SetArgs(args)
 	cmd.SetIn(ios.In)
@@ -128,7 +130,7 @@ func Run(ctx context.Context, cmd *cobra.Command, ios *iostreams.IOStreams, args
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) && !errors.As(err, &said) {
 		err = cmdutil.ErrCancel
 	}
-	return exitCode(ios, err)
+	return exitCode(f, err)
 }
 
 // refuseKeyArgs stops a key plaintext given on the command line before flag
@@ -155,14 +157,13 @@ func refuseKeyArgs(args []string) error {
 	return nil
 }
 
-func exitCode(ios *iostreams.IOStreams, err error) int {
-	w := ios.ErrOut
+func exitCode(f *cmdutil.Factory, err error) int {
+	w := f.IOStreams.ErrOut
 	var (
 		flagErr    *cmdutil.FlagError
 		authErr    *cmdutil.AuthError
 		pendingErr *cmdutil.PendingError
 		exitErr    *cmdutil.ExitError
-		settingErr *config.SettingError
 	)
 	// An explicit code comes first: `keys due` says "exit 5, already printed"
 	// with an ExitError around ErrSilent, which must not fall back to 1.
@@ -180,9 +181,10 @@ func exitCode(ios *iostreams.IOStreams, err error) int {
 	case errors.As(err, &flagErr):
 		fmt.Fprintln(w, flagErr.Error())
 		return cmdutil.ExitUsage
-	case errors.As(err, &settingErr):
+	case errors.Is(err, config.ErrInvalid):
 		// A setting from a flag, the environment or the file is input the
-		// user gave, like a flag: a usage error.
+		// user gave, like a flag: every configuration error is a usage
+		// error, whatever is wrong with it.
 		fmt.Fprintln(w, err.Error())
 		return cmdutil.ExitUsage
 	case errors.As(err, &authErr), errors.Is(err, client.ErrUnauthenticated):
@@ -194,5 +196,23 @@ func exitCode(ios *iostreams.IOStreams, err error) int {
 		return cmdutil.ExitPending
 	}
 	fmt.Fprintln(w, err.Error())
+	if hint := unreachableHint(f, err); hint != "" {
+		fmt.Fprintln(w, hint)
+	}
 	return cmdutil.ExitFailure
+}
+
+// unreachableHint names the api_url in force, and where it came from, when
+// err is BOS not answering at all (connection refused, no such host, a
+// timeout): "connection refused" alone does not say which setting to fix.
+func unreachableHint(f *cmdutil.Factory, err error) string {
+	if _, ok := errors.AsType[net.Error](err); !ok {
+		return ""
+	}
+	cfg, cerr := f.Config()
+	if cerr != nil {
+		return ""
+	}
+	return fmt.Sprintf("BOS did not answer at api_url %s (from %s): check the URL and that BOS (or bos-emulator) is running there.\n"+
+		"Try: plana doctor", cfg.APIURL(), cfg.Source(config.KeyAPIURL))
 }

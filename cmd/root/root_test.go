@@ -29,7 +29,18 @@ func run(e *cmdtest.Env, args ...string) int {
 	e.ErrOut.Reset()
 	cmd := root.NewCmdRoot(e.Factory)
 	e.BindFlags(cmd.PersistentFlags())
-	return root.Run(context.Background(), cmd, e.IO, args)
+	return root.Run(context.Background(), cmd, e.Factory, args)
+}
+
+// writeConfig writes the config file of e's environment.
+func writeConfig(e *cmdtest.Env, text string) {
+	dir := filepath.Join(e.Getenv("XDG_CONFIG_HOME"), "plana")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		e.T.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(text), 0o600); err != nil {
+		e.T.Fatal(err)
+	}
 }
 
 func golden(t *testing.T, name, got string) {
@@ -109,7 +120,30 @@ func TestExitCodes(t *testing.T) {
 			}
 		}, args: []string{"keys", "list"}, code: 4, wantErr: "Try: plana auth login"},
 		{name: "unreachable API", setup: func(e *cmdtest.Env) { e.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
-			args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1, wantErr: "127.0.0.1:1"},
+			args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 1,
+			wantErr: "BOS did not answer at api_url http://127.0.0.1:1 (from flag --api-url): check the URL and that BOS (or bos-emulator) is running there.\nTry: plana doctor"},
+		{name: "unreachable API from the file", setup: func(e *cmdtest.Env) {
+			e.Setenv("PLANA_TOKEN", e.Seed.AdminToken)
+			e.Setenv("PLANA_API_URL", "")
+			writeConfig(e, "profiles:\n  default:\n    api_url: http://127.0.0.1:1\n")
+		}, args: []string{"keys", "due"}, code: 1, wantErr: "api_url http://127.0.0.1:1 (from file "},
+		// Every configuration error is a usage error, whatever is wrong.
+		{name: "config not YAML", setup: func(e *cmdtest.Env) { writeConfig(e, "profiles: [\n") },
+			args: []string{"keys", "list"}, code: 2, wantErr: "is not valid YAML"},
+		{name: "config unknown top-level key", setup: func(e *cmdtest.Env) { writeConfig(e, "api_url: http://127.0.0.1:1\n") },
+			args: []string{"keys", "list"}, code: 2, wantErr: "settings go under profiles.<name>"},
+		{name: "config profiles not a map", setup: func(e *cmdtest.Env) { writeConfig(e, "profiles: [a]\n") },
+			args: []string{"keys", "list"}, code: 2, wantErr: "profiles must be a map"},
+		{name: "config unknown setting", setup: func(e *cmdtest.Env) { writeConfig(e, "profiles:\n  default:\n    poll: 1s\n") },
+			args: []string{"keys", "list"}, code: 2, wantErr: `unknown config key "poll"`},
+		{name: "config bad value in the file", setup: func(e *cmdtest.Env) { writeConfig(e, "profiles:\n  default:\n    poll_interval: often\n") },
+			args: []string{"keys", "list"}, code: 2, wantErr: "poll_interval (from file "},
+		{name: "config unreadable", setup: func(e *cmdtest.Env) {
+			if err := os.MkdirAll(filepath.Join(e.Getenv("XDG_CONFIG_HOME"), "plana", "config.yaml"), 0o700); err != nil {
+				e.T.Fatal(err)
+			}
+		}, args: []string{"keys", "list"}, code: 2, wantErr: "reading config"},
+		{name: "bad profile name", args: []string{"keys", "list", "--profile", "Prod!"}, code: 2, wantErr: "invalid profile name"},
 		{name: "stored token for another origin", args: []string{"keys", "list", "--api-url", "http://127.0.0.1:1"}, code: 4, wantErr: "run `plana auth login` for http://127.0.0.1:1"},
 		{name: "plain http to a host", setup: func(e *cmdtest.Env) { e.Setenv("PLANA_TOKEN", e.Seed.AdminToken) },
 			args: []string{"keys", "list", "--api-url", "http://bos.example.com"}, code: 2, wantErr: "use https://bos.example.com"},
@@ -158,7 +192,7 @@ func TestTypedErrorsMapToExitCodes(t *testing.T) {
 		cmd := root.NewCmdRoot(e.Factory)
 		e.BindFlags(cmd.PersistentFlags())
 		cmd.AddCommand(&cobra.Command{Use: "fail", RunE: func(*cobra.Command, []string) error { return tt.err }})
-		if code := root.Run(context.Background(), cmd, e.IO, []string{"fail"}); code != tt.code {
+		if code := root.Run(context.Background(), cmd, e.Factory, []string{"fail"}); code != tt.code {
 			t.Errorf("%v: exit %d, want %d", tt.err, code, tt.code)
 		}
 		if errors.Is(tt.err, cmdutil.ErrSilent) && e.ErrOut.Len() != 0 {
@@ -288,7 +322,7 @@ func TestFlagGroupErrorsExit2(t *testing.T) {
 		g.MarkFlagsMutuallyExclusive("a", "b")
 		g.MarkFlagsOneRequired("a", "b")
 		cmd.AddCommand(g)
-		if code := root.Run(context.Background(), cmd, e.IO, args); code != cmdutil.ExitUsage {
+		if code := root.Run(context.Background(), cmd, e.Factory, args); code != cmdutil.ExitUsage {
 			t.Errorf("plana %s: exit %d, want 2; stderr:\n%s", strings.Join(args, " "), code, e.ErrOut)
 		}
 	}

@@ -27,7 +27,7 @@ func run(e *cmdtest.Env, args ...string) int {
 	e.ErrOut.Reset()
 	cmd := root.NewCmdRoot(e.Factory)
 	e.BindFlags(cmd.PersistentFlags())
-	return root.Run(context.Background(), cmd, e.IO, args)
+	return root.Run(context.Background(), cmd, e.Factory, args)
 }
 
 func keyCount(t *testing.T, e *cmdtest.Env) int {
