@@ -79,6 +79,8 @@ type Config struct {
 	overrides    []Override
 	targets      []TargetRule
 	notify       []string
+	machineName  string
+	hostname     func() (string, error)
 }
 
 // Profile is the profile in use.
@@ -92,6 +94,10 @@ func (c *Config) Path() string { return c.path }
 
 // APIURL is the BOS API's base URL, without a trailing slash.
 func (c *Config) APIURL() string { return c.apiURL }
+
+// MachineName is this machine's name: machine_name, else the host name made
+// safe for a User-Agent (see MaxMachineName).
+func (c *Config) MachineName() string { return c.machineName }
 
 // PollInterval is the interval between polls while waiting.
 func (c *Config) PollInterval() time.Duration { return c.pollInterval }
@@ -143,6 +149,8 @@ func (c *Config) Get(key string) (string, error) {
 			return "", nil
 		}
 		return flowYAML(targetsYAML(c.targets)), nil
+	case KeyMachineName:
+		return c.machineName, nil
 	case KeyNotify:
 		if len(c.notify) == 0 {
 			return "", nil

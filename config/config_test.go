@@ -14,7 +14,7 @@ import (
 func setenv(t *testing.T, m map[string]string) {
 	t.Helper()
 	for _, k := range []string{"PLANA_PROFILE", "PLANA_API_URL", "PLANA_POLL_INTERVAL", "PLANA_ROTATION_CADENCE",
-		"PLANA_ROTATION_QUIET_PERIOD", "PLANA_ROTATION_CADENCE_OVERRIDES", "PLANA_ROTATION_TARGETS", "PLANA_NOTIFY"} {
+		"PLANA_ROTATION_QUIET_PERIOD", "PLANA_ROTATION_CADENCE_OVERRIDES", "PLANA_ROTATION_TARGETS", "PLANA_NOTIFY", "PLANA_MACHINE_NAME"} {
 		t.Setenv(k, "")
 	}
 	for k, v := range m {
@@ -161,6 +161,9 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad override", "profiles:\n  default:\n    rotation:\n      cadence_overrides:\n        - pattern: \"[\"\n          cadence: 1d\n", nil, []string{"cadence_overrides", "glob"}},
 		{"bad profile", "", map[string]string{"PLANA_PROFILE": "../etc"}, []string{"invalid profile", "PLANA_PROFILE"}},
 		{"long profile", "", map[string]string{"PLANA_PROFILE": strings.Repeat("a", 64)}, []string{"invalid profile", "PLANA_PROFILE"}},
+		{"machine name that would end the User-Agent", "", map[string]string{"PLANA_MACHINE_NAME": "ci) evil/1.0 ("}, []string{"machine_name", "PLANA_MACHINE_NAME", "letters, digits"}},
+		{"machine name with a control", "profiles:\n  default:\n    machine_name: \"a\\u202eb\"\n", nil, []string{"machine_name", "file", `\u202e`}},
+		{"machine name too long", "", map[string]string{"PLANA_MACHINE_NAME": strings.Repeat("a", 65)}, []string{"machine_name", "at most 64"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,5 +254,37 @@ func TestDirs(t *testing.T) {
 	d, _ = stateDir(env(map[string]string{"XDG_STATE_HOME": "/s", "HOME": "/home/u"}))
 	if d != "/s/plana" {
 		t.Errorf("stateDir = %q", d)
+	}
+}
+
+// machine_name defaults to the host name, made fit for a User-Agent; a
+// name given in the environment or the file wins.
+func TestMachineName(t *testing.T) {
+	none := filepath.Join(t.TempDir(), "none.yaml")
+	for _, c := range []struct {
+		host, env, want string
+		src             SourceKind
+	}{
+		{"build-7.example.com", "", "build-7.example.com", SourceDefault},
+		{"ana's laptop\x1b[2J\u202e", "", "ana-s-laptop--2J-", SourceDefault},
+		{strings.Repeat("h", 100), "", strings.Repeat("h", MaxMachineName), SourceDefault},
+		{"", "", "unknown", SourceDefault},
+		{"-._", "", "unknown", SourceDefault},
+		{"build-7", "ana-laptop", "ana-laptop", SourceEnv},
+	} {
+		setenv(t, map[string]string{"PLANA_MACHINE_NAME": c.env})
+		cfg, err := Load(Options{Path: none, Hostname: func() (string, error) { return c.host, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := cfg.Get(KeyMachineName); cfg.MachineName() != c.want || got != c.want || cfg.Source(KeyMachineName).Kind != c.src {
+			t.Errorf("host %q, env %q: MachineName %q, Get %q, from %v; want %q from %v", c.host, c.env, cfg.MachineName(), got, cfg.Source(KeyMachineName), c.want, c.src)
+		}
+	}
+	setenv(t, nil)
+	p := writeFile(t, "profiles:\n  default:\n    machine_name: ana-laptop\n")
+	cfg, err := Load(Options{Path: p})
+	if err != nil || cfg.MachineName() != "ana-laptop" || cfg.Source(KeyMachineName).Kind != SourceFile {
+		t.Errorf("from the file: %v, %q", err, cfg.MachineName())
 	}
 }

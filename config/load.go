@@ -22,6 +22,8 @@ type Options struct {
 	Path string
 	// Getenv is the environment every layer reads; os.Getenv when nil.
 	Getenv func(string) string
+	// Hostname is machine_name's default; os.Hostname when nil.
+	Hostname func() (string, error)
 }
 
 // profileRe has no counted repetition: `{0,62}` compiles to 62 copies at
@@ -55,9 +57,12 @@ func Load(o Options) (*Config, error) {
 }
 
 func load(o Options) (*Config, error) {
-	c := &Config{flags: o.Flags, getenv: o.Getenv, path: o.Path}
+	c := &Config{flags: o.Flags, getenv: o.Getenv, path: o.Path, hostname: o.Hostname}
 	if c.getenv == nil {
 		c.getenv = os.Getenv
+	}
+	if c.hostname == nil {
+		c.hostname = os.Hostname
 	}
 	if c.path == "" {
 		dir, err := configDir(c.getenv)

@@ -18,6 +18,7 @@ const (
 	KeyCadenceOverrides = "rotation.cadence_overrides"
 	KeyTargets          = "rotation.targets"
 	KeyNotify           = "notify"
+	KeyMachineName      = "machine_name"
 )
 
 type kind int
@@ -29,6 +30,7 @@ const (
 	kindOverrides
 	kindTargets
 	kindNotify
+	kindMachineName
 )
 
 type setting struct {
@@ -44,6 +46,7 @@ var settings = []setting{
 	{KeyCadenceOverrides, "PLANA_ROTATION_CADENCE_OVERRIDES", "", "", "per-key cadences: a list of {pattern, cadence}; pattern is a glob on the key name (as a string: 'GLOB=DUR,GLOB=DUR')", kindOverrides},
 	{KeyTargets, "PLANA_ROTATION_TARGETS", "", "", "deploy targets by key name, for keys rotate --due and --issued-by: a list of {match: GLOB, to: [TARGET, ...], cadence, quiet_period} (as a string: the same list in YAML)", kindTargets},
 	{KeyNotify, "PLANA_NOTIFY", "", "", "hooks told of every rotation event, one JSON line on stdin per run: exec:CMD or a list of them", kindNotify},
+	{KeyMachineName, "PLANA_MACHINE_NAME", "", "", "this machine's name, sent in the User-Agent of plana's requests (plana/VERSION (OS; NAME)) so the execution log shows which machine used which management key: letters, digits, '.', '-' and '_', at most 64 characters", kindMachineName},
 }
 
 func lookupSetting(key string) (setting, error) {
@@ -70,6 +73,9 @@ func Help(key string) (env, def, help string) {
 	s, err := lookupSetting(key)
 	if err != nil {
 		return "", "", ""
+	}
+	if s.kind == kindMachineName {
+		return s.env, "the host name", s.help
 	}
 	return s.env, s.def, s.help
 }
@@ -113,6 +119,21 @@ func (c *Config) apply(s setting, raw any) error {
 			return err
 		}
 		c.notify = n
+	case kindMachineName:
+		str := strings.TrimSpace(fmt.Sprint(raw))
+		if str == "" {
+			h, err := c.hostname()
+			if err != nil {
+				h = ""
+			}
+			c.machineName = hostMachineName(h)
+			return nil
+		}
+		n, err := parseMachineName(str)
+		if err != nil {
+			return err
+		}
+		c.machineName = n
 	case kindOverrides:
 		ov, err := parseOverrides(raw)
 		if err != nil {

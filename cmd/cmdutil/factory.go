@@ -29,6 +29,10 @@ type Factory struct {
 	// StateDir is where rotation journals and the rotation log live, from
 	// the Factory's environment.
 	StateDir func() (string, error)
+	// MachineName is this machine's name (machine_name, else the host
+	// name): in the User-Agent of every request, and wherever plana records
+	// which machine did something.
+	MachineName func() (string, error)
 	// Getenv is the environment the Factory was built with.
 	Getenv     func(string) string
 	Now        func() time.Time

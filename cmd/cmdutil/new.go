@@ -1,7 +1,9 @@
 package cmdutil
 
 import (
+	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,6 +32,14 @@ type FactoryOptions struct {
 	ClientOptions []client.Option
 }
 
+// UserAgent is what plana's requests say they are: "plana/VERSION (OS;
+// MACHINE)", so the execution log shows which machine used which management
+// key. machine is config's MachineName, which holds nothing that could end
+// the comment or the header.
+func UserAgent(version, machine string) string {
+	return fmt.Sprintf("plana/%s (%s; %s)", version, runtime.GOOS, machine)
+}
+
 // New builds a Factory whose parts are made on first use and then reused.
 func New(o FactoryOptions) *Factory {
 	if o.Getenv == nil {
@@ -47,6 +57,13 @@ func New(o FactoryOptions) *Factory {
 		return config.Load(config.Options{Flags: fs, Getenv: o.Getenv})
 	})
 	f.StateDir = func() (string, error) { return config.StateDirFrom(o.Getenv) }
+	f.MachineName = func() (string, error) {
+		cfg, err := f.Config()
+		if err != nil {
+			return "", err
+		}
+		return cfg.MachineName(), nil
+	}
 	f.Secrets = sync.OnceValues(o.Secrets)
 	f.Token = func() (Token, error) {
 		cfg, err := f.Config()
@@ -73,7 +90,7 @@ func New(o FactoryOptions) *Factory {
 		}
 		opts := append([]client.Option{
 			client.WithKeys(keys...),
-			client.WithUserAgent("plana/" + o.Version),
+			client.WithUserAgent(UserAgent(o.Version, cfg.MachineName())),
 		}, o.ClientOptions...)
 		return client.New(cfg.APIURL(), opts...)
 	}

@@ -9,9 +9,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -324,6 +327,51 @@ func TestFlagGroupErrorsExit2(t *testing.T) {
 		cmd.AddCommand(g)
 		if code := root.Run(context.Background(), cmd, e.Factory, args); code != cmdutil.ExitUsage {
 			t.Errorf("plana %s: exit %d, want 2; stderr:\n%s", strings.Join(args, " "), code, e.ErrOut)
+		}
+	}
+}
+
+// plana's requests name the machine in their User-Agent, so BOS's
+// execution log shows which machine used which management key; config
+// list and doctor show the name in force and where it came from.
+func TestUserAgentNamesTheMachine(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	e.Setenv("PLANA_MACHINE_NAME", "build-7")
+	if code := run(e, "keys", "list"); code != 0 {
+		t.Fatalf("keys list: exit %d\n%s", code, e.ErrOut)
+	}
+	want := "plana/test (" + runtime.GOOS + "; build-7)"
+	admin := client.PrefixOf(e.Seed.AdminToken)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries, err := e.AdminClient().ExecutionLog(context.Background(), client.ExecutionLogOptions{KeyPrefix: admin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		found := false
+		for _, en := range entries {
+			if en.Path == "/v1/api-keys" {
+				seen = append(seen, en.UserAgent)
+				found = found || en.UserAgent == want
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no GET /v1/api-keys with User-Agent %q in the execution log; saw %q", want, seen)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the emulator's async log with a deadline
+	}
+
+	for _, args := range [][]string{{"config", "list"}, {"doctor"}} {
+		if code := run(e, args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, e.ErrOut)
+		}
+		if !regexp.MustCompile(`machine_name\s+(= )?build-7\s+\(?env PLANA_MACHINE_NAME`).MatchString(e.Out.String()) {
+			t.Errorf("plana %s does not show machine_name build-7 from PLANA_MACHINE_NAME:\n%s", strings.Join(args, " "), e.Out)
 		}
 	}
 }
