@@ -277,6 +277,26 @@ func TestErrorsRedactEchoedKeys(t *testing.T) {
 	}
 }
 
+// A server's error message is its own words: shown escaped, it can neither
+// act on the terminal nor forge a line.
+func TestErrorsEscapeTheServersWords(t *testing.T) {
+	_, srv := newFakeAPI(t, func(_ int, _ arrival, w http.ResponseWriter) {
+		writeErr(w, http.StatusConflict, "conflict\u202e", "name taken\x1b[2J\nFAKE-LINE \u009b")
+	})
+	_, err := fastClient(t, srv.URL).GetKey(context.Background(), "key_1")
+	if err == nil {
+		t.Fatal("GetKey succeeded")
+	}
+	want := `name taken\x1b[2J\x0aFAKE-LINE \u009b (HTTP 409 conflict\u202e`
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("Error() = %q, want it to hold %q", err, want)
+	}
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Message != "name taken\x1b[2J\nFAKE-LINE \u009b" {
+		t.Errorf("APIError.Message = %q, want the server's words as they were", apiErr.Message)
+	}
+}
+
 func TestFallbackKeys(t *testing.T) {
 	newKey, oldKey := testKey("NEWNEWNE"), testKey("OLDOLDOL")
 	tests := []struct {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // Sentinels matched with errors.Is against an *APIError.
@@ -41,8 +43,9 @@ func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		s += ", request " + e.RequestID
 	}
-	// Code and request id come from the server as they are, like the message.
-	return redact(s + ")")
+	// Code and request id come from the server as they are, like the message:
+	// escaped, a message can neither act on a terminal nor forge a line.
+	return textsafe.Clean(redact(s + ")"))
 }
 
 // Is maps the status code onto the package's sentinels.

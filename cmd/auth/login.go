@@ -14,6 +14,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // LoginOptions of `plana auth login`.
@@ -107,7 +108,7 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 	}
 	if !slices.Contains(me.Key.Scopes, client.ScopeManage) {
 		return fmt.Errorf("key %s lacks the scope %s (it has: %s); create a management key in BOS → Settings → API keys",
-			me.Key.Prefix, client.ScopeManage, strings.Join(me.Key.Scopes, ", "))
+			me.Key.Prefix, client.ScopeManage, textsafe.Clean(strings.Join(me.Key.Scopes, ", ")))
 	}
 	store, err := opts.Secrets()
 	if err != nil {
@@ -118,7 +119,7 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 			"Without a keyring, set PLANA_TOKEN in the environment instead (from your secrets manager)", err)
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "%s Logged in to %s as %s (%s) with key %s; stored in the OS keyring for profile %s, for use with %s only\n",
-		cs.SuccessIcon(), me.Workspace.Name, me.User.Email, me.User.Role, me.Key.Prefix, cfg.Profile(), cfg.APIOrigin())
+		cs.SuccessIcon(), textsafe.Clean(me.Workspace.Name), textsafe.Clean(me.User.Email), textsafe.Clean(me.User.Role), me.Key.Prefix, cfg.Profile(), cfg.APIOrigin())
 	if opts.Getenv("PLANA_TOKEN") != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "%s PLANA_TOKEN is set in this environment and takes precedence over the stored key\n", cs.WarningIcon())
 	}

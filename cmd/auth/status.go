@@ -12,6 +12,7 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // StatusOptions of `plana auth status`.
@@ -85,10 +86,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 	}
 	cs := opts.IO.ColorScheme()
 	w := opts.IO.Out
+	// Names, emails and scopes are the server's words, typed by people.
 	fmt.Fprintf(w, "%s Logged in to %s\n", cs.SuccessIcon(), st.APIURL)
-	fmt.Fprintf(w, "  Account:    %s (%s)\n", st.User.Email, st.User.Role)
-	fmt.Fprintf(w, "  Workspace:  %s (%s)\n", st.Workspace.Name, st.Workspace.ID)
+	fmt.Fprintf(w, "  Account:    %s (%s)\n", textsafe.Clean(st.User.Email), textsafe.Clean(st.User.Role))
+	fmt.Fprintf(w, "  Workspace:  %s (%s)\n", textsafe.Clean(st.Workspace.Name), textsafe.Clean(st.Workspace.ID))
 	fmt.Fprintf(w, "  Key:        %s %q (from %s, profile %s)\n", st.TokenPrefix, me.Key.Name, st.TokenSource, st.Profile)
-	fmt.Fprintf(w, "  Scopes:     %s\n", strings.Join(st.Scopes, ", "))
+	fmt.Fprintf(w, "  Scopes:     %s\n", textsafe.Clean(strings.Join(st.Scopes, ", ")))
 	return nil
 }

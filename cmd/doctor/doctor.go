@@ -20,6 +20,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -230,7 +231,9 @@ func checkAPI(ctx context.Context, opts *Options, cfg *config.Config) []Check {
 		tokCheck.Status, tokCheck.Summary = StatusFail, fmt.Sprintf("%s from %s: %v", tok.Prefix(), tok.Source, meErr)
 	default:
 		tokCheck.Status = StatusOK
-		tokCheck.Summary = fmt.Sprintf("%s from %s: %s (%s) in %s", tok.Prefix(), tok.Source, me.User.Email, me.User.Role, me.Workspace.Name)
+		// The email, role and workspace name are the server's words.
+		tokCheck.Summary = fmt.Sprintf("%s from %s: %s (%s) in %s", tok.Prefix(), tok.Source,
+			textsafe.Clean(me.User.Email), textsafe.Clean(me.User.Role), textsafe.Clean(me.Workspace.Name))
 		if !slices.Contains(me.Key.Scopes, client.ScopeManage) {
 			tokCheck.Status = StatusFail
 			tokCheck.Fix = "this key lacks the scope keys:manage; log in with a management key: plana auth login"

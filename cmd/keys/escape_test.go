@@ -55,10 +55,10 @@ func TestShowEscapesServerText(t *testing.T) {
 
 // Names, emails and scopes are made safe the same way in keys list and show.
 func TestKeyRecordClean(t *testing.T) {
-	r := KeyRecord{Name: "sync\x1b]0;owned\x07", Description: "a\nb", CreatedBy: Person{Email: "x\u202e@example.com"},
+	r := KeyRecord{Name: "sync\x1b]0;owned\x07", Prefix: "pa_live_\x1b[2J", Description: "a\nb", CreatedBy: Person{Email: "x\u202e@example.com"},
 		RevokedBy: &Person{Email: "y\x1b@example.com"}, Scopes: []string{"stock:read\x1b"}}
 	c := r.clean()
-	for _, s := range []string{c.Name, c.Description, c.CreatedBy.Email, c.RevokedBy.Email, c.Scopes[0]} {
+	for _, s := range []string{c.Name, c.Prefix, c.Description, c.CreatedBy.Email, c.RevokedBy.Email, c.Scopes[0]} {
 		if strings.ContainsAny(s, "\x1b\x07\n\u202e") {
 			t.Errorf("left raw: %q", s)
 		}

@@ -56,10 +56,12 @@ func newKeyRecord(k client.APIKey, cfg *config.Config, now time.Time) KeyRecord 
 }
 
 // clean is r with what others chose (names, emails, scopes) made safe for
-// a terminal: escape sequences in them are shown, not obeyed. The JSON and
-// YAML outputs keep the values as they are.
+// a terminal: escape sequences in them are shown, not obeyed. Ids, prefixes
+// and statuses are the server's too, and a server may be anything. The
+// JSON, YAML and CSV outputs keep the values as they are.
 func (r KeyRecord) clean() KeyRecord {
 	r.Name, r.Description, r.CreatedBy.Email = textsafe.Clean(r.Name), textsafe.Clean(r.Description), textsafe.Clean(r.CreatedBy.Email)
+	r.ID, r.Prefix, r.Status = textsafe.Clean(r.ID), textsafe.Clean(r.Prefix), textsafe.Clean(r.Status)
 	if r.RevokedBy != nil {
 		r.RevokedBy = &Person{r.RevokedBy.ID, textsafe.Clean(r.RevokedBy.Email)}
 	}

@@ -156,21 +156,45 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 }
 
 // clean is res with what others chose made safe for a terminal: a request
-// path or user agent is whatever a caller sent.
+// path or user agent is whatever a caller sent, a key's name and its
+// issuer's email whatever a member typed.
 func (res ShowResult) clean() ShowResult {
 	res.Key = res.Key.clean()
-	srcs := make([]rotate.Source, len(res.Usage.Sources))
-	for i, s := range res.Usage.Sources {
-		s.SourceIP, s.UserAgent, s.Path = textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path)
-		srcs[i] = s
-	}
-	res.Usage.Sources = srcs
+	res.Usage.Sources = cleanSources(res.Usage.Sources)
+	res.RefusedSinceRevoke = cleanSources(res.RefusedSinceRevoke)
 	if ru := res.Rotation; ru != nil {
 		c := *ru
 		c.Old.Name, c.New.Name = textsafe.Clean(c.Old.Name), textsafe.Clean(c.New.Name)
+		c.Old.Prefix, c.New.Prefix = textsafe.Clean(c.Old.Prefix), textsafe.Clean(c.New.Prefix)
+		c.Migration = make([]rotate.SourceMigration, len(ru.Migration))
+		for i, m := range ru.Migration {
+			m.SourceIP, m.UserAgent = textsafe.Clean(m.SourceIP), textsafe.Clean(m.UserAgent)
+			c.Migration[i] = m
+		}
 		res.Rotation = &c
 	}
+	if l := res.Lineage; l != nil {
+		res.Lineage = &Lineage{Predecessors: cleanLineage(l.Predecessors), Successors: cleanLineage(l.Successors)}
+	}
 	return res
+}
+
+func cleanSources(ss []rotate.Source) []rotate.Source {
+	out := make([]rotate.Source, len(ss))
+	for i, s := range ss {
+		s.SourceIP, s.UserAgent, s.Path = textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path)
+		out[i] = s
+	}
+	return out
+}
+
+func cleanLineage(ks []LineageKey) []LineageKey {
+	out := make([]LineageKey, len(ks))
+	for i, k := range ks {
+		k.Name, k.Prefix, k.Status, k.CreatedBy = textsafe.Clean(k.Name), textsafe.Clean(k.Prefix), textsafe.Clean(k.Status), textsafe.Clean(k.CreatedBy)
+		out[i] = k
+	}
+	return out
 }
 
 // rotationUsage finds the unfinished rotation k is the old or the new key

@@ -26,6 +26,7 @@ import (
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // NewCmdRoot builds the whole command tree.
@@ -159,6 +160,10 @@ func refuseKeyArgs(args []string) error {
 
 func exitCode(f *cmdutil.Factory, err error) int {
 	w := f.IOStreams.ErrOut
+	// An error may quote what BOS returned (a key's name, a server's
+	// message): escaped, it can neither act on the terminal nor forge a
+	// line, while plana's own newlines and tabs lay the message out.
+	say := func(s string) { fmt.Fprintln(w, textsafe.CleanLines(s)) }
 	var (
 		flagErr    *cmdutil.FlagError
 		authErr    *cmdutil.AuthError
@@ -170,34 +175,34 @@ func exitCode(f *cmdutil.Factory, err error) int {
 	switch {
 	case errors.As(err, &exitErr):
 		if exitErr.Err != nil && !errors.Is(exitErr.Err, cmdutil.ErrSilent) {
-			fmt.Fprintln(w, exitErr.Err)
+			say(exitErr.Err.Error())
 		}
 		return exitErr.Code
 	case errors.Is(err, cmdutil.ErrSilent):
 		return cmdutil.ExitFailure
 	case errors.Is(err, cmdutil.ErrCancel):
-		fmt.Fprintln(w, "cancelled")
+		say("cancelled")
 		return cmdutil.ExitCancel
 	case errors.As(err, &flagErr):
-		fmt.Fprintln(w, flagErr.Error())
+		say(flagErr.Error())
 		return cmdutil.ExitUsage
 	case errors.Is(err, config.ErrInvalid):
 		// A setting from a flag, the environment or the file is input the
 		// user gave, like a flag: every configuration error is a usage
 		// error, whatever is wrong with it.
-		fmt.Fprintln(w, err.Error())
+		say(err.Error())
 		return cmdutil.ExitUsage
 	case errors.As(err, &authErr), errors.Is(err, client.ErrUnauthenticated):
-		fmt.Fprintln(w, err.Error())
-		fmt.Fprintln(w, "Try: plana auth login (or set PLANA_TOKEN)")
+		say(err.Error())
+		say("Try: plana auth login (or set PLANA_TOKEN)")
 		return cmdutil.ExitAuth
 	case errors.As(err, &pendingErr):
-		fmt.Fprintln(w, err.Error())
+		say(err.Error())
 		return cmdutil.ExitPending
 	}
-	fmt.Fprintln(w, err.Error())
+	say(err.Error())
 	if hint := unreachableHint(f, err); hint != "" {
-		fmt.Fprintln(w, hint)
+		say(hint)
 	}
 	return cmdutil.ExitFailure
 }

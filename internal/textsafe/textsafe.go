@@ -20,8 +20,15 @@ import (
 //   - bytes that are not UTF-8 as \xNN: a lone 0x9b is CSI to some terminals.
 //
 // Clean allocates only when s needs escaping.
-func Clean(s string) string {
-	i := firstUnsafe(s)
+func Clean(s string) string { return clean(s, false) }
+
+// CleanLines is Clean for messages plana writes around text others chose
+// (an error naming a key, say): the newlines and tabs that lay out plana's
+// own words stay, and everything else Clean escapes is escaped.
+func CleanLines(s string) string { return clean(s, true) }
+
+func clean(s string, lines bool) string {
+	i := firstUnsafe(s, lines)
 	if i < 0 {
 		return s
 	}
@@ -31,9 +38,9 @@ func Clean(s string) string {
 	for i < len(s) {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && n <= 1, r < 0x80 && unsafeRune(r):
+		case r == utf8.RuneError && n <= 1, r < 0x80 && unsafeRune(r, lines):
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unsafeRune(r):
+		case unsafeRune(r, lines):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteString(s[i : i+n])
@@ -43,19 +50,19 @@ func Clean(s string) string {
 	return b.String()
 }
 
-// firstUnsafe is the byte offset of the first character Clean escapes, or -1.
-func firstUnsafe(s string) int {
+// firstUnsafe is the byte offset of the first character clean escapes, or -1.
+func firstUnsafe(s string, lines bool) int {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if unsafeRune(rune(c)) {
+			if unsafeRune(rune(c), lines) {
 				return i
 			}
 			i++
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && n <= 1) || unsafeRune(r) {
+		if (r == utf8.RuneError && n <= 1) || unsafeRune(r, lines) {
 			return i
 		}
 		i += n
@@ -63,6 +70,9 @@ func firstUnsafe(s string) int {
 	return -1
 }
 
-func unsafeRune(r rune) bool {
+func unsafeRune(r rune, lines bool) bool {
+	if lines && (r == '\n' || r == '\t') {
+		return false
+	}
 	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)
 }

@@ -25,6 +25,15 @@ func TestClean(t *testing.T) {
 	}
 }
 
+// CleanLines keeps plana's own layout (newlines, tabs) and escapes the rest.
+func TestCleanLines(t *testing.T) {
+	in := "key Evil \u202eelif (pa_live_X) is revoked:\n\tname\x1b[31m\u009b\rred"
+	want := "key Evil \\u202eelif (pa_live_X) is revoked:\n\tname\\x1b[31m\\u009b\\x0dred"
+	if got := CleanLines(in); got != want {
+		t.Errorf("CleanLines(%q) = %q, want %q", in, got, want)
+	}
+}
+
 // Whatever goes in, nothing that acts on a terminal comes out.
 func FuzzClean(f *testing.F) {
 	for _, s := range []string{"/v1/\x1b[2J", "a\nb", "\xff\x9b", "\u202e", "plain"} {
@@ -32,10 +41,10 @@ func FuzzClean(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out := Clean(s)
-		if firstUnsafe(out) >= 0 || strings.ContainsAny(out, "\x1b\n\r") {
+		if firstUnsafe(out, false) >= 0 || strings.ContainsAny(out, "\x1b\n\r") {
 			t.Fatalf("Clean(%q) = %q still holds a control", s, out)
 		}
-		if firstUnsafe(s) < 0 && out != s {
+		if firstUnsafe(s, false) < 0 && out != s {
 			t.Fatalf("Clean changed safe text %q to %q", s, out)
 		}
 	})

@@ -119,7 +119,7 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 			if it.LastUsed != nil {
 				lu = cmdutil.FuzzyAgo(now, *it.LastUsed)
 			}
-			t.AddRow(textsafe.Clean(it.Key.Name), it.Key.Prefix, it.DueAt.UTC().Format("2006-01-02"), it.State(), lu)
+			t.AddRow(textsafe.Clean(it.Key.Name), textsafe.Clean(it.Key.Prefix), it.DueAt.UTC().Format("2006-01-02"), it.State(), lu)
 		}
 		if err := t.Render(); err != nil {
 			return err

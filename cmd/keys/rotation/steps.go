@@ -132,7 +132,8 @@ func (d StepDeps) startWith(ctx context.Context, eo rotate.Options, hooks []stri
 	}
 	eo.SecretOut = d.IO.Out
 	if d.IO.CanPrompt() {
-		eo.Confirm = func(q string) (bool, error) { return d.IO.Confirm(q, false) }
+		// The question names keys, whose names others chose.
+		eo.Confirm = func(q string) (bool, error) { return d.IO.Confirm(textsafe.Clean(q), false) }
 	}
 	if cfg, err := d.Config(); err == nil {
 		if q, ok := cfg.QuietPeriod(); ok && eo.QuietPeriod == 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 )
 
@@ -77,9 +78,9 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	if k.RevokedAt != nil {
 		since = *k.RevokedAt
-		fmt.Fprintf(ios.ErrOut, "Refused calls presenting %s (%s), revoked %s; Ctrl-C to stop\n", k.Name, k.Prefix, k.RevokedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(ios.ErrOut, "Refused calls presenting %s, revoked %s; Ctrl-C to stop\n", keyLabel(rotate.RefOf(*k)), k.RevokedAt.UTC().Format(time.RFC3339))
 	} else {
-		fmt.Fprintf(ios.ErrOut, "%s (%s) is still active: waiting for calls refused after its revoke; Ctrl-C to stop\n", k.Name, k.Prefix)
+		fmt.Fprintf(ios.ErrOut, "%s is still active: waiting for calls refused after its revoke; Ctrl-C to stop\n", keyLabel(rotate.RefOf(*k)))
 	}
 	poll := o.PollInterval
 	if poll <= 0 {
@@ -92,7 +93,10 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		if o.Output == cmdutil.FormatJSON {
 			return enc.Encode(watchEvent{At: e.At.UTC(), KeyPrefix: e.KeyPrefix, Status: e.Status, Method: e.Method, Path: e.Path, SourceIP: e.SourceIP, UserAgent: e.UserAgent})
 		}
-		_, err := fmt.Fprintf(ios.Out, "%s  %d  %s  %s  %s %s\n", e.At.UTC().Format(time.RFC3339), e.Status, e.SourceIP, e.UserAgent, e.Method, e.Path)
+		// Each field is whatever a caller sent: escaped, it can neither act
+		// on the terminal nor forge a line or a column.
+		_, err := fmt.Fprintf(ios.Out, "%s  %d  %s  %s  %s %s\n", e.At.UTC().Format(time.RFC3339), e.Status,
+			textsafe.Clean(e.SourceIP), textsafe.Clean(e.UserAgent), textsafe.Clean(e.Method), textsafe.Clean(e.Path))
 		return err
 	})
 	if err != nil {
@@ -111,6 +115,7 @@ func printRefusedSummary(ios *iostreams.IOStreams, sources []rotate.Source) {
 	}
 	fmt.Fprintln(ios.ErrOut, "Refused calls by source:")
 	for _, s := range sources {
-		fmt.Fprintf(ios.ErrOut, "  %s  %s  %s  ×%d  last %s\n", s.SourceIP, s.UserAgent, s.Path, s.Calls, s.LastSeen.UTC().Format(time.RFC3339))
+		fmt.Fprintf(ios.ErrOut, "  %s  %s  %s  ×%d  last %s\n", textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path),
+			s.Calls, s.LastSeen.UTC().Format(time.RFC3339))
 	}
 }
