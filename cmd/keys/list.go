@@ -43,7 +43,8 @@ and with -o json, yaml or csv, names are whole.
 With -o json, yaml or csv the keys stream page by page, so even a workspace with
 tens of thousands of keys lists in constant memory.`,
 		Example: `  $ plana keys list
-  $ plana keys list --status all -o json | jq '.[] | select(.rotation_due)'`,
+  $ plana keys list --status all -o json |
+      jq '.[] | select(.rotation_due)'`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch opts.Status {

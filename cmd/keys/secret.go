@@ -40,7 +40,8 @@ and scrollback is kept.
 
 BOS keeps only a hash of every key, so a plaintext that is not in this keyring
 cannot be recovered from anywhere: rotate the key instead.`,
-		Example: `  $ plana keys secret "Nightly stock sync (2026)" | vault kv put secret/stock-sync PLANA_KEY=-
+		Example: `  $ plana keys secret "Nightly stock sync (2026)" |
+      vault kv put secret/stock-sync PLANA_KEY=-
   $ plana keys secret key_01J... | gh secret set PLANA_KEY`,
 		Args: cmdutil.ExactArgs(1, "KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -42,7 +42,8 @@ Exit codes: 0 done, 1 error, 2 usage or configuration, 3 gate not met yet /
 work pending, 4 not authenticated, 5 keys due. See "plana help exit-codes".`,
 		Example: `  $ plana auth login
   $ plana keys list
-  $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/etc/stock-sync.env`,
+  $ plana keys rotate "Nightly stock sync (2025)" \
+      --to env-file:/etc/stock-sync.env`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       f.Version,

@@ -43,7 +43,8 @@ deployed, and the same command run again deploys only to what is left.
 Deploying the same key again changes nothing. --finalize (step 4) leaves only the
 new key, under PLANA_KEY, at each target (--to's, else the rotation's).`,
 		Example: `  $ plana keys deploy pa_live_AB7K2XYZ --to env-file:/etc/stock-sync.env
-  $ plana keys deploy pa_live_AB7K2XYZ --to env-file:/srv/eu.env --to env-file:/srv/us.env
+  $ plana keys deploy pa_live_AB7K2XYZ \
+      --to env-file:/srv/eu.env --to env-file:/srv/us.env
   $ plana keys deploy pa_live_AB7K2XYZ --finalize`,
 		Args: cmdutil.ExactArgs(1, "KEY"),
 	}, o, &o.Key, &o.Output, o.validate, runF, deployRun)

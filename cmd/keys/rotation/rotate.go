@@ -86,14 +86,21 @@ others revoke theirs. After the revoke, step 5 watches the execution log for
 --watch-after-revoke (default 30s on a terminal, none in scripts) and reports the
 calls that still present the old key, by source. --abort calls a rotation off
 before the revoke.` + stepFlagsHelp,
-		Example: `  $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/etc/stock-sync.env
-  $ plana keys rotate pa_live_AB7K2XYZ --to exec:'vault kv put secret/sync PLANA_KEY_NEW=-' --no-wait --yes
-  $ plana keys rotate pa_live_AB7K2XYZ --emergency compromise --to env-file:.env
-  $ plana keys rotate "Nightly stock sync (2025)" --to env-file:/srv/eu.env --to env-file:/srv/us.env
-  $ plana keys rotate --due --no-wait --yes --notify 'exec:/usr/local/bin/plana-slack'
+		Example: `  $ plana keys rotate "Nightly stock sync (2025)" \
+      --to env-file:/etc/stock-sync.env
+  $ plana keys rotate pa_live_AB7K2XYZ --no-wait --yes \
+      --to exec:'vault kv put secret/sync PLANA_KEY_NEW=-'
+  $ plana keys rotate pa_live_AB7K2XYZ --emergency compromise \
+      --to env-file:.env
+  $ plana keys rotate "Nightly stock sync (2025)" \
+      --to env-file:/srv/eu.env --to env-file:/srv/us.env
+  $ plana keys rotate --due --no-wait --yes \
+      --notify 'exec:/usr/local/bin/plana-slack'
   $ plana keys rotate --issued-by ben@example.com --yes
-  $ plana keys rotate --issued-by ben@example.com --emergency departed --no-wait
-  $ plana keys rotate pa_live_AB7K2XYZ --abort --reason "wrong scopes" --to env-file:.env`,
+  $ plana keys rotate --issued-by ben@example.com \
+      --emergency departed --no-wait
+  $ plana keys rotate pa_live_AB7K2XYZ --abort --reason "wrong scopes" \
+      --to env-file:.env`,
 		Args: cobra.MaximumNArgs(1),
 	}, o, &o.Key, &o.Output, o.validate, runF, rotateRun)
 	fl := cmd.Flags()
