@@ -70,6 +70,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"poll_interval", "often"}, true, "poll_interval"},
 		{[]string{"api_url", "bos.example.com"}, true, "http(s)://"},
 		{[]string{"rotation.cadence_overrides", "CI"}, true, "GLOB=DURATION"},
+		{[]string{"machine_name", "ana's laptop"}, true, "letters, digits"},
 		{[]string{"poll_interval"}, true, "missing VALUE"},
 	}
 	for _, tt := range tests {
