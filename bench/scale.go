@@ -78,6 +78,10 @@ func (b *bench) scaleOne(ctx context.Context, keys, entries int) (scaleRun, erro
 		return r, fmt.Errorf("seeding %d keys and %d entries: %w", keys, entries, err)
 	}
 	r.seed = took
+	// Before the emulator starts: it holds the database exclusively.
+	if err := b.explain(db, entries); err != nil {
+		return r, err
+	}
 	emu, err := b.startEmulator(name, db, false)
 	if err != nil {
 		return r, err
@@ -96,9 +100,6 @@ func (b *bench) scaleOne(ctx context.Context, keys, entries int) (scaleRun, erro
 		if c != 0 && c != 5 {
 			return r, fmt.Errorf("plana keys due exited %d", c)
 		}
-	}
-	if err := b.explain(db, entries); err != nil {
-		return r, err
 	}
 	if r.gate, r.gateCalls, r.gateLog, err = b.gateTime(ctx, emu.url, admin); err != nil {
 		return r, err

@@ -73,8 +73,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 `
 
+// openDB opens path, or ":memory:". A file is held exclusively (see
+// lockDB): there is no busy timeout, since no other connection may ever
+// hold it, and one that does is refused at once.
 func openDB(path string) (*sql.DB, error) {
-	pragmas := "?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	pragmas := "?_pragma=foreign_keys(1)&_txlock=immediate"
 	if path != ":memory:" {
 		if strings.ContainsAny(path, "?#") {
 			return nil, fmt.Errorf("database path %q: '?' and '#' are not supported", path)
@@ -84,15 +87,24 @@ func openDB(path string) (*sql.DB, error) {
 		}
 		// The file holds every key's hash and who called from where:
 		// created 0600 here, since SQLite would make it 0644, and SQLite
-		// gives its -wal and -shm files the database's own mode.
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
+		// gives its -wal file the database's own mode. Only a new file is
+		// opened here: closing a descriptor of a file this process has
+		// open in SQLite (through a hard link, say) would drop SQLite's
+		// locks on it.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		switch {
+		case err == nil:
+			f.Close()
+		case !errors.Is(err, os.ErrExist):
 			return nil, fmt.Errorf("database file: %w", err)
 		}
-		f.Close()
-		// FULL keeps every commit across a power loss; group commit in the
-		// log writer pays that fsync once per batch rather than per request.
-		pragmas += "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+		// locking_mode EXCLUSIVE comes before WAL (the _pragma list runs
+		// before _journal_mode): the first access then takes the file's
+		// exclusive lock, and WAL keeps its index in memory, with no -shm
+		// file. FULL keeps every commit across a power loss; group commit
+		// in the log writer pays that fsync once per batch rather than per
+		// request.
+		pragmas += "&_pragma=locking_mode(EXCLUSIVE)&_journal_mode=WAL&_synchronous=FULL"
 	}
 	db, err := sql.Open("sqlite", path+pragmas)
 	if err != nil {
@@ -106,7 +118,7 @@ func openDB(path string) (*sql.DB, error) {
 	db.SetConnMaxIdleTime(0)
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("creating schema: %w", err)
+		return nil, inUse(path, fmt.Errorf("creating schema: %w", err))
 	}
 	if err := migrate(db); err != nil {
 		db.Close()

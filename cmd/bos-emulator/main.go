@@ -50,11 +50,13 @@ const usageText = `Usage: bos-emulator [flags]
 
 Serves the BOS API keys contract (v1) on --listen, from the SQLite file --db.
 
-One process per database: a second bos-emulator on the same --db is refused
-(exit 1, naming the process that holds it), because a revoke is seen at once
-only by the process that made it. The lock is the file DB.lock, released when
-the process ends. The database is created at mode 0600 (its -wal and -shm
-files follow). --dev-endpoints is refused unless --listen is a loopback address.
+One process per database: a second bos-emulator on the same database is
+refused (exit 1, naming the process that holds it), whatever path reaches it
+(a symlink, a hard link), because a revoke is seen at once only by the
+process that made it. The locks are SQLite's exclusive lock on the database
+file and the file DB.lock beside it, released when the process ends. The
+database is created at mode 0600 (its -wal file follows). --dev-endpoints is
+refused unless --listen is a loopback address.
 
 Flags:
 `

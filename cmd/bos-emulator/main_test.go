@@ -188,6 +188,57 @@ func TestSecondProcessOnOneDatabaseIsRefused(t *testing.T) {
 	}
 }
 
+// The lock follows the file: a second process reaching the database through
+// a symlink or a hard link is refused as well, before it listens, and the
+// first keeps serving, writes included.
+func TestSecondProcessThroughAnotherNameIsRefused(t *testing.T) {
+	bin := buildEmulator(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "bos.db")
+	tokenFile := filepath.Join(dir, "token")
+	url, _, wait, stop := start(t, bin, "--listen", "127.0.0.1:0", "--db", db, "--bcrypt-cost", "4", "--quiet",
+		"--seed", "demo", "--token-file", tokenFile)
+	other := filepath.Join(dir, "other")
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	symlink, hardlink := filepath.Join(other, "symlink.db"), filepath.Join(other, "hardlink.db")
+	if err := os.Symlink(db, symlink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(db, hardlink); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{symlink, hardlink} {
+		// A second process that is not refused serves until killed.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "--listen", "127.0.0.1:0", "--db", name, "--bcrypt-cost", "4", "--quiet").CombinedOutput()
+		cancel()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("a second process on %s: %v, want exit 1\n%s", filepath.Base(name), err, out)
+		}
+		if !strings.Contains(string(out), "database in use") || !strings.Contains(string(out), "one bos-emulator per database") || strings.Contains(string(out), "listening") {
+			t.Errorf("a second process on %s:\n%s", filepath.Base(name), out)
+		}
+	}
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", url+"/v1/api-keys", strings.NewReader(`{"name":"after the refusals","scopes":["stock:read"]}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("the first process after the refusals: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	stop(syscall.SIGTERM)
+	if code := wait(); code != 0 {
+		t.Fatalf("the first process exited %d", code)
+	}
+}
+
 func TestHelpSaysOneProcessPerDatabase(t *testing.T) {
 	var out strings.Builder
 	if code := run([]string{"-h"}, &out); code != 0 {
