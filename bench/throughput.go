@@ -43,9 +43,19 @@ func (b *bench) seededKeys(name string) (admin, automation string, err error) {
 	return admin, automation, err
 }
 
+// devGet reads a dev endpoint, which answers only JSON requests.
+func devGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return http.DefaultClient.Do(req)
+}
+
 func stats(url string) (emulator.Stats, error) {
 	var st emulator.Stats
-	resp, err := http.Get(url + "/_emulator/stats")
+	resp, err := devGet(url + "/_emulator/stats")
 	if err != nil {
 		return st, err
 	}
@@ -387,7 +397,7 @@ committed whose answers were lost in the kill may exceed the answers).`, ok, log
 // returns pprof's top functions by cumulative time, or "" if it failed.
 func (b *bench) profile(emu *server, d time.Duration) string {
 	sec := max(1, int((d-time.Second)/time.Second))
-	resp, err := http.Get(fmt.Sprintf("%s/_emulator/pprof/profile?seconds=%d", emu.url, sec))
+	resp, err := devGet(fmt.Sprintf("%s/_emulator/pprof/profile?seconds=%d", emu.url, sec))
 	if err != nil {
 		return ""
 	}

@@ -72,6 +72,8 @@ func devCall(ts *testscript.TestScript, method, path string, body any) []byte {
 	}
 	req, err := http.NewRequest(method, st.emuURL+path, rd)
 	ts.Check(err)
+	// Dev endpoints answer only JSON requests, whatever the method.
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	ts.Check(err)
 	defer resp.Body.Close()

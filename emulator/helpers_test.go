@@ -131,7 +131,8 @@ func (e *env) callStock(token string) (status int, ok bool) {
 	return resp.StatusCode, true
 }
 
-// do sends one request; extra holds header name/value pairs.
+// do sends one request as JSON; extra holds header name/value pairs (an
+// empty value drops the header; "Host" sets the request's Host).
 func (e *env) do(method, path, token string, body any, extra ...string) reply {
 	e.t.Helper()
 	var rd io.Reader
@@ -155,8 +156,17 @@ func (e *env) do(method, path, token string, body any, extra ...string) reply {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	// As the harness and plana send them; dev endpoints answer nothing else.
+	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(extra); i += 2 {
-		req.Header.Set(extra[i], extra[i+1])
+		switch {
+		case extra[i] == "Host":
+			req.Host = extra[i+1]
+		case extra[i+1] == "":
+			req.Header.Del(extra[i])
+		default:
+			req.Header.Set(extra[i], extra[i+1])
+		}
 	}
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {

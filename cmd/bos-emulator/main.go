@@ -56,7 +56,9 @@ refused (exit 1, naming the process that holds it), whatever path reaches it
 process that made it. The locks are SQLite's exclusive lock on the database
 file and the file DB.lock beside it, released when the process ends. The
 database is created at mode 0600 (its -wal file follows). --dev-endpoints is
-refused unless --listen is a loopback address.
+refused unless --listen is a loopback address, and the dev endpoints answer
+only requests with Content-Type: application/json, a loopback Host and no
+Origin header, so that no web page can move the clock or hold a request.
 
 Flags:
 `
