@@ -26,6 +26,10 @@ type caller struct {
 	// refused is set when the key proved its secret but is revoked: the
 	// request is answered 401 and logged, without touching last_used_at.
 	refused bool
+	// rechecked is set once the key was found unrevoked inside a write
+	// transaction: any revoke of it comes later, so the request is
+	// recorded as answered without another check.
+	rechecked bool
 }
 
 func (c *caller) hasKeyScope(scope string) bool {
@@ -139,9 +143,12 @@ func (s *Server) recheckCaller(ctx context.Context, tx *sql.Tx, c *caller) error
 		return errCallerRevoked
 	}
 	var revoked bool
-	err := tx.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = ?`, c.key.ID).Scan(&revoked)
+	err := tx.QueryRowContext(ctx, revokedSQL, c.key.ID).Scan(&revoked)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked) {
 		return errCallerRevoked
+	}
+	if err == nil {
+		c.rechecked = true
 	}
 	return err
 }

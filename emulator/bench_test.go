@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -105,10 +106,15 @@ func BenchmarkAuthenticateCold(b *testing.B) {
 // BenchmarkLogWriter appends entries from parallel writers and waits for
 // each to be committed, with synchronous=FULL (what the emulator runs:
 // durable across a power loss) and NORMAL (durable across a process crash
-// only), to show what the fsync per group commit costs.
+// only), to show what the fsync per group commit costs; and with and without
+// the re-check of each batch's keys against a revoke.
 func BenchmarkLogWriter(b *testing.B) {
-	for _, sync := range []string{"FULL", "NORMAL"} {
-		b.Run("synchronous="+sync, func(b *testing.B) {
+	for _, c := range []struct {
+		sync    string
+		recheck bool
+	}{{"FULL", true}, {"FULL", false}, {"NORMAL", true}} {
+		sync := c.sync
+		b.Run(fmt.Sprintf("synchronous=%s/recheck=%v", sync, c.recheck), func(b *testing.B) {
 			db, err := sql.Open("sqlite", filepath.Join(b.TempDir(), "log.db")+
 				"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_txlock=immediate")
 			if err != nil {
@@ -119,7 +125,13 @@ func BenchmarkLogWriter(b *testing.B) {
 			if _, err := db.Exec(schema); err != nil {
 				b.Fatal(err)
 			}
-			w, err := startLogWriter(db, 0)
+			if _, err := db.Exec(`INSERT INTO workspaces VALUES ('ws_1', 'w');
+				INSERT INTO users VALUES ('usr_1', 'ws_1', 'a@example.com', 'admin', '[]');
+				INSERT INTO api_keys (id, workspace_id, public_id, prefix, hash, name, scopes, created_at, created_by)
+				VALUES ('key_1', 'ws_1', 'AAAAAAAA', 'pa_live_AAAAAAAA', '', 'k', '[]', 0, 'usr_1')`); err != nil {
+				b.Fatal(err)
+			}
+			w, err := startLogWriter(db, 0, func(string) bool { return false })
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -129,11 +141,11 @@ func BenchmarkLogWriter(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					now := time.Now()
-					err := w.append(client.ExecutionLogEntry{ID: newID("exe_", now), At: now, KeyID: "key_1",
+					refused, err := w.append(client.ExecutionLogEntry{ID: newID("exe_", now), At: now, KeyID: "key_1",
 						KeyPrefix: "pa_live_AAAAAAAA", Method: "GET", Path: "/v1/stock-levels", Status: 200,
-						SourceIP: "127.0.0.1", UserAgent: "bench"}, true)
-					if err != nil {
-						b.Error(err)
+						SourceIP: "127.0.0.1", UserAgent: "bench"}, true, c.recheck)
+					if err != nil || refused {
+						b.Error(err, refused)
 						return
 					}
 				}

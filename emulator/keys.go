@@ -277,8 +277,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, c *caller,
 		// From here the key is refused in memory, even should the commit
 		// fail: a revoke half done errs on the side of the revoke.
 		s.cache.markRevoked(id)
+		// revoked_at is the commit's time, not the request's: no write
+		// interleaves with this transaction, every request of the key
+		// recorded before it was authenticated before now, and every one
+		// recorded after it is refused.
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?, revoked_by = ?
-			WHERE id = ? AND revoked_at IS NULL`, nanos(c.at), c.user.ID, id); err != nil {
+			WHERE id = ? AND revoked_at IS NULL`, nanos(s.Now()), c.user.ID, id); err != nil {
 			return err
 		}
 		k, err = loadKey(ctx, tx, id)

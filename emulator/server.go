@@ -145,7 +145,7 @@ func start(cfg Config, db *sql.DB) (*Server, error) {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
 	s.faults = newFaultInjector(cfg.Faults)
-	if s.writer, err = startLogWriter(db, cfg.LastUsedGranularity); err != nil {
+	if s.writer, err = startLogWriter(db, cfg.LastUsedGranularity, s.cache.isRevoked); err != nil {
 		return nil, fmt.Errorf("log writer: %w", err)
 	}
 	return s, nil
@@ -251,7 +251,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if bw.status == 0 {
 			bw.WriteHeader(http.StatusOK)
 		}
-		err := s.writer.append(client.ExecutionLogEntry{
+		// A request that passed a re-check in a transaction of its own
+		// wrote before any revoke of its key: it is recorded as answered.
+		// Any other is re-checked where it is recorded.
+		refused, err := s.writer.append(client.ExecutionLogEntry{
 			ID:        newID("exe_", c.at),
 			At:        c.at,
 			KeyID:     c.key.ID,
@@ -261,13 +264,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Status:    bw.status,
 			SourceIP:  remoteIP(r.RemoteAddr),
 			UserAgent: r.UserAgent(),
-		}, !c.refused)
-		if err != nil {
-			bw = &bufferedResponse{header: w.Header()}
-			for _, h := range []string{"Idempotent-Replayed", "Allow"} {
-				bw.header.Del(h)
-			}
+		}, !c.refused, !c.rechecked)
+		switch {
+		case err != nil:
+			bw = s.replaceAnswer(w)
 			writeError(bw, http.StatusInternalServerError, client.CodeInternal, "recording the request failed; retry")
+		case refused:
+			bw = s.replaceAnswer(w)
+			unauthenticated(bw)
 		}
 	}
 	if h, ok := s.takeHold(r, p, holdHandled); ok {
@@ -285,6 +289,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// replaceAnswer drops the answer a handler buffered, its headers with it,
+// for another.
+func (s *Server) replaceAnswer(w http.ResponseWriter) *bufferedResponse {
+	h := w.Header()
+	for name := range h {
+		if name != "X-Request-Id" {
+			h.Del(name)
+		}
+	}
+	return &bufferedResponse{header: h}
 }
 
 func (s *Server) flush(w http.ResponseWriter, bw *bufferedResponse) string {
