@@ -15,8 +15,9 @@ import (
 	"github.com/plana-cli/plana/internal/textsafe"
 )
 
-// maxBodyBytes bounds every request body the emulator reads.
-const maxBodyBytes = 64 << 10
+// MaxBodyBytes bounds every request body the emulator reads; a larger one
+// is refused with 413.
+const MaxBodyBytes = 64 << 10
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
@@ -149,12 +150,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p string) *caller
 }
 
 // decodeBody reads one JSON value into v, refusing unknown fields,
-// trailing data and bodies over maxBodyBytes. It writes the error answer itself.
+// trailing data and bodies over MaxBodyBytes. It writes the error answer itself.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, client.CodeInvalidRequest, fmt.Sprintf("body over %d bytes", maxBodyBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, client.CodeInvalidRequest, fmt.Sprintf("body over %d bytes", MaxBodyBytes))
 		return false
 	}
 	if err != nil {

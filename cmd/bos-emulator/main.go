@@ -23,25 +23,48 @@ import (
 
 const shutdownTimeout = 15 * time.Second
 
-// serverTimeouts bound how long a client may take: a request sent by halves
-// (headers, then a body that never comes) is dropped rather than holding a
-// connection and a handler for ever.
-type serverTimeouts struct {
-	readHeader, read, idle time.Duration
+// limits bound every phase of a request and the connections a client may
+// hold, so idle or slow clients cannot starve others: 21,000 idle
+// connections once took the emulator to its file-descriptor limit, and a
+// thousand slow bodies each held a connection for 90 s.
+type limits struct {
+	conns       int           // connections open at once (see connCap)
+	headerBytes int           // request line and headers; the API needs well under 1 KiB
+	header      time.Duration // to send the request line and headers
+	body        time.Duration // to send the body, once the headers are in
+	write       time.Duration // to take the answer, from its first byte
+	// handler is a backstop from the headers to the end of the answer, above
+	// the longest a test hook keeps a request (a 30 s hold, a 60 s profile).
+	handler time.Duration
+	idle    time.Duration // between requests on a kept-alive connection
 }
 
-// defaultTimeouts: the whole request (at most 64 KiB) within 90 s, above the
-// longest a test hook keeps a request (a 30 s hold, a 60 s CPU profile), whose
-// context a passed read deadline would cancel.
-var defaultTimeouts = serverTimeouts{readHeader: 10 * time.Second, read: 90 * time.Second, idle: 2 * time.Minute}
+// defaultLimits fit the API: a body is at most 64 KiB, an answer at most a
+// page of 1,000 keys; tests and the bench use at most a few hundred
+// connections at once, and the cap stays well under the usual limit of
+// 1,024 open files.
+var defaultLimits = limits{
+	conns:       512,
+	headerBytes: 8 << 10,
+	header:      10 * time.Second,
+	body:        10 * time.Second,
+	write:       10 * time.Second,
+	handler:     2 * time.Minute,
+	idle:        2 * time.Minute,
+}
 
-func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
+// newHTTPServer serves h on ln within lim; serve on the listener it returns.
+func newHTTPServer(h http.Handler, ln net.Listener, lim limits) (*http.Server, net.Listener) {
+	capped := newConnCap(ln, lim.conns)
 	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: t.readHeader,
-		ReadTimeout:       t.read,
-		IdleTimeout:       t.idle,
-	}
+		Handler:           bounded(h, lim),
+		ReadHeaderTimeout: lim.header,
+		// No ReadTimeout: bounded gives the body a deadline of its own.
+		WriteTimeout:   lim.handler,
+		IdleTimeout:    lim.idle,
+		MaxHeaderBytes: lim.headerBytes,
+		ConnState:      capped.track,
+	}, capped
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -59,6 +82,11 @@ database is created at mode 0600 (its -wal file follows). --dev-endpoints is
 refused unless --listen is a loopback address, and the dev endpoints answer
 only requests with Content-Type: application/json, a loopback Host and no
 Origin header, so that no web page can move the clock or hold a request.
+
+Every phase of a request is bounded: 10 s for the headers (at most 8 KiB),
+10 s for the body, 10 s for the client to take the answer, 2 min for idle
+kept-alive connections; past --max-conns open connections, a new one takes
+the place of the longest idle one, so idle clients cannot starve others.
 
 Flags:
 `
@@ -83,6 +111,7 @@ func run(args []string, stderr io.Writer) int {
 		memberFile  = fs.String("member-token-file", "", "with --seed demo: issue the member's management key (keys:manage stock:read) and write it here (mode 0600), to try the role rules as the member")
 		envFile     = fs.String("automation-env-file", "", "with --seed demo: write PLANA_KEY=<the nightly automation's key> here (mode 0600)")
 		quiet       = fs.Bool("quiet", false, "do not log a line per request")
+		maxConns    = fs.Int("max-conns", defaultLimits.conns, "connections open at once; past it a new connection replaces the longest idle one")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -103,6 +132,11 @@ func run(args []string, stderr io.Writer) int {
 	if *seed == "" && (*tokenFile != "" || *envFile != "" || *memberFile != "") {
 		return usage("--token-file, --member-token-file and --automation-env-file need --seed demo")
 	}
+	if *maxConns < 1 {
+		return usage("--max-conns %d: want at least 1", *maxConns)
+	}
+	lim := defaultLimits
+	lim.conns = *maxConns
 	if *dev && !loopback(*listen) {
 		return usage("--dev-endpoints needs a loopback --listen (127.0.0.1, [::1] or localhost), not %q: they move the clock and hold requests for anyone who can reach them", *listen)
 	}
@@ -167,9 +201,9 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bos-emulator: %s\n", n)
 	}
 
-	httpSrv := newHTTPServer(srv.Handler(), defaultTimeouts)
+	httpSrv, capped := newHTTPServer(srv.Handler(), ln, lim)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	go func() { serveErr <- httpSrv.Serve(capped) }()
 
 	code := 0
 	select {

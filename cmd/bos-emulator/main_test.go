@@ -254,6 +254,7 @@ func TestUsageErrors(t *testing.T) {
 		{"--seed", "big"},
 		{"--token-file", "x"},
 		{"--member-token-file", "x"},
+		{"--max-conns", "0"},
 		{"--faults", "rate=2,kinds=500"},
 		{"--last-used-granularity", "often"},
 		{"stray"},
