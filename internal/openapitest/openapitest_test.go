@@ -88,6 +88,31 @@ func TestDocLoadsAndListsEveryOperation(t *testing.T) {
 	}
 }
 
+// The doc keeps to redocly's recommended rules that a reader of the doc
+// notices: a licence, and a description for every tag an operation uses.
+func TestDocHasLicenceAndTagDescriptions(t *testing.T) {
+	spec := Load(t).Spec()
+	if l := spec.Info.License; l == nil || l.Name == "" || l.Identifier != "Apache-2.0" {
+		t.Errorf("info.license = %+v, want the project's Apache-2.0", l)
+	}
+	described := map[string]bool{}
+	for _, tag := range spec.Tags {
+		if strings.TrimSpace(tag.Description) == "" {
+			t.Errorf("tag %q has no description", tag.Name)
+		}
+		described[tag.Name] = true
+	}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			for _, tag := range op.Tags {
+				if !described[tag] {
+					t.Errorf("%s %s uses tag %q, which the doc does not declare", method, path, tag)
+				}
+			}
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	withExtra := apiKeyJSON()
 	withExtra["secret_hash"] = "x"
