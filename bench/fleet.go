@@ -19,7 +19,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/emulator"
-	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // Fleet settings: short enough for a bench, long enough that every
@@ -320,8 +320,8 @@ func automate(ctx context.Context, url, envFile, ua string, failed *atomic.Int64
 	for {
 		data, err := os.ReadFile(envFile)
 		var keys []string
-		for _, name := range []string{rotate.EnvKeyNew, rotate.EnvKey} {
-			if v, ok := rotate.LookupEnv(data, name); ok && err == nil {
+		for _, name := range []string{target.NewKeySlot, target.KeySlot} {
+			if v, ok := target.LookupEnv(data, name); ok && err == nil {
 				keys = append(keys, v)
 			}
 		}

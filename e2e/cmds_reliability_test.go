@@ -24,6 +24,9 @@ import (
 	"github.com/plana-cli/plana/emulator"
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/lineage"
+	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/subosito/gotenv"
 )
@@ -312,7 +315,7 @@ func (c *invariantCheck) run(rotated []string) {
 		}
 	}
 	// The keyring plana ran with holds the key of the log's chain.
-	rlog := rotate.OpenKeyedLog(stateDir, secret.NewKeyring(0), nil)
+	rlog := rotate.OpenLog(stateDir, secret.NewKeyring(0), nil)
 	if err := rlog.Verify(); err != nil {
 		c.fail("%v", err)
 	}
@@ -344,7 +347,7 @@ func (c *invariantCheck) run(rotated []string) {
 	winners := map[string]bool{}
 	for _, old := range keys {
 		var active []string
-		for _, k := range rotate.Successors(old, keys) {
+		for _, k := range lineage.Successors(old, keys) {
 			if k.Active() {
 				active = append(active, k.Prefix)
 			}
@@ -352,7 +355,7 @@ func (c *invariantCheck) run(rotated []string) {
 		if len(active) > 1 {
 			c.fail("%s has %d active successors: %s", old.Prefix, len(active), strings.Join(active, ", "))
 		}
-		if w, ok := rotate.Winner(rotate.Successors(old, keys)); ok {
+		if w, ok := lineage.Winner(lineage.Successors(old, keys)); ok {
 			winners[w.ID] = true
 		}
 	}
@@ -369,7 +372,7 @@ func (c *invariantCheck) run(rotated []string) {
 			c.note("pending create %s: awaiting recovery by the next run", k.Prefix)
 			continue
 		}
-		if _, ok := rotate.ParseLineage(k.Description); ok && winners[k.ID] && c.team {
+		if _, ok := lineage.Parse(k.Description); ok && winners[k.ID] && c.team {
 			// Another machine's rotation, found by its lineage: its own
 			// state directory names it.
 			c.note("successor %s: another machine's (lineage in its description)", k.Prefix)
@@ -405,7 +408,7 @@ func isSuccessor(old, name string) bool {
 	return m != nil && m[1] == base
 }
 
-func (c *invariantCheck) checkJournal(j journal, byID map[string]client.APIKey, entries []rotate.LogEntry, rotatedOn map[string]bool) {
+func (c *invariantCheck) checkJournal(j journal, byID map[string]client.APIKey, entries []rotlog.Entry, rotatedOn map[string]bool) {
 	old, ok := byID[j.Old.ID]
 	if !ok {
 		c.fail("%s: the old key %s is not on the server", j.path, j.Old.Prefix)
@@ -448,18 +451,18 @@ func (c *invariantCheck) checkJournal(j journal, byID map[string]client.APIKey, 
 			continue
 		}
 		switch e.Event {
-		case rotate.EventVerified:
+		case rotlog.EventVerified:
 			if verifiedAt.IsZero() || e.Time.Before(verifiedAt) {
 				verifiedAt = e.Time
 			}
-		case rotate.EventRevoked:
+		case rotlog.EventRevoked:
 			emergency = emergency || e.Detail == "emergency"
 			forced = forced || strings.HasPrefix(e.Detail, "forced")
 		}
 	}
-	revokedHere := slices.ContainsFunc(entries, func(e rotate.LogEntry) bool { return e.Old.ID == j.Old.ID && e.Event == rotate.EventRevoked })
-	elsewhere := slices.ContainsFunc(entries, func(e rotate.LogEntry) bool {
-		return e.Old.ID == j.Old.ID && e.Event == rotate.EventRotated && strings.HasPrefix(e.Detail, "finished elsewhere")
+	revokedHere := slices.ContainsFunc(entries, func(e rotlog.Entry) bool { return e.Old.ID == j.Old.ID && e.Event == rotlog.EventRevoked })
+	elsewhere := slices.ContainsFunc(entries, func(e rotlog.Entry) bool {
+		return e.Old.ID == j.Old.ID && e.Event == rotlog.EventRotated && strings.HasPrefix(e.Detail, "finished elsewhere")
 	})
 	switch {
 	case !revokedHere && elsewhere:
@@ -501,8 +504,8 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 			return
 		}
 	}
-	t, err := rotate.ParseTarget(j.Target)
-	if err != nil || t.Kind != rotate.TargetEnvFile || !j.Deployed {
+	t, err := target.Parse(j.Target)
+	if err != nil || t.Kind != target.KindEnvFile || !j.Deployed {
 		if plain == "" && j.Adopted {
 			// Carried on from the server: its issuer's keyring holds it.
 			c.note("new %s: created by %s, whose keyring holds it", j.New.Prefix, j.NewCreatedBy)
@@ -537,13 +540,13 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 			st.known = append(st.known, v)
 		}
 	}
-	name := rotate.EnvKeyNew
+	name := target.NewKeySlot
 	// Steps, not Step: a journal written before a revoke finalized its
 	// target first may have ended the rotation without step 4.
 	if _, finalized := j.Steps[rotate.StepFinalized]; finalized {
-		name = rotate.EnvKey
-		if _, ok := env[rotate.EnvKeyNew]; ok {
-			c.fail("%s: finalized, but %s still has %s", j.path, t.Arg, rotate.EnvKeyNew)
+		name = target.KeySlot
+		if _, ok := env[target.NewKeySlot]; ok {
+			c.fail("%s: finalized, but %s still has %s", j.path, t.Arg, target.NewKeySlot)
 		}
 	}
 	got := env[name]
@@ -561,7 +564,7 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 	}
 }
 
-func (c *invariantCheck) checkRotated(prefix string, journals []journal, keys []client.APIKey, entries []rotate.LogEntry) {
+func (c *invariantCheck) checkRotated(prefix string, journals []journal, keys []client.APIKey, entries []rotlog.Entry) {
 	var j *journal
 	for i := range journals {
 		if journals[i].Old.Prefix == prefix && journals[i].done {
@@ -596,8 +599,8 @@ func (c *invariantCheck) checkRotated(prefix string, journals []journal, keys []
 			events = append(events, e.Event)
 		}
 	}
-	if !slices.Contains(events, rotate.EventRotated) {
-		c.fail("-rotated %s: the rotation log has no %q entry (%v)", prefix, rotate.EventRotated, events)
+	if !slices.Contains(events, rotlog.EventRotated) {
+		c.fail("-rotated %s: the rotation log has no %q entry (%v)", prefix, rotlog.EventRotated, events)
 	}
 	c.note("rotated %s → %s: log %s", prefix, j.New.Prefix, strings.Join(events, " "))
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/notify"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // Abort calls the rotation of key off before its old key is revoked, from
@@ -47,7 +49,7 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 		j.Abandoned = append(j.Abandoned, nw)
 		j.reset()
 		j.Reason = s.opts.Reason
-		s.logFor(EventAborted, nw, "")
+		s.logFor(rotlog.EventAborted, nw, "")
 		s.rep.Info(fmt.Sprintf("revoked the new key %s (%s); the old key %s goes on working", nw.Name, nw.Prefix, s.old.Prefix))
 		now := s.now()
 		dst, err := s.js.finish(j, now)
@@ -61,48 +63,24 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 	})
 }
 
-// withdrawTargets takes the new key nw out of every target: an env file
-// loses PLANA_KEY_NEW, an exec: target is run with PLANA_STEP=abort (the
-// key on its stdin when this machine holds it, else nothing, and its
+// withdrawTargets takes the new key nw out of every target: a store's
+// PLANA_KEY_NEW is emptied, an exec: target is run with PLANA_STEP=abort
+// (the key on its stdin when this machine holds it, else nothing, and its
 // prefix in PLANA_KEY_PREFIX either way).
-func (s *session) withdrawTargets(ctx context.Context, nw KeyRef) error {
-	for _, target := range s.targets() {
-		t, err := ParseTarget(target)
+func (s *session) withdrawTargets(ctx context.Context, nw ref.Key) error {
+	for _, to := range s.targets() {
+		t, err := s.open(to)
 		if err != nil {
 			return err
 		}
-		switch t.Kind {
-		case TargetEnvFile:
-			changed, err := EnvFile{Path: t.Arg}.Withdraw(nw.Prefix)
-			if err != nil {
-				return fmt.Errorf("taking %s out of %s: %w", EnvKeyNew, t.Arg, err)
-			}
-			if changed {
-				s.rep.Info(fmt.Sprintf("took %s (%s) out of %s", EnvKeyNew, nw.Prefix, t.Arg))
-			}
-		case TargetExec:
-			key, _ := s.newPlaintext(ctx)
-			if err := runExec(ctx, t.Arg, key, s.opts.ExecTimeout, s.stepEnv(notify.StepAbort)); err != nil {
-				return fmt.Errorf("running %s with PLANA_STEP=abort: %w (the new key %s is still active: run the same command again)", t, err, nw.Prefix)
-			}
-			s.rep.Info(fmt.Sprintf("ran %s with PLANA_STEP=abort", t))
-		case TargetNone:
-		default:
-			s.rep.Warn(fmt.Sprintf("remove the new key %s from %s yourself: plana only adds keys there", nw.Prefix, t))
+		k, _ := s.keys()
+		note, err := t.Abort(ctx, k)
+		if err != nil {
+			return fmt.Errorf("taking the new key %s out of %s: %w (it is still active: run the same command again)", nw.Prefix, t, err)
+		}
+		if note != "" {
+			s.rep.Info(note)
 		}
 	}
 	return nil
-}
-
-// Withdraw takes PLANA_KEY_NEW out of the file when it holds the key with
-// prefix, and reports whether the file changed; PLANA_KEY stays as it is.
-func (f EnvFile) Withdraw(prefix string) (changed bool, err error) {
-	data, err := f.read()
-	if err != nil {
-		return false, err
-	}
-	if v, ok := LookupEnv(data, EnvKeyNew); !ok || client.PrefixOf(v) != prefix {
-		return false, nil
-	}
-	return true, f.write(UnsetEnv(data, EnvKeyNew))
 }

@@ -43,7 +43,7 @@ func (s *session) ensureChecked(ctx context.Context) error {
 	}
 	// Nobody else has the key yet, so every call logged for it so far is
 	// this check: the gate must not count them as the automation's.
-	own, err := s.r.API.ExecutionLog(ctx, client.ExecutionLogOptions{KeyID: s.j.New.ID, PageSize: logPageSize})
+	own, err := s.r.API.ExecutionLog(ctx, client.ExecutionLogOptions{KeyID: s.j.New.ID, PageSize: pageSize})
 	if err != nil {
 		return fmt.Errorf("reading the new key's execution log: %w", err)
 	}

@@ -11,6 +11,9 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/lineage"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // ensureCreated is step 1. Every path through it leaves at most one live
@@ -57,7 +60,7 @@ func (s *session) ensureCreated(ctx context.Context) error {
 		}
 		if ck.Replayed {
 			s.rep.Warn(fmt.Sprintf("an earlier run created %s but its answer was lost, and with it the plaintext; revoking it", ck.APIKey.Prefix))
-			return s.abandonAndRecreate(ctx, RefOf(ck.APIKey))
+			return s.abandonAndRecreate(ctx, ref.Of(ck.APIKey))
 		}
 		// The first attempt never reached the server: this one is fresh.
 		return s.stored(ctx, ck)
@@ -81,7 +84,7 @@ const replayWindow = 23 * time.Hour
 func (s *session) recoverExpiredCreate(ctx context.Context) error {
 	p := s.j.Pending
 	s.rep.Warn(fmt.Sprintf("an earlier create of %q (%s ago) is too old for the server to replay; looking for the key it may have made", p.Name, s.now().Sub(p.At).Round(time.Minute)))
-	keys, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: logPageSize})
+	keys, err := s.r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: pageSize})
 	if err != nil {
 		return fmt.Errorf("looking for the key of an earlier create: %w", err)
 	}
@@ -89,7 +92,7 @@ func (s *session) recoverExpiredCreate(ctx context.Context) error {
 		if k.Name != p.Name || !strings.EqualFold(k.CreatedBy.Email, s.actor.Email) || k.CreatedAt.Before(p.At.Add(-time.Minute)) {
 			continue
 		}
-		ref := RefOf(k)
+		ref := ref.Of(k)
 		if _, err := s.r.API.RevokeKey(ctx, k.ID); err != nil {
 			return fmt.Errorf("revoking %s, made by an earlier create whose answer was lost: %w", k.Prefix, err)
 		}
@@ -107,22 +110,21 @@ func (s *session) recoverExpiredCreate(ctx context.Context) error {
 	return s.create(ctx)
 }
 
+// probe proves the keyring works before a create (Rotator.Probe: a fleet
+// proves it once; a later failure to store is still caught by create,
+// which revokes that key at once).
 func (s *session) probe() error {
-	// A bulk run proves the keyring once: a later failure to store is
-	// still caught by create, which revokes that key at once.
-	if s.r.keyringProven != nil && s.r.keyringProven.Load() {
-		return nil
+	probe := s.r.Probe
+	if probe == nil {
+		probe = func() error { return secret.Probe(s.r.Secrets) }
 	}
-	if err := secret.Probe(s.r.Secrets); err != nil {
+	if err := probe(); err != nil {
 		if len(s.targets()) == 0 && !s.opts.PrintSecret {
 			return fmt.Errorf("%w (%v)", ErrNoKeyring, err)
 		}
 		s.keyless = true
 		s.rep.Warn("no working keyring (" + err.Error() + "): the new key's plaintext goes only to the deploy target or stdout, and is lost if this run stops before")
 		return nil
-	}
-	if s.r.keyringProven != nil {
-		s.r.keyringProven.Store(true)
 	}
 	return nil
 }
@@ -134,7 +136,7 @@ func (s *session) create(ctx context.Context) error {
 		return err
 	}
 	// The lineage goes where every machine sees it: the key's description.
-	j.Pending = &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: name, Scopes: s.old.Scopes, Description: s.lineage(), At: s.now()}
+	j.Pending = &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: name, Scopes: s.old.Scopes, Description: s.description(), At: s.now()}
 	j.advance(StepStarted, s.now())
 	// The idempotency key is on disk before the request leaves, so an answer
 	// lost to a crash can be found again.
@@ -152,7 +154,7 @@ func (s *session) create(ctx context.Context) error {
 		return err
 	}
 	if ck.Replayed {
-		return s.abandonAndRecreate(ctx, RefOf(ck.APIKey))
+		return s.abandonAndRecreate(ctx, ref.Of(ck.APIKey))
 	}
 	return s.stored(ctx, ck)
 }
@@ -204,7 +206,7 @@ func (s *session) successorName(ctx context.Context) (string, error) {
 	for _, k := range all {
 		taken[k.Name] = true
 	}
-	name := SuccessorName(s.old.Name, s.now().Year(), func(s string) bool { return taken[s] })
+	name := lineage.SuccessorName(s.old.Name, s.now().Year(), func(s string) bool { return taken[s] })
 	// Asked anyway, the server answers 422 to every run alike: nothing a
 	// rerun could recover.
 	if n := utf8.RuneCountInString(name); n > maxNameLen {
@@ -222,7 +224,7 @@ const maxNameLen = 200
 // be stored is revoked at once.
 func (s *session) stored(ctx context.Context, ck *client.CreatedKey) error {
 	j := s.j
-	ref := RefOf(ck.APIKey)
+	ref := ref.Of(ck.APIKey)
 	if !s.keyless {
 		if err := s.r.Secrets.Set(secret.KeyName(ck.APIKey.ID), ck.Plaintext); err != nil {
 			_, rerr := s.r.API.RevokeKey(ctx, ck.APIKey.ID)
@@ -247,7 +249,7 @@ func (s *session) stored(ctx context.Context, ck *client.CreatedKey) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	s.log(EventCreated, "")
+	s.log(rotlog.EventCreated, "")
 	s.rep.Info(fmt.Sprintf("created %s (%s)", ref.Name, ref.Prefix))
 	if s.opts.PrintSecret && s.opts.SecretOut != nil {
 		if _, err := fmt.Fprintln(s.opts.SecretOut, ck.Plaintext); err != nil {
@@ -257,16 +259,16 @@ func (s *session) stored(ctx context.Context, ck *client.CreatedKey) error {
 	return s.r.at("created")
 }
 
-func (s *session) logAbandoned(ref KeyRef, why string) {
+func (s *session) logAbandoned(ref ref.Key, why string) {
 	saved := s.j.New
 	s.j.New = &ref
-	s.log(EventAbandoned, why)
+	s.log(rotlog.EventAbandoned, why)
 	s.j.New = saved
 }
 
 // abandonAndRecreate revokes a successor whose plaintext is lost, then
 // creates another with a fresh idempotency key.
-func (s *session) abandonAndRecreate(ctx context.Context, ref KeyRef) error {
+func (s *session) abandonAndRecreate(ctx context.Context, ref ref.Key) error {
 	j := s.j
 	if _, err := s.r.API.RevokeKey(ctx, ref.ID); err != nil {
 		return fmt.Errorf("revoking %s, whose plaintext was lost: %w", ref.Prefix, err)

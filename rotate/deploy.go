@@ -6,31 +6,21 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
-// absTarget makes an env-file target's path absolute against this run's
-// working directory, so the journal names the file whichever directory the
-// next run starts from (cron starts from $HOME).
-func absTarget(target string) (string, error) {
-	t, err := ParseTarget(target)
-	if err != nil || t.Kind != TargetEnvFile || filepath.IsAbs(t.Arg) {
-		return target, err
-	}
-	if t.Arg, err = filepath.Abs(t.Arg); err != nil {
-		return "", fmt.Errorf("resolving the deploy target %s: %w", target, err)
-	}
-	return t.String(), nil
-}
-
-// absTargets is absTarget of each of targets, in a slice of its own.
-func absTargets(targets []string) ([]string, error) {
+// resolveTargets is target.Resolve of each of targets, in a slice of its
+// own.
+func resolveTargets(targets []string) ([]string, error) {
 	if len(targets) == 0 {
 		return nil, nil
 	}
 	out := make([]string, len(targets))
 	for i, t := range targets {
 		var err error
-		if out[i], err = absTarget(t); err != nil {
+		if out[i], err = target.Resolve(t); err != nil {
 			return nil, err
 		}
 	}
@@ -42,19 +32,19 @@ func absTargets(targets []string) ([]string, error) {
 // writable; or an env file other than those the rotation recorded, which
 // would get the new key while the automation reading the recorded one kept
 // only the old key, revoked at step 5.
-func (s *session) checkTarget() error {
+func (s *session) checkTarget(ctx context.Context) error {
 	var recorded []string
 	for _, r := range s.journalTargets() {
-		if t, _ := ParseTarget(r); t.Kind == TargetEnvFile {
+		if t, _ := target.Parse(r); t.Kind == target.KindEnvFile {
 			recorded = append(recorded, filepath.Clean(t.Arg))
 		}
 	}
-	for _, target := range s.targets() {
-		t, err := ParseTarget(target)
+	for _, to := range s.targets() {
+		t, err := target.Parse(to)
 		if err != nil {
 			return err
 		}
-		if t.Kind != TargetEnvFile || s.j.Step.Reached(StepFinalized) {
+		if t.Kind != target.KindEnvFile || s.j.Step.Reached(StepFinalized) {
 			continue
 		}
 		if len(recorded) > 0 && !slices.Contains(recorded, filepath.Clean(t.Arg)) {
@@ -62,7 +52,12 @@ func (s *session) checkTarget() error {
 				"Pass --to env-file:%s (or no --to: the rotation keeps its target), or run from the directory the first run started in",
 				s.j.Old.Prefix, strings.Join(recorded, ", "), t.Arg, recorded[0])
 		}
-		if _, err := (EnvFile{Path: t.Arg}).read(); err != nil {
+		tg, err := s.open(to)
+		if err != nil {
+			return err
+		}
+		k, _ := s.keys()
+		if err := tg.Check(ctx, k); err != nil {
 			return err
 		}
 	}
@@ -92,7 +87,7 @@ func (s *session) ensureDeployed(ctx context.Context) error {
 		return fmt.Errorf("%w\nThe new key %s was only in this run's memory (no keyring): the next run revokes it and issues another", err, j.New.Prefix)
 	}
 	j.Deployed = true
-	event := EventDeployed
+	event := rotlog.EventDeployed
 	if len(targets) == 0 {
 		event = "" // nothing was deployed by plana
 	}
@@ -102,7 +97,7 @@ func (s *session) ensureDeployed(ctx context.Context) error {
 func targetKinds(targets []string) string {
 	var kinds []string
 	for _, t := range targets {
-		pt, _ := ParseTarget(t)
+		pt, _ := target.Parse(t)
 		kinds = append(kinds, pt.Kind)
 	}
 	return strings.Join(kinds, ",")
@@ -117,9 +112,9 @@ func (s *session) deployedByIssuer(ctx context.Context, targets []string) (bool,
 	if !j.Adopted || len(targets) == 0 || s.plaintext != "" || j.PlaintextStored {
 		return false, nil
 	}
-	for _, target := range targets {
-		if t, _ := ParseTarget(target); t.Kind == TargetEnvFile {
-			return false, nil // the env file can hold the plaintext: newPlaintext looks there
+	for _, to := range targets {
+		if tg, err := s.open(to); err == nil && tg.Readable() {
+			return false, nil // the target can hold the plaintext: newPlaintext looks there
 		}
 	}
 	used, err := s.r.usedByOthers(ctx, j.New.ID)

@@ -3,6 +3,8 @@ package rotate
 import (
 	"context"
 	"fmt"
+
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // revokeNow is the emergency's: the old key goes before anything else.
@@ -15,7 +17,7 @@ func (s *session) revokeNow(ctx context.Context) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	s.log(EventRevoked, "emergency")
+	s.log(rotlog.EventRevoked, "emergency")
 	return s.r.at("revoked")
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/asnobody"
+	"github.com/plana-cli/plana/rotate/internal/rotatetest"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // nobody and nogroup, as the tests run them.
@@ -34,37 +36,37 @@ func TestRotationKeepsEnvFileOwnerGroupAndMode(t *testing.T) {
 		t.Skip("giving the env file to nobody:nogroup needs root")
 	}
 	w := newWorld(t)
-	if err := os.Chown(w.envPath, nobody, nobody); err != nil {
+	if err := os.Chown(w.EnvPath, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(w.envPath, 0o640); err != nil {
+	if err := os.Chmod(w.EnvPath, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	check := func(step string) {
 		t.Helper()
-		if uid, gid, perm := ownerMode(t, w.envPath); uid != nobody || gid != nobody || perm != 0o640 {
+		if uid, gid, perm := ownerMode(t, w.EnvPath); uid != nobody || gid != nobody || perm != 0o640 {
 			t.Errorf("after %s the env file is %d:%d at %04o, want nobody:nogroup at 0640", step, uid, gid, perm)
 		}
 	}
 	stop := w.automation(t)
-	eventually(t, "the automation to use the old key", func() bool { return w.key(w.old.ID).LastUsedAt != nil })
+	rotatetest.Eventually(t, "the automation to use the old key", func() bool { return w.Key(w.Old.ID).LastUsedAt != nil })
 	opts := fastOpts(w)
 	opts.NoWait = true
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrPending) {
 		t.Fatalf("first run: want the gate pending, got %v", err)
 	}
 	check("step 2")
-	eventually(t, "the automation to move to the new key", func() bool { return w.key(res.New.ID).LastUsedAt != nil })
+	rotatetest.Eventually(t, "the automation to move to the new key", func() bool { return w.Key(res.New.ID).LastUsedAt != nil })
 	w.pushClock()
 	opts.NoWait, opts.Yes = false, true
-	if _, err := w.rotator().Rotate(context.Background(), w.old, opts); err != nil {
+	if _, err := w.rotator().Rotate(context.Background(), w.Old, opts); err != nil {
 		t.Fatal(err)
 	}
 	stop()
 	check("step 4")
-	data, _ := os.ReadFile(w.envPath)
-	if _, ok := LookupEnv(data, EnvKeyNew); ok {
+	data, _ := os.ReadFile(w.EnvPath)
+	if _, ok := target.LookupEnv(data, target.NewKeySlot); ok {
 		t.Error("step 4 did not run")
 	}
 }
@@ -92,20 +94,20 @@ func TestRotationRefusesEnvFileOwnerItCannotKeep(t *testing.T) {
 	}
 	// As nobody, who may write the file through its group.
 	w := newWorld(t)
-	if err := os.WriteFile(p, []byte("PLANA_KEY="+w.oldPlain+"\n"), 0o660); err != nil {
+	if err := os.WriteFile(p, []byte("PLANA_KEY="+w.OldPlain+"\n"), 0o660); err != nil {
 		t.Fatal(err)
 	}
-	before := len(w.keys(client.StatusAll))
+	before := len(w.Keys(client.StatusAll))
 	opts := fastOpts(w)
 	opts.Target = "env-file:" + p
-	_, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	_, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if err == nil || !strings.Contains(err.Error(), "belongs to root:nogroup") || !strings.Contains(err.Error(), "run plana as root") {
 		t.Fatalf("want a refusal naming the owner and what to do, got %v", err)
 	}
-	if after := len(w.keys(client.StatusAll)); after != before {
+	if after := len(w.Keys(client.StatusAll)); after != before {
 		t.Errorf("%d keys created before the refusal", after-before)
 	}
-	if data, _ := os.ReadFile(p); strings.Contains(string(data), EnvKeyNew) {
+	if data, _ := os.ReadFile(p); strings.Contains(string(data), target.NewKeySlot) {
 		t.Error("the env file was written")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/gate"
 )
 
 // ErrPending means the rotation stopped before its end and can be resumed by
@@ -26,7 +27,7 @@ var ErrNoKeyring = fmt.Errorf("%w: nothing was created, since the new key's plai
 	"For the management key itself, set PLANA_TOKEN", secret.ErrUnavailable)
 
 // GateError is the gate of step 3 not holding (yet). It matches ErrPending.
-type GateError struct{ Report GateReport }
+type GateError struct{ Report gate.Report }
 
 func (e *GateError) Error() string { return "gate not met: " + e.Report.Summary() }
 
@@ -82,12 +83,12 @@ func (e *JournalError) Unwrap() error { return e.Err }
 // refuse. Nothing was created. The CLI maps it to exit code 2.
 var ErrUsage = errors.New("cannot work as asked")
 
-// usageError is a refusal that matches ErrUsage and says what to do.
-type usageError struct{ msg string }
+// UsageError is a refusal that matches ErrUsage and says what to do.
+type UsageError struct{ Msg string }
 
-func (e *usageError) Error() string        { return e.msg }
-func (e *usageError) Is(target error) bool { return target == ErrUsage }
+func (e *UsageError) Error() string        { return e.Msg }
+func (e *UsageError) Is(target error) bool { return target == ErrUsage }
 
 func usageErrorf(format string, a ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, a...)}
+	return &UsageError{Msg: fmt.Sprintf(format, a...)}
 }

@@ -5,14 +5,16 @@ import (
 	"fmt"
 
 	"github.com/plana-cli/plana/internal/notify"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // notifyKinds maps the rotation log's events to the hooks' events.
 // Deployed and finalized are told per target (see deployTargets).
 var notifyKinds = map[string]notify.Kind{
-	EventCreated:  notify.Created,
-	EventVerified: notify.Verified,
-	EventRevoked:  notify.Revoked,
+	rotlog.EventCreated:  notify.Created,
+	rotlog.EventVerified: notify.Verified,
+	rotlog.EventRevoked:  notify.Revoked,
 }
 
 // stepOfKind is the step each event belongs to.
@@ -49,7 +51,7 @@ func (s *session) notify(kind notify.Kind, fill func(*notify.Event)) {
 
 // notifyWaiting tells the hooks what the gate waits on: the sources that
 // have not moved, else those still calling the old key.
-func (s *session) notifyWaiting(rep GateReport) {
+func (s *session) notifyWaiting(rep gate.Report) {
 	s.notify(notify.Waiting, func(e *notify.Event) {
 		for _, m := range rep.Migration {
 			if m.Holding {
@@ -77,7 +79,7 @@ func (s *session) notifyFailed(row *stepRow, err error) {
 
 // waitingOnKey names what the gate waits on, so that hooks hear of a wait
 // when it changes, not at every poll.
-func waitingOnKey(rep GateReport) string {
+func waitingOnKey(rep gate.Report) string {
 	key := fmt.Sprintf("used=%v quiet=%v", rep.NewUsed, rep.OldQuiet)
 	for _, m := range rep.Migration {
 		if m.Holding {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // confirm is step 4, the human's: remove the old key and the fallback code.
@@ -30,10 +33,10 @@ func (s *session) ensureFinalized(ctx context.Context) error {
 	prompt := fmt.Sprintf("Remove the old key %s from the automation (and any fallback code) and revoke it?", s.j.Old.Prefix)
 	var files, execs []string
 	for _, st := range s.j.targetStates() {
-		switch t, _ := ParseTarget(st.Target); t.Kind {
-		case TargetEnvFile:
+		switch t, _ := target.Parse(st.Target); t.Kind {
+		case target.KindEnvFile:
 			files = append(files, t.Arg)
-		case TargetExec:
+		case target.KindExec:
 			execs = append(execs, t.Arg)
 		}
 	}
@@ -67,8 +70,8 @@ func (s *session) finalize(ctx context.Context) error {
 	}
 	var kinds []string
 	for _, st := range s.j.Targets {
-		t, _ := ParseTarget(st.Target)
+		t, _ := target.Parse(st.Target)
 		kinds = append(kinds, t.Kind)
 	}
-	return s.record(StepFinalized, EventFinalized, strings.Join(kinds, ","))
+	return s.record(StepFinalized, rotlog.EventFinalized, strings.Join(kinds, ","))
 }

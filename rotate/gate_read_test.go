@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
-	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/rotate/gate"
 )
 
 // afterFirst runs fn once, just before the first request whose path is
@@ -36,38 +36,31 @@ func TestGateCallDuringTheLogReadIsNoFutureUse(t *testing.T) {
 	const q = 2 * time.Second
 	w := newWorld(t)
 	startRotation(t, w, q)
-	j, err := w.rotator().journals().load(w.old.ID)
+	j, err := w.rotator().journals().load(w.Old.ID)
 	if err != nil || j == nil {
 		t.Fatalf("journal: %v", err)
 	}
 	rt := &afterFirst{path: "/v1/execution-log", next: http.DefaultTransport, fn: func() {
 		// The read takes a second and a half, and the automation calls
 		// with the old key meanwhile.
-		w.srv.Advance(1500 * time.Millisecond)
-		if err := w.call("stock-sync/1.4", w.oldPlain); err != nil {
+		w.Srv.Advance(1500 * time.Millisecond)
+		if err := w.Call("stock-sync/1.4", w.OldPlain); err != nil {
 			t.Error(err)
 		}
 	}}
-	token, _, err := w.srv.MintKey(context.Background(), w.old.CreatedBy.ID, "gate reader", []string{client.ScopeManage}, time.Time{})
+	token, _, err := w.Srv.MintKey(context.Background(), w.Old.CreatedBy.ID, "gate reader", []string{client.ScopeManage}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := client.New(w.url, client.WithKeys(token), client.WithHTTPClient(&http.Client{Transport: rt}))
+	api, err := client.New(w.URL, client.WithKeys(token), client.WithHTTPClient(&http.Client{Transport: rt}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := newGate(api, j, q, true).eval(context.Background())
+	rep, err := gate.New(api, j.gateConfig(q, true)).Eval(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.OldQuiet || !rep.FutureUse.IsZero() || strings.Contains(rep.Summary(), "clock fault") {
 		t.Fatalf("a call made during the read: want the old key busy and no future use, got %+v: %s", rep, rep.Summary())
-	}
-}
-
-func TestGateSummaryOfACutShortEvaluation(t *testing.T) {
-	rep := GateReport{Old: KeyRef{Prefix: "pa_live_AB7K2XYZ"}, QuietPeriod: duration.JSON(time.Hour)}
-	if s := rep.Summary(); strings.Contains(s, "ago") {
-		t.Fatalf("a report without a last use tells of one: %q", s)
 	}
 }

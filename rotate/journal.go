@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/plana-cli/plana/internal/atomicfile"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 const journalVersion = 1
@@ -62,16 +64,16 @@ type PendingCreate struct {
 // Journal is the local record of one rotation, named after the old key.
 type Journal struct {
 	Version         int            `json:"version"`
-	Old             KeyRef         `json:"old"`
+	Old             ref.Key        `json:"old"`
 	OldCreatedBy    string         `json:"old_created_by,omitempty"`
 	Pending         *PendingCreate `json:"pending_create,omitempty"`
-	New             *KeyRef        `json:"new,omitempty"`
+	New             *ref.Key       `json:"new,omitempty"`
 	NewCreatedAt    time.Time      `json:"new_created_at,omitzero"`
 	NewCreatedBy    string         `json:"new_created_by,omitempty"`
 	Adopted         bool           `json:"adopted"`          // found on the server, not made by this journal's runs
 	PlaintextStored bool           `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
 	OwnCalls        []string       `json:"own_calls,omitempty"`
-	Abandoned       []KeyRef       `json:"abandoned,omitempty"`
+	Abandoned       []ref.Key      `json:"abandoned,omitempty"`
 	// Target is the first of Targets, as journals had it when a rotation
 	// had one target at most.
 	Target       string             `json:"target,omitempty"`
@@ -86,7 +88,7 @@ type Journal struct {
 	// FutureUses: uses of the old key stamped after the server's present,
 	// and when plana first saw each (see gate.counted).
 	FutureUses map[string]time.Time `json:"future_uses,omitempty"`
-	Actor      Actor                `json:"actor"`
+	Actor      ref.Actor            `json:"actor"`
 	StartedAt  time.Time            `json:"started_at"`
 	UpdatedAt  time.Time            `json:"updated_at"`
 }
@@ -298,4 +300,46 @@ func (s journals) rotationOf(id string) string {
 		}
 	}
 	return ""
+}
+
+// evidence says which journals show rotations that wrote to the rotation
+// log at logPath (a step this machine recorded), "" when none do. A log
+// moved aside as rotlog.ChainError advises (any rotation-log.jsonl.* but
+// its lock) was restarted on purpose, and the journals of before say
+// nothing about the new one.
+func (s journals) evidence(logPath string) string {
+	aside, _ := filepath.Glob(logPath + ".*")
+	for _, p := range aside {
+		if p != logPath+".lock" {
+			return ""
+		}
+	}
+	open, _ := filepath.Glob(filepath.Join(s.dir, "*.json"))
+	done, _ := filepath.Glob(filepath.Join(s.dir, "done", "*.json"))
+	count, latest := 0, ""
+	for _, p := range append(open, done...) {
+		data, err := os.ReadFile(p)
+		var j Journal
+		if err != nil || json.Unmarshal(data, &j) != nil {
+			continue
+		}
+		// Only steps this machine recorded vouch for a line: a rotation
+		// carried on from the server was rebuilt from its facts, and a
+		// create whose "created" line was not written yet has no step.
+		if j.Adopted || !j.Step.Reached(StepCreated) {
+			continue
+		}
+		count++
+		latest = fmt.Sprintf("%s (%s, step %s)", p, j.Old.Prefix, j.Step)
+	}
+	if count == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d rotation journals show entries were written, the last read %s", count, latest)
+}
+
+// writePrivate replaces a state file of plana's atomically with data at
+// mode 0600, whatever the mode of the file it replaces: it holds secrets.
+func writePrivate(path string, data []byte) error {
+	return atomicfile.WriteFile(path, data, 0o600)
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // newPlaintext is the new key's plaintext, from this run or the keyring.
@@ -18,7 +18,7 @@ func (s *session) newPlaintext(ctx context.Context) (string, error) {
 	if !s.j.PlaintextStored {
 		// Made on another machine, or by a run without a keyring: here only
 		// the target can hold it.
-		if p, ok := s.plaintextInTarget(); ok {
+		if p, ok := s.plaintextInTarget(ctx); ok {
 			return p, nil
 		}
 		if s.j.Adopted {
@@ -37,29 +37,32 @@ func (s *session) newPlaintext(ctx context.Context) (string, error) {
 }
 
 // recoverPlaintext finds the new key's plaintext, deleted from the keyring
-// behind plana's back, in the env file it was deployed to, and stores it
-// again. Only a value that BOS confirms is the new key is taken.
+// behind plana's back, in the readable target it was deployed to, and
+// stores it again. Only a value that BOS confirms is the new key is taken.
 func (s *session) recoverPlaintext(ctx context.Context) (string, error) {
 	j := s.j
-	t, _ := ParseTarget(j.Target)
 	lost := fmt.Errorf("the plaintext of the new key %s is gone from the keyring (deleted outside plana?)", j.New.Prefix)
-	switch {
-	case !j.Deployed:
+	if !j.Deployed {
 		return "", fmt.Errorf("%w; nobody has it yet, so run plana keys rotate %s: it revokes that key and issues another", lost, j.Old.ID)
-	case t.Kind == TargetNone:
+	}
+	if j.Target == "" {
 		return "", fmt.Errorf("%w; it is still where you deployed it by hand: finish the rotation there, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
 			lost, j.Old.ID, j.Old.ID)
-	case t.Kind != TargetEnvFile:
+	}
+	t, err := s.open(j.Target)
+	if err != nil {
+		return "", err
+	}
+	if !t.Readable() {
 		return "", fmt.Errorf("%w; it is still where it was deployed (%s): finish the rotation there by hand, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
 			lost, t, j.Old.ID, j.Old.ID)
 	}
-	data, err := os.ReadFile(t.Arg)
+	h, err := t.Read(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%w, and the env file it was deployed to cannot be read: %v", lost, err)
+		return "", fmt.Errorf("%w, and %s, where it was deployed, cannot be read: %v", lost, t, err)
 	}
-	for _, name := range []string{EnvKeyNew, EnvKey} {
-		v, ok := LookupEnv(data, name)
-		if !ok || client.PrefixOf(v) != j.New.Prefix || s.r.ClientFor == nil {
+	for _, v := range []string{h.New, h.Key} {
+		if v == "" || client.PrefixOf(v) != j.New.Prefix || s.r.ClientFor == nil {
 			continue
 		}
 		c, err := s.r.ClientFor(v)
@@ -71,13 +74,13 @@ func (s *session) recoverPlaintext(ctx context.Context) (string, error) {
 			continue
 		}
 		if err := s.r.Secrets.Set(secret.KeyName(j.New.ID), v); err != nil {
-			s.rep.Warn(fmt.Sprintf("%v; found it in %s, but could not store it again: %v", lost, t.Arg, err))
+			s.rep.Warn(fmt.Sprintf("%v; found it in %s, but could not store it again: %v", lost, t, err))
 		} else {
-			s.rep.Warn(fmt.Sprintf("%v; found it in %s and stored it again", lost, t.Arg))
+			s.rep.Warn(fmt.Sprintf("%v; found it in %s and stored it again", lost, t))
 		}
 		s.plaintext = v
 		return v, nil
 	}
 	return "", fmt.Errorf("%w, and %s no longer holds it either: put it back under %s, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
-		lost, t.Arg, EnvKeyNew, j.Old.ID, j.Old.ID)
+		lost, t, target.NewKeySlot, j.Old.ID, j.Old.ID)
 }

@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/rotate/lineage"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // planner gathers a dry run's lines, one or more per row of the table.
@@ -28,7 +32,7 @@ func (s *session) plan(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
-	p.add("append each step to the rotation log %s", OpenLog(s.r.StateDir).Path)
+	p.add("append each step to the rotation log %s", rotlog.Open(s.r.StateDir).Path)
 	for _, line := range p.lines {
 		s.rep.Info("would " + line)
 	}
@@ -49,13 +53,13 @@ func (p *planner) reconcile(ctx context.Context) error {
 		return err
 	}
 	if !s.old.Active() {
-		if kept, ok := newFamily(keys).kept(s.old.ID); ok {
+		if kept, ok := lineage.NewFamily(keys).Kept(s.old.ID); ok {
 			p.add("do nothing: %s was already rotated to %s (%s)", s.old.Prefix, kept.Name, kept.Prefix)
 		}
 		return nil
 	}
-	if win, ok := Winner(Successors(s.old, keys)); ok {
-		ref := RefOf(win)
+	if win, ok := lineage.Winner(lineage.Successors(s.old, keys)); ok {
+		ref := ref.Of(win)
 		s.j.New, s.j.Adopted = &ref, true
 		p.add("carry on the rotation under way: %s (%s), created by %s", win.Name, win.Prefix, win.CreatedBy.Email)
 	}
@@ -96,17 +100,17 @@ func (p *planner) deploy(context.Context) error {
 	if len(targets) == 0 {
 		p.add("leave deploying the new key to you (no --to target)")
 	}
-	for _, target := range targets {
-		t, err := ParseTarget(target)
+	for _, to := range targets {
+		t, err := target.Parse(to)
 		if err != nil {
 			return err
 		}
 		switch t.Kind {
-		case TargetEnvFile:
-			p.add("add %s to %s, keeping %s", EnvKeyNew, t.Arg, EnvKey)
-		case TargetExec:
+		case target.KindEnvFile:
+			p.add("add %s to %s, keeping %s", target.NewKeySlot, t.Arg, target.KeySlot)
+		case target.KindExec:
 			p.add("run %q with the new key on its stdin and PLANA_STEP=deploy", t.Arg)
-		case TargetStdout:
+		case target.KindStdout:
 			p.add("print the new key once to stdout")
 		}
 	}
@@ -122,7 +126,7 @@ func (p *planner) verify(ctx context.Context) error {
 	if p.s.j.Emergency {
 		p.add("wait until the new key is used")
 	} else {
-		p.add("wait until the new key is used and the old key %s has been unused for %s (server time)", p.s.j.Old.Prefix, fmtDuration(q))
+		p.add("wait until the new key is used and the old key %s has been unused for %s (server time)", p.s.j.Old.Prefix, duration.Approx(q))
 	}
 	return nil
 }

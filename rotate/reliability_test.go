@@ -17,6 +17,10 @@ import (
 	"github.com/plana-cli/plana/emulator"
 	"github.com/plana-cli/plana/internal/asnobody"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/internal/rotatetest"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // hangingKeys answers the probe but blocks on storing a key, as a Secret
@@ -41,27 +45,27 @@ func TestKeyringHangs(t *testing.T) {
 		t.Cleanup(func() { close(m.Hang) })
 		r := w.rotator()
 		r.Secrets = secret.WithTimeout(m, 50*time.Millisecond)
-		before := len(w.keys(client.StatusAll))
+		before := len(w.Keys(client.StatusAll))
 		opts := fastOpts(w)
 		opts.Target = "" // with a target, plana goes on without a keyring (TestNoKeyringFailsClosed)
-		_, err := r.Rotate(context.Background(), w.old, opts)
+		_, err := r.Rotate(context.Background(), w.Old, opts)
 		if !errors.Is(err, ErrNoKeyring) || !strings.Contains(err.Error(), "did not answer within") || !strings.Contains(err.Error(), "nothing was created") {
 			t.Fatalf("want ErrNoKeyring saying the keyring timed out and nothing was created, got %v", err)
 		}
-		if after := len(w.keys(client.StatusAll)); after != before {
+		if after := len(w.Keys(client.StatusAll)); after != before {
 			t.Fatalf("a hung keyring let %d keys be created", after-before)
 		}
-		if items, errs := Status(w.stateDir); len(items)+len(errs) != 0 {
+		if items, errs := Status(w.StateDir); len(items)+len(errs) != 0 {
 			t.Errorf("a run that created nothing left a journal: %v %v", items, errs)
 		}
 	})
 	t.Run("while storing the new key", func(t *testing.T) {
 		w := newWorld(t)
-		h := hangingKeys{Memory: w.store, release: make(chan struct{})}
+		h := hangingKeys{Memory: w.Store, release: make(chan struct{})}
 		t.Cleanup(func() { close(h.release) })
 		r := w.rotator()
 		r.Secrets = secret.WithTimeout(h, 50*time.Millisecond)
-		_, err := r.Rotate(context.Background(), w.old, fastOpts(w))
+		_, err := r.Rotate(context.Background(), w.Old, fastOpts(w))
 		if err == nil || !strings.Contains(err.Error(), "revoked at once") || !errors.Is(err, secret.ErrUnavailable) {
 			t.Fatalf("want the store timeout reported and the key revoked, got %v", err)
 		}
@@ -74,7 +78,7 @@ func TestKeyringHangs(t *testing.T) {
 		w.pushClock()
 		opts := fastOpts(w)
 		opts.Yes = true
-		res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+		res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 		if err != nil || !res.Done {
 			t.Fatalf("rotation after the keyring came back: %v", err)
 		}
@@ -115,12 +119,12 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 		// key on its stdin: without the plaintext it stops, the old key
 		// still active.
 		{name: "after deploy by exec", crashAt: "deployed",
-			target:  func(w *world) string { return "exec:cat > " + filepath.Join(filepath.Dir(w.envPath), "deployed") },
+			target:  func(w *world) string { return "exec:cat > " + filepath.Join(filepath.Dir(w.EnvPath), "deployed") },
 			wantErr: "it is still where it was deployed (exec:"},
 		{name: "gone from the env file too", crashAt: "deployed",
 			damage: func(w *world) {
-				if err := os.WriteFile(w.envPath, []byte("PLANA_KEY="+w.oldPlain+"\n"), 0o600); err != nil {
-					w.t.Fatal(err)
+				if err := os.WriteFile(w.EnvPath, []byte("PLANA_KEY="+w.OldPlain+"\n"), 0o600); err != nil {
+					w.T.Fatal(err)
 				}
 			},
 			wantErr: "no longer holds it either: put it back under PLANA_KEY_NEW"},
@@ -140,15 +144,15 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 				}
 				return nil
 			}
-			if _, err := r.Rotate(context.Background(), w.old, opts); err == nil || !strings.Contains(err.Error(), "crash at") {
+			if _, err := r.Rotate(context.Background(), w.Old, opts); err == nil || !strings.Contains(err.Error(), "crash at") {
 				t.Fatalf("want the simulated crash, got %v", err)
 			}
 			first := w.successors(client.StatusActive)[0]
-			firstPlain, err := w.store.Get(secret.KeyName(first.ID))
+			firstPlain, err := w.Store.Get(secret.KeyName(first.ID))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := w.store.Delete(secret.KeyName(first.ID)); err != nil {
+			if err := w.Store.Delete(secret.KeyName(first.ID)); err != nil {
 				t.Fatal(err)
 			}
 			if tt.damage != nil {
@@ -157,7 +161,7 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 			if tt.target != nil || tt.damage != nil {
 				// No automation reads what the target now holds: make the
 				// call it would have made with the key it was handed.
-				if err := w.call("stock-sync/1.4", firstPlain); err != nil {
+				if err := w.Call("stock-sync/1.4", firstPlain); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -165,21 +169,21 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 				defer stop()
 			}
 			w.pushClock()
-			res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+			res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--rebuild") || keyShape.MatchString(err.Error()) {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--rebuild") || rotatetest.KeyShape.MatchString(err.Error()) {
 					t.Fatalf("want %q and the way on, got %v", tt.wantErr, err)
 				}
-				if !w.key(w.old.ID).Active() {
+				if !w.Key(w.Old.ID).Active() {
 					t.Fatal("the old key was revoked although the new one could not be finalized")
 				}
 				return
 			}
 			if err != nil || !res.Done {
-				t.Fatalf("resume after the keyring entry vanished: %v\n%s", err, w.rep.text())
+				t.Fatalf("resume after the keyring entry vanished: %v\n%s", err, w.rep.Text())
 			}
-			if tt.wantWarn != "" && !strings.Contains(w.rep.text(), tt.wantWarn) {
-				t.Errorf("no warning %q in:\n%s", tt.wantWarn, w.rep.text())
+			if tt.wantWarn != "" && !strings.Contains(w.rep.Text(), tt.wantWarn) {
+				t.Errorf("no warning %q in:\n%s", tt.wantWarn, w.rep.Text())
 			}
 			assertOneSuccessor(t, w, res.New.ID)
 			if tt.crashAt == "created" && res.New.ID == first.ID {
@@ -188,7 +192,7 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 			if tt.crashAt == "deployed" && res.New.ID != first.ID {
 				t.Error("a deployed successor must be kept: the automation already uses it")
 			}
-			if got, err := w.store.Get(secret.KeyName(res.New.ID)); tt.target == nil && (err != nil || client.PrefixOf(got) != res.New.Prefix) {
+			if got, err := w.Store.Get(secret.KeyName(res.New.ID)); tt.target == nil && (err != nil || client.PrefixOf(got) != res.New.Prefix) {
 				t.Errorf("the new key's plaintext is not back in the keyring: %v", err)
 			}
 			w.assertNoPlaintext()
@@ -264,33 +268,33 @@ func TestDamagedJournalRecovery(t *testing.T) {
 					}
 					return nil
 				}
-				if _, err := r.Rotate(ctx, w.old, opts); err == nil || !strings.Contains(err.Error(), "crash at") {
+				if _, err := r.Rotate(ctx, w.Old, opts); err == nil || !strings.Contains(err.Error(), "crash at") {
 					t.Fatalf("want the simulated crash, got %v", err)
 				}
 				js := w.rotator().journals()
-				path := js.path(w.old.ID)
+				path := js.path(w.Old.ID)
 				dc.damage(t, path)
-				before := len(w.keys(client.StatusAll))
+				before := len(w.Keys(client.StatusAll))
 
-				_, err := w.rotator().Rotate(ctx, w.old, opts)
+				_, err := w.rotator().Rotate(ctx, w.Old, opts)
 				var je *JournalError
 				if !errors.As(err, &je) {
 					t.Fatalf("want a JournalError, got %v", err)
 				}
-				for _, s := range []string{path, dc.want, "plana keys rotate " + w.old.ID + " --rebuild"} {
+				for _, s := range []string{path, dc.want, "plana keys rotate " + w.Old.ID + " --rebuild"} {
 					if !strings.Contains(err.Error(), s) {
 						t.Errorf("the error does not say %q: %v", s, err)
 					}
 				}
-				if _, errs := Status(w.stateDir); len(errs) != 1 || !errors.As(errs[0], &je) {
+				if _, errs := Status(w.StateDir); len(errs) != 1 || !errors.As(errs[0], &je) {
 					t.Errorf("status must report the damaged journal, got %v", errs)
 				}
-				if after := len(w.keys(client.StatusAll)); after != before {
+				if after := len(w.Keys(client.StatusAll)); after != before {
 					t.Fatal("a run on a damaged journal created a key")
 				}
 
 				// The recovery: rebuild from what the server says, then finish.
-				rb, err := w.rotator().Rebuild(ctx, w.old, opts)
+				rb, err := w.rotator().Rebuild(ctx, w.Old, opts)
 				if err != nil {
 					t.Fatalf("rebuild: %v", err)
 				}
@@ -305,9 +309,9 @@ func TestDamagedJournalRecovery(t *testing.T) {
 				stop := w.automation(t)
 				defer stop()
 				w.pushClock()
-				res, err := w.rotator().Rotate(ctx, w.old, opts)
+				res, err := w.rotator().Rotate(ctx, w.Old, opts)
 				if err != nil || !res.Done {
-					t.Fatalf("after rebuild: %v\n%s", err, w.rep.text())
+					t.Fatalf("after rebuild: %v\n%s", err, w.rep.Text())
 				}
 				if rb.New != nil && rb.New.ID != res.New.ID {
 					t.Errorf("rebuild adopted %s, the rotation finished with %s", rb.New.ID, res.New.ID)
@@ -324,29 +328,29 @@ func TestStateFilesStayPrivate(t *testing.T) {
 	ctx := context.Background()
 	opts := fastOpts(w)
 	opts.NoWait = true
-	if _, err := w.rotator().Rotate(ctx, w.old, opts); !errors.Is(err, ErrPending) {
+	if _, err := w.rotator().Rotate(ctx, w.Old, opts); !errors.Is(err, ErrPending) {
 		t.Fatalf("want pending, got %v", err)
 	}
-	journal := w.rotator().journals().path(w.old.ID)
+	journal := w.rotator().journals().path(w.Old.ID)
 	logPath := w.rotator().Log().Path
-	for _, p := range []string{journal, logPath, w.envPath} {
+	for _, p := range []string{journal, logPath, w.EnvPath} {
 		if err := os.Chmod(p, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	newPlain, _ := w.store.Get(secret.KeyName(w.successors(client.StatusActive)[0].ID))
-	if err := w.call("stock-sync/1.4", newPlain); err != nil {
+	newPlain, _ := w.Store.Get(secret.KeyName(w.successors(client.StatusActive)[0].ID))
+	if err := w.Call("stock-sync/1.4", newPlain); err != nil {
 		t.Fatal(err)
 	}
-	w.srv.Advance(2 * time.Hour)
+	w.Srv.Advance(2 * time.Hour)
 	opts.Yes = true
-	if _, err := w.rotator().Rotate(ctx, w.old, opts); err != nil {
+	if _, err := w.rotator().Rotate(ctx, w.Old, opts); err != nil {
 		t.Fatal(err)
 	}
 	done, _ := filepath.Glob(filepath.Join(filepath.Dir(journal), "done", "*.json"))
 	// The env file is the automation's, not plana's: it keeps the mode its
 	// owner gave it (envfile_owner_test.go).
-	if fi, _ := os.Stat(w.envPath); fi.Mode().Perm() != 0o644 {
+	if fi, _ := os.Stat(w.EnvPath); fi.Mode().Perm() != 0o644 {
 		t.Errorf("the env file is %v after the rotation, want its own 0644 kept", fi.Mode().Perm())
 	}
 	for _, p := range append(done, logPath) {
@@ -392,7 +396,7 @@ func TestDamagedRotationLog(t *testing.T) {
 			w.pushClock()
 			opts := fastOpts(w)
 			opts.Yes = true
-			if _, err := w.rotator().Rotate(context.Background(), w.old, opts); err != nil {
+			if _, err := w.rotator().Rotate(context.Background(), w.Old, opts); err != nil {
 				t.Fatal(err)
 			}
 			stop()
@@ -414,7 +418,7 @@ func TestDamagedRotationLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = l.Verify()
-			var ce *ChainError
+			var ce *rotlog.ChainError
 			if !errors.As(err, &ce) || ce.Line != tt.line(lines) || ce.Why != tt.why {
 				t.Fatalf("want line %d %q, got %v", tt.line(lines), tt.why, err)
 			}
@@ -423,7 +427,7 @@ func TestDamagedRotationLog(t *testing.T) {
 					t.Errorf("the error does not say %q: %v", s, err)
 				}
 			}
-			_, aerr := l.Append(LogEntry{Time: time.Now(), Event: EventCreated, Old: RefOf(w.old)})
+			_, aerr := l.Append(rotlog.Entry{Time: time.Now(), Event: rotlog.EventCreated, Old: ref.Of(w.Old)})
 			if tt.appendFail != (aerr != nil) {
 				t.Fatalf("append on a %s: %v", tt.name, aerr)
 			}
@@ -432,7 +436,7 @@ func TestDamagedRotationLog(t *testing.T) {
 			}
 			// The recovery the message gives: move the log and its head
 			// aside, and a new log starts.
-			for _, p := range []string{l.Path, l.headPath()} {
+			for _, p := range []string{l.Path, l.HeadPath()} {
 				if !strings.Contains(err.Error(), "mv "+p+" "+p+".damaged") {
 					t.Errorf("the error does not say to move %s aside: %v", p, err)
 				}
@@ -443,7 +447,7 @@ func TestDamagedRotationLog(t *testing.T) {
 			if err := l.Verify(); err != nil {
 				t.Fatalf("with the damaged log moved aside: %v", err)
 			}
-			if _, err := l.Append(LogEntry{Time: time.Now(), Event: EventCreated, Old: RefOf(w.old)}); err != nil {
+			if _, err := l.Append(rotlog.Entry{Time: time.Now(), Event: rotlog.EventCreated, Old: ref.Of(w.Old)}); err != nil {
 				t.Fatal(err)
 			}
 			if err := l.Verify(); err != nil {
@@ -456,7 +460,7 @@ func TestDamagedRotationLog(t *testing.T) {
 func TestDamagedLogDoesNotBlockRotation(t *testing.T) {
 	w := newWorld(t)
 	l := w.rotator().Log()
-	if err := os.MkdirAll(w.stateDir, 0o700); err != nil {
+	if err := os.MkdirAll(w.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(l.Path, []byte(`{"time":"2026-01-01T00:00:00Z","event":"crea`), 0o600); err != nil {
@@ -467,21 +471,21 @@ func TestDamagedLogDoesNotBlockRotation(t *testing.T) {
 	w.pushClock()
 	opts := fastOpts(w)
 	opts.Yes = true
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if err != nil || !res.Done {
 		t.Fatalf("a damaged audit log must not stop a rotation: %v", err)
 	}
-	if !strings.Contains(w.rep.text(), "warn: could not append to the rotation log: the last line of the rotation log "+l.Path+" is damaged") {
-		t.Errorf("every lost log entry must be warned about, naming the file:\n%s", w.rep.text())
+	if !strings.Contains(w.rep.Text(), "warn: could not append to the rotation log: the last line of the rotation log "+l.Path+" is damaged") {
+		t.Errorf("every lost log entry must be warned about, naming the file:\n%s", w.rep.Text())
 	}
 }
 
 // gateOnce evaluates the gate of the rotation under way once, as a cron run
 // would: a new run, a new gate, the journal's state.
-func gateOnce(t *testing.T, w *world, q time.Duration) GateReport {
+func gateOnce(t *testing.T, w *world, q time.Duration) gate.Report {
 	t.Helper()
 	opts := Options{QuietPeriod: q, NoWait: true}
-	res, err := w.rotator().Verify(context.Background(), w.old, opts)
+	res, err := w.rotator().Verify(context.Background(), w.Old, opts)
 	var ge *GateError
 	switch {
 	case err == nil:
@@ -490,7 +494,7 @@ func gateOnce(t *testing.T, w *world, q time.Duration) GateReport {
 		return ge.Report
 	}
 	t.Fatalf("verify: %v", err)
-	return GateReport{}
+	return gate.Report{}
 }
 
 // startRotation creates and deploys the successor (no target) and lets the
@@ -498,15 +502,15 @@ func gateOnce(t *testing.T, w *world, q time.Duration) GateReport {
 func startRotation(t *testing.T, w *world, q time.Duration) string {
 	t.Helper()
 	opts := Options{QuietPeriod: q, NoWait: true, PollInterval: time.Millisecond}
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrPending) || res.New == nil {
 		t.Fatalf("want a rotation waiting at the gate, got %v", err)
 	}
-	newPlain, err := w.store.Get(secret.KeyName(res.New.ID))
+	newPlain, err := w.Store.Get(secret.KeyName(res.New.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.call("stock-sync/1.4", newPlain); err != nil {
+	if err := w.Call("stock-sync/1.4", newPlain); err != nil {
 		t.Fatal(err)
 	}
 	return newPlain
@@ -514,7 +518,7 @@ func startRotation(t *testing.T, w *world, q time.Duration) string {
 
 func TestGateOldKeyNeverUsed(t *testing.T) {
 	w := newWorld(t)
-	if lu := w.key(w.old.ID).LastUsedAt; lu != nil {
+	if lu := w.Key(w.Old.ID).LastUsedAt; lu != nil {
 		t.Fatalf("the old key was used at %s", lu)
 	}
 	startRotation(t, w, 24*time.Hour)
@@ -529,12 +533,12 @@ func TestGateFutureLastUse(t *testing.T) {
 	w := newWorld(t)
 	// BOS stamps a call 3h ahead of its own present: its clock was ahead,
 	// then stepped back.
-	w.srv.Advance(3 * time.Hour)
-	if err := w.call("stock-sync/1.4", w.oldPlain); err != nil {
+	w.Srv.Advance(3 * time.Hour)
+	if err := w.Call("stock-sync/1.4", w.OldPlain); err != nil {
 		t.Fatal(err)
 	}
-	w.srv.Advance(-3 * time.Hour)
-	if lu := w.key(w.old.ID).LastUsedAt; lu == nil || !lu.After(w.srv.Now().Add(2*time.Hour)) {
+	w.Srv.Advance(-3 * time.Hour)
+	if lu := w.Key(w.Old.ID).LastUsedAt; lu == nil || !lu.After(w.Srv.Now().Add(2*time.Hour)) {
 		t.Fatalf("the scenario needs a last_used_at in the future, got %v", lu)
 	}
 	startRotation(t, w, q)
@@ -544,11 +548,11 @@ func TestGateFutureLastUse(t *testing.T) {
 		t.Fatalf("a use stamped in the future must hold the gate and be named: %+v", rep)
 	}
 	firstSeen, stamp := rep.Now, rep.FutureUse
-	w.srv.Advance(50 * time.Minute)
+	w.Srv.Advance(50 * time.Minute)
 	if rep := gateOnce(t, w, q); rep.Passed {
 		t.Fatalf("50m after plana first saw a future use, a 1h quiet period has not passed: %+v", rep)
 	}
-	w.srv.Advance(15 * time.Minute)
+	w.Srv.Advance(15 * time.Minute)
 	rep = gateOnce(t, w, q)
 	if !rep.Passed {
 		t.Fatalf("one quiet period after plana first saw it (and 1h55m before its stamp), a future use must stop counting: %s", rep.Summary())
@@ -564,26 +568,26 @@ func TestGateFutureStampKeepsReadingNewCalls(t *testing.T) {
 	const q = time.Hour
 	w := newWorld(t)
 	ctx := context.Background()
-	w.srv.Advance(3 * time.Hour)
-	if err := w.call("stock-sync/1.4", w.oldPlain); err != nil {
+	w.Srv.Advance(3 * time.Hour)
+	if err := w.Call("stock-sync/1.4", w.OldPlain); err != nil {
 		t.Fatal(err)
 	}
-	w.srv.Advance(-3 * time.Hour)
-	g := newGate(w.api, &Journal{Old: RefOf(w.old)}, q, true)
-	rep, err := g.eval(ctx)
+	w.Srv.Advance(-3 * time.Hour)
+	g := gate.New(w.API, gate.Config{Old: ref.Of(w.Old), Quiet: q, OldQuiet: true})
+	rep, err := g.Eval(ctx)
 	if err != nil || rep.Passed {
 		t.Fatalf("first look: %v %+v", err, rep)
 	}
-	w.srv.Advance(10 * time.Minute)
-	if err := w.call("stock-sync/1.4", w.oldPlain); err != nil { // a real call, stamped now
+	w.Srv.Advance(10 * time.Minute)
+	if err := w.Call("stock-sync/1.4", w.OldPlain); err != nil { // a real call, stamped now
 		t.Fatal(err)
 	}
-	w.srv.Advance(55 * time.Minute) // 65m after the first look, 55m after the real call
-	if rep, err = g.eval(ctx); err != nil || rep.Passed {
+	w.Srv.Advance(55 * time.Minute) // 65m after the first look, 55m after the real call
+	if rep, err = g.Eval(ctx); err != nil || rep.Passed {
 		t.Fatalf("the call made 55m ago must hold a 1h gate: %v %s", err, rep.Summary())
 	}
-	w.srv.Advance(6 * time.Minute)
-	if rep, err = g.eval(ctx); err != nil || !rep.Passed {
+	w.Srv.Advance(6 * time.Minute)
+	if rep, err = g.Eval(ctx); err != nil || !rep.Passed {
 		t.Fatalf("61m after the last real call the gate holds: %v %s", err, rep.Summary())
 	}
 }
@@ -593,23 +597,23 @@ func TestGateCoarseLastUsed(t *testing.T) {
 	w := newWorldConfig(t, emulator.Config{LastUsedGranularity: time.Hour})
 	// Put the server's clock at half past an hour, so the truncated
 	// last_used_at is 30 minutes older than the call.
-	now := w.srv.Now()
+	now := w.Srv.Now()
 	at := now.Truncate(time.Hour).Add(30 * time.Minute)
 	if at.Before(now) {
 		at = at.Add(time.Hour)
 	}
-	w.srv.Advance(at.Sub(now))
-	if err := w.call("stock-sync/1.4", w.oldPlain); err != nil {
+	w.Srv.Advance(at.Sub(now))
+	if err := w.Call("stock-sync/1.4", w.OldPlain); err != nil {
 		t.Fatal(err)
 	}
-	lu := w.key(w.old.ID).LastUsedAt
+	lu := w.Key(w.Old.ID).LastUsedAt
 	if lu == nil || !lu.Equal(at.Truncate(time.Hour)) {
 		t.Fatalf("the scenario needs last_used_at truncated to %s, got %v", at.Truncate(time.Hour), lu)
 	}
 	startRotation(t, w, q)
 	// 50 minutes after the call, last_used_at says 80: a gate reading it
 	// alone would pass inside the reporting lag.
-	w.srv.Advance(50 * time.Minute)
+	w.Srv.Advance(50 * time.Minute)
 	rep := gateOnce(t, w, q)
 	if rep.Passed || rep.OldQuiet {
 		t.Fatalf("the gate passed inside the reporting lag of a coarse last_used_at: %+v", rep)
@@ -617,7 +621,7 @@ func TestGateCoarseLastUsed(t *testing.T) {
 	if rep.OldLastUse.Sub(at).Abs() > time.Minute {
 		t.Errorf("the old key's last use is %s, want the call's exact time %s from the execution log", rep.OldLastUse, at)
 	}
-	w.srv.Advance(12 * time.Minute)
+	w.Srv.Advance(12 * time.Minute)
 	if rep := gateOnce(t, w, q); !rep.Passed {
 		t.Fatalf("62 minutes after the last call a 1h gate holds: %s", rep.Summary())
 	}
@@ -630,15 +634,15 @@ func TestGateIgnoresLocalClockSkew(t *testing.T) {
 	decisions := map[time.Duration][]bool{}
 	for _, skew := range []time.Duration{-2 * time.Hour, 0, 2 * time.Hour} {
 		w := newWorld(t)
-		w.srv.Advance(skew)
-		if err := w.call("stock-sync/1.4", w.oldPlain); err != nil {
+		w.Srv.Advance(skew)
+		if err := w.Call("stock-sync/1.4", w.OldPlain); err != nil {
 			t.Fatal(err)
 		}
 		startRotation(t, w, q)
 		var got []bool
 		moved := skew
 		for _, step := range []time.Duration{0, 30 * time.Minute, 25 * time.Minute, 6 * time.Minute} {
-			w.srv.Advance(step)
+			w.Srv.Advance(step)
 			moved += step
 			rep := gateOnce(t, w, q)
 			if d := rep.Now.Sub(time.Now().Add(moved)).Abs(); d > time.Minute {
@@ -670,7 +674,7 @@ func TestExecTargetHangs(t *testing.T) {
 	ctx := context.Background()
 	opts := fastOpts(w)
 	opts.Target, opts.ExecTimeout, opts.NoWait = "exec:exec sleep 30", 100*time.Millisecond, true
-	_, err := w.rotator().Rotate(ctx, w.old, opts)
+	_, err := w.rotator().Rotate(ctx, w.Old, opts)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 100ms") || !strings.Contains(err.Error(), "safe in the keyring and not deployed yet") {
 		t.Fatalf("want the timeout and the way on, got %v", err)
 	}
@@ -678,12 +682,12 @@ func TestExecTargetHangs(t *testing.T) {
 	if len(created) != 1 {
 		t.Fatalf("want the one new key kept, got %d", len(created))
 	}
-	if p, err := w.store.Get(secret.KeyName(created[0].ID)); err != nil || client.PrefixOf(p) != created[0].Prefix {
+	if p, err := w.Store.Get(secret.KeyName(created[0].ID)); err != nil || client.PrefixOf(p) != created[0].Prefix {
 		t.Fatalf("the new key is not in the keyring: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "deployed")
 	opts.Target = "exec:cat > " + out
-	res, err := w.rotator().Rotate(ctx, w.old, opts)
+	res, err := w.rotator().Rotate(ctx, w.Old, opts)
 	if !errors.Is(err, ErrPending) || res.New.ID != created[0].ID {
 		t.Fatalf("the next run must deploy the same key and wait at the gate: %v", err)
 	}

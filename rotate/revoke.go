@@ -7,8 +7,11 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
 	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // ensureRevoked is step 5: the gate checked once more, the old key revoked,
@@ -31,7 +34,7 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	}
 	// Once more, right before the revoke: the old key may have been used
 	// since step 3.
-	rep, err := s.lastCheck(q).eval(ctx)
+	rep, err := s.lastCheck(q).Eval(ctx)
 	s.res.Gate = &rep
 	if err != nil {
 		return err
@@ -73,25 +76,41 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 // lastCheck is the gate step 5 evaluates once more right before the revoke:
 // step 3's of this run when it waited for the same thing, reading from a
 // moment after this one on, else a gate of its own.
-func (s *session) lastCheck(q time.Duration) *gate {
+func (s *session) lastCheck(q time.Duration) *gate.Gate {
 	g := s.gate
-	if g == nil || !g.requireOldQuiet || g.quiet != q {
+	if g != nil {
+		if gq, oldQuiet := g.Holds(); !oldQuiet || gq != q {
+			g = nil
+		}
+	}
+	if g == nil {
 		g = s.newGate(q, true)
 	}
-	g.current = true
+	g.Current()
 	return g
 }
 
 // newGate is a gate on the session's rotation, reading through the
 // process's feed when there is one, and the session's gate until the next
 // or the session's end.
-func (s *session) newGate(q time.Duration, requireOldQuiet bool) *gate {
+func (s *session) newGate(q time.Duration, requireOldQuiet bool) *gate.Gate {
 	if s.gate != nil {
-		s.gate.close()
+		s.gate.Close()
 	}
-	s.gate = newGate(s.r.API, s.j, q, requireOldQuiet)
-	s.gate.feed = s.r.Feed
+	c := s.j.gateConfig(q, requireOldQuiet)
+	c.Feed = s.r.Feed
+	s.gate = gate.New(s.r.API, c)
 	return s.gate
+}
+
+// gateConfig is a gate on the journal's keys. The uses it sees stamped in
+// the server's future are the journal's, kept across runs.
+func (j *Journal) gateConfig(q time.Duration, requireOldQuiet bool) gate.Config {
+	if j.FutureUses == nil {
+		j.FutureUses = map[string]time.Time{}
+	}
+	return gate.Config{Old: j.Old, New: j.New, NewCreatedAt: j.NewCreatedAt, OwnCalls: j.OwnCalls,
+		Future: j.FutureUses, Quiet: q, OldQuiet: requireOldQuiet}
 }
 
 // watchAfterRevoke is step 5's last look: a place the old key is still
@@ -108,12 +127,12 @@ func (s *session) watchAfterRevoke(ctx context.Context) {
 	if poll <= 0 || poll > watchPoll {
 		poll = watchPoll
 	}
-	s.rep.Waiting(fmt.Sprintf("watching for %s for calls that still present the old key %s (Ctrl-C to stop)", fmtDuration(d), s.j.Old.Prefix))
+	s.rep.Waiting(fmt.Sprintf("watching for %s for calls that still present the old key %s (Ctrl-C to stop)", duration.Approx(d), s.j.Old.Prefix))
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	t := NewTally()
+	t := gate.NewTally()
 	seen := map[[3]string]bool{}
-	err := WatchRefused(wctx, s.r.API, s.j.Old.ID, since, poll, func(e client.ExecutionLogEntry) error {
+	err := gate.WatchRefused(wctx, s.r.API, s.j.Old.ID, since, poll, func(e client.ExecutionLogEntry) error {
 		t.Add(e)
 		if src := [3]string{e.SourceIP, e.UserAgent, e.Path}; !seen[src] {
 			seen[src] = true
@@ -161,7 +180,7 @@ func (s *session) revokeOpen(ctx context.Context, detail string, why error) erro
 	if err := s.save(); err != nil {
 		return err
 	}
-	s.log(EventRevoked, detail)
+	s.log(rotlog.EventRevoked, detail)
 	s.rep.Warn(fmt.Sprintf("revoked %s (%s) (--force), but its targets were not finalized: %v", s.j.Old.Name, s.j.Old.Prefix, why))
 	next := fmt.Sprintf("plana keys deploy %s --finalize", s.j.Old.ID)
 	if !s.j.Deployed {
@@ -178,7 +197,7 @@ func (s *session) revoke(ctx context.Context, detail string) error {
 		return err
 	}
 	s.rep.Info(fmt.Sprintf("revoked %s (%s)", s.j.Old.Name, s.j.Old.Prefix))
-	return s.record(StepRevoked, EventRevoked, detail)
+	return s.record(StepRevoked, rotlog.EventRevoked, detail)
 }
 
 // revokeOld revokes the old key at the server.
@@ -203,7 +222,7 @@ func (s *session) finish(ctx context.Context) error {
 		return err
 	}
 	s.res.Journal = dst
-	s.log(EventRotated, "")
+	s.log(rotlog.EventRotated, "")
 	return nil
 }
 
@@ -216,9 +235,9 @@ func (s *session) alreadyRotated() *Result {
 		res.New, res.FinishedAt, res.Emergency, res.Reason, res.Target = j.New, j.Steps[StepDone], j.Emergency, j.Reason, j.Target
 		return res
 	}
-	es, _ := OpenLog(s.r.StateDir).Entries()
+	es, _ := rotlog.Open(s.r.StateDir).Entries()
 	for i := len(es) - 1; i >= 0; i-- {
-		if e := es[i]; e.Old.ID == s.old.ID && e.New != nil && (e.Event == EventRotated || e.Event == EventRevoked) {
+		if e := es[i]; e.Old.ID == s.old.ID && e.New != nil && (e.Event == rotlog.EventRotated || e.Event == rotlog.EventRevoked) {
 			res.New, res.FinishedAt, res.Reason = e.New, e.Time, e.Reason
 			return res
 		}

@@ -1,7 +1,10 @@
 // Package rotate carries out the five-step rotation of a BOS API key without
 // downtime (create, deploy alongside, verify, remove, revoke), resumable at
-// every step from what the server says plus a local journal, and keeps the
-// rotation log.
+// every step from what the server says plus a local journal. It owns the
+// procedure: the step table and its steps, the session that walks them, the
+// journal, the dry run's plan, the status of rotations under way, and the
+// events hooks hear of. Targets, the gate, the rotation log, the lineage and
+// many rotations at once each have a package of their own below it.
 package rotate
 
 import (
@@ -10,19 +13,21 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"sync/atomic"
 	"time"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/duration"
 	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // GateWatcher is a Reporter that also wants each evaluation of the gate
 // while it waits, to draw the traffic moving from the old key to the new.
 type GateWatcher interface {
-	GateChecked(GateReport)
+	GateChecked(gate.Report)
 }
 
 // Reporter shows progress: a spinner on a TTY, one line per change otherwise.
@@ -54,17 +59,19 @@ type Rotator struct {
 	Notify *notify.Notifier
 	// Feed, when set and running, serves the gate's reads of every rotation
 	// waiting in this process with one read of the log per poll.
-	Feed *LogFeed
-	// Listings, when set, shares the workspace's key listings among the
-	// rotations of this process.
-	Listings *Listings
-
-	// keyringProven, in a bulk run, says the keyring already passed its
-	// probe in this run.
-	keyringProven *atomic.Bool
-	// parkWaits, in a bulk run, makes the waits after a create and at the
-	// gate return to the fleet, which runs them (see parkedError).
-	parkWaits bool
+	Feed *gate.Feed
+	// Keys, when set, lists every key of the workspace, active and revoked,
+	// from a listing that began after the call: a fleet shares one among its
+	// rotations. nil: API lists them. The slice may be shared: do
+	// not change it.
+	Keys func(ctx context.Context) ([]client.APIKey, error)
+	// Probe, when set, proves the keyring works before a create; nil:
+	// secret.Probe of Secrets. A fleet proves it once.
+	Probe func() error
+	// Waits, when set, runs each wait of a rotation (the race rule's after
+	// its create, the gate's): a fleet gives the rotation's slot back while
+	// it waits. nil: wait runs as it is.
+	Waits func(ctx context.Context, wait func(context.Context) error) error
 
 	// SettleDelay is how long after its create a run lists the successors
 	// again to apply the race rule; 0: defaultSettleDelay.
@@ -95,19 +102,25 @@ type Options struct {
 	Emergency string
 	Reason    string // the reason of a planned rotation; default "scheduled"
 	// Confirm asks the human (step 4); nil when nobody can be asked.
-	Confirm func(prompt string) (bool, error)
-	// Parallel is how many keys of a bulk run (RotateFleet) work at once;
-	// 0: one. Policy gives each key its targets and quiet period.
-	Parallel  int
-	Policy    func(client.APIKey) FleetJob
+	Confirm   func(prompt string) (bool, error)
 	SecretOut io.Writer // where stdout targets and --print-secret write
 	// WatchAfterRevoke is how long step 5 watches, after the revoke, for
 	// calls still presenting the old key; 0: no watch.
 	WatchAfterRevoke time.Duration
 }
 
+// Reasons for a rotation besides the user's own words.
 const (
-	defaultPollInterval = 30 * time.Second
+	ReasonScheduled  = "scheduled"
+	ReasonCompromise = "compromise"
+	ReasonDeparted   = "departed"
+	ReasonLostDevice = "lost-device"
+)
+
+const (
+	// DefaultPollInterval is how often a wait reads the log when no
+	// interval is given.
+	DefaultPollInterval = 30 * time.Second
 	// checkNewTimeout is how long a new key may take to reach every
 	// instance of the API.
 	checkNewTimeout = 30 * time.Second
@@ -117,8 +130,8 @@ const (
 
 // Result says how far a rotation got.
 type Result struct {
-	Old         KeyRef        `json:"old"`
-	New         *KeyRef       `json:"new,omitempty"`
+	Old         ref.Key       `json:"old"`
+	New         *ref.Key      `json:"new,omitempty"`
 	Step        Step          `json:"step"`
 	Done        bool          `json:"done"`
 	Emergency   bool          `json:"emergency"`
@@ -126,7 +139,7 @@ type Result struct {
 	Target      string        `json:"target,omitempty"`
 	Targets     []TargetState `json:"targets,omitempty"`
 	QuietPeriod duration.JSON `json:"quiet_period,omitempty"`
-	Gate        *GateReport   `json:"gate,omitempty"`
+	Gate        *gate.Report  `json:"gate,omitempty"`
 	DryRun      bool          `json:"dry_run,omitempty"`
 	Plan        []string      `json:"plan,omitempty"`
 	Journal     string        `json:"journal,omitempty"`
@@ -135,10 +148,10 @@ type Result struct {
 	AlreadyRotated bool      `json:"already_rotated,omitempty"`
 	FinishedAt     time.Time `json:"finished_at,omitzero"`
 	// Aborted is the new key a rotation called off revoked.
-	Aborted *KeyRef `json:"aborted,omitempty"`
+	Aborted *ref.Key `json:"aborted,omitempty"`
 	// Refused are the calls that still presented the old key after its
 	// revoke, by source, as step 5's watch saw them.
-	Refused []Source `json:"refused_after_revoke,omitempty"`
+	Refused []gate.Source `json:"refused_after_revoke,omitempty"`
 }
 
 func (r *Rotator) rep() Reporter {
@@ -149,6 +162,39 @@ func (r *Rotator) rep() Reporter {
 }
 
 func (r *Rotator) journals() journals { return journalsOf(r.StateDir) }
+
+// Log is the rotation log of r's state directory, keyed with r's keyring.
+func (r *Rotator) Log() rotlog.Log { return OpenLog(r.StateDir, r.Secrets, r.rep().Warn) }
+
+// OpenLog is the rotation log of stateDir, keyed with a key in keys (warn
+// hears of a fallback to the plain chain), whose journals witness what it
+// held: a log gone with its head is reported when they show it had entries.
+func OpenLog(stateDir string, keys secret.Store, warn func(string)) rotlog.Log {
+	l := rotlog.OpenKeyed(stateDir, keys, warn)
+	l.Witness = func() string { return journalsOf(stateDir).evidence(l.Path) }
+	return l
+}
+
+// listKeys is every key of the workspace, through r.Keys when set. The
+// slice may be shared: do not change it.
+func (r *Rotator) listKeys(ctx context.Context) ([]client.APIKey, error) {
+	if r.Keys != nil {
+		return r.Keys(ctx)
+	}
+	return r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: pageSize})
+}
+
+// wait runs a wait of the rotation through r.Waits (see there).
+func (r *Rotator) wait(ctx context.Context, wait func(context.Context) error) error {
+	if r.Waits == nil {
+		return wait(ctx)
+	}
+	return r.Waits(ctx, wait)
+}
+
+// pageSize is the page size of plana's listings and log reads: the most
+// the contract allows.
+const pageSize = 1000
 
 func (r *Rotator) localActor() string {
 	if r.LocalActor != "" {
@@ -184,7 +230,7 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 				return res, nil
 			}
 		}
-		if err := s.checkTarget(); err != nil {
+		if err := s.checkTarget(ctx); err != nil {
 			return nil, err
 		}
 		if s.j.Step == StepNone {
@@ -219,7 +265,7 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 		if len(s.targets()) == 0 {
 			return nil, errors.New("no deploy target: pass --to env-file:PATH, --to exec:CMD or --to stdout")
 		}
-		if err := s.checkTarget(); err != nil {
+		if err := s.checkTarget(ctx); err != nil {
 			return nil, err
 		}
 		if opts.DryRun {

@@ -10,6 +10,10 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // session is one locked run on one key's rotation: every entry point opens
@@ -22,32 +26,27 @@ type session struct {
 	j         *Journal
 	lock      *flock.Flock
 	old       client.APIKey
-	actor     Actor
+	actor     ref.Actor
 	plaintext string   // the new key's, when created by this run
 	keyless   bool     // no keyring: the plaintext lives only in this run
 	row       *stepRow // the row being walked, whose heading announce shows
 	// gate is step 3's, kept for step 5's last check in the same run: it
 	// reads on from where step 3 left off, not the whole look-back again.
-	gate   *gate
+	gate   *gate.Gate
 	res    *Result
 	resume string // the command that resumes this run; "": plana keys rotate
-	// parked is a wait handed to the fleet; rest is the walk's rows from
-	// the one that parked (see parkedError).
-	parked parkedWait
-	rest   []*stepRow
 	// listed is reconcile's listing of the workspace's keys, until step 1.
 	listed []client.APIKey
 }
 
 // withSession opens the session of key's rotation, runs fn in it, and
-// closes it whatever fn returns, unless fn parked a wait: then the session
-// stays open in the *parkedError returned.
-func (r *Rotator) withSession(ctx context.Context, key client.APIKey, opts Options, fn func(*session) (*Result, error)) (_ *Result, err error) {
+// closes it whatever fn returns.
+func (r *Rotator) withSession(ctx context.Context, key client.APIKey, opts Options, fn func(*session) (*Result, error)) (*Result, error) {
 	s, err := r.open(ctx, key, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = s.closeUnlessParked(err) }()
+	defer s.close()
 	return fn(s)
 }
 
@@ -67,10 +66,10 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		opts.Reason = ReasonScheduled
 	}
 	var err error
-	if opts.Target, err = absTarget(opts.Target); err != nil {
+	if opts.Target, err = target.Resolve(opts.Target); err != nil {
 		return nil, err
 	}
-	if opts.Targets, err = absTargets(opts.Targets); err != nil {
+	if opts.Targets, err = resolveTargets(opts.Targets); err != nil {
 		return nil, err
 	}
 	s := &session{r: r, rep: r.rep(), opts: opts, js: r.journals(), old: key}
@@ -98,10 +97,10 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		s.close()
 		return nil, fmt.Errorf("checking the management key: %w", err)
 	}
-	s.actor = Actor{Email: me.User.Email, Local: r.localActor()}
+	s.actor = ref.Actor{Email: me.User.Email, Local: r.localActor()}
 	if j == nil {
 		now := s.now()
-		j = &Journal{Old: RefOf(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
+		j = &Journal{Old: ref.Of(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
 			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now}
 		j.setTargets(optsTargets(opts))
 	} else if opts.Emergency != "" && !j.Emergency {
@@ -115,7 +114,7 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 
 func (s *session) close() {
 	if s.gate != nil {
-		s.gate.close()
+		s.gate.Close()
 		s.gate = nil
 	}
 	if s.lock != nil {
@@ -147,7 +146,7 @@ func (s *session) log(event, detail string) {
 	if s.opts.DryRun {
 		return
 	}
-	e := LogEntry{Time: s.now(), Event: event, Old: s.j.Old, New: s.j.New, Reason: s.j.Reason, Actor: s.actor, Detail: detail}
+	e := rotlog.Entry{Time: s.now(), Event: event, Old: s.j.Old, New: s.j.New, Reason: s.j.Reason, Actor: s.actor, Detail: detail}
 	if _, err := s.r.Log().Append(e); err != nil {
 		s.rep.Warn("could not append to the rotation log: " + err.Error())
 	}

@@ -4,12 +4,13 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 // StatusItem is one unfinished rotation.
 type StatusItem struct {
-	Old       KeyRef    `json:"old"`
-	New       *KeyRef   `json:"new,omitempty"`
+	Old       ref.Key   `json:"old"`
+	New       *ref.Key  `json:"new,omitempty"`
 	Step      Step      `json:"step"`
 	WaitingOn string    `json:"waiting_on"`
 	Since     time.Time `json:"since"`
@@ -35,6 +36,10 @@ func Status(stateDir string) ([]StatusItem, []error) {
 	}
 	return out, errs
 }
+
+// Unfinished reads the journals of the unfinished rotations of stateDir,
+// oldest first. Damaged journals come back as errors (*JournalError).
+func Unfinished(stateDir string) ([]*Journal, []error) { return journalsOf(stateDir).all() }
 
 // Inventory is what a state directory holds of unfinished rotations, for
 // plana doctor.

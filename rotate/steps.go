@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/plana-cli/plana/internal/duration"
 )
 
 // stepRow is one step of the procedure, everything about it in one place:
@@ -89,7 +91,7 @@ var (
 				// Deployed by the step verbs: step 3 has not resolved it yet.
 				return "the gate: the new key in use and the old key unused for the quiet period"
 			}
-			return fmt.Sprintf("the gate: the new key in use and the old key unused for %s", fmtDuration(j.quiet()))
+			return fmt.Sprintf("the gate: the new key in use and the old key unused for %s", duration.Approx(j.quiet()))
 		},
 		plan: (*planner).verify, run: (*session).ensureVerified}
 	stepFinalize = &stepRow{name: "finalize", number: 4, heading: "Step 4: remove the old key from the automation", mode: planned,
@@ -149,7 +151,7 @@ func procedure(isEmergency bool) []*stepRow {
 // they recheck, and stops at the first error; the result says how far they
 // got either way.
 func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
-	for i, row := range rows {
+	for _, row := range rows {
 		if row.done(s.j) && !row.recheck {
 			continue
 		}
@@ -158,10 +160,6 @@ func (s *session) walk(ctx context.Context, rows ...*stepRow) (*Result, error) {
 		s.row = nil
 		if errors.Is(err, errDone) {
 			return s.result(), nil
-		}
-		if errors.Is(err, errParked) {
-			s.rest = rows[i:]
-			return s.result(), err
 		}
 		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			// Ctrl-C: the journal holds how far it got; say where that is.

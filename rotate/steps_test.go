@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 // journalV1 is a journal as plana wrote it before the step table: its field
@@ -72,7 +72,7 @@ func TestJournalWrittenBeforeTheTableLoads(t *testing.T) {
 // TestWaitingOnEveryStep pins what keys status says for a journal at each
 // step, planned and emergency: the table's first step not done.
 func TestWaitingOnEveryStep(t *testing.T) {
-	ref := &KeyRef{ID: "key_new1", Prefix: "pa_live_NEW11111"}
+	ref := &ref.Key{ID: "key_new1", Prefix: "pa_live_NEW11111"}
 	cases := []struct {
 		name string
 		j    Journal
@@ -148,9 +148,9 @@ func TestAdvanceNeverGoesBack(t *testing.T) {
 
 func TestResetIsTheWayBack(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	gone := KeyRef{ID: "key_gone"}
-	j := &Journal{New: &KeyRef{ID: "key_new1"}, NewCreatedAt: t0, PlaintextStored: true, Deployed: true,
-		OwnCalls: []string{"exe_1"}, Pending: &PendingCreate{Name: "x"}, Abandoned: []KeyRef{gone}, Target: "stdout"}
+	gone := ref.Key{ID: "key_gone"}
+	j := &Journal{New: &ref.Key{ID: "key_new1"}, NewCreatedAt: t0, PlaintextStored: true, Deployed: true,
+		OwnCalls: []string{"exe_1"}, Pending: &PendingCreate{Name: "x"}, Abandoned: []ref.Key{gone}, Target: "stdout"}
 	j.advance(StepDeployed, t0)
 	j.reset()
 	if j.Step != StepNone || j.New != nil || j.Pending != nil || j.PlaintextStored || j.Deployed || j.OwnCalls != nil || !j.NewCreatedAt.IsZero() {
@@ -165,7 +165,7 @@ func TestResetIsTheWayBack(t *testing.T) {
 
 	// Several targets: each keeps its place, and none holds the next key,
 	// or step 2 would pass over them all (the aborted key stays deployed).
-	j = &Journal{New: &KeyRef{ID: "key_new1"}, Deployed: true,
+	j = &Journal{New: &ref.Key{ID: "key_new1"}, Deployed: true,
 		Targets: []TargetState{{Target: "env-file:/eu.env", Deployed: true, Finalized: true}, {Target: "exec:./vault", Deployed: true, Error: "x"}}}
 	j.reset()
 	if len(j.Targets) != 2 || j.Targets[0].Target != "env-file:/eu.env" {
@@ -196,27 +196,5 @@ func TestPoll(t *testing.T) {
 	err = poll(cctx, time.Hour, 0, 0, func() (bool, error) { cancel(); return false, nil })
 	if st, ok := errors.AsType[*stoppedError](err); !ok || !errors.Is(st, context.Canceled) {
 		t.Errorf("with its context ended, poll returned %v", err)
-	}
-}
-
-func TestTallyOrder(t *testing.T) {
-	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	e := func(id, ua string, at time.Time) client.ExecutionLogEntry {
-		return client.ExecutionLogEntry{ID: id, SourceIP: "10.0.0.1", UserAgent: ua, Path: "/v1/stock-levels", At: at}
-	}
-	tl := NewTally()
-	tl.Add(e("1", "worker/2.0", t0), e("2", "worker/2.0", t0.Add(time.Minute)))
-	tl.Add(e("3", "late-cron/1", t0.Add(time.Hour)), e("4", "early-cron/1", t0))
-	got := tl.Sources()
-	var uas []string
-	for _, s := range got {
-		uas = append(uas, s.UserAgent)
-	}
-	// Busiest first, then the most recently seen.
-	if want := []string{"worker/2.0", "late-cron/1", "early-cron/1"}; !slices.Equal(uas, want) {
-		t.Errorf("sources in order %v, want %v", uas, want)
-	}
-	if tl.Total != 4 || got[0].Calls != 2 || !got[0].LastSeen.Equal(t0.Add(time.Minute)) {
-		t.Errorf("tally %d, first %+v", tl.Total, got[0])
 	}
 }

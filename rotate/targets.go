@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/plana-cli/plana/internal/notify"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // TargetState is how far one deploy target of a rotation got: each target
@@ -67,17 +68,29 @@ func (s *session) targets() []string {
 	return s.journalTargets()
 }
 
-// stepEnv is what an exec: target learns of the rotation from its
-// environment (the plaintext goes on its stdin only): which step it is run
-// for, and the keys' names and public prefixes.
-func (s *session) stepEnv(step notify.Step) []string {
-	name := s.j.Old.Name
-	env := []string{"PLANA_STEP=" + string(step), "PLANA_OLD_KEY_PREFIX=" + s.j.Old.Prefix}
-	if n := s.j.New; n != nil {
-		name = n.Name
-		env = append(env, "PLANA_KEY_PREFIX="+n.Prefix)
+// targetConfig is how this run's targets behave.
+func (s *session) targetConfig() target.Config {
+	return target.Config{Out: s.opts.SecretOut, ExecTimeout: s.opts.ExecTimeout}
+}
+
+// open is the target a --to value names, as this run configures it.
+func (s *session) open(to string) (target.Target, error) { return target.Open(to, s.targetConfig()) }
+
+// keys is what a target is told of this rotation: the new key's plaintext
+// is asked only by the operations that write it. A plaintext this machine
+// cannot give is the rotation's failure, not the target's: *missing holds
+// why, once asked.
+func (s *session) keys() (k target.Keys, missing *error) {
+	missing = new(error)
+	k = target.Keys{Old: s.j.Old, Plaintext: func(ctx context.Context) (string, error) {
+		p, err := s.newPlaintext(ctx)
+		*missing = err
+		return p, err
+	}}
+	if s.j.New != nil {
+		k.New = *s.j.New
 	}
-	return append(env, "PLANA_KEY_NAME="+name)
+	return k, missing
 }
 
 // deployTargets is step 2 at each target not deployed yet, in order. It
@@ -89,15 +102,15 @@ func (s *session) deployTargets(ctx context.Context) error {
 		if st.Deployed {
 			continue
 		}
-		t, err := ParseTarget(st.Target)
+		t, err := s.open(st.Target)
 		if err != nil {
 			return err
 		}
-		key, err := s.newPlaintext(ctx)
-		if err != nil {
+		k, missing := s.keys()
+		note, err := t.Deploy(ctx, k)
+		if err != nil && *missing != nil {
 			return err
 		}
-		changed, err := deployTo(ctx, t, key, s.opts.SecretOut, s.opts.ExecTimeout, s.stepEnv(notify.StepDeploy))
 		if err != nil {
 			return s.targetFailed(st, t, notify.StepDeploy, StepDeployed, err)
 		}
@@ -105,16 +118,16 @@ func (s *session) deployTargets(ctx context.Context) error {
 		if err := s.save(); err != nil {
 			return err
 		}
-		if changed {
-			s.rep.Info("deployed to " + t.String())
+		if note != "" {
+			s.rep.Info(note)
 		}
 		s.notify(notify.Deployed, func(e *notify.Event) { e.Target = notify.Text(t.String()) })
 	}
 	return nil
 }
 
-// finalizeTargets is step 4 at each target not finalized yet: an env file
-// keeps only the new key, an exec: target is run with PLANA_STEP=finalize.
+// finalizeTargets is step 4 at each target not finalized yet: each keeps
+// only the new key (an exec: target is run with PLANA_STEP=finalize).
 func (s *session) finalizeTargets(ctx context.Context) error {
 	j := s.j
 	for i := range j.targetStates() {
@@ -122,30 +135,20 @@ func (s *session) finalizeTargets(ctx context.Context) error {
 		if st.Finalized {
 			continue
 		}
-		t, err := ParseTarget(st.Target)
+		t, err := s.open(st.Target)
 		if err != nil {
 			return err
 		}
-		switch t.Kind {
-		case TargetEnvFile, TargetExec:
-			key, err := s.newPlaintext(ctx)
-			if err != nil {
-				return err
-			}
-			if t.Kind == TargetEnvFile {
-				changed, ferr := EnvFile{Path: t.Arg}.Finalize(key)
-				err = ferr
-				if err == nil && changed {
-					s.rep.Info(fmt.Sprintf("%s now holds only the new key, under %s", t.Arg, EnvKey))
-				}
-			} else if _, err = deployTo(ctx, t, key, nil, s.opts.ExecTimeout, s.stepEnv(notify.StepFinalize)); err == nil {
-				s.rep.Info(fmt.Sprintf("ran %s with PLANA_STEP=finalize", t))
-			}
-			if err != nil {
-				return s.targetFailed(st, t, notify.StepFinalize, StepFinalized, err)
-			}
-		case TargetStdout:
-			s.rep.Info("remove the old key from where the printed key went yourself: plana only printed the new one")
+		k, missing := s.keys()
+		note, err := t.Finalize(ctx, k)
+		if err != nil && *missing != nil {
+			return err
+		}
+		if err != nil {
+			return s.targetFailed(st, t, notify.StepFinalize, StepFinalized, err)
+		}
+		if note != "" {
+			s.rep.Info(note)
 		}
 		st.Finalized, st.Error = true, ""
 		if err := s.save(); err != nil {
@@ -190,7 +193,7 @@ func (s *session) target() string {
 // targetFailed records err at the target st (t) during step, so the next
 // run retries that target alone, tells the hooks, and says what is left
 // after the journal step that could not be reached.
-func (s *session) targetFailed(st *TargetState, t Target, step notify.Step, reach Step, err error) error {
+func (s *session) targetFailed(st *TargetState, t target.Target, step notify.Step, reach Step, err error) error {
 	st.Error = err.Error()
 	if serr := s.save(); serr != nil {
 		return serr

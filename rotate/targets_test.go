@@ -12,6 +12,8 @@ import (
 
 	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/internal/rotatetest"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // stepScript is an exec target that records, per run, its step, the keys'
@@ -31,7 +33,7 @@ env | grep -cE 'pa_(live|test)_[0-9A-Za-z]{46}' >> "`+dir+`/env-keys" || true
 
 func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
 	w := newWorld(t)
-	dir := filepath.Dir(w.envPath)
+	dir := filepath.Dir(w.EnvPath)
 	execTarget, record := stepScript(dir)
 	if err := os.WriteFile(filepath.Join(dir, "fail"), nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -39,29 +41,29 @@ func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
 	stop := sync.OnceValues(w.automation(t))
 	defer stop()
 	opts := fastOpts(w)
-	opts.Target, opts.Targets, opts.Yes = "", []string{"env-file:" + w.envPath, execTarget}, true
+	opts.Target, opts.Targets, opts.Yes = "", []string{"env-file:" + w.EnvPath, execTarget}, true
 	w.pushClock()
 
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if err == nil || !strings.Contains(err.Error(), "vault sealed") || !strings.Contains(err.Error(), "1 of 2 targets done") {
 		t.Fatalf("want the exec target's failure and what is left, got %v", err)
 	}
 	if res.Step != StepChecked || len(res.Targets) != 2 || !res.Targets[0].Deployed || res.Targets[1].Deployed || !strings.Contains(res.Targets[1].Error, "vault sealed") {
 		t.Fatalf("the rotation must stay at step 2 with each target's state: %+v", res)
 	}
-	if data, _ := os.ReadFile(w.envPath); !strings.Contains(string(data), EnvKeyNew+"=") {
+	if data, _ := os.ReadFile(w.EnvPath); !strings.Contains(string(data), target.NewKeySlot+"=") {
 		t.Fatal("the first target was not deployed")
 	}
 
 	// The next run deploys only to the target left, then finalizes both.
 	os.Remove(filepath.Join(dir, "fail"))
-	w.rep.lines = nil
-	res, err = w.rotator().Rotate(context.Background(), w.old, opts)
+	w.rep.Reset()
+	res, err = w.rotator().Rotate(context.Background(), w.Old, opts)
 	if err != nil || !res.Done {
-		t.Fatalf("the second run: %v\n%s", err, w.rep.text())
+		t.Fatalf("the second run: %v\n%s", err, w.rep.Text())
 	}
-	if strings.Contains(w.rep.text(), "deployed to env-file") {
-		t.Errorf("the env file was deployed to again:\n%s", w.rep.text())
+	if strings.Contains(w.rep.Text(), "deployed to env-file") {
+		t.Errorf("the env file was deployed to again:\n%s", w.rep.Text())
 	}
 	for _, st := range res.Targets {
 		if !st.Deployed || !st.Finalized || st.Error != "" {
@@ -72,7 +74,7 @@ func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newP, oldP := res.New.Prefix, w.old.Prefix
+	newP, oldP := res.New.Prefix, w.Old.Prefix
 	want := "deploy " + newP + " " + oldP + " " + newP + " Nightly stock sync (2026)\n" +
 		"finalize " + newP + " " + oldP + " " + newP + " Nightly stock sync (2026)\n"
 	if string(data) != want {
@@ -81,7 +83,7 @@ func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
 	if n, _ := os.ReadFile(filepath.Join(dir, "env-keys")); strings.TrimSpace(strings.ReplaceAll(string(n), "\n", " ")) != "0 0" {
 		t.Errorf("a key was in the exec target's environment (counts %q): only its prefix may be", n)
 	}
-	if data, _ := os.ReadFile(w.envPath); strings.Contains(string(data), EnvKeyNew) {
+	if data, _ := os.ReadFile(w.EnvPath); strings.Contains(string(data), target.NewKeySlot) {
 		t.Errorf("step 4 left PLANA_KEY_NEW in the env file:\n%s", data)
 	}
 	if _, failed := stop(); failed != 0 {
@@ -97,16 +99,16 @@ func TestAJournalWithOneTargetResumes(t *testing.T) {
 	defer stop()
 	opts := fastOpts(w)
 	opts.NoWait = true
-	if _, err := w.rotator().Rotate(context.Background(), w.old, opts); !errors.Is(err, ErrPending) {
+	if _, err := w.rotator().Rotate(context.Background(), w.Old, opts); !errors.Is(err, ErrPending) {
 		t.Fatalf("want a rotation waiting at the gate: %v", err)
 	}
-	path := w.rotator().journals().path(w.old.ID)
+	path := w.rotator().journals().path(w.Old.ID)
 	var raw map[string]any
 	data, _ := os.ReadFile(path)
 	if err := json.Unmarshal(data, &raw); err != nil {
 		t.Fatal(err)
 	}
-	if raw["target"] != "env-file:"+w.envPath || raw["deployed"] != true {
+	if raw["target"] != "env-file:"+w.EnvPath || raw["deployed"] != true {
 		t.Fatalf("journal: %s", data)
 	}
 	delete(raw, "targets") // as an older plana wrote it
@@ -117,11 +119,11 @@ func TestAJournalWithOneTargetResumes(t *testing.T) {
 	w.pushClock()
 	opts = fastOpts(w)
 	opts.Target, opts.Yes = "", true
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if err != nil || !res.Done || len(res.Targets) != 1 || !res.Targets[0].Finalized {
 		t.Fatalf("resume from an older journal: %v %+v", err, res)
 	}
-	if data, _ := os.ReadFile(w.envPath); strings.Contains(string(data), EnvKeyNew) {
+	if data, _ := os.ReadFile(w.EnvPath); strings.Contains(string(data), target.NewKeySlot) {
 		t.Errorf("step 4 did not finalize the journal's one target:\n%s", data)
 	}
 }
@@ -140,7 +142,7 @@ func TestNotifyHearsEveryStepWithoutKeyMaterial(t *testing.T) {
 	w.pushClock()
 	opts := fastOpts(w)
 	opts.Yes = true
-	res, err := r.Rotate(context.Background(), w.old, opts)
+	res, err := r.Rotate(context.Background(), w.Old, opts)
 	if err != nil || !res.Done {
 		t.Fatal(err)
 	}
@@ -149,10 +151,10 @@ func TestNotifyHearsEveryStepWithoutKeyMaterial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if keyShape.Match(data) {
+	if rotatetest.KeyShape.Match(data) {
 		t.Fatal("a notify event carries key material")
 	}
-	newPlain, _ := w.store.Get(secret.KeyName(res.New.ID))
+	newPlain, _ := w.Store.Get(secret.KeyName(res.New.ID))
 	if newPlain != "" && strings.Contains(string(data), newPlain[16:]) {
 		t.Fatal("a notify event carries part of the new key's secret")
 	}
@@ -168,10 +170,10 @@ func TestNotifyHearsEveryStepWithoutKeyMaterial(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
 			t.Fatal(err)
 		}
-		if e.Key.Prefix != w.old.Prefix || e.Actor != "ana@example.com" || e.Step == "" {
+		if e.Key.Prefix != w.Old.Prefix || e.Actor != "ana@example.com" || e.Step == "" {
 			t.Errorf("event without its key, actor or step: %s", line)
 		}
-		if e.Event == "deployed" && e.Target != "env-file:"+w.envPath {
+		if e.Event == "deployed" && e.Target != "env-file:"+w.EnvPath {
 			t.Errorf("deployed without its target: %s", line)
 		}
 		if len(kinds) == 0 || kinds[len(kinds)-1] != e.Event {
@@ -202,12 +204,12 @@ func TestAbortRunsExecTargetsAndNotifies(t *testing.T) {
 	target := "exec:read k; [ -n \"$k\" ] && echo \"$PLANA_STEP $PLANA_KEY_PREFIX\" >> " + steps
 	opts := fastOpts(w)
 	opts.Target, opts.NoWait = target, true
-	res, err := r.Rotate(context.Background(), w.old, opts)
+	res, err := r.Rotate(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrPending) || res.New == nil {
 		t.Fatalf("rotate: %v", err)
 	}
 	nw := *res.New
-	if _, err := r.Abort(context.Background(), w.old, Options{Target: target, Reason: "wrong scopes"}); err != nil {
+	if _, err := r.Abort(context.Background(), w.Old, Options{Target: target, Reason: "wrong scopes"}); err != nil {
 		t.Fatal(err)
 	}
 	n.Close(context.Background())
@@ -215,11 +217,11 @@ func TestAbortRunsExecTargetsAndNotifies(t *testing.T) {
 	if want := "deploy " + nw.Prefix + "\nabort " + nw.Prefix + "\n"; string(data) != want {
 		t.Errorf("the exec target heard %q, want %q", data, want)
 	}
-	if w.key(nw.ID).Active() || !w.key(w.old.ID).Active() {
+	if w.Key(nw.ID).Active() || !w.Key(w.Old.ID).Active() {
 		t.Error("want the new key revoked and the old one active")
 	}
 	ev, _ := os.ReadFile(events)
-	if !strings.Contains(string(ev), `"event":"aborted"`) || keyShape.Match(ev) {
+	if !strings.Contains(string(ev), `"event":"aborted"`) || rotatetest.KeyShape.Match(ev) {
 		t.Errorf("notify events lack an aborted event, or carry a key:\n%s", ev)
 	}
 }

@@ -8,16 +8,16 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/lineage"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // The server is the source of truth and the journal a cache. The rows of the
 // step table here bring the journal in line with what every machine sees:
 // no machine creates a second successor, and machines that each created one
 // at the same moment end with the one the race rule keeps.
-
-// EventJoined: this machine carries on a rotation whose successor it did
-// not create (another machine did, or this one before its journal was lost).
-const EventJoined = "joined"
 
 // defaultSettleDelay is how long after its create a machine lists the
 // successors again. A server stamps created_at when a create arrives and
@@ -30,9 +30,10 @@ const defaultSettleDelay = 2 * time.Second
 // elsewhere.
 var errDone = errors.New("rotation already finished")
 
-// lineage is the description step 1 gives the successor.
-func (s *session) lineage() string {
-	return Lineage{OldPrefix: s.old.Prefix, OldName: s.old.Name, By: s.actor.Email, On: s.now(), Reason: s.j.Reason}.Description()
+// description is the successor's description, its lineage claim, that
+// step 1 gives it.
+func (s *session) description() string {
+	return lineage.Claim{OldPrefix: s.old.Prefix, OldName: s.old.Name, By: s.actor.Email, On: s.now(), Reason: s.j.Reason}.Description()
 }
 
 // allKeys lists every key of the workspace, active and revoked, and takes
@@ -64,12 +65,12 @@ func (s *session) reconcile(ctx context.Context) error {
 		return err
 	}
 	s.listed = keys
-	succ := Successors(s.old, keys)
-	win, ok := Winner(succ)
+	succ := lineage.Successors(s.old, keys)
+	win, ok := lineage.Winner(succ)
 	// A journal past step 3 walks on: the revoke may be its own, whose
 	// answer was lost, and revoking again changes nothing.
 	if !s.old.Active() && !j.OldRevoked && !j.Step.Reached(StepVerified) {
-		if kept, found := newFamily(keys).kept(s.old.ID); found {
+		if kept, found := lineage.NewFamily(keys).Kept(s.old.ID); found {
 			return s.rotatedElsewhere(ctx, kept, keys)
 		}
 		// Revoked with no successor: nothing to carry on, and nothing to
@@ -122,7 +123,7 @@ func (s *session) fromServer(ctx context.Context) (done bool, err error) {
 // machine goes to done/. A machine that took part in nothing writes nothing.
 func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys []client.APIKey) error {
 	j := s.j
-	ref := RefOf(kept)
+	ref := ref.Of(kept)
 	if j.New != nil && j.New.ID != kept.ID {
 		if mine, ok := keyByID(keys, j.New.ID); ok && mine.Active() && !j.Deployed {
 			if err := s.yield(ctx, kept); err != nil {
@@ -135,7 +136,7 @@ func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys
 		j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &ref, kept.CreatedAt, kept.CreatedBy.Email, true
 	}
 	j.OldRevoked = true
-	if t, _ := ParseTarget(j.Target); hadJournal && j.Deployed && t.Kind == TargetEnvFile && !j.Step.Reached(StepFinalized) {
+	if t, _ := target.Parse(j.Target); hadJournal && j.Deployed && t.Kind == target.KindEnvFile && !j.Step.Reached(StepFinalized) {
 		if err := s.finalize(ctx); err != nil {
 			return err
 		}
@@ -158,7 +159,7 @@ func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys
 			return err
 		}
 		s.res.Journal = dst
-		s.log(EventRotated, "finished elsewhere: the old key was revoked by "+by)
+		s.log(rotlog.EventRotated, "finished elsewhere: the old key was revoked by "+by)
 	} else {
 		s.res.Journal = ""
 	}
@@ -173,33 +174,31 @@ func (s *session) settle(ctx context.Context) error {
 	if j.New == nil || j.Adopted || j.Deployed {
 		return nil
 	}
-	if w, ok := s.parked.(*settleWait); ok {
-		s.parked = nil
-		if w.err != nil {
-			return w.err
-		}
-	}
 	delay := s.r.SettleDelay
 	if delay == 0 {
 		delay = defaultSettleDelay
 	}
 	if wait := delay - s.now().Sub(j.NewCreatedAt); wait > 0 {
 		s.rep.Waiting("checking no other machine created a successor at the same moment")
-		if s.r.parkWaits {
-			s.parked = &settleWait{until: time.Now().Add(wait)}
-			return errParked
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		err := s.r.wait(ctx, func(ctx context.Context) error {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+				return nil
+			}
+		})
+		if err != nil {
+			return err
 		}
 	}
 	keys, err := s.allKeys(ctx)
 	if err != nil {
 		return err
 	}
-	win, ok := Winner(Successors(s.old, keys))
+	win, ok := lineage.Winner(lineage.Successors(s.old, keys))
 	if !ok || win.ID == j.New.ID {
 		return nil
 	}
@@ -222,13 +221,13 @@ func (s *session) yield(ctx context.Context, win client.APIKey) error {
 	s.forget(mine)
 	j.Abandoned = append(j.Abandoned, mine)
 	j.reset()
-	s.logFor(EventAbandoned, mine, "lost the race to "+win.Prefix)
+	s.logFor(rotlog.EventAbandoned, mine, "lost the race to "+win.Prefix)
 	s.rep.Info(fmt.Sprintf("another machine created %s (%s) first: revoked ours (%s), lost the race to %s", win.Name, win.Prefix, mine.Prefix, win.Prefix))
 	return s.adopt(ctx, win)
 }
 
 // forget deletes a given-up successor's plaintext from this machine.
-func (s *session) forget(ref KeyRef) {
+func (s *session) forget(ref ref.Key) {
 	if s.plaintext != "" && client.PrefixOf(s.plaintext) == ref.Prefix {
 		s.plaintext = ""
 	}
@@ -243,9 +242,9 @@ func (s *session) forget(ref KeyRef) {
 // its journal; else in the issuer's keyring and the target.
 func (s *session) adopt(ctx context.Context, win client.APIKey) error {
 	j := s.j
-	ref := RefOf(win)
+	ref := ref.Of(win)
 	j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &ref, win.CreatedAt, win.CreatedBy.Email, true
-	if l, ok := ParseLineage(win.Description); ok && !j.Emergency {
+	if l, ok := lineage.Parse(win.Description); ok && !j.Emergency {
 		j.Reason = l.Reason
 	}
 	_, err := s.r.Secrets.Get(secret.KeyName(win.ID))
@@ -255,11 +254,11 @@ func (s *session) adopt(ctx context.Context, win client.APIKey) error {
 		return err
 	}
 	s.rep.Info(fmt.Sprintf("carrying on the rotation under way: %s (%s), created by %s on %s", win.Name, win.Prefix, win.CreatedBy.Email, win.CreatedAt.UTC().Format(time.DateOnly)))
-	return s.record(StepChecked, EventJoined, "created by "+win.CreatedBy.Email)
+	return s.record(StepChecked, rotlog.EventJoined, "created by "+win.CreatedBy.Email)
 }
 
 // logFor logs event about ref, a successor other than the journal's.
-func (s *session) logFor(event string, ref KeyRef, detail string) {
+func (s *session) logFor(event string, ref ref.Key, detail string) {
 	saved := s.j.New
 	s.j.New = &ref
 	s.log(event, detail)
@@ -284,8 +283,8 @@ func (s *session) heldElsewhere() error {
 		by = "its issuer"
 	}
 	where := "the deploy target"
-	if t, _ := ParseTarget(s.target()); t.Kind == TargetEnvFile {
-		where = t.Arg + " (" + EnvKeyNew + ")"
+	if t, _ := target.Parse(s.target()); t.Kind == target.KindEnvFile {
+		where = t.Arg + " (" + target.NewKeySlot + ")"
 	}
 	return fmt.Errorf("%w: the new key %s (%s) was created by %s on %s, and only the keyring of the machine that created it holds its plaintext. "+
 		"Run plana keys rotate %s there, which deploys it; this command carries on once %s holds it. "+
@@ -293,25 +292,19 @@ func (s *session) heldElsewhere() error {
 		ErrPending, j.New.Name, j.New.Prefix, by, j.NewCreatedAt.UTC().Format(time.DateOnly), j.Old.ID, where, j.Old.ID)
 }
 
-// plaintextInTarget finds the new key's plaintext in the env-file target,
+// plaintextInTarget finds the new key's plaintext in a readable target,
 // under PLANA_KEY_NEW or (once finalized) PLANA_KEY: only a well-formed key
 // with the new key's prefix is taken. It is not tried against the server,
 // where the call would count as the automation using the new key.
-func (s *session) plaintextInTarget() (string, bool) {
-	t, err := ParseTarget(s.target())
-	if err != nil || t.Kind != TargetEnvFile {
-		return "", false
-	}
-	data, err := EnvFile{Path: t.Arg}.read()
+func (s *session) plaintextInTarget(ctx context.Context) (string, bool) {
+	t, err := s.open(s.target())
 	if err != nil {
 		return "", false
 	}
-	for _, name := range []string{EnvKeyNew, EnvKey} {
-		v, ok := LookupEnv(data, name)
-		if ok && client.PrefixOf(v) == s.j.New.Prefix {
-			s.plaintext = v
-			return v, true
-		}
+	v, ok, err := target.Find(ctx, t, s.j.New.Prefix)
+	if err != nil || !ok {
+		return "", false
 	}
-	return "", false
+	s.plaintext = v
+	return v, true
 }

@@ -7,45 +7,45 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // ensureVerified is step 3: the new key used, and (outside an emergency) the
-// old one quiet for the quiet period. In a fleet it parks the wait the
-// first time through (errParked) and takes its outcome when the walk comes
-// back after it.
+// old one quiet for the quiet period.
 func (s *session) ensureVerified(ctx context.Context) error {
-	w, _ := s.parked.(*gateWait)
-	s.parked = nil
-	if w == nil {
-		if err := s.needNew(); err != nil {
+	if err := s.needNew(); err != nil {
+		return err
+	}
+	s.announce()
+	// The old key is already revoked: only the new key's use is waited
+	// for, so no quiet period to resolve or announce.
+	requireOldQuiet := !s.j.Emergency && !s.j.OldRevoked
+	var q time.Duration
+	if requireOldQuiet {
+		var err error
+		if q, err = s.quietPeriod(ctx); err != nil {
 			return err
 		}
-		s.announce()
-		// The old key is already revoked: only the new key's use is waited
-		// for, so no quiet period to resolve or announce.
-		requireOldQuiet := !s.j.Emergency && !s.j.OldRevoked
-		var q time.Duration
-		if requireOldQuiet {
-			var err error
-			if q, err = s.quietPeriod(ctx); err != nil {
-				return err
-			}
-		}
-		w = s.newGateWait(s.newGate(q, requireOldQuiet))
-		if s.r.parkWaits && !s.opts.NoWait {
-			s.parked = w
-			return errParked
-		}
+	}
+	w := s.newGateWait(s.newGate(q, requireOldQuiet))
+	var err error
+	if s.opts.NoWait {
+		// One look: no wait to give a slot back for.
 		w.wait(ctx)
+		err = w.err
+	} else {
+		err = s.r.wait(ctx, func(ctx context.Context) error { w.wait(ctx); return w.err })
 	}
 	s.res.Gate = &w.rep
-	if w.err != nil {
+	if err != nil {
 		if serr := s.save(); serr != nil {
 			return serr
 		}
-		return w.err
+		return err
 	}
-	return s.record(StepVerified, EventVerified, "")
+	return s.record(StepVerified, rotlog.EventVerified, "")
 }
 
 // verifyOldQuiet is step 3 with no rotation under way: only the old key's
@@ -55,7 +55,7 @@ func (s *session) verifyOldQuiet(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := s.newGateWait(newGate(s.r.API, s.j, q, true))
+	w := s.newGateWait(gate.New(s.r.API, s.j.gateConfig(q, true)))
 	w.wait(ctx)
 	s.res.Gate = &w.rep
 	return s.result(), w.err
@@ -65,19 +65,19 @@ func (s *session) verifyOldQuiet(ctx context.Context) (*Result, error) {
 // to the next, and how it ended.
 type gateWait struct {
 	s        *session
-	g        *gate
+	g        *gate.Gate
 	interval time.Duration
 	end      time.Time // zero: no timeout
 	news     waitNews
 	lastOn   string
-	rep      GateReport
+	rep      gate.Report
 	err      error
 }
 
-func (s *session) newGateWait(g *gate) *gateWait {
+func (s *session) newGateWait(g *gate.Gate) *gateWait {
 	w := &gateWait{s: s, g: g, interval: s.opts.PollInterval}
 	if w.interval <= 0 {
-		w.interval = defaultPollInterval
+		w.interval = DefaultPollInterval
 	}
 	if s.opts.Timeout > 0 {
 		w.end = time.Now().Add(s.opts.Timeout)
@@ -88,8 +88,7 @@ func (s *session) newGateWait(g *gate) *gateWait {
 // wait evaluates the gate every poll interval until it holds, the timeout
 // passes (a *GateError) or ctx ends; once with NoWait; and records how it
 // ended. On a pipe the wait says only what changed, and that it still
-// waits now and then. A fleet waits with parkedError.await and next
-// instead, its slot given back.
+// waits now and then.
 func (w *gateWait) wait(ctx context.Context) {
 	err := poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
 	if st, ok := errors.AsType[*stoppedError](err); ok {
@@ -133,7 +132,7 @@ func (w *gateWait) check(ctx context.Context) (bool, error) {
 // transient failure is retried with backoff until the wait's end (zero: no
 // end but ctx), with one warning per outage and a note when BOS is back. An
 // outage still on at the end is ErrPending, with the command that resumes.
-func (s *session) evalThroughOutage(ctx context.Context, g *gate, interval time.Duration, end time.Time) (GateReport, error) {
+func (s *session) evalThroughOutage(ctx context.Context, g *gate.Gate, interval time.Duration, end time.Time) (gate.Report, error) {
 	exp := backoff.NewExponentialBackOff()
 	exp.InitialInterval = min(interval, time.Second)
 	exp.MaxInterval = max(interval, exp.InitialInterval)
@@ -145,8 +144,8 @@ func (s *session) evalThroughOutage(ctx context.Context, g *gate, interval time.
 		opts = append(opts, backoff.WithMaxElapsedTime(left))
 	}
 	var down time.Time
-	rep, err := backoff.Retry(ctx, func() (GateReport, error) {
-		rep, err := g.eval(ctx)
+	rep, err := backoff.Retry(ctx, func() (gate.Report, error) {
+		rep, err := g.Eval(ctx)
 		if err == nil || !transient(ctx, err) {
 			return rep, backoff.Permanent(err)
 		}
@@ -162,7 +161,7 @@ func (s *session) evalThroughOutage(ctx context.Context, g *gate, interval time.
 	}, opts...)
 	switch {
 	case err == nil && !down.IsZero():
-		s.rep.Info(fmt.Sprintf("BOS answers again, after %s", fmtDuration(time.Since(down))))
+		s.rep.Info(fmt.Sprintf("BOS answers again, after %s", duration.Approx(time.Since(down))))
 	case err != nil && transient(ctx, err):
 		return rep, fmt.Errorf("%w: BOS did not answer (%v); stopped waiting at step 3. Resume with: %s", ErrPending, err, s.resumeCommand())
 	}
@@ -182,7 +181,7 @@ type waitNews struct {
 	last    time.Time // when the last line went out; zero: none yet
 }
 
-func (n *waitNews) line(rep GateReport, now time.Time) string {
+func (n *waitNews) line(rep gate.Report, now time.Time) string {
 	changed := n.last.IsZero() || rep.NewUsed != n.newUsed
 	n.newUsed = rep.NewUsed
 	if n.seen == nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 // blip is a front for the world's emulator that stops answering while down
@@ -23,7 +25,7 @@ type blip struct {
 
 func (w *world) blipFront(t *testing.T) (*blip, string) {
 	b := &blip{}
-	inner := w.srv.Handler()
+	inner := w.Srv.Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if b.down.Add(-1) < 0 {
 			b.down.Store(0)
@@ -46,24 +48,24 @@ func (w *world) blipFront(t *testing.T) (*blip, string) {
 // throughFront is the world's rotator talking to BOS through url.
 func (w *world) throughFront(url string) *Rotator {
 	r := w.rotator()
-	saved := w.url
-	w.url = url
-	r.API = w.clientFor("plana-test", w.mgmt)
-	w.url = saved
+	saved := w.URL
+	w.URL = url
+	r.API = w.ClientFor("plana-test", w.Mgmt)
+	w.URL = saved
 	return r
 }
 
 // deployed runs steps 1 and 2 and returns the new key's plaintext.
 func (w *world) deployed(opts Options) (*Result, string) {
-	w.t.Helper()
+	w.T.Helper()
 	opts.NoWait = true
-	res, err := w.rotator().Rotate(context.Background(), w.old, opts)
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrPending) || res.New == nil {
-		w.t.Fatalf("steps 1 and 2: %v", err)
+		w.T.Fatalf("steps 1 and 2: %v", err)
 	}
-	p, err := w.store.Get(secret.KeyName(res.New.ID))
+	p, err := w.Store.Get(secret.KeyName(res.New.ID))
 	if err != nil {
-		w.t.Fatal(err)
+		w.T.Fatal(err)
 	}
 	return res, p
 }
@@ -76,26 +78,26 @@ func TestWaitRidesOutAnOutage(t *testing.T) {
 	_, newPlain := w.deployed(opts)
 	b, url := w.blipFront(t)
 	var once atomic.Bool
-	w.rep.onWait = func() {
+	w.rep.OnWait = func() {
 		if once.CompareAndSwap(false, true) {
 			// The automation moves to the new key, an hour passes, and BOS
 			// goes away for forty requests.
-			if err := w.call("stock-sync/1.4", newPlain); err != nil {
+			if err := w.Call("stock-sync/1.4", newPlain); err != nil {
 				t.Error(err)
 			}
-			w.srv.Advance(2 * time.Hour)
+			w.Srv.Advance(2 * time.Hour)
 			b.down.Store(40)
 		}
 	}
 	opts.Yes = true
-	res, err := w.throughFront(url).Rotate(context.Background(), w.old, opts)
+	res, err := w.throughFront(url).Rotate(context.Background(), w.Old, opts)
 	if err != nil || !res.Done {
-		t.Fatalf("the wait did not ride out the outage: %v\n%s", err, w.rep.text())
+		t.Fatalf("the wait did not ride out the outage: %v\n%s", err, w.rep.Text())
 	}
 	if b.faced.Load() < 40 {
 		t.Fatalf("only %d requests met the outage", b.faced.Load())
 	}
-	text := w.rep.text()
+	text := w.rep.Text()
 	if n := strings.Count(text, "BOS does not answer"); n != 1 {
 		t.Errorf("warned %d times of one outage, want once:\n%s", n, text)
 	}
@@ -111,13 +113,13 @@ func TestOutageAtTimeoutIsPending(t *testing.T) {
 	opts := fastOpts(w)
 	w.deployed(opts)
 	b, url := w.blipFront(t)
-	w.rep.onWait = func() { b.down.Store(1 << 40) }
+	w.rep.OnWait = func() { b.down.Store(1 << 40) }
 	opts.Timeout = 300 * time.Millisecond
-	_, err := w.throughFront(url).Rotate(context.Background(), w.old, opts)
-	if !errors.Is(err, ErrPending) || !strings.Contains(err.Error(), "Resume with: plana keys rotate "+w.old.ID) {
+	_, err := w.throughFront(url).Rotate(context.Background(), w.Old, opts)
+	if !errors.Is(err, ErrPending) || !strings.Contains(err.Error(), "Resume with: plana keys rotate "+w.Old.ID) {
 		t.Fatalf("want ErrPending with the command that resumes, got %v", err)
 	}
-	if j, _ := w.rotator().journals().load(w.old.ID); j == nil || j.Step != StepDeployed {
+	if j, _ := w.rotator().journals().load(w.Old.ID); j == nil || j.Step != StepDeployed {
 		t.Errorf("the rotation is not kept at step 2: %+v", j)
 	}
 }
@@ -130,12 +132,12 @@ func TestCancelDuringWaitSaysWhere(t *testing.T) {
 	w.deployed(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w.rep.onWait = cancel
-	_, err := w.rotator().Rotate(ctx, w.old, opts)
+	w.rep.OnWait = cancel
+	_, err := w.rotator().Rotate(ctx, w.Old, opts)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("want the cancellation, got %v", err)
 	}
-	for _, want := range []string{"stopped at step 3 (verify)", "resume it with: plana keys rotate " + w.old.ID} {
+	for _, want := range []string{"stopped at step 3 (verify)", "resume it with: plana keys rotate " + w.Old.ID} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not say %q", err, want)
 		}
@@ -148,7 +150,7 @@ func TestWaitWritesALinePerChange(t *testing.T) {
 	w := newWorld(t)
 	opts := fastOpts(w)
 	w.deployed(opts)
-	if err := w.call("stock-sync/1.4", w.oldPlain); err != nil {
+	if err := w.Call("stock-sync/1.4", w.OldPlain); err != nil {
 		t.Fatal(err)
 	}
 	// Every poll the old key's last use is a second older: its summary
@@ -157,19 +159,19 @@ func TestWaitWritesALinePerChange(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	checks := 0
-	w.rep.onWait = func() {
+	w.rep.OnWait = func() {
 		if checks++; checks == polls {
 			cancel()
 		}
-		w.srv.Advance(time.Second)
+		w.Srv.Advance(time.Second)
 	}
-	w.rep.lines = nil
-	_, err := w.rotator().Verify(ctx, w.old, Options{QuietPeriod: time.Hour, PollInterval: time.Millisecond})
+	w.rep.Reset()
+	_, err := w.rotator().Verify(ctx, w.Old, Options{QuietPeriod: time.Hour, PollInterval: time.Millisecond})
 	if !errors.Is(err, context.Canceled) || checks != polls {
 		t.Fatalf("after %d polls: %v", checks, err)
 	}
-	if lines := strings.Count("\n"+w.rep.text(), "\nwaiting: "); lines != 1 {
-		t.Errorf("%d polls gave %d lines, want 1:\n%s", polls, lines, w.rep.text())
+	if lines := strings.Count("\n"+w.rep.Text(), "\nwaiting: "); lines != 1 {
+		t.Errorf("%d polls gave %d lines, want 1:\n%s", polls, lines, w.rep.Text())
 	}
 }
 
@@ -178,10 +180,10 @@ func TestWaitWritesALinePerChange(t *testing.T) {
 // source and the new key's first use each get their line at once.
 func TestWaitNewsHeartbeat(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	src := Source{SourceIP: "203.0.113.7", UserAgent: "stock-sync/1.4", Path: "/v1/stock-levels"}
-	rep := func(i int, srcs ...Source) GateReport {
-		return GateReport{Now: t0.Add(time.Duration(i) * 30 * time.Second), OldLastUse: t0, Sources: srcs,
-			New: &KeyRef{Prefix: "pa_live_NEW00000"}, Old: KeyRef{Prefix: "pa_live_OLD00000"}}
+	src := gate.Source{SourceIP: "203.0.113.7", UserAgent: "stock-sync/1.4", Path: "/v1/stock-levels"}
+	rep := func(i int, srcs ...gate.Source) gate.Report {
+		return gate.Report{Now: t0.Add(time.Duration(i) * 30 * time.Second), OldLastUse: t0, Sources: srcs,
+			New: &ref.Key{Prefix: "pa_live_NEW00000"}, Old: ref.Key{Prefix: "pa_live_OLD00000"}}
 	}
 	var n waitNews
 	polls, lines := 48*120, 0
@@ -194,7 +196,7 @@ func TestWaitNewsHeartbeat(t *testing.T) {
 		t.Errorf("%d polls without change wrote %d lines, want at most %d (1 + a heartbeat per 10 minutes)", polls, lines, max)
 	}
 	at := t0.Add(time.Duration(polls) * 30 * time.Second)
-	other := Source{SourceIP: "198.51.100.9", UserAgent: "legacy-cron/0.9", Path: "/v1/stock-levels"}
+	other := gate.Source{SourceIP: "198.51.100.9", UserAgent: "legacy-cron/0.9", Path: "/v1/stock-levels"}
 	if l := n.line(rep(polls, src, other), at); !strings.Contains(l, "legacy-cron/0.9") {
 		t.Errorf("a new source gave %q", l)
 	}

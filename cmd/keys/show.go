@@ -14,6 +14,8 @@ import (
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 const sparkHours = 48
@@ -38,12 +40,12 @@ type ShowOptions struct {
 
 // Usage is how a key has been used recently.
 type Usage struct {
-	Since        time.Time       `json:"since" yaml:"since"`
-	Until        time.Time       `json:"until" yaml:"until"`
-	Calls        int             `json:"calls" yaml:"calls"`
-	Truncated    bool            `json:"truncated" yaml:"truncated"`
-	Sources      []rotate.Source `json:"sources" yaml:"sources"`
-	CallsPerHour []int           `json:"calls_per_hour_48h" yaml:"calls_per_hour_48h"`
+	Since        time.Time     `json:"since" yaml:"since"`
+	Until        time.Time     `json:"until" yaml:"until"`
+	Calls        int           `json:"calls" yaml:"calls"`
+	Truncated    bool          `json:"truncated" yaml:"truncated"`
+	Sources      []gate.Source `json:"sources" yaml:"sources"`
+	CallsPerHour []int         `json:"calls_per_hour_48h" yaml:"calls_per_hour_48h"`
 }
 
 // ShowResult is `plana keys show -o json`.
@@ -53,20 +55,20 @@ type ShowResult struct {
 	Rotation *RotationUsage `json:"rotation,omitempty" yaml:"rotation,omitempty"`
 	Lineage  *Lineage       `json:"lineage,omitempty" yaml:"lineage,omitempty"`
 	// RefusedSinceRevoke: for a revoked key, the calls still presenting it.
-	RefusedSinceRevoke []rotate.Source `json:"refused_since_revoke,omitempty" yaml:"refused_since_revoke,omitempty"`
+	RefusedSinceRevoke []gate.Source `json:"refused_since_revoke,omitempty" yaml:"refused_since_revoke,omitempty"`
 }
 
 // RotationUsage is, for a key in an unfinished rotation, both keys' calls
 // per hour on one scale, so the traffic is seen moving to the new key.
 type RotationUsage struct {
-	Old             rotate.KeyRef `json:"old" yaml:"old"`
-	New             rotate.KeyRef `json:"new" yaml:"new"`
-	Step            rotate.Step   `json:"step" yaml:"step"`
-	OldCallsPerHour []int         `json:"old_calls_per_hour_48h" yaml:"old_calls_per_hour_48h"`
-	NewCallsPerHour []int         `json:"new_calls_per_hour_48h" yaml:"new_calls_per_hour_48h"`
+	Old             ref.Key     `json:"old" yaml:"old"`
+	New             ref.Key     `json:"new" yaml:"new"`
+	Step            rotate.Step `json:"step" yaml:"step"`
+	OldCallsPerHour []int       `json:"old_calls_per_hour_48h" yaml:"old_calls_per_hour_48h"`
+	NewCallsPerHour []int       `json:"new_calls_per_hour_48h" yaml:"new_calls_per_hour_48h"`
 	// Migration is each source of the old key, and whether it has reached
 	// the new one yet.
-	Migration []rotate.SourceMigration `json:"migration" yaml:"migration"`
+	Migration []gate.Migration `json:"migration" yaml:"migration"`
 }
 
 // NewCmdShow builds `plana keys show`.
@@ -117,7 +119,7 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	now := serverNow(c, opts.Now)
 	window := max(opts.Since, sparkHours*time.Hour)
 	u := Usage{Since: now.Add(-opts.Since), Until: now}
-	tally := rotate.NewTally()
+	tally := gate.NewTally()
 	var recent []time.Time
 	read := 0
 	err = c.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: k.ID, Since: now.Add(-window), PageSize: 1000, Limit: maxUsageEntries},
@@ -166,7 +168,7 @@ func (res ShowResult) clean() ShowResult {
 		c := *ru
 		c.Old.Name, c.New.Name = textsafe.Clean(c.Old.Name), textsafe.Clean(c.New.Name)
 		c.Old.Prefix, c.New.Prefix = textsafe.Clean(c.Old.Prefix), textsafe.Clean(c.New.Prefix)
-		c.Migration = make([]rotate.SourceMigration, len(ru.Migration))
+		c.Migration = make([]gate.Migration, len(ru.Migration))
 		for i, m := range ru.Migration {
 			m.SourceIP, m.UserAgent = textsafe.Clean(m.SourceIP), textsafe.Clean(m.UserAgent)
 			c.Migration[i] = m
@@ -179,8 +181,8 @@ func (res ShowResult) clean() ShowResult {
 	return res
 }
 
-func cleanSources(ss []rotate.Source) []rotate.Source {
-	out := make([]rotate.Source, len(ss))
+func cleanSources(ss []gate.Source) []gate.Source {
+	out := make([]gate.Source, len(ss))
 	for i, s := range ss {
 		s.SourceIP, s.UserAgent, s.Path = textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path)
 		out[i] = s
@@ -223,7 +225,7 @@ func rotationUsage(ctx context.Context, c *client.Client, stateDir func() (strin
 		if it.New.ID == k.ID {
 			ru.OldCallsPerHour, ru.NewCallsPerHour = calls, own
 		}
-		if ru.Migration, err = rotate.ReadMigration(ctx, c, it.Old.ID, it.New.ID, it.NewCreatedAt, time.Duration(it.QuietPeriod), now); err != nil {
+		if ru.Migration, err = gate.ReadMigration(ctx, c, it.Old.ID, it.New.ID, it.NewCreatedAt, time.Duration(it.QuietPeriod), now); err != nil {
 			return nil, err
 		}
 		return ru, nil
@@ -313,8 +315,8 @@ func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since ti
 // printMigration shows, source by source, the move from the old key to the
 // new: a source not on the new key yet holds the gate until its own quiet
 // time (twice its cadence, at least the quiet period) has passed.
-func printMigration(ios *iostreams.IOStreams, ms []rotate.SourceMigration, now time.Time) error {
-	fmt.Fprintf(ios.Out, "\nMigration, source by source (the old key's calls over the last %s):\n", config.FormatDuration(rotate.MigrationLookback))
+func printMigration(ios *iostreams.IOStreams, ms []gate.Migration, now time.Time) error {
+	fmt.Fprintf(ios.Out, "\nMigration, source by source (the old key's calls over the last %s):\n", config.FormatDuration(gate.Lookback))
 	if len(ms) == 0 {
 		fmt.Fprintln(ios.Out, "  the old key has no calls to follow")
 		return nil

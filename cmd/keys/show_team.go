@@ -8,7 +8,8 @@ import (
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
-	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/lineage"
 )
 
 // LineageKey is one key of a line of descent.
@@ -40,12 +41,12 @@ func lineageKeys(ks []client.APIKey) []LineageKey {
 
 // teamView reads k's line of descent and, once k is revoked, the calls
 // refused since: the places it is still configured.
-func teamView(ctx context.Context, c *client.Client, k client.APIKey) (*Lineage, []rotate.Source, error) {
+func teamView(ctx context.Context, c *client.Client, k client.APIKey) (*Lineage, []gate.Source, error) {
 	all, err := c.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing keys for the line of descent: %w", err)
 	}
-	preds, succs := rotate.ChainOf(all, k.ID)
+	preds, succs := lineage.NewFamily(all).Chain(k.ID)
 	var lin *Lineage
 	if len(preds)+len(succs) > 0 {
 		lin = &Lineage{Predecessors: lineageKeys(preds), Successors: lineageKeys(succs)}
@@ -53,7 +54,7 @@ func teamView(ctx context.Context, c *client.Client, k client.APIKey) (*Lineage,
 	if k.RevokedAt == nil {
 		return lin, nil, nil
 	}
-	refused, err := rotate.RefusedCalls(ctx, c, k.ID, *k.RevokedAt)
+	refused, err := gate.RefusedCalls(ctx, c, k.ID, *k.RevokedAt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the calls refused since the revoke: %w", err)
 	}

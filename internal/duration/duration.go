@@ -72,6 +72,23 @@ func Format(d time.Duration) string {
 	return fmt.Sprintf("%dd%s", days, trimZeroUnits(rest.String()))
 }
 
+// Approx prints d for a person reading a wait line, rounded to what
+// matters at its size: whole days from two days on when it is a multiple of
+// a day ("7d"), minutes from an hour on ("2h30m0s"), else seconds. A
+// negative d prints as 0s.
+func Approx(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d >= 2*day && d%day == 0:
+		return fmt.Sprintf("%dd", d/day)
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Second).String()
+}
+
 // trimZeroUnits turns Go's "12h0m0s" into "12h" and "5m0s" into "5m".
 func trimZeroUnits(s string) string {
 	if strings.HasSuffix(s, "m0s") {

@@ -84,3 +84,23 @@ func TestJSON(t *testing.T) {
 		t.Error("a bad duration string was accepted")
 	}
 }
+
+func TestApprox(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Second, "0s"},
+		{1500 * time.Millisecond, "2s"},
+		{59*time.Minute + 29*time.Second, "59m29s"},
+		{2*time.Hour + 30*time.Second, "2h1m0s"},
+		{36 * time.Hour, "36h0m0s"},
+		{48 * time.Hour, "2d"},
+		{7 * 24 * time.Hour, "7d"},
+		{49 * time.Hour, "49h0m0s"},
+	} {
+		if got := Approx(tt.d); got != tt.want {
+			t.Errorf("Approx(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

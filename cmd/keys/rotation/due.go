@@ -14,7 +14,7 @@ import (
 	"github.com/plana-cli/plana/internal/atomicfile"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/textsafe"
-	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/fleet"
 )
 
 // DueOptions of `plana keys due`.
@@ -82,10 +82,10 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 	if !ok {
 		now = o.Now()
 	}
-	items := rotate.Due(keys, now, rotate.DueOptions{Cadence: cfg.Cadence(), Within: o.Within, Overrides: overrides})
+	items := fleet.Due(keys, now, fleet.DueOptions{Cadence: cfg.Cadence(), Within: o.Within, Overrides: overrides})
 	if o.ICS != "" {
 		var cal bytes.Buffer
-		if err := rotate.WriteICS(&cal, items, now); err != nil {
+		if err := fleet.WriteICS(&cal, items, now); err != nil {
 			return err
 		}
 		// A calendar is for others to subscribe to: readable by all.
@@ -97,7 +97,7 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 	switch o.Output {
 	case cmdutil.FormatJSON, cmdutil.FormatCSV:
 		p := cmdutil.NewListPrinter(ios.Out, o.Output, []string{"id", "prefix", "name", "due_at", "overdue", "unused"},
-			func(it rotate.DueItem) []string {
+			func(it fleet.DueItem) []string {
 				return []string{it.Key.ID, it.Key.Prefix, it.Key.Name, it.DueAt.UTC().Format(time.RFC3339), fmt.Sprint(it.Overdue), fmt.Sprint(it.Unused)}
 			})
 		for _, it := range items {

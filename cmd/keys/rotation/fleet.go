@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/fleet"
 )
 
 // runKey rotates KEY: to the --to targets, else to those the profile's
@@ -48,38 +48,15 @@ func (o *RotateOptions) runKey(ctx context.Context, eo rotate.Options) error {
 // targets; the others are listed and skipped.
 func (o *RotateOptions) runDue(ctx context.Context, eo rotate.Options) error {
 	return o.startRun(ctx, eo, func(ctx context.Context, r *rotate.Rotator, eo rotate.Options, cfg *config.Config, rep *progress) error {
-		me, err := r.API.Me(ctx)
+		due, err := fleet.Overdue(ctx, r, cfg.CadenceFor)
 		if err != nil {
 			return mapErr(err)
-		}
-		keys, err := r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: 1000})
-		if err != nil {
-			return mapErr(err)
-		}
-		now, ok := r.API.ServerNow()
-		if !ok {
-			return fmt.Errorf("the server sent no Date header: plana will not judge what is due by the local clock")
-		}
-		overrides := map[string]time.Duration{}
-		for _, k := range keys {
-			overrides[k.ID] = cfg.CadenceFor(k.Name)
-		}
-		var due []client.APIKey
-		for _, it := range rotate.Due(keys, now, rotate.DueOptions{Cadence: cfg.Cadence(), Overrides: overrides}) {
-			switch {
-			case !it.Overdue:
-			case it.Key.ID == me.Key.ID:
-				r.Reporter.Warn(fmt.Sprintf("skipping %s (%s): it is the management key plana is using; rotate it by hand", it.Key.Name, it.Key.Prefix))
-			default:
-				due = append(due, it.Key)
-			}
 		}
 		if len(due) == 0 {
 			fmt.Fprintln(o.IO.ErrOut, "No key is due")
 			return nil
 		}
-		eo.Policy = o.policy(cfg, eo)
-		res, err := r.RotateFleet(ctx, due, eo)
+		res, err := fleet.Rotate(ctx, r, due, o.fleetOptions(cfg, eo))
 		rep.stop()
 		return o.printBulk(res, err)
 	})
@@ -89,18 +66,18 @@ func (o *RotateOptions) runDue(ctx context.Context, eo rotate.Options) error {
 // targets, or revoke-first with --emergency.
 func (o *RotateOptions) runIssuedBy(ctx context.Context, eo rotate.Options) error {
 	return o.startRun(ctx, eo, func(ctx context.Context, r *rotate.Rotator, eo rotate.Options, cfg *config.Config, rep *progress) error {
-		keys, err := r.IssuedBy(ctx, o.IssuedBy)
+		keys, err := fleet.IssuedBy(ctx, r, o.IssuedBy)
 		if err != nil {
 			return mapErr(err)
 		}
-		if err := rotate.CheckSharedTargets(o.Targets, len(keys)); err != nil {
+		if err := fleet.CheckSharedTargets(o.Targets, len(keys)); err != nil {
 			return &cmdutil.FlagError{Err: err}
 		}
-		policy := o.policy(cfg, eo)
+		fo := o.fleetOptions(cfg, eo)
 		if o.Emergency == "" {
 			var none []string
 			for _, k := range keys {
-				if len(policy(k).Targets) == 0 {
+				if len(fo.Policy(k).Targets) == 0 {
 					none = append(none, fmt.Sprintf("%s (%s)", k.Name, k.Prefix))
 				}
 			}
@@ -109,19 +86,23 @@ func (o *RotateOptions) runIssuedBy(ctx context.Context, eo rotate.Options) erro
 					len(none), len(keys), o.IssuedBy, strings.Join(none, ", "))
 			}
 		}
-		eo.Policy = policy
-		res, err := r.RotateIssuedBy(ctx, o.IssuedBy, eo)
+		res, err := fleet.RotateIssuedBy(ctx, r, o.IssuedBy, fo)
 		rep.stop()
 		return o.printBulk(res, err)
 	})
 }
 
+// fleetOptions are a fleet run's options: each key's from policy.
+func (o *RotateOptions) fleetOptions(cfg *config.Config, eo rotate.Options) fleet.Options {
+	return fleet.Options{Options: eo, Parallel: o.Parallel, Policy: o.policy(cfg, eo)}
+}
+
 // policy gives a key its targets (--to, else its rotation.targets entry)
 // and its quiet period (--quiet-period, else its entry's); a key with no
 // target is skipped.
-func (o *RotateOptions) policy(cfg *config.Config, eo rotate.Options) func(client.APIKey) rotate.FleetJob {
-	return func(k client.APIKey) rotate.FleetJob {
-		job := rotate.FleetJob{Key: k, Targets: o.Targets}
+func (o *RotateOptions) policy(cfg *config.Config, eo rotate.Options) func(client.APIKey) fleet.Job {
+	return func(k client.APIKey) fleet.Job {
+		job := fleet.Job{Key: k, Targets: o.Targets}
 		rule, ok := cfg.TargetRuleFor(k.Name)
 		if len(job.Targets) == 0 && ok {
 			job.Targets = rule.To
@@ -152,7 +133,7 @@ func (o *RotateOptions) startRun(ctx context.Context, eo rotate.Options, run fun
 	return run(ctx, r, eo, cfg, rep)
 }
 
-func (o *RotateOptions) printBulk(res *rotate.BulkResult, err error) error {
+func (o *RotateOptions) printBulk(res *fleet.Result, err error) error {
 	if res != nil {
 		if o.Output == cmdutil.FormatJSON {
 			if perr := cmdutil.PrintObject(o.IO.Out, o.Output, res); perr != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/ref"
+	"github.com/plana-cli/plana/rotate/rotlog"
 )
 
 // LogOptions of `plana keys log`.
@@ -73,14 +75,14 @@ checked first, and an edited, inserted or deleted line is reported.`,
 	return cmd
 }
 
-func (o *LogOptions) match(e rotate.HistoryRow, now time.Time) bool {
+func (o *LogOptions) match(e rotlog.HistoryRow, now time.Time) bool {
 	if o.Since > 0 && e.Time.Before(now.Add(-o.Since)) {
 		return false
 	}
 	if o.Key == "" {
 		return true
 	}
-	refs := []rotate.KeyRef{e.Old}
+	refs := []ref.Key{e.Old}
 	if e.New != nil {
 		refs = append(refs, *e.New)
 	}
@@ -93,7 +95,7 @@ func (o *LogOptions) match(e rotate.HistoryRow, now time.Time) bool {
 }
 
 // localHistory is this machine's log, its chain checked first.
-func (o *LogOptions) localHistory() ([]rotate.HistoryRow, error) {
+func (o *LogOptions) localHistory() ([]rotlog.HistoryRow, error) {
 	dir, err := o.StateDir()
 	if err != nil {
 		return nil, err
@@ -105,16 +107,16 @@ func (o *LogOptions) localHistory() ([]rotate.HistoryRow, error) {
 		keys, _ = o.Secrets()
 	}
 	warn := func(msg string) { fmt.Fprintf(o.IO.ErrOut, "%s %s\n", o.IO.ColorScheme().WarningIcon(), msg) }
-	l := rotate.OpenKeyedLog(dir, keys, warn)
+	l := rotate.OpenLog(dir, keys, warn)
 	if err := l.Verify(); err != nil {
 		return nil, err
 	}
 	entries, err := l.Entries()
-	return rotate.LocalHistory(entries), err
+	return rotlog.LocalHistory(entries), err
 }
 
 // serverHistory is what the server's keys tell, for every machine.
-func (o *LogOptions) serverHistory(ctx context.Context) ([]rotate.HistoryRow, error) {
+func (o *LogOptions) serverHistory(ctx context.Context) ([]rotlog.HistoryRow, error) {
 	api, err := o.Client()
 	if err != nil {
 		return nil, err
@@ -123,12 +125,12 @@ func (o *LogOptions) serverHistory(ctx context.Context) ([]rotate.HistoryRow, er
 	if err != nil {
 		return nil, fmt.Errorf("reading the server's history: %w", err)
 	}
-	return rotate.ServerHistory(keys), nil
+	return rotlog.ServerHistory(keys), nil
 }
 
 func logRun(ctx context.Context, o *LogOptions) error {
 	ios := o.IO
-	var local, server []rotate.HistoryRow
+	var local, server []rotlog.HistoryRow
 	var err error
 	if o.Source != sourceServer {
 		if local, err = o.localHistory(); err != nil {
@@ -146,8 +148,8 @@ func logRun(ctx context.Context, o *LogOptions) error {
 		}
 	}
 	now := o.Now()
-	var rows []rotate.HistoryRow
-	for _, e := range rotate.MergeHistory(local, server) {
+	var rows []rotlog.HistoryRow
+	for _, e := range rotlog.MergeHistory(local, server) {
 		if o.match(e, now) {
 			rows = append(rows, e)
 		}
@@ -155,7 +157,7 @@ func logRun(ctx context.Context, o *LogOptions) error {
 	switch o.Output {
 	case cmdutil.FormatJSON, cmdutil.FormatCSV:
 		p := cmdutil.NewListPrinter(ios.Out, o.Output, []string{"time", "event", "old_prefix", "old_name", "new_prefix", "new_name", "reason", "actor", "source"},
-			func(e rotate.HistoryRow) []string {
+			func(e rotlog.HistoryRow) []string {
 				np, nn := "", ""
 				if e.New != nil {
 					np, nn = e.New.Prefix, e.New.Name

@@ -245,7 +245,7 @@ func (o *RotateOptions) watchAfterRevoke() time.Duration {
 func rotateRun(ctx context.Context, o *RotateOptions) error {
 	eo := rotate.Options{Targets: o.Targets, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout, ExecTimeout: o.ExecTimeout,
 		NoWait: o.NoWait, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, PrintSecret: o.PrintSecret, Emergency: o.Emergency,
-		Reason: o.Reason, WatchAfterRevoke: o.watchAfterRevoke(), Parallel: o.Parallel}
+		Reason: o.Reason, WatchAfterRevoke: o.watchAfterRevoke()}
 	if o.Abort && eo.Reason == "" {
 		eo.Reason = "called off"
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/gate"
 )
 
 // NewCmds builds the rotation commands for the keys parent.
@@ -63,7 +64,7 @@ type progress struct {
 
 	// chart, when set (a person at a TTY), reads the two keys' calls per
 	// hour; it is redrawn at most every chartEvery, and only when it changed.
-	chart     func(rotate.GateReport) (string, error)
+	chart     func(gate.Report) (string, error)
 	chartAt   time.Time
 	chartText string
 }
@@ -73,7 +74,7 @@ const chartEvery = time.Minute
 // GateChecked keeps a spinner's text current (the engine writes a line
 // only when something changed, which a pipe wants and a spinner does not)
 // and draws the old and the new key's traffic while step 3 waits.
-func (r *progress) GateChecked(rep rotate.GateReport) {
+func (r *progress) GateChecked(rep gate.Report) {
 	if r.p != nil && r.ios.IsStderrTTY() {
 		r.waiting = textsafe.Clean("waiting: " + rep.Summary())
 		r.p.Update(r.waiting)
@@ -96,8 +97,8 @@ func (r *progress) GateChecked(rep rotate.GateReport) {
 }
 
 // trafficChart is the chart of a progress on a TTY.
-func trafficChart(ctx context.Context, api *client.Client) func(rotate.GateReport) (string, error) {
-	return func(rep rotate.GateReport) (string, error) {
+func trafficChart(ctx context.Context, api *client.Client) func(gate.Report) (string, error) {
+	return func(rep gate.Report) (string, error) {
 		hours := cmdutil.ChartHours(rep.NewCreatedAt, rep.Now)
 		oldCalls, err := cmdutil.KeyCallsPerHour(ctx, api, rep.Old.ID, rep.Now, hours)
 		if err != nil {

@@ -22,6 +22,8 @@ import (
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/lineage"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 func TestStepFlags(t *testing.T) {
@@ -269,8 +271,8 @@ func TestDeployToSeveralTargets(t *testing.T) {
 	}
 	for _, p := range []string{eu, us} {
 		data, _ := os.ReadFile(p)
-		if v, ok := rotate.LookupEnv(data, rotate.EnvKeyNew); !ok || v != newPlain {
-			t.Errorf("%s: %s is not the new key after the first run", filepath.Base(p), rotate.EnvKeyNew)
+		if v, ok := target.LookupEnv(data, target.NewKeySlot); !ok || v != newPlain {
+			t.Errorf("%s: %s is not the new key after the first run", filepath.Base(p), target.NewKeySlot)
 		}
 	}
 
@@ -302,11 +304,11 @@ func TestDeployToSeveralTargets(t *testing.T) {
 	}
 	for _, p := range []string{eu, us} {
 		data, _ := os.ReadFile(p)
-		if v, ok := rotate.LookupEnv(data, rotate.EnvKey); !ok || v != newPlain {
-			t.Errorf("%s: %s is not the new key after --finalize", filepath.Base(p), rotate.EnvKey)
+		if v, ok := target.LookupEnv(data, target.KeySlot); !ok || v != newPlain {
+			t.Errorf("%s: %s is not the new key after --finalize", filepath.Base(p), target.KeySlot)
 		}
-		if _, ok := rotate.LookupEnv(data, rotate.EnvKeyNew); ok {
-			t.Errorf("%s: --finalize left %s", filepath.Base(p), rotate.EnvKeyNew)
+		if _, ok := target.LookupEnv(data, target.NewKeySlot); ok {
+			t.Errorf("%s: --finalize left %s", filepath.Base(p), target.NewKeySlot)
 		}
 	}
 	if data, _ := os.ReadFile(runs); string(data) != "deploy\ndeploy\nfinalize\n" {
@@ -439,7 +441,7 @@ func TestRotateWritesLineageThatKeysLogReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, ok := rotate.ParseLineage(k.Description)
+	l, ok := lineage.Parse(k.Description)
 	if !ok || l.OldPrefix != res.Old.Prefix || l.Reason != rotate.ReasonScheduled {
 		t.Fatalf("description %q", k.Description)
 	}

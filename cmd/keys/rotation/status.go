@@ -12,6 +12,8 @@ import (
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 // StatusOptions of `plana keys status`.
@@ -103,14 +105,14 @@ func printRecentRefused(ctx context.Context, o *StatusOptions) error {
 		if k.RevokedAt == nil || now.Sub(*k.RevokedAt) > refusedWindow {
 			continue
 		}
-		srcs, err := rotate.RefusedCalls(ctx, api, k.ID, *k.RevokedAt)
+		srcs, err := gate.RefusedCalls(ctx, api, k.ID, *k.RevokedAt)
 		if err != nil {
 			return mapErr(err)
 		}
 		if len(srcs) == 0 {
 			continue
 		}
-		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s on %s, still configured at:\n", keyLabel(rotate.RefOf(k)), k.RevokedAt.UTC().Format(time.DateOnly))
+		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s on %s, still configured at:\n", keyLabel(ref.Of(k)), k.RevokedAt.UTC().Format(time.DateOnly))
 		t := cmdutil.NewTablePrinter(ios, "SOURCE IP", "USER AGENT", "PATH", "CALLS", "LAST SEEN")
 		for _, s := range srcs {
 			t.AddRow(textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path), fmt.Sprint(s.Calls), cmdutil.FuzzyAgo(now, s.LastSeen))
@@ -123,7 +125,7 @@ func printRecentRefused(ctx context.Context, o *StatusOptions) error {
 }
 
 // keyLabel is "NAME (PREFIX)", safe for a terminal whatever the name holds.
-func keyLabel(k rotate.KeyRef) string {
+func keyLabel(k ref.Key) string {
 	return textsafe.Clean(k.Name + " (" + k.Prefix + ")")
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/fleet"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // StepDeps are what the step verbs (rotate, create, deploy, verify, revoke)
@@ -85,11 +87,11 @@ func checkTargets(targets []string) error {
 	return nil
 }
 
-func checkTarget(target string) error {
-	if target == "" {
+func checkTarget(to string) error {
+	if to == "" {
 		return nil
 	}
-	if _, err := rotate.ParseTarget(target); err != nil {
+	if _, err := target.Parse(to); err != nil {
 		return &cmdutil.FlagError{Err: err}
 	}
 	return nil
@@ -105,8 +107,8 @@ func checkPrintSecret(printSecret bool, output string) error {
 // checkStdoutTarget holds --to stdout to the rule of plana keys secret: no
 // plaintext on a terminal, where screens are shared and scrollback is kept,
 // unless --force-tty.
-func checkStdoutTarget(ios *iostreams.IOStreams, target string, forceTTY bool) error {
-	if target != rotate.TargetStdout || !ios.IsStdoutTTY() || forceTTY {
+func checkStdoutTarget(ios *iostreams.IOStreams, to string, forceTTY bool) error {
+	if to != target.KindStdout || !ios.IsStdoutTTY() || forceTTY {
 		return nil
 	}
 	return cmdutil.FlagErrorf("refusing to print the new key to a terminal (--to stdout): pipe it into your secrets manager " +
@@ -194,7 +196,7 @@ func (d StepDeps) runStep(ctx context.Context, key, output string, eo rotate.Opt
 
 // printBulkSummary ends a bulk run with one row per key, so the person on
 // call sees at a glance which keys still need them.
-func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
+func printBulkSummary(ios *iostreams.IOStreams, res *fleet.Result) error {
 	t := cmdutil.NewTablePrinter(ios, "OLD KEY", "NEW KEY", "STATE", "DETAIL", "TARGETS")
 	for _, it := range res.Items {
 		newKey := "-"
@@ -209,7 +211,7 @@ func printBulkSummary(ios *iostreams.IOStreams, res *rotate.BulkResult) error {
 			}
 			targets = strings.Join(ts, ", ")
 		}
-		t.AddRow(keyLabel(it.Old), newKey, it.State, textsafe.Clean(firstLine(it.Error)), textsafe.Clean(targets))
+		t.AddRow(keyLabel(it.Old), newKey, string(it.State), textsafe.Clean(firstLine(it.Error)), textsafe.Clean(targets))
 	}
 	if err := t.Render(); err != nil {
 		return err

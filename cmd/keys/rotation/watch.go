@@ -12,7 +12,8 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/textsafe"
-	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 // WatchOptions of `plana keys watch`.
@@ -78,17 +79,17 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	}
 	if k.RevokedAt != nil {
 		since = *k.RevokedAt
-		fmt.Fprintf(ios.ErrOut, "Refused calls presenting %s, revoked %s; Ctrl-C to stop\n", keyLabel(rotate.RefOf(*k)), k.RevokedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(ios.ErrOut, "Refused calls presenting %s, revoked %s; Ctrl-C to stop\n", keyLabel(ref.Of(*k)), k.RevokedAt.UTC().Format(time.RFC3339))
 	} else {
-		fmt.Fprintf(ios.ErrOut, "%s is still active: waiting for calls refused after its revoke; Ctrl-C to stop\n", keyLabel(rotate.RefOf(*k)))
+		fmt.Fprintf(ios.ErrOut, "%s is still active: waiting for calls refused after its revoke; Ctrl-C to stop\n", keyLabel(ref.Of(*k)))
 	}
 	poll := o.PollInterval
 	if poll <= 0 {
 		poll = defaultWatchPoll
 	}
-	tally := rotate.NewTally()
+	tally := gate.NewTally()
 	enc := json.NewEncoder(ios.Out)
-	err = rotate.WatchRefused(ctx, api, k.ID, since, poll, func(e client.ExecutionLogEntry) error {
+	err = gate.WatchRefused(ctx, api, k.ID, since, poll, func(e client.ExecutionLogEntry) error {
 		tally.Add(e)
 		if o.Output == cmdutil.FormatJSON {
 			return enc.Encode(watchEvent{At: e.At.UTC(), KeyPrefix: e.KeyPrefix, Status: e.Status, Method: e.Method, Path: e.Path, SourceIP: e.SourceIP, UserAgent: e.UserAgent})
@@ -108,7 +109,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 
 // printRefusedSummary ends a watch with the refused calls by source, on
 // stderr so that -o json stays one event per line.
-func printRefusedSummary(ios *iostreams.IOStreams, sources []rotate.Source) {
+func printRefusedSummary(ios *iostreams.IOStreams, sources []gate.Source) {
 	if len(sources) == 0 {
 		fmt.Fprintln(ios.ErrOut, "No refused call.")
 		return

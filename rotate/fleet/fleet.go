@@ -1,0 +1,258 @@
+// Package fleet runs many rotations at once (--due, --issued-by): which
+// keys (IssuedBy, Overdue, and the due dates behind them), each key's
+// targets and quiet period from one Policy, and the runner. Every rotation
+// has a goroutine of its own; a weighted semaphore lets --parallel of them
+// talk to BOS at once, and a rotation gives its slot back while it waits.
+// The rotations of a run share one read of the execution log per poll and
+// one key listing at a time.
+package fleet
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/ref"
+)
+
+// pageSize is the page size of the fleet's listings: the most the contract
+// allows.
+const pageSize = 1000
+
+// Job is one key to rotate, with its targets and its quiet period (0: the
+// options'). Skip, when set, says why the key is listed and left alone.
+type Job struct {
+	Key         client.APIKey
+	Targets     []string
+	QuietPeriod time.Duration
+	Skip        string
+}
+
+// Options are a fleet run's: the options of each rotation, how many
+// rotations work at once, and what each key gets.
+type Options struct {
+	rotate.Options
+	// Parallel is how many rotations create, deploy, finalize or revoke at
+	// once; 0: one.
+	Parallel int
+	// Policy gives each key its targets and quiet period; nil: the
+	// options' own targets.
+	Policy func(client.APIKey) Job
+}
+
+// State is how far one key of a fleet got.
+type State string
+
+// The states of a key.
+const (
+	Done    State = "done"
+	Waiting State = "waiting" // the gate is not met yet
+	Failed  State = "failed"
+	Skipped State = "skipped" // due, but no target is configured for it
+	Planned State = "planned" // a dry run
+)
+
+// Item is the outcome for one key of a fleet.
+type Item struct {
+	Old     ref.Key        `json:"old"`
+	Targets []string       `json:"targets,omitempty"`
+	Result  *rotate.Result `json:"result,omitempty"`
+	State   State          `json:"state"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// Result sums a fleet up: one item per key, in the order given.
+type Result struct {
+	Items   []Item `json:"items"`
+	Done    int    `json:"done"`
+	Pending int    `json:"pending"`
+	Failed  int    `json:"failed"`
+	Skipped int    `json:"skipped,omitempty"`
+	Planned int    `json:"planned,omitempty"`
+}
+
+// Err is the run's outcome as an error: nil when every key with a target is
+// done, rotate.ErrPending while any waits, an error when any failed. Skipped
+// keys count for nothing: a key nobody gave a target is listed, not a
+// failure.
+func (b *Result) Err() error {
+	targeted := len(b.Items) - b.Skipped
+	switch {
+	case b.Failed > 0:
+		return fmt.Errorf("%d of %d rotations failed; run the same command again to retry them", b.Failed, targeted)
+	case b.Pending > 0:
+		return fmt.Errorf("%w: %d of %d rotations wait on their gate; run the same command again to carry them on", rotate.ErrPending, b.Pending, targeted)
+	}
+	return nil
+}
+
+// waits runs a wait of one rotation with its slot given back (see
+// rotate.Rotator.Waits).
+type waits func(ctx context.Context, wait func(context.Context) error) error
+
+// run rotates each job with rot, parallel at a time, and sums the outcomes
+// up; ended, when set, hears each job's outcome. Each job runs in a
+// goroutine of its own and holds one of parallel slots while it works; rot
+// passes waits on to the rotation, which gives the slot back while it
+// waits. A job without a target is skipped; a failed job does not stop the
+// others.
+func run(ctx context.Context, jobs []Job, parallel int, rot func(context.Context, Job, waits) (*rotate.Result, error),
+	ended func(Job, *rotate.Result, error)) *Result {
+	res := &Result{Items: make([]Item, len(jobs))}
+	sem := semaphore.NewWeighted(int64(max(parallel, 1)))
+	var g errgroup.Group
+	for i, job := range jobs {
+		it := &res.Items[i]
+		it.Old, it.Targets = ref.Of(job.Key), job.Targets
+		if job.Skip != "" {
+			it.State, it.Error = Skipped, job.Skip
+			continue
+		}
+		// In order: the first jobs given start first.
+		if err := sem.Acquire(ctx, 1); err != nil {
+			it.State, it.Error = Failed, err.Error()
+			continue
+		}
+		g.Go(func() error {
+			held := true
+			waits := func(ctx context.Context, wait func(context.Context) error) error {
+				sem.Release(1)
+				held = false
+				err := wait(ctx)
+				if aerr := sem.Acquire(ctx, 1); aerr != nil {
+					return cmp.Or(err, aerr)
+				}
+				held = true
+				return err
+			}
+			out, err := rot(ctx, job, waits)
+			if held {
+				sem.Release(1)
+			}
+			it.record(out, err)
+			if ended != nil {
+				ended(job, out, err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // no job fails the group: each outcome is its item's
+	for _, it := range res.Items {
+		switch it.State {
+		case Done:
+			res.Done++
+		case Waiting:
+			res.Pending++
+		case Failed:
+			res.Failed++
+		case Skipped:
+			res.Skipped++
+		case Planned:
+			res.Planned++
+		}
+	}
+	return res
+}
+
+// record keeps a rotation's outcome.
+func (it *Item) record(out *rotate.Result, err error) {
+	it.Result = out
+	switch {
+	case err == nil && out != nil && out.DryRun:
+		it.State = Planned
+	case err == nil:
+		it.State = Done
+	case errors.Is(err, rotate.ErrPending):
+		it.State, it.Error = Waiting, err.Error()
+	default:
+		it.State, it.Error = Failed, client.Redact(err.Error())
+	}
+}
+
+// Rotate rotates keys, o.Parallel at a time (default 1), each with the
+// targets and quiet period o.Policy gives it (default: the options' own).
+// Rotations waiting on their gate share one read of the execution log per
+// poll. A failed key does not stop the others; the error is the result's
+// (Result.Err).
+func Rotate(ctx context.Context, r *rotate.Rotator, keys []client.APIKey, o Options) (*Result, error) {
+	jobs := make([]Job, len(keys))
+	for i, k := range keys {
+		if o.Policy != nil {
+			jobs[i] = o.Policy(k)
+		} else {
+			jobs[i] = Job{Targets: targetsOf(o.Options)}
+		}
+		jobs[i].Key = k
+	}
+	interval := o.PollInterval
+	if interval <= 0 {
+		interval = rotate.DefaultPollInterval
+	}
+	feed := gate.NewFeed(r.API, interval)
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	listings := newListings(feedCtx, r.API)
+	var feedDone sync.WaitGroup
+	feedDone.Add(1)
+	go func() { defer feedDone.Done(); feed.Run(feedCtx) }()
+	defer func() { stopFeed(); feedDone.Wait() }()
+
+	var mu sync.Mutex
+	var started int
+	rep := reporter(r)
+	secrets := &serialStore{Store: r.Secrets}
+	var proven atomic.Bool
+	probe := func() error {
+		// One probe proves the keyring for the run: a later failure to
+		// store is still caught by the create, which revokes that key.
+		if proven.Load() {
+			return nil
+		}
+		if err := secret.Probe(secrets); err != nil {
+			return err
+		}
+		proven.Store(true)
+		return nil
+	}
+	res := run(ctx, jobs, o.Parallel, func(ctx context.Context, job Job, waits waits) (*rotate.Result, error) {
+		rj := *r
+		rj.Feed, rj.Keys, rj.Secrets, rj.Probe, rj.Waits = feed, listings.All, secrets, probe, waits
+		rj.Reporter = &keyReporter{mu: &mu, inner: rep, prefix: job.Key.Prefix + ": "}
+		mu.Lock()
+		started++
+		rep.Step(fmt.Sprintf("[%d/%d] %s (%s)", started, len(jobs), job.Key.Name, job.Key.Prefix))
+		mu.Unlock()
+		eo := o.Options
+		eo.Target, eo.Targets = "", job.Targets
+		if job.QuietPeriod > 0 && o.QuietPeriod == 0 {
+			eo.QuietPeriod = job.QuietPeriod
+		}
+		return rj.Rotate(ctx, job.Key, eo)
+	}, func(job Job, _ *rotate.Result, err error) {
+		if err != nil && !errors.Is(err, rotate.ErrPending) {
+			(&keyReporter{mu: &mu, inner: rep, prefix: job.Key.Prefix + ": "}).Warn(client.Redact(err.Error()))
+		}
+	})
+	return res, res.Err()
+}
+
+// targetsOf are the targets the options give, if any.
+func targetsOf(o rotate.Options) []string {
+	switch {
+	case len(o.Targets) > 0:
+		return o.Targets
+	case o.Target != "":
+		return []string{o.Target}
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/target"
+)
+
+// IssuedBy lists the keys a person issued that RotateIssuedBy rotates:
+// every active one but the management key plana is using, plus those whose
+// rotation is unfinished, so running it again resumes. Oldest first.
+func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.APIKey, error) {
+	me, err := r.API.Me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: pageSize})
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]client.APIKey{}
+	for _, k := range keys {
+		byID[k.ID] = k
+	}
+	var plan []client.APIKey
+	for _, k := range keys {
+		if !k.Active() || !strings.EqualFold(k.CreatedBy.Email, email) {
+			continue
+		}
+		if k.ID == me.Key.ID {
+			reporter(r).Warn(fmt.Sprintf("skipping %s (%s): it is the management key plana is using; replace it with plana auth login, then revoke it", k.Name, k.Prefix))
+			continue
+		}
+		plan = append(plan, k)
+	}
+	js, _ := rotate.Unfinished(r.StateDir)
+	for _, j := range js {
+		if strings.EqualFold(j.OldCreatedBy, email) && !byID[j.Old.ID].Active() {
+			if k, ok := byID[j.Old.ID]; ok {
+				plan = append(plan, k)
+			}
+		}
+	}
+	sort.Slice(plan, func(i, j int) bool { return plan[i].CreatedAt.Before(plan[j].CreatedAt) })
+	return plan, nil
+}
+
+// RotateIssuedBy rotates every key a person issued (IssuedBy): revoke-first
+// with o.Emergency (a departed engineer, a lost laptop), else the gated
+// procedure with each key's own targets (o.Policy). It goes on past a
+// failed key and returns an error when any failed (or rotate.ErrPending
+// when some wait).
+func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Options) (*Result, error) {
+	plan, err := IssuedBy(ctx, r, email)
+	if err != nil {
+		return nil, err
+	}
+	rep := reporter(r)
+	if len(plan) == 0 {
+		rep.Info("no active key issued by " + email)
+		return &Result{}, nil
+	}
+	if err := CheckSharedTargets(targetsOf(o.Options), len(plan)); err != nil {
+		return nil, err
+	}
+	if o.Reason == "" {
+		o.Reason = rotate.ReasonDeparted
+	}
+	how := o.Emergency
+	if how == "" {
+		how = o.Reason + ", gated"
+	}
+	rep.Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(plan), email, how))
+	for _, k := range plan {
+		rep.Info(fmt.Sprintf("  %s (%s)", k.Name, k.Prefix))
+	}
+	return Rotate(ctx, r, plan, o)
+}
+
+// CheckSharedTargets refuses one command-line target for many keys when it
+// is an env file or stdout: every successor would overwrite the one
+// PLANA_KEY_NEW, and all but the last automation would lose its key.
+func CheckSharedTargets(targets []string, keys int) error {
+	if keys < 2 {
+		return nil
+	}
+	for _, s := range targets {
+		t, err := target.Parse(s)
+		if err != nil {
+			return err
+		}
+		if t.Kind == target.KindEnvFile || t.Kind == target.KindStdout {
+			return &rotate.UsageError{Msg: fmt.Sprintf("--to %s would receive the successors of %d keys: every successor would overwrite the last; nothing was done. "+
+				"Give each key its own target in the profile's rotation.targets (plana help config), or rotate the keys one at a time: plana keys rotate KEY --to %s", t, keys, t)}
+		}
+	}
+	return nil
+}

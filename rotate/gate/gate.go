@@ -1,0 +1,234 @@
+// Package gate owns the gate of step 3: when the old key may be revoked.
+// The new key must be in use, the old key quiet for the quiet period (whose
+// suggestion from the old key's cadence lives here too), and every source
+// seen on the old key moved to the new one or quiet for twice its own
+// cadence; all in the server's time. It owns the reading of the execution
+// log that decides it: the Feed, one read per poll for every rotation of a
+// process, and the calls refused after a revoke.
+package gate
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/duration"
+	"github.com/plana-cli/plana/rotate/ref"
+)
+
+// Config is what a gate is about.
+type Config struct {
+	Old          ref.Key
+	New          *ref.Key  // nil: no successor yet (only the old key's silence is checked)
+	NewCreatedAt time.Time // the new key's creation
+	// OwnCalls are the new key's calls made by plana's check that it
+	// answers: not the automation's.
+	OwnCalls []string
+	// Future maps a use stamped after the server's present to when plana
+	// first saw it; it is the journal's, so it outlives this run.
+	Future map[string]time.Time
+	Quiet  time.Duration
+	// OldQuiet is false in an emergency: the old key is already revoked,
+	// so only the new key's use is waited for.
+	OldQuiet bool
+	// Feed, when set and running, serves the gate's reads.
+	Feed *Feed
+}
+
+// Gate evaluates step 3 repeatedly, reading only what is new in the
+// execution log since the previous evaluation.
+type Gate struct {
+	api   *client.Client
+	old   ref.Key
+	new   *ref.Key
+	since time.Time // the new key's creation
+	own   map[string]bool
+	// future maps a use stamped after the server's present to when plana
+	// first saw it (Config.Future).
+	future map[string]time.Time
+	quiet  time.Duration
+	// requireOldQuiet is false in an emergency: the old key is already revoked.
+	requireOldQuiet bool
+
+	oldEntries map[string]client.ExecutionLogEntry
+	oldFrom    time.Time
+	newUsed    bool
+	newFirst   time.Time
+	newFrom    time.Time
+
+	// migration follows each source of the old key to the new one; the
+	// first read reaches back over the look-back window for it.
+	migration  *migrationTally
+	lookedBack bool
+	// feed, when set, serves the gate's reads (see read).
+	feed *Feed
+	sub  *subscription
+	// current makes the next read one that began after it was asked for:
+	// the check right before a revoke.
+	current bool
+}
+
+// New is a gate on c's keys, reading through api.
+func New(api *client.Client, c Config) *Gate {
+	g := &Gate{api: api, old: c.Old, new: c.New, since: c.NewCreatedAt, quiet: c.Quiet,
+		requireOldQuiet: c.OldQuiet, own: map[string]bool{}, oldEntries: map[string]client.ExecutionLogEntry{},
+		migration: newMigrationTally(), feed: c.Feed, future: c.Future}
+	for _, id := range c.OwnCalls {
+		g.own[id] = true
+	}
+	if g.future == nil {
+		g.future = map[string]time.Time{}
+	}
+	return g
+}
+
+// Holds says what the gate holds the rotation to: its quiet period, and
+// whether the old key must be quiet at all.
+func (g *Gate) Holds() (quiet time.Duration, oldQuiet bool) { return g.quiet, g.requireOldQuiet }
+
+// Current makes the next evaluation read what the log holds from now on,
+// not a read that began before: the check right before a revoke.
+func (g *Gate) Current() { g.current = true }
+
+// Close ends the gate's subscription to the feed.
+func (g *Gate) Close() {
+	if g.sub != nil {
+		g.sub.Close()
+		g.sub = nil
+	}
+}
+
+// Eval evaluates the gate once, reading what is new since the last time.
+func (g *Gate) Eval(ctx context.Context) (Report, error) {
+	in, err := g.read(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	now := in.now
+	rep := Report{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !in.oldKey.Active()}
+	if in.oldKey.RevokedAt != nil {
+		rep.OldRevokedAt = *in.oldKey.RevokedAt
+	}
+	windowStart := now.Add(-g.quiet)
+
+	var fresh []client.ExecutionLogEntry // the old key's calls not seen before
+	if g.requireOldQuiet && !rep.OldRevoked {
+		for _, e := range in.old {
+			if _, seen := g.oldEntries[e.ID]; seen {
+				continue // the last call read comes again: since is inclusive
+			}
+			fresh = append(fresh, e)
+			if !e.At.Before(windowStart) {
+				g.oldEntries[e.ID] = e
+			}
+		}
+		inWindow := map[string]client.ExecutionLogEntry{}
+		for id, e := range g.oldEntries {
+			stamp := e.At
+			e.At = g.counted(id, stamp, now)
+			if e.At.Before(windowStart) {
+				delete(g.oldEntries, id)
+				continue
+			}
+			if isFuture(stamp, now) && stamp.After(rep.FutureUse) {
+				rep.FutureUse = stamp
+			}
+			inWindow[id] = e
+		}
+		tally := NewTally()
+		for _, e := range inWindow {
+			tally.Add(e)
+		}
+		rep.Sources = tally.Sources()
+		for _, s := range rep.Sources {
+			if s.LastSeen.After(rep.OldLastUse) {
+				rep.OldLastUse = s.LastSeen
+			}
+		}
+		// last_used_at may be recorded coarsely, so the log decides; but a
+		// last_used_at inside the window still blocks, erring on the safe side.
+		if lu := in.oldKey.LastUsedAt; lu != nil {
+			at := g.counted("last_used_at "+lu.UTC().Format(time.RFC3339Nano), *lu, now)
+			if !at.Before(windowStart) {
+				if at.After(rep.OldLastUse) {
+					rep.OldLastUse = at
+				}
+				if isFuture(*lu, now) && lu.After(rep.FutureUse) {
+					rep.FutureUse = *lu
+				}
+			}
+		}
+		rep.OldQuiet = rep.OldLastUse.IsZero()
+		if !rep.OldQuiet {
+			rep.QuietUntil = rep.OldLastUse.Add(g.quiet)
+		}
+	} else {
+		rep.OldQuiet = true
+	}
+
+	if g.new == nil {
+		rep.NewUsed = true
+	} else {
+		for _, e := range in.new {
+			if !g.theirs(e) {
+				continue
+			}
+			if !g.newUsed || e.At.Before(g.newFirst) {
+				g.newFirst = e.At
+			}
+			g.newUsed = true
+		}
+		rep.NewUsed, rep.NewFirstUse = g.newUsed, g.newFirst
+	}
+	migrationHolds := false
+	if g.migrating() {
+		g.migration.AddOld(fresh...)
+		for _, e := range in.new {
+			if g.theirs(e) {
+				g.migration.AddNew(e)
+			}
+		}
+		rep.Migration = g.migration.Migrations(g.quiet, now)
+		migrationHolds, rep.HeldUntil = holding(rep.Migration)
+	}
+	rep.Passed = rep.NewUsed && rep.OldQuiet && !migrationHolds
+	return rep, nil
+}
+
+// theirs is a call with the new key made by the automation: not plana's
+// own check that it answers (the issuer's may come after this machine
+// listed its calls, when the rotation was carried on from another machine),
+// and not a call BOS refused.
+func (g *Gate) theirs(e client.ExecutionLogEntry) bool {
+	return !g.own[e.ID] && !planaCheck(e) && e.Status != http.StatusUnauthorized
+}
+
+// migrating says the gate follows each source's move: a planned rotation
+// whose successor exists and whose old key still answers.
+func (g *Gate) migrating() bool { return g.requireOldQuiet && g.new != nil }
+
+// counted is when a use stamped at counts for the quiet period: its stamp,
+// or, when BOS stamped it after its own present (a clock stepped back, a
+// bug), the moment plana first saw it. The use happened no later than that,
+// so the gate cannot pass early, and even a stamp years ahead holds the gate
+// shut for one quiet period only.
+func (g *Gate) counted(id string, at, now time.Time) time.Time {
+	if !isFuture(at, now) {
+		return at
+	}
+	seen, ok := g.future[id]
+	if !ok {
+		seen = now
+		g.future[id] = now
+	}
+	return seen
+}
+
+// dateResolution is how far the server's present, read from a Date header
+// in whole seconds, can lag behind a stamp it wrote in the same second.
+const dateResolution = time.Second
+
+// isFuture says BOS stamped at after its own present: more than the Date
+// header's resolution ahead of now.
+func isFuture(at, now time.Time) bool { return at.After(now.Add(dateResolution)) }

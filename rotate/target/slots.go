@@ -1,0 +1,132 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/plana-cli/plana/client"
+)
+
+// Store holds named secret values, among them the two slots KeySlot and
+// NewKeySlot: an env file, a Kubernetes Secret, an entry of a secrets
+// manager. Every value it does not name is left as it is.
+type Store interface {
+	// Get returns the values of names that are set: a name not set is
+	// absent from the map.
+	Get(ctx context.Context, names ...string) (map[string]string, error)
+	// Put sets the values of set and removes the names in unset, in one
+	// write.
+	Put(ctx context.Context, set map[string]string, unset ...string) error
+}
+
+// Slots is the target of a Store: deploy fills NewKeySlot beside KeySlot,
+// finalize leaves the new key alone under KeySlot, abort empties
+// NewKeySlot, and what it holds can be read back.
+type Slots struct {
+	Spec  Spec
+	Store Store
+	// Where names the place in notes and errors; "": Spec.
+	Where string
+}
+
+func (t Slots) String() string { return t.Spec.String() }
+
+func (t Slots) where() string {
+	if t.Where != "" {
+		return t.Where
+	}
+	return t.Spec.String()
+}
+
+// Readable is true: a store's slots are read back.
+func (Slots) Readable() bool { return true }
+
+// Check reads the slots: a store deploy could not read is refused before
+// anything is created.
+func (t Slots) Check(ctx context.Context, _ Keys) error {
+	_, err := t.Store.Get(ctx, KeySlot, NewKeySlot)
+	return err
+}
+
+// Read returns the two slots.
+func (t Slots) Read(ctx context.Context) (Held, error) {
+	v, err := t.Store.Get(ctx, KeySlot, NewKeySlot)
+	return Held{Key: v[KeySlot], New: v[NewKeySlot]}, err
+}
+
+// Deploy sets NewKeySlot to the new key, keeping KeySlot: deploying the
+// same key again changes nothing.
+func (t Slots) Deploy(ctx context.Context, k Keys) (string, error) {
+	key, err := plaintext(ctx, k)
+	if err != nil {
+		return "", err
+	}
+	v, err := t.Store.Get(ctx, NewKeySlot)
+	if err != nil {
+		return "", err
+	}
+	if v[NewKeySlot] == key {
+		return "", nil
+	}
+	if err := t.Store.Put(ctx, map[string]string{NewKeySlot: key}); err != nil {
+		return "", err
+	}
+	return "deployed to " + t.String(), nil
+}
+
+// Finalize leaves only the new key, under KeySlot. It refuses a store whose
+// NewKeySlot holds another key, which would mean someone else's rotation is
+// under way.
+func (t Slots) Finalize(ctx context.Context, k Keys) (string, error) {
+	key, err := plaintext(ctx, k)
+	if err != nil {
+		return "", err
+	}
+	v, err := t.Store.Get(ctx, KeySlot, NewKeySlot)
+	if err != nil {
+		return "", err
+	}
+	cur, hasCur := v[KeySlot]
+	next, hasNext := v[NewKeySlot]
+	switch {
+	case hasNext && next != key:
+		return "", fmt.Errorf("%s: %s holds another key than the new one; fix it by hand or deploy again with plana keys deploy", t.where(), NewKeySlot)
+	case !hasNext && hasCur && cur == key:
+		return "", nil
+	case !hasNext && !hasCur:
+		return "", fmt.Errorf("%s has neither %s nor %s: deploy the new key first (plana keys deploy)", t.where(), KeySlot, NewKeySlot)
+	}
+	if err := t.Store.Put(ctx, map[string]string{KeySlot: key}, NewKeySlot); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s now holds only the new key, under %s", t.where(), KeySlot), nil
+}
+
+// Abort takes NewKeySlot out when it holds the new key; KeySlot stays.
+func (t Slots) Abort(ctx context.Context, k Keys) (string, error) {
+	v, err := t.Store.Get(ctx, NewKeySlot)
+	if err != nil {
+		return "", err
+	}
+	if nv, ok := v[NewKeySlot]; !ok || client.PrefixOf(nv) != k.New.Prefix {
+		return "", nil
+	}
+	if err := t.Store.Put(ctx, nil, NewKeySlot); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("took %s (%s) out of %s", NewKeySlot, k.New.Prefix, t.where()), nil
+}
+
+// plaintext is the new key's plaintext, fit for a slot: one line, not empty.
+func plaintext(ctx context.Context, k Keys) (string, error) {
+	key, err := k.Plaintext(ctx)
+	if err != nil {
+		return "", err
+	}
+	if key == "" || strings.ContainsAny(key, "\r\n\x00") {
+		return "", errors.New("refusing to write an empty value or one with a line break into a deploy target")
+	}
+	return key, nil
+}

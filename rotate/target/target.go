@@ -1,0 +1,107 @@
+// Package target owns where a rotation hands the new key: the --to forms
+// (env-file:PATH, exec:CMD, stdout), and the five things a rotation asks of
+// every target. Deploy adds the new key beside the old; Finalize leaves
+// only the new key; Abort takes the new key out again; Read gives back what
+// a readable target holds, so that another machine can recover the
+// plaintext, and Find reads it back to compare prefixes (verify).
+//
+// A store of named secrets (an env file, and any store that keeps the two
+// slots PLANA_KEY and PLANA_KEY_NEW) is a Store: Slots makes it a target,
+// with every step's rules written once.
+package target
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/rotate/ref"
+)
+
+// The two slots every readable target keeps, as in the procedure's step 2:
+// the key in use, and the new key beside it until finalize.
+const (
+	KeySlot    = "PLANA_KEY"
+	NewKeySlot = "PLANA_KEY_NEW"
+)
+
+// Target is one place a rotation hands the new key to. Each operation
+// returns what it did in words for the person running it ("" when it
+// changed nothing worth a line).
+type Target interface {
+	// String is the target as --to names it.
+	String() string
+	// Readable says whether Read can give back what the target holds.
+	Readable() bool
+	// Check refuses, before anything is created, a target that deploy or
+	// finalize would fail on.
+	Check(ctx context.Context, k Keys) error
+	// Deploy adds the new key beside the old one.
+	Deploy(ctx context.Context, k Keys) (string, error)
+	// Finalize leaves only the new key.
+	Finalize(ctx context.Context, k Keys) (string, error)
+	// Abort takes the new key out, leaving the old one.
+	Abort(ctx context.Context, k Keys) (string, error)
+	// Read returns what the target holds; ErrWriteOnly when it cannot be
+	// read back.
+	Read(ctx context.Context) (Held, error)
+}
+
+// Keys is what a target is told of the rotation: the two keys by name and
+// prefix, and how to get the new key's plaintext, asked only by the
+// operations that write it.
+type Keys struct {
+	Old, New  ref.Key
+	Plaintext func(context.Context) (string, error)
+}
+
+// Held is what a readable target holds in its two slots, "" where a slot
+// is empty.
+type Held struct{ Key, New string }
+
+// ErrWriteOnly is Read on a target that cannot be read back.
+var ErrWriteOnly = errors.New("this target cannot be read back")
+
+// Config is how a run's targets behave.
+type Config struct {
+	Out         io.Writer     // where stdout prints
+	ExecTimeout time.Duration // how long exec: may run; 0: 2m
+}
+
+// Open returns the target a --to value names.
+func Open(s string, c Config) (Target, error) {
+	sp, err := Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	switch sp.Kind {
+	case KindEnvFile:
+		return envFileTarget(sp), nil
+	case KindExec:
+		return execTarget{spec: sp, timeout: c.ExecTimeout}, nil
+	case KindStdout:
+		return stdoutTarget{out: c.Out}, nil
+	}
+	return nil, errors.New("no deploy target")
+}
+
+// Find reads t back for the key with prefix, in either slot: its plaintext
+// and true when t holds it. A target that cannot be read back holds
+// nothing that Find can see.
+func Find(ctx context.Context, t Target, prefix string) (string, bool, error) {
+	if !t.Readable() {
+		return "", false, nil
+	}
+	h, err := t.Read(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, v := range []string{h.New, h.Key} {
+		if v != "" && client.PrefixOf(v) == prefix {
+			return v, true, nil
+		}
+	}
+	return "", false, nil
+}
