@@ -196,14 +196,14 @@ func (b *bench) calls(ctx context.Context) error {
 	const quiet, poll = 2 * time.Second, 200 * time.Millisecond
 	start := time.Now()
 	res, err := r.Rotate(ctx, old, rotate.Options{
-		Target: "env-file:" + envFile, QuietPeriod: quiet, PollInterval: poll, Timeout: 2 * time.Minute, Yes: true,
+		Targets: []string{"env-file:" + envFile}, QuietPeriod: quiet, PollInterval: poll, Timeout: 2 * time.Minute, Yes: true,
 	})
 	if err != nil {
 		return fmt.Errorf("rotation: %w", err)
 	}
 	took := time.Since(start)
 	if !res.Done {
-		return fmt.Errorf("rotation stopped at step %v", res.Step)
+		return fmt.Errorf("rotation stopped at step %v", res.State)
 	}
 
 	proxy.mu.Lock()

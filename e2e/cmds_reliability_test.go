@@ -436,14 +436,14 @@ func (c *invariantCheck) checkJournal(j journal, byID map[string]client.APIKey, 
 
 	// The gate before the revoke, unless in an emergency.
 	if old.Active() {
-		if j.OldRevoked || j.Step.Reached(rotate.StepRevoked) {
+		if !j.Times[rotate.Revoked].IsZero() || j.State.Reached(rotate.Revoked) {
 			c.fail("%s: the journal says the old key %s is revoked, the server says active", j.path, j.Old.Prefix)
 		}
 		return
 	}
 	emergency, forced := j.Emergency, false
 	var verifiedAt time.Time
-	if t, ok := j.Steps[rotate.StepVerified]; ok {
+	if t, ok := j.Times[rotate.Verified]; ok {
 		verifiedAt = t
 	}
 	for _, e := range entries {
@@ -504,8 +504,13 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 			return
 		}
 	}
-	t, err := target.Parse(j.Target)
-	if err != nil || t.Kind != target.KindEnvFile || !j.Deployed {
+	var files []string
+	for _, st := range j.Targets {
+		if t, err := target.Parse(st.Target); err == nil && t.Kind == target.KindEnvFile && st.Deployed {
+			files = append(files, t.Arg)
+		}
+	}
+	if len(files) == 0 {
 		if plain == "" && j.Adopted {
 			// Carried on from the server: its issuer's keyring holds it.
 			c.note("new %s: created by %s, whose keyring holds it", j.New.Prefix, j.NewCreatedBy)
@@ -518,7 +523,16 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 		}
 		return
 	}
-	info, err := os.Stat(t.Arg)
+	for _, f := range files {
+		c.checkEnvFile(j, f, plain)
+	}
+}
+
+// checkEnvFile proves the env file f, a target of j, holds the new key
+// (plain, when the keyring gave it) where the journal says it must.
+func (c *invariantCheck) checkEnvFile(j journal, f, plain string) {
+	ts := c.ts
+	info, err := os.Stat(f)
 	if err != nil {
 		c.fail("%s: the env-file target: %v", j.path, err)
 		return
@@ -526,10 +540,10 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 	// plana keeps the mode the file's owner gave it (a service may read it
 	// through its group); the scripts give theirs none for others.
 	if info.Mode().Perm()&0o007 != 0 {
-		c.fail("%s: the env-file target %s is mode %v: readable by others", j.path, t.Arg, info.Mode().Perm())
+		c.fail("%s: the env-file target %s is mode %v: readable by others", j.path, f, info.Mode().Perm())
 	}
-	c.checkTemps(filepath.Dir(t.Arg), filepath.Base(t.Arg))
-	env, err := gotenv.Read(t.Arg)
+	c.checkTemps(filepath.Dir(f), filepath.Base(f))
+	env, err := gotenv.Read(f)
 	if err != nil {
 		c.fail("%s: reading the env-file target: %v", j.path, err)
 		return
@@ -541,20 +555,20 @@ func (c *invariantCheck) checkPlaintext(j journal) {
 		}
 	}
 	name := target.NewKeySlot
-	// Steps, not Step: a journal written before a revoke finalized its
+	// Times, not State: a journal written before a revoke finalized its
 	// target first may have ended the rotation without step 4.
-	if _, finalized := j.Steps[rotate.StepFinalized]; finalized {
+	if _, finalized := j.Times[rotate.Finalized]; finalized {
 		name = target.KeySlot
 		if _, ok := env[target.NewKeySlot]; ok {
-			c.fail("%s: finalized, but %s still has %s", j.path, t.Arg, target.NewKeySlot)
+			c.fail("%s: finalized, but %s still has %s", j.path, f, target.NewKeySlot)
 		}
 	}
 	got := env[name]
 	switch {
 	case plain != "" && got != plain:
-		c.fail("%s: %s in %s is not the new key %s the keyring holds", j.path, name, t.Arg, j.New.Prefix)
+		c.fail("%s: %s in %s is not the new key %s the keyring holds", j.path, name, f, j.New.Prefix)
 	case plain == "" && client.PrefixOf(got) != j.New.Prefix:
-		c.fail("%s: %s in %s is not the new key %s, and the keyring does not have it: lost", j.path, name, t.Arg, j.New.Prefix)
+		c.fail("%s: %s in %s is not the new key %s, and the keyring does not have it: lost", j.path, name, f, j.New.Prefix)
 	default:
 		where := "the env file"
 		if plain != "" {

@@ -20,12 +20,12 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 		if _, err := s.allKeys(ctx); err != nil {
 			return nil, err
 		}
-		if s.old.Active() && !j.OldRevoked {
+		if s.old.Active() && !j.oldRevoked() {
 			if err := s.reconcile(ctx); err != nil {
 				return nil, err
 			}
 		}
-		if !s.old.Active() || j.OldRevoked {
+		if !s.old.Active() || j.oldRevoked() {
 			next := "issue a new key with plana keys create --like " + s.old.ID
 			if j.New != nil {
 				next = "finish the rotation instead: plana keys rotate " + s.old.ID + " (the new key " + j.New.Prefix + " stays)"

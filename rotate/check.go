@@ -50,5 +50,5 @@ func (s *session) ensureChecked(ctx context.Context) error {
 	for _, e := range own {
 		s.j.OwnCalls = append(s.j.OwnCalls, e.ID)
 	}
-	return s.record(StepChecked, "", "")
+	return s.record(Checked, "", "")
 }

@@ -29,8 +29,10 @@ func (s *session) ensureCreated(ctx context.Context) error {
 		return nil
 	}
 	if j.New != nil {
-		if s.plaintext != "" || j.PlaintextStored || j.Deployed {
-			if j.PlaintextStored && !j.Deployed {
+		// Handed out already, the plaintext is where it was deployed.
+		handedOut := j.State.Reached(Deployed)
+		if s.plaintext != "" || j.PlaintextStored || handedOut {
+			if j.PlaintextStored && !handedOut {
 				if _, err := s.r.Secrets.Get(secret.KeyName(j.New.ID)); err != nil {
 					if !errors.Is(err, secret.ErrNotFound) {
 						return fmt.Errorf("reading the new key from the keyring: %w", err)
@@ -92,12 +94,12 @@ func (s *session) recoverExpiredCreate(ctx context.Context) error {
 		if k.Name != p.Name || !strings.EqualFold(k.CreatedBy.Email, s.actor.Email) || k.CreatedAt.Before(p.At.Add(-time.Minute)) {
 			continue
 		}
-		ref := ref.Of(k)
+		kr := ref.Of(k)
 		if _, err := s.r.API.RevokeKey(ctx, k.ID); err != nil {
 			return fmt.Errorf("revoking %s, made by an earlier create whose answer was lost: %w", k.Prefix, err)
 		}
-		s.j.Abandoned = append(s.j.Abandoned, ref)
-		s.logAbandoned(ref, "plaintext lost, create too old to replay")
+		s.j.Abandoned = append(s.j.Abandoned, kr)
+		s.logAbandoned(kr, "plaintext lost, create too old to replay")
 		s.rep.Warn(fmt.Sprintf("revoked %s: an earlier run created it but lost its answer, and with it the plaintext", k.Prefix))
 	}
 	s.j.reset()
@@ -137,7 +139,7 @@ func (s *session) create(ctx context.Context) error {
 	}
 	// The lineage goes where every machine sees it: the key's description.
 	j.Pending = &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: name, Scopes: s.old.Scopes, Description: s.description(), At: s.now()}
-	j.advance(StepStarted, s.now())
+	j.advance(Started, s.now())
 	// The idempotency key is on disk before the request leaves, so an answer
 	// lost to a crash can be found again.
 	if err := s.save(); err != nil {
@@ -179,7 +181,7 @@ func permanent(err error) bool {
 func (s *session) createRefused(err error) error {
 	s.j.reset()
 	var serr error
-	if len(s.j.Abandoned) == 0 && !s.j.OldRevoked {
+	if len(s.j.Abandoned) == 0 && !s.j.oldRevoked() {
 		serr = s.js.remove(s.j.Old.ID)
 	} else {
 		serr = s.save()
@@ -224,33 +226,33 @@ const maxNameLen = 200
 // be stored is revoked at once.
 func (s *session) stored(ctx context.Context, ck *client.CreatedKey) error {
 	j := s.j
-	ref := ref.Of(ck.APIKey)
+	kr := ref.Of(ck.APIKey)
 	if !s.keyless {
 		if err := s.r.Secrets.Set(secret.KeyName(ck.APIKey.ID), ck.Plaintext); err != nil {
 			_, rerr := s.r.API.RevokeKey(ctx, ck.APIKey.ID)
 			j.Pending = nil
 			if rerr == nil {
-				j.Abandoned = append(j.Abandoned, ref)
+				j.Abandoned = append(j.Abandoned, kr)
 				j.reset()
-				s.logAbandoned(ref, "plaintext could not be stored in the keyring")
+				s.logAbandoned(kr, "plaintext could not be stored in the keyring")
 			}
 			if serr := s.save(); serr != nil {
 				return serr
 			}
 			if rerr != nil {
-				return fmt.Errorf("storing the new key %s in the keyring failed (%v), and revoking it failed too (%v): revoke it now with plana keys revoke %s --force", ref.Prefix, err, rerr, ref.ID)
+				return fmt.Errorf("storing the new key %s in the keyring failed (%v), and revoking it failed too (%v): revoke it now with plana keys revoke %s --force", kr.Prefix, err, rerr, kr.ID)
 			}
-			return fmt.Errorf("storing the new key %s in the keyring failed: %w; the key was revoked at once, nothing is left behind", ref.Prefix, err)
+			return fmt.Errorf("storing the new key %s in the keyring failed: %w; the key was revoked at once, nothing is left behind", kr.Prefix, err)
 		}
 	}
 	s.plaintext = ck.Plaintext
-	j.Pending, j.New, j.NewCreatedAt, j.PlaintextStored = nil, &ref, ck.APIKey.CreatedAt, !s.keyless
-	j.advance(StepCreated, s.now())
+	j.Pending, j.New, j.NewCreatedAt, j.PlaintextStored = nil, &kr, ck.APIKey.CreatedAt, !s.keyless
+	j.advance(Created, s.now())
 	if err := s.save(); err != nil {
 		return err
 	}
 	s.log(rotlog.EventCreated, "")
-	s.rep.Info(fmt.Sprintf("created %s (%s)", ref.Name, ref.Prefix))
+	s.rep.Info(fmt.Sprintf("created %s (%s)", kr.Name, kr.Prefix))
 	if s.opts.PrintSecret && s.opts.SecretOut != nil {
 		if _, err := fmt.Fprintln(s.opts.SecretOut, ck.Plaintext); err != nil {
 			return err
@@ -259,29 +261,29 @@ func (s *session) stored(ctx context.Context, ck *client.CreatedKey) error {
 	return s.r.at("created")
 }
 
-func (s *session) logAbandoned(ref ref.Key, why string) {
+func (s *session) logAbandoned(kr ref.Key, why string) {
 	saved := s.j.New
-	s.j.New = &ref
+	s.j.New = &kr
 	s.log(rotlog.EventAbandoned, why)
 	s.j.New = saved
 }
 
 // abandonAndRecreate revokes a successor whose plaintext is lost, then
 // creates another with a fresh idempotency key.
-func (s *session) abandonAndRecreate(ctx context.Context, ref ref.Key) error {
+func (s *session) abandonAndRecreate(ctx context.Context, kr ref.Key) error {
 	j := s.j
-	if _, err := s.r.API.RevokeKey(ctx, ref.ID); err != nil {
-		return fmt.Errorf("revoking %s, whose plaintext was lost: %w", ref.Prefix, err)
+	if _, err := s.r.API.RevokeKey(ctx, kr.ID); err != nil {
+		return fmt.Errorf("revoking %s, whose plaintext was lost: %w", kr.Prefix, err)
 	}
-	if err := s.r.Secrets.Delete(secret.KeyName(ref.ID)); err != nil && !errors.Is(err, secret.ErrNotFound) && !s.keyless {
+	if err := s.r.Secrets.Delete(secret.KeyName(kr.ID)); err != nil && !errors.Is(err, secret.ErrNotFound) && !s.keyless {
 		s.rep.Warn("could not delete the abandoned key from the keyring: " + err.Error())
 	}
-	j.Abandoned = append(j.Abandoned, ref)
+	j.Abandoned = append(j.Abandoned, kr)
 	j.reset()
 	if err := s.save(); err != nil {
 		return err
 	}
-	s.logAbandoned(ref, "plaintext lost")
+	s.logAbandoned(kr, "plaintext lost")
 	if err := s.probe(); err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func (s *session) checkTarget(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if t.Kind != target.KindEnvFile || s.j.Step.Reached(StepFinalized) {
+		if t.Kind != target.KindEnvFile || s.j.State.Reached(Finalized) {
 			continue
 		}
 		if len(recorded) > 0 && !slices.Contains(recorded, filepath.Clean(t.Arg)) {
@@ -70,7 +70,7 @@ func (s *session) checkTarget(ctx context.Context) error {
 func (s *session) ensureDeployed(ctx context.Context) error {
 	j := s.j
 	targets := s.targets()
-	if j.Deployed && slices.Equal(targets, s.journalTargets()) && allDeployed(j.Targets) {
+	if j.deployed() && slices.Equal(targets, s.journalTargets()) {
 		return nil
 	}
 	j.setTargets(targets)
@@ -86,12 +86,11 @@ func (s *session) ensureDeployed(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w\nThe new key %s was only in this run's memory (no keyring): the next run revokes it and issues another", err, j.New.Prefix)
 	}
-	j.Deployed = true
 	event := rotlog.EventDeployed
 	if len(targets) == 0 {
 		event = "" // nothing was deployed by plana
 	}
-	return s.record(StepDeployed, event, targetKinds(targets))
+	return s.record(Deployed, event, targetKinds(targets))
 }
 
 func targetKinds(targets []string) string {
@@ -125,14 +124,13 @@ func (s *session) deployedByIssuer(ctx context.Context, targets []string) (bool,
 	for i := range j.Targets {
 		j.Targets[i].Deployed, j.Targets[i].Error = true, ""
 	}
-	j.Deployed = true
-	return true, s.record(StepDeployed, "", targetKinds(targets))
+	return true, s.record(Deployed, "", targetKinds(targets))
 }
 
 // journalTargets are the targets the journal records.
 func (s *session) journalTargets() []string {
 	var out []string
-	for _, t := range s.j.targetStates() {
+	for _, t := range s.j.Targets {
 		out = append(out, t.Target)
 	}
 	return out

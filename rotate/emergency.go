@@ -25,11 +25,11 @@ func (s *session) revokeNow(ctx context.Context) error {
 // question (the old key is already revoked, so what is left of it in the
 // target is dead configuration), and step 5's check that it is refused.
 func (s *session) finishEmergency(ctx context.Context) error {
-	if !s.j.Step.Reached(StepFinalized) {
+	if !s.j.State.Reached(Finalized) {
 		if err := s.finalize(ctx); err != nil {
 			return err
 		}
 	}
-	s.j.advance(StepRevoked, s.now())
+	s.j.advance(Revoked, s.now())
 	return s.finish(ctx)
 }

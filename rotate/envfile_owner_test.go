@@ -99,7 +99,7 @@ func TestRotationRefusesEnvFileOwnerItCannotKeep(t *testing.T) {
 	}
 	before := len(w.Keys(client.StatusAll))
 	opts := fastOpts(w)
-	opts.Target = "env-file:" + p
+	opts.Targets = []string{"env-file:" + p}
 	_, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if err == nil || !strings.Contains(err.Error(), "belongs to root:nogroup") || !strings.Contains(err.Error(), "run plana as root") {
 		t.Fatalf("want a refusal naming the owner and what to do, got %v", err)

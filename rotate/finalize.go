@@ -32,7 +32,7 @@ func (s *session) ensureFinalized(ctx context.Context) error {
 	s.announce()
 	prompt := fmt.Sprintf("Remove the old key %s from the automation (and any fallback code) and revoke it?", s.j.Old.Prefix)
 	var files, execs []string
-	for _, st := range s.j.targetStates() {
+	for _, st := range s.j.Targets {
 		switch t, _ := target.Parse(st.Target); t.Kind {
 		case target.KindEnvFile:
 			files = append(files, t.Arg)
@@ -73,5 +73,5 @@ func (s *session) finalize(ctx context.Context) error {
 		t, _ := target.Parse(st.Target)
 		kinds = append(kinds, t.Kind)
 	}
-	return s.record(StepFinalized, rotlog.EventFinalized, strings.Join(kinds, ","))
+	return s.record(Finalized, rotlog.EventFinalized, strings.Join(kinds, ","))
 }

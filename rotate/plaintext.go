@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/secret"
@@ -37,50 +38,71 @@ func (s *session) newPlaintext(ctx context.Context) (string, error) {
 }
 
 // recoverPlaintext finds the new key's plaintext, deleted from the keyring
-// behind plana's back, in the readable target it was deployed to, and
-// stores it again. Only a value that BOS confirms is the new key is taken.
+// behind plana's back, in a target it was deployed to that can be read
+// back, and stores it again. Only a value that BOS confirms is the new key
+// is taken.
 func (s *session) recoverPlaintext(ctx context.Context) (string, error) {
 	j := s.j
 	lost := fmt.Errorf("the plaintext of the new key %s is gone from the keyring (deleted outside plana?)", j.New.Prefix)
-	if !j.Deployed {
+	if !j.State.Reached(Deployed) {
 		return "", fmt.Errorf("%w; nobody has it yet, so run plana keys rotate %s: it revokes that key and issues another", lost, j.Old.ID)
 	}
-	if j.Target == "" {
+	if len(j.Targets) == 0 {
 		return "", fmt.Errorf("%w; it is still where you deployed it by hand: finish the rotation there, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
 			lost, j.Old.ID, j.Old.ID)
 	}
-	t, err := s.open(j.Target)
-	if err != nil {
-		return "", err
+	var readable, writeOnly, unread []string
+	for _, st := range j.Targets {
+		t, err := s.open(st.Target)
+		if err != nil {
+			return "", err
+		}
+		if !t.Readable() {
+			writeOnly = append(writeOnly, t.String())
+			continue
+		}
+		readable = append(readable, t.String())
+		h, err := t.Read(ctx)
+		if err != nil {
+			unread = append(unread, fmt.Sprintf("%s cannot be read: %v", t, err))
+			continue
+		}
+		if v, ok := s.confirmed(ctx, h); ok {
+			if err := s.r.Secrets.Set(secret.KeyName(j.New.ID), v); err != nil {
+				s.rep.Warn(fmt.Sprintf("%v; found it in %s, but could not store it again: %v", lost, t, err))
+			} else {
+				s.rep.Warn(fmt.Sprintf("%v; found it in %s and stored it again", lost, t))
+			}
+			s.plaintext = v
+			return v, nil
+		}
 	}
-	if !t.Readable() {
+	if len(readable) == 0 {
 		return "", fmt.Errorf("%w; it is still where it was deployed (%s): finish the rotation there by hand, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
-			lost, t, j.Old.ID, j.Old.ID)
+			lost, strings.Join(writeOnly, ", "), j.Old.ID, j.Old.ID)
 	}
-	h, err := t.Read(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%w, and %s, where it was deployed, cannot be read: %v", lost, t, err)
+	why := ""
+	if len(unread) > 0 {
+		why = " (" + strings.Join(unread, "; ") + ")"
 	}
+	return "", fmt.Errorf("%w, and %s no longer holds it either%s: put it back under %s, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
+		lost, strings.Join(readable, " nor "), why, target.NewKeySlot, j.Old.ID, j.Old.ID)
+}
+
+// confirmed is the value of h that BOS confirms is the new key: it has the
+// new key's prefix and answers as the new key.
+func (s *session) confirmed(ctx context.Context, h target.Held) (string, bool) {
 	for _, v := range []string{h.New, h.Key} {
-		if v == "" || client.PrefixOf(v) != j.New.Prefix || s.r.ClientFor == nil {
+		if v == "" || client.PrefixOf(v) != s.j.New.Prefix || s.r.ClientFor == nil {
 			continue
 		}
 		c, err := s.r.ClientFor(v)
 		if err != nil {
-			return "", err
-		}
-		me, err := c.Me(ctx)
-		if err != nil || me.Key.ID != j.New.ID {
 			continue
 		}
-		if err := s.r.Secrets.Set(secret.KeyName(j.New.ID), v); err != nil {
-			s.rep.Warn(fmt.Sprintf("%v; found it in %s, but could not store it again: %v", lost, t, err))
-		} else {
-			s.rep.Warn(fmt.Sprintf("%v; found it in %s and stored it again", lost, t))
+		if me, err := c.Me(ctx); err == nil && me.Key.ID == s.j.New.ID {
+			return v, true
 		}
-		s.plaintext = v
-		return v, nil
 	}
-	return "", fmt.Errorf("%w, and %s no longer holds it either: put it back under %s, or start over: plana keys rotate %s --rebuild, then plana keys rotate %s",
-		lost, t, target.NewKeySlot, j.Old.ID, j.Old.ID)
+	return "", false
 }

@@ -24,8 +24,8 @@ func (p *planner) add(format string, a ...any) { p.lines = append(p.lines, fmt.S
 // plan says what each step of the procedure would do, changing nothing.
 func (s *session) plan(ctx context.Context) (*Result, error) {
 	p := &planner{s: s}
-	if s.j.Step != StepNone {
-		p.add("resume the rotation of %s at step %q (journal %s)", s.j.Old.Prefix, s.j.Step, s.js.path(s.j.Old.ID))
+	if s.j.State != NotStarted {
+		p.add("resume the rotation of %s at step %q (journal %s)", s.j.Old.Prefix, s.j.State, s.js.path(s.j.Old.ID))
 	}
 	for _, row := range procedure(s.j.Emergency) {
 		if err := row.plan(p, ctx); err != nil {
@@ -59,8 +59,8 @@ func (p *planner) reconcile(ctx context.Context) error {
 		return nil
 	}
 	if win, ok := lineage.Winner(lineage.Successors(s.old, keys)); ok {
-		ref := ref.Of(win)
-		s.j.New, s.j.Adopted = &ref, true
+		kr := ref.Of(win)
+		s.j.New, s.j.Adopted = &kr, true
 		p.add("carry on the rotation under way: %s (%s), created by %s", win.Name, win.Prefix, win.CreatedBy.Email)
 	}
 	return nil
@@ -86,14 +86,14 @@ func (p *planner) check(context.Context) error {
 }
 
 func (p *planner) revokeNow(context.Context) error {
-	if j := p.s.j; !j.OldRevoked {
+	if j := p.s.j; !j.oldRevoked() {
 		p.add("revoke the old key %s (%s) at once: emergency (%s)", j.Old.Name, j.Old.Prefix, p.s.opts.Reason)
 	}
 	return nil
 }
 
 func (p *planner) deploy(context.Context) error {
-	if p.s.j.Deployed {
+	if p.s.j.deployed() {
 		return nil
 	}
 	targets := p.s.targets()

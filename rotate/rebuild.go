@@ -40,7 +40,7 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 	sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.After(cands[j].CreatedAt) })
 	// The targets are recorded as a run's are (see open): absolute, every
 	// one given.
-	targets, err := resolveTargets(optsTargets(opts))
+	targets, err := resolveTargets(opts.Targets)
 	if err != nil {
 		return nil, err
 	}
@@ -51,14 +51,14 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 	for _, k := range cands {
 		_, gerr := r.Secrets.Get(secret.KeyName(k.ID))
 		if j.New == nil && gerr == nil {
-			ref := ref.Of(k)
-			j.New, j.NewCreatedAt, j.PlaintextStored = &ref, k.CreatedAt, true
+			kr := ref.Of(k)
+			j.New, j.NewCreatedAt, j.PlaintextStored = &kr, k.CreatedAt, true
 			// The key exists and answers by now; its own GET /v1/me calls
 			// are plana's check and must not count as the automation's.
 			if j.OwnCalls, err = r.ownCalls(ctx, k.ID); err != nil {
 				return nil, err
 			}
-			j.advance(StepChecked, now)
+			j.advance(Checked, now)
 			continue
 		}
 		used, err := r.usedByOthers(ctx, k.ID)
@@ -88,7 +88,7 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 			}
 		}
 	}
-	res := &Result{Old: j.Old, New: j.New, Step: j.Step, Journal: p}
+	res := &Result{Old: j.Old, New: j.New, State: j.State, Journal: p}
 	if j.New == nil {
 		r.rep().Info("no successor found: the next plana keys rotate starts afresh")
 		return res, nil

@@ -60,7 +60,7 @@ func TestRebuildKeepsEveryTarget(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	second := filepath.Join(dir, "us.env")
-	opts.Target, opts.Targets = "", []string{"env-file:" + w.EnvPath, "env-file:us.env"}
+	opts.Targets = []string{"env-file:" + w.EnvPath, "env-file:us.env"}
 	if _, err := w.rotator().Rebuild(ctx, w.Old, opts); err != nil {
 		t.Fatal(err)
 	}

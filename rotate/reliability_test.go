@@ -47,7 +47,7 @@ func TestKeyringHangs(t *testing.T) {
 		r.Secrets = secret.WithTimeout(m, 50*time.Millisecond)
 		before := len(w.Keys(client.StatusAll))
 		opts := fastOpts(w)
-		opts.Target = "" // with a target, plana goes on without a keyring (TestNoKeyringFailsClosed)
+		opts.Targets = nil // with a target, plana goes on without a keyring (TestNoKeyringFailsClosed)
 		_, err := r.Rotate(context.Background(), w.Old, opts)
 		if !errors.Is(err, ErrNoKeyring) || !strings.Contains(err.Error(), "did not answer within") || !strings.Contains(err.Error(), "nothing was created") {
 			t.Fatalf("want ErrNoKeyring saying the keyring timed out and nothing was created, got %v", err)
@@ -108,7 +108,7 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 	tests := []struct {
 		name     string
 		crashAt  string
-		target   func(w *world) string
+		targets  func(w *world) []string
 		damage   func(w *world) // besides deleting the keyring entry
 		wantWarn string
 		wantErr  string
@@ -119,8 +119,17 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 		// key on its stdin: without the plaintext it stops, the old key
 		// still active.
 		{name: "after deploy by exec", crashAt: "deployed",
-			target:  func(w *world) string { return "exec:cat > " + filepath.Join(filepath.Dir(w.EnvPath), "deployed") },
+			targets: func(w *world) []string {
+				return []string{"exec:cat > " + filepath.Join(filepath.Dir(w.EnvPath), "deployed")}
+			},
 			wantErr: "it is still where it was deployed (exec:"},
+		// Every target is looked at, not the first only: the env file
+		// after the exec: target gives the plaintext back.
+		{name: "after deploy by exec and to an env file", crashAt: "deployed",
+			targets: func(w *world) []string {
+				return []string{"exec:cat > " + filepath.Join(filepath.Dir(w.EnvPath), "deployed"), "env-file:" + w.EnvPath}
+			},
+			wantWarn: "found it in env-file:"},
 		{name: "gone from the env file too", crashAt: "deployed",
 			damage: func(w *world) {
 				if err := os.WriteFile(w.EnvPath, []byte("PLANA_KEY="+w.OldPlain+"\n"), 0o600); err != nil {
@@ -134,8 +143,8 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 			w := newWorld(t)
 			opts := fastOpts(w)
 			opts.Yes = true
-			if tt.target != nil {
-				opts.Target = tt.target(w)
+			if tt.targets != nil {
+				opts.Targets = tt.targets(w)
 			}
 			r := w.rotator()
 			r.hook = func(p string) error {
@@ -158,7 +167,7 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 			if tt.damage != nil {
 				tt.damage(w)
 			}
-			if tt.target != nil || tt.damage != nil {
+			if tt.targets != nil || tt.damage != nil {
 				// No automation reads what the target now holds: make the
 				// call it would have made with the key it was handed.
 				if err := w.Call("stock-sync/1.4", firstPlain); err != nil {
@@ -192,7 +201,7 @@ func TestKeyringEntryDeletedBetweenSteps(t *testing.T) {
 			if tt.crashAt == "deployed" && res.New.ID != first.ID {
 				t.Error("a deployed successor must be kept: the automation already uses it")
 			}
-			if got, err := w.Store.Get(secret.KeyName(res.New.ID)); tt.target == nil && (err != nil || client.PrefixOf(got) != res.New.Prefix) {
+			if got, err := w.Store.Get(secret.KeyName(res.New.ID)); err != nil || client.PrefixOf(got) != res.New.Prefix {
 				t.Errorf("the new key's plaintext is not back in the keyring: %v", err)
 			}
 			w.assertNoPlaintext()
@@ -675,7 +684,7 @@ func TestExecTargetHangs(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	opts := fastOpts(w)
-	opts.Target, opts.ExecTimeout, opts.NoWait = "exec:exec sleep 30", 100*time.Millisecond, true
+	opts.Targets, opts.ExecTimeout, opts.NoWait = []string{"exec:exec sleep 30"}, 100*time.Millisecond, true
 	_, err := w.rotator().Rotate(ctx, w.Old, opts)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 100ms") || !strings.Contains(err.Error(), "safe in the keyring and not deployed yet") {
 		t.Fatalf("want the timeout and the way on, got %v", err)
@@ -688,7 +697,7 @@ func TestExecTargetHangs(t *testing.T) {
 		t.Fatalf("the new key is not in the keyring: %v", err)
 	}
 	out := filepath.Join(t.TempDir(), "deployed")
-	opts.Target = "exec:cat > " + out
+	opts.Targets = []string{"exec:cat > " + out}
 	res, err := w.rotator().Rotate(ctx, w.Old, opts)
 	if !errors.Is(err, ErrPending) || res.New.ID != created[0].ID {
 		t.Fatalf("the next run must deploy the same key and wait at the gate: %v", err)

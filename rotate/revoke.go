@@ -17,12 +17,12 @@ import (
 // ensureRevoked is step 5: the gate checked once more, the old key revoked,
 // then refused.
 func (s *session) ensureRevoked(ctx context.Context) error {
-	if s.j.Step.Reached(StepRevoked) {
+	if s.j.State.Reached(Revoked) {
 		return s.finish(ctx)
 	}
 	// Revoked by a forced revoke that could not finalize; step 4 done since.
-	if s.j.OldRevoked && s.j.Step.Reached(StepFinalized) {
-		if err := s.record(StepRevoked, "", ""); err != nil {
+	if s.j.oldRevoked() && s.j.State.Reached(Finalized) {
+		if err := s.record(Revoked, "", ""); err != nil {
 			return err
 		}
 		return s.finish(ctx)
@@ -50,7 +50,7 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	} else {
 		s.rep.Info("checked again just now: " + rep.Summary())
 	}
-	if !s.j.Step.Reached(StepFinalized) {
+	if !s.j.State.Reached(Finalized) {
 		if err := s.confirm(fmt.Sprintf("Revoke the old key %s (%s)? It stops working within seconds.", s.j.Old.Name, s.j.Old.Prefix)); err != nil {
 			return err
 		}
@@ -122,7 +122,7 @@ func (s *session) watchAfterRevoke(ctx context.Context) {
 	if d <= 0 {
 		return
 	}
-	since := s.j.Steps[StepRevoked]
+	since := s.j.Times[Revoked]
 	poll := s.opts.PollInterval
 	if poll <= 0 || poll > watchPoll {
 		poll = watchPoll
@@ -160,11 +160,11 @@ func (s *session) finalizeBeforeRevoke(ctx context.Context) error {
 	switch {
 	case s.j.New == nil:
 		return nil // a key revoked with no rotation under way
-	case s.target() == "" && s.j.Adopted:
+	case len(s.targets()) == 0 && s.j.Adopted:
 		// Carried on from another machine, which holds the target: the
 		// gate, checked just now, is the evidence that the automation moved.
 		return nil
-	case !s.j.Deployed:
+	case !s.j.deployed():
 		return fmt.Errorf("the new key %s is not deployed yet (step 2)", s.j.New.Prefix)
 	}
 	return s.finalize(ctx)
@@ -183,11 +183,11 @@ func (s *session) revokeOpen(ctx context.Context, detail string, why error) erro
 	s.log(rotlog.EventRevoked, detail)
 	s.rep.Warn(fmt.Sprintf("revoked %s (%s) (--force), but its targets were not finalized: %v", s.j.Old.Name, s.j.Old.Prefix, why))
 	next := fmt.Sprintf("plana keys deploy %s --finalize", s.j.Old.ID)
-	if !s.j.Deployed {
+	if !s.j.deployed() {
 		next = fmt.Sprintf("plana keys deploy %s --to TARGET, then %s", s.j.Old.ID, next)
 	}
 	return fmt.Errorf("%w: the old key %s is revoked, and the rotation stays open at step %q until its targets hold only the new key %s: run %s, then plana keys rotate %s to close it",
-		ErrPending, s.j.Old.Prefix, s.j.Step, s.j.New.Prefix, next, s.j.Old.ID)
+		ErrPending, s.j.Old.Prefix, s.j.State, s.j.New.Prefix, next, s.j.Old.ID)
 }
 
 // revoke revokes the old key; detail, logged with it, says why when the
@@ -197,7 +197,7 @@ func (s *session) revoke(ctx context.Context, detail string) error {
 		return err
 	}
 	s.rep.Info(fmt.Sprintf("revoked %s (%s)", s.j.Old.Name, s.j.Old.Prefix))
-	return s.record(StepRevoked, rotlog.EventRevoked, detail)
+	return s.record(Revoked, rotlog.EventRevoked, detail)
 }
 
 // revokeOld revokes the old key at the server.
@@ -205,7 +205,7 @@ func (s *session) revokeOld(ctx context.Context) error {
 	if _, err := s.r.API.RevokeKey(ctx, s.j.Old.ID); err != nil {
 		return fmt.Errorf("revoking the old key %s: %w", s.j.Old.Prefix, err)
 	}
-	s.j.OldRevoked = true
+	s.j.at(Revoked, s.now())
 	return nil
 }
 
@@ -216,7 +216,7 @@ func (s *session) finish(ctx context.Context) error {
 		return err
 	}
 	now := s.now()
-	s.j.advance(StepDone, now)
+	s.j.advance(Done, now)
 	dst, err := s.js.finish(s.j, now)
 	if err != nil {
 		return err
@@ -230,9 +230,9 @@ func (s *session) finish(ctx context.Context) error {
 // finished journal, else the log's entry of its revoke with the successor
 // named; nil when neither knows one.
 func (s *session) alreadyRotated() *Result {
-	res := &Result{Old: s.j.Old, Step: StepDone, Done: true, AlreadyRotated: true}
+	res := &Result{Old: s.j.Old, State: Done, Done: true, AlreadyRotated: true}
 	if j := s.js.lastDone(s.old.ID); j != nil {
-		res.New, res.FinishedAt, res.Emergency, res.Reason, res.Target = j.New, j.Steps[StepDone], j.Emergency, j.Reason, j.Target
+		res.New, res.FinishedAt, res.Emergency, res.Reason, res.Targets = j.New, j.Times[Done], j.Emergency, j.Reason, j.Targets
 		return res
 	}
 	es, _ := rotlog.Open(s.r.StateDir).Entries()

@@ -19,7 +19,7 @@ import (
 )
 
 func fastOpts(w *world) Options {
-	return Options{Target: "env-file:" + w.EnvPath, QuietPeriod: time.Hour, PollInterval: 5 * time.Millisecond, Timeout: 20 * time.Second}
+	return Options{Targets: []string{"env-file:" + w.EnvPath}, QuietPeriod: time.Hour, PollInterval: 5 * time.Millisecond, Timeout: 20 * time.Second}
 }
 
 // pushClock moves the server's clock two hours on every wait, so an hour of
@@ -39,8 +39,8 @@ func TestFullRotationWithoutDowntime(t *testing.T) {
 	if !errors.As(err, &ge) || !errors.Is(err, ErrPending) {
 		t.Fatalf("first run: want a GateError, got %v", err)
 	}
-	if res.New == nil || res.Step != StepDeployed {
-		t.Fatalf("first run stopped at %q, new %v", res.Step, res.New)
+	if res.New == nil || res.State != Deployed {
+		t.Fatalf("first run stopped at %q, new %v", res.State, res.New)
 	}
 	if want := "Nightly stock sync (" + strconv.Itoa(w.Srv.Now().Year()) + ")"; res.New.Name != want {
 		t.Errorf("new key named %q, want %q", res.New.Name, want)
@@ -66,7 +66,7 @@ func TestFullRotationWithoutDowntime(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v\n%s", err, w.rep.Text())
 	}
-	if !res.Done || res.Step != StepDone {
+	if !res.Done || res.State != Done {
 		t.Fatalf("not done: %+v", res)
 	}
 	// Keep the automation running on the finalized file for a moment.
@@ -174,7 +174,7 @@ func TestQuietPeriodUsesServerTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := fastOpts(w)
-	opts.Target, opts.QuietPeriod, opts.NoWait = "", 24*time.Hour, true
+	opts.QuietPeriod, opts.NoWait = 24*time.Hour, true
 	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrPending) {
 		t.Fatalf("want pending, got %v", err)
@@ -290,7 +290,7 @@ func TestNoKeyringFailsClosed(t *testing.T) {
 	r.Secrets = brokenKeyring{}
 	before := len(w.Keys(client.StatusAll))
 	opts := fastOpts(w)
-	opts.Target = ""
+	opts.Targets = nil
 	_, err := r.Create(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrNoKeyring) || !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("want ErrNoKeyring, got %v", err)
@@ -306,7 +306,7 @@ func TestNoKeyringFailsClosed(t *testing.T) {
 	// With a deploy target the key goes straight to the automation.
 	var out strings.Builder
 	opts = fastOpts(w)
-	opts.Target, opts.NoWait, opts.SecretOut = "stdout", true, &out
+	opts.Targets, opts.NoWait, opts.SecretOut = []string{"stdout"}, true, &out
 	res, err := r.Rotate(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrPending) {
 		t.Fatalf("want pending, got %v", err)

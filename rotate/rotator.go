@@ -84,8 +84,9 @@ type Rotator struct {
 
 // Options are the choices of one run.
 type Options struct {
-	Target       string        // deploy target: env-file:PATH, exec:CMD, stdout, or "" to deploy by hand
-	Targets      []string      // several deploy targets (--to repeated): each deployed, then each finalized
+	// Targets are where the new key goes (--to, repeated): each deployed,
+	// then each finalized; none: the user deploys by hand.
+	Targets      []string
 	QuietPeriod  time.Duration // 0: keep the journal's, else suggest one from the old key's cadence
 	PollInterval time.Duration // 0: 30s
 	Timeout      time.Duration // how long step 3 waits; 0: no limit but ctx
@@ -132,11 +133,10 @@ const (
 type Result struct {
 	Old         ref.Key       `json:"old"`
 	New         *ref.Key      `json:"new,omitempty"`
-	Step        Step          `json:"step"`
+	State       State         `json:"step"`
 	Done        bool          `json:"done"`
 	Emergency   bool          `json:"emergency"`
 	Reason      string        `json:"reason"`
-	Target      string        `json:"target,omitempty"`
 	Targets     []TargetState `json:"targets,omitempty"`
 	QuietPeriod duration.JSON `json:"quiet_period,omitempty"`
 	Gate        *gate.Report  `json:"gate,omitempty"`
@@ -223,7 +223,7 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 		if opts.DryRun {
 			return s.plan(ctx)
 		}
-		if s.j.Step == StepNone && !s.old.Active() {
+		if s.j.State == NotStarted && !s.old.Active() {
 			// The daily cron line after the rotation finished: done, not an
 			// error. What this machine does not know, the server row finds.
 			if res := s.alreadyRotated(); res != nil {
@@ -233,7 +233,7 @@ func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (
 		if err := s.checkTarget(ctx); err != nil {
 			return nil, err
 		}
-		if s.j.Step == StepNone {
+		if s.j.State == NotStarted {
 			s.notify(notify.Started, nil)
 		}
 		return s.walk(ctx, procedure(s.j.Emergency)...)

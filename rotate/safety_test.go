@@ -43,7 +43,7 @@ func TestSuccessorNameTooLongRefusedBeforeStep1(t *testing.T) {
 		t.Errorf("%d keys were created", n-before)
 	}
 	if j, _ := w.rotator().journals().load(w.Old.ID); j != nil {
-		t.Errorf("a journal was left behind at step %q", j.Step)
+		t.Errorf("a journal was left behind at step %q", j.State)
 	}
 }
 
@@ -56,7 +56,7 @@ func TestPermanentCreateRefusalClearsPending(t *testing.T) {
 	now := w.Srv.Now()
 	j := &Journal{Old: ref.Of(w.Old), Reason: ReasonScheduled, StartedAt: now, UpdatedAt: now,
 		Pending: &PendingCreate{IdempotencyKey: client.NewIdempotencyKey(), Name: strings.Repeat("x", 201), Scopes: w.Old.Scopes, At: now}}
-	j.advance(StepStarted, now)
+	j.advance(Started, now)
 	if err := r.journals().save(j); err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +87,14 @@ func TestRelativeEnvFileTargetIsPinned(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := fastOpts(w)
-	opts.Target, opts.NoWait = "env-file:app.env", true
+	opts.Targets, opts.NoWait = []string{"env-file:app.env"}, true
 	t.Chdir(dirA)
 	if _, err := w.rotator().Rotate(context.Background(), w.Old, opts); !errors.Is(err, ErrPending) {
 		t.Fatalf("first run: %v", err)
 	}
 	j, err := w.rotator().journals().load(w.Old.ID)
-	if err != nil || j.Target != "env-file:"+w.EnvPath {
-		t.Fatalf("the journal records %q, want the absolute env-file:%s (%v)", j.Target, w.EnvPath, err)
+	if err != nil || len(j.Targets) != 1 || j.Targets[0].Target != "env-file:"+w.EnvPath {
+		t.Fatalf("the journal records %+v, want the absolute env-file:%s (%v)", j.Targets, w.EnvPath, err)
 	}
 	t.Chdir(dirB)
 	_, err = w.rotator().Rotate(context.Background(), w.Old, opts)
@@ -105,7 +105,7 @@ func TestRelativeEnvFileTargetIsPinned(t *testing.T) {
 		t.Errorf("the unrelated env file was changed:\n%s", data)
 	}
 	// Without --to, the rotation keeps its recorded target from anywhere.
-	opts.Target = ""
+	opts.Targets = nil
 	if _, err := w.rotator().Rotate(context.Background(), w.Old, opts); !errors.Is(err, ErrPending) {
 		t.Fatalf("a run without --to: %v", err)
 	}
@@ -207,7 +207,7 @@ func TestForcedRevokeBeforeStep4(t *testing.T) {
 		os.WriteFile(w.EnvPath, deployed, 0o600)
 		opts = fastOpts(w)
 		opts.Finalize = true
-		opts.Target = ""
+		opts.Targets = nil
 		if _, err := w.rotator().Deploy(context.Background(), w.Old, opts); err != nil {
 			t.Fatalf("deploy --finalize after the forced revoke: %v", err)
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/plana-cli/plana/rotate/gate"
 	"github.com/plana-cli/plana/rotate/ref"
 	"github.com/plana-cli/plana/rotate/rotlog"
-	"github.com/plana-cli/plana/rotate/target"
 )
 
 // session is one locked run on one key's rotation: every entry point opens
@@ -66,9 +65,6 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		opts.Reason = ReasonScheduled
 	}
 	var err error
-	if opts.Target, err = target.Resolve(opts.Target); err != nil {
-		return nil, err
-	}
 	if opts.Targets, err = resolveTargets(opts.Targets); err != nil {
 		return nil, err
 	}
@@ -102,7 +98,7 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		now := s.now()
 		j = &Journal{Old: ref.Of(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
 			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now}
-		j.setTargets(optsTargets(opts))
+		j.setTargets(opts.Targets)
 	} else if opts.Emergency != "" && !j.Emergency {
 		// An emergency overrides a planned rotation already under way.
 		j.Emergency, j.Reason = true, opts.Reason
@@ -157,7 +153,7 @@ func (s *session) log(event, detail string) {
 
 // record records step st in the journal, saves it, logs event (unless empty)
 // and passes the test hook named after st.
-func (s *session) record(st Step, event, detail string) error {
+func (s *session) record(st State, event, detail string) error {
 	s.j.advance(st, s.now())
 	// The log line first: a journal that reached a step then vouches that
 	// its line was written (the missing-log check relies on it), and a kill
@@ -168,14 +164,14 @@ func (s *session) record(st Step, event, detail string) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	return s.r.at(string(st))
+	return s.r.at(st.String())
 }
 
 func (s *session) result() *Result {
 	res := s.res
-	res.New, res.Step, res.Done = s.j.New, s.j.Step, s.j.Step == StepDone
-	res.Emergency, res.Reason, res.Target = s.j.Emergency, s.j.Reason, s.j.Target
-	res.Targets = slices.Clone(s.j.targetStates())
+	res.New, res.State, res.Done = s.j.New, s.j.State, s.j.State == Done
+	res.Emergency, res.Reason = s.j.Emergency, s.j.Reason
+	res.Targets = slices.Clone(s.j.Targets)
 	res.QuietPeriod = duration.JSON(s.j.quiet())
 	return res
 }

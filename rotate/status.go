@@ -9,15 +9,15 @@ import (
 
 // StatusItem is one unfinished rotation.
 type StatusItem struct {
-	Old       ref.Key   `json:"old"`
-	New       *ref.Key  `json:"new,omitempty"`
-	Step      Step      `json:"step"`
-	WaitingOn string    `json:"waiting_on"`
-	Since     time.Time `json:"since"`
-	Emergency bool      `json:"emergency"`
-	Reason    string    `json:"reason"`
-	Target    string    `json:"target,omitempty"`
-	Journal   string    `json:"journal"`
+	Old       ref.Key       `json:"old"`
+	New       *ref.Key      `json:"new,omitempty"`
+	State     State         `json:"step"`
+	WaitingOn string        `json:"waiting_on"`
+	Since     time.Time     `json:"since"`
+	Emergency bool          `json:"emergency"`
+	Reason    string        `json:"reason"`
+	Targets   []TargetState `json:"targets,omitempty"`
+	Journal   string        `json:"journal"`
 	// NewCreatedAt and QuietPeriod let a reader follow the migration.
 	NewCreatedAt time.Time     `json:"new_created_at,omitzero"`
 	QuietPeriod  duration.JSON `json:"quiet_period,omitempty"`
@@ -30,8 +30,8 @@ func Status(stateDir string) ([]StatusItem, []error) {
 	all, errs := js.all()
 	out := make([]StatusItem, 0, len(all))
 	for _, j := range all {
-		out = append(out, StatusItem{Old: j.Old, New: j.New, Step: j.Step, WaitingOn: waitingOn(j), Since: j.UpdatedAt,
-			Emergency: j.Emergency, Reason: j.Reason, Target: j.Target, Journal: js.path(j.Old.ID),
+		out = append(out, StatusItem{Old: j.Old, New: j.New, State: j.State, WaitingOn: waitingOn(j), Since: j.UpdatedAt,
+			Emergency: j.Emergency, Reason: j.Reason, Targets: j.Targets, Journal: js.path(j.Old.ID),
 			NewCreatedAt: j.NewCreatedAt, QuietPeriod: duration.JSON(j.quiet())})
 	}
 	return out, errs

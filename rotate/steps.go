@@ -56,7 +56,7 @@ var (
 		summary: "create a new key with the same scopes, named with the current year, its plaintext straight into the OS keyring",
 		done:    func(j *Journal) bool { return j.New != nil }, recheck: true,
 		waiting: func(j *Journal) string {
-			if j.Step == StepStarted {
+			if j.State == Started {
 				return "the answer of the create request: run plana keys rotate again to recover it"
 			}
 			return "a new key (the last attempt was revoked): run plana keys rotate again"
@@ -68,23 +68,23 @@ var (
 		waiting: func(*Journal) string { return "" },
 		plan:    (*planner).nothing, run: (*session).settle}
 	stepCheck = &stepRow{name: "check", number: 1,
-		done:    func(j *Journal) bool { return j.Step.Reached(StepChecked) },
+		done:    func(j *Journal) bool { return j.State.Reached(Checked) },
 		waiting: func(*Journal) string { return "a check that the new key answers" },
 		plan:    (*planner).check, run: (*session).ensureChecked}
 	stepRevokeNow = &stepRow{name: "emergency-revoke", heading: "Emergency: revoke the old key now", mode: emergency,
-		done:    func(j *Journal) bool { return j.OldRevoked },
+		done:    func(j *Journal) bool { return j.oldRevoked() },
 		waiting: func(*Journal) string { return "the emergency revoke of the old key" },
 		plan:    (*planner).revokeNow, run: (*session).revokeNow}
 	stepDeploy = &stepRow{name: "deploy", number: 2, heading: "Step 2: deploy the new key alongside the old",
 		summary: "deploy it alongside the old one (--to env-file:PATH | exec:CMD | stdout)",
-		done:    func(j *Journal) bool { return j.Deployed }, recheck: true,
+		done:    func(j *Journal) bool { return j.deployed() }, recheck: true,
 		waiting: func(*Journal) string { return "deploying the new key" },
 		plan:    (*planner).deploy, run: (*session).ensureDeployed}
 	stepVerify = &stepRow{name: "verify", number: 3, heading: "Step 3: verify the new key is in use",
 		summary: "wait until the new key is used and the old one has been quiet for the quiet period (server time), saying where the old key is still used from",
-		done:    func(j *Journal) bool { return j.Step.Reached(StepVerified) },
+		done:    func(j *Journal) bool { return j.State.Reached(Verified) },
 		waiting: func(j *Journal) string {
-			if j.Emergency || j.OldRevoked {
+			if j.Emergency || j.oldRevoked() {
 				return "the first use of the new key"
 			}
 			if j.QuietSeconds == 0 {
@@ -96,7 +96,7 @@ var (
 		plan: (*planner).verify, run: (*session).ensureVerified}
 	stepFinalize = &stepRow{name: "finalize", number: 4, heading: "Step 4: remove the old key from the automation", mode: planned,
 		summary: "after confirmation (--yes in scripts), leave only the new key",
-		done:    func(j *Journal) bool { return j.Step.Reached(StepFinalized) },
+		done:    func(j *Journal) bool { return j.State.Reached(Finalized) },
 		waiting: finalizeWaiting,
 		plan:    (*planner).finalize, run: (*session).ensureFinalized}
 	stepRevoke = &stepRow{name: "revoke", number: 5, heading: "Step 5: revoke the old key", mode: planned,
@@ -109,7 +109,7 @@ var (
 	stepFinishEmergency = &stepRow{name: "emergency-finish", number: 4, mode: emergency,
 		done: finished,
 		waiting: func(j *Journal) string {
-			if j.Step.Reached(StepFinalized) {
+			if j.State.Reached(Finalized) {
 				return revokeWaiting(j)
 			}
 			return finalizeWaiting(j)
@@ -119,14 +119,14 @@ var (
 	table = []*stepRow{stepReconcile, stepCreate, stepSettle, stepCheck, stepRevokeNow, stepDeploy, stepVerify, stepFinalize, stepRevoke, stepFinishEmergency}
 )
 
-func finished(j *Journal) bool { return j.Step == StepDone }
+func finished(j *Journal) bool { return j.State == Done }
 
 func finalizeWaiting(*Journal) string {
 	return "confirmation: remove the old key from the automation (--yes)"
 }
 
 func revokeWaiting(j *Journal) string {
-	if j.Step.Reached(StepRevoked) {
+	if j.State.Reached(Revoked) {
 		return "the check that the old key is refused"
 	}
 	return "the revoke of the old key"
@@ -196,7 +196,7 @@ func waitingOn(j *Journal) string {
 			return row.waiting(j)
 		}
 	}
-	return string(j.Step)
+	return j.State.String()
 }
 
 // StepInfo describes one step of the planned procedure, for help texts.

@@ -51,9 +51,10 @@ func TestJournalWrittenBeforeTheTableLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Step != StepDeployed || j.New == nil || j.New.ID != "key_new1" || !j.PlaintextStored || !j.Deployed ||
+	if j.State != Deployed || j.New == nil || j.New.ID != "key_new1" || !j.PlaintextStored || !j.deployed() || j.oldRevoked() ||
 		j.quiet() != 48*time.Hour || len(j.OwnCalls) != 2 || len(j.Abandoned) != 1 || len(j.FutureUses) != 1 ||
-		j.Actor.Local != "ana@box" || j.Target != "env-file:/etc/stock-sync.env" || len(j.Steps) != 4 {
+		j.Actor.Local != "ana@box" || len(j.Targets) != 1 || j.Targets[0].Target != "env-file:/etc/stock-sync.env" || !j.Targets[0].Deployed ||
+		len(j.Times) != 4 {
 		t.Errorf("journal loaded as %+v", j)
 	}
 	items, errs := Status(dir)
@@ -73,25 +74,26 @@ func TestJournalWrittenBeforeTheTableLoads(t *testing.T) {
 // step, planned and emergency: the table's first step not done.
 func TestWaitingOnEveryStep(t *testing.T) {
 	ref := &ref.Key{ID: "key_new1", Prefix: "pa_live_NEW11111"}
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	cases := []struct {
 		name string
 		j    Journal
 		want string
 	}{
-		{"abandoned", Journal{Step: StepNone}, "a new key (the last attempt was revoked): run plana keys rotate again"},
-		{"started", Journal{Step: StepStarted}, "the answer of the create request: run plana keys rotate again to recover it"},
-		{"created", Journal{Step: StepCreated, New: ref}, "a check that the new key answers"},
-		{"checked", Journal{Step: StepChecked, New: ref}, "deploying the new key"},
-		{"checked, emergency", Journal{Step: StepChecked, New: ref, Emergency: true}, "the emergency revoke of the old key"},
-		{"checked, emergency revoked", Journal{Step: StepChecked, New: ref, Emergency: true, OldRevoked: true}, "deploying the new key"},
-		{"deployed", Journal{Step: StepDeployed, New: ref, Deployed: true, QuietSeconds: 3600}, "the gate: the new key in use and the old key unused for 1h0m0s"},
-		{"deployed, quiet period not resolved yet", Journal{Step: StepDeployed, New: ref, Deployed: true}, "the gate: the new key in use and the old key unused for the quiet period"},
-		{"deployed, emergency", Journal{Step: StepDeployed, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "the first use of the new key"},
-		{"verified", Journal{Step: StepVerified, New: ref, Deployed: true}, "confirmation: remove the old key from the automation (--yes)"},
-		{"verified, emergency", Journal{Step: StepVerified, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "confirmation: remove the old key from the automation (--yes)"},
-		{"finalized", Journal{Step: StepFinalized, New: ref, Deployed: true}, "the revoke of the old key"},
-		{"finalized, emergency", Journal{Step: StepFinalized, New: ref, Deployed: true, Emergency: true, OldRevoked: true}, "the revoke of the old key"},
-		{"revoked", Journal{Step: StepRevoked, New: ref, Deployed: true, OldRevoked: true}, "the check that the old key is refused"},
+		{"abandoned", Journal{State: NotStarted}, "a new key (the last attempt was revoked): run plana keys rotate again"},
+		{"started", Journal{State: Started}, "the answer of the create request: run plana keys rotate again to recover it"},
+		{"created", Journal{State: Created, New: ref}, "a check that the new key answers"},
+		{"checked", Journal{State: Checked, New: ref}, "deploying the new key"},
+		{"checked, emergency", Journal{State: Checked, New: ref, Emergency: true}, "the emergency revoke of the old key"},
+		{"checked, emergency revoked", Journal{State: Checked, New: ref, Emergency: true, Times: map[State]time.Time{Revoked: t0}}, "deploying the new key"},
+		{"deployed", Journal{State: Deployed, New: ref, QuietSeconds: 3600}, "the gate: the new key in use and the old key unused for 1h0m0s"},
+		{"deployed, quiet period not resolved yet", Journal{State: Deployed, New: ref}, "the gate: the new key in use and the old key unused for the quiet period"},
+		{"deployed, emergency", Journal{State: Deployed, New: ref, Emergency: true, Times: map[State]time.Time{Revoked: t0}}, "the first use of the new key"},
+		{"verified", Journal{State: Verified, New: ref}, "confirmation: remove the old key from the automation (--yes)"},
+		{"verified, emergency", Journal{State: Verified, New: ref, Emergency: true, Times: map[State]time.Time{Revoked: t0}}, "confirmation: remove the old key from the automation (--yes)"},
+		{"finalized", Journal{State: Finalized, New: ref}, "the revoke of the old key"},
+		{"finalized, emergency", Journal{State: Finalized, New: ref, Emergency: true, Times: map[State]time.Time{Revoked: t0}}, "the revoke of the old key"},
+		{"revoked", Journal{State: Revoked, New: ref, Times: map[State]time.Time{Revoked: t0}}, "the check that the old key is refused"},
 	}
 	for _, c := range cases {
 		if got := waitingOn(&c.j); got != c.want {
@@ -130,33 +132,33 @@ func TestProcedureOrder(t *testing.T) {
 func TestAdvanceNeverGoesBack(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	j := &Journal{}
-	j.advance(StepVerified, t0)
+	j.advance(Verified, t0)
 	// A deploy to a new target after the gate held records its time but
 	// leaves the rotation where it was.
-	j.advance(StepDeployed, t0.Add(time.Minute))
-	if j.Step != StepVerified {
-		t.Errorf("advance moved the journal back to %q", j.Step)
+	j.advance(Deployed, t0.Add(time.Minute))
+	if j.State != Verified {
+		t.Errorf("advance moved the journal back to %q", j.State)
 	}
-	if !j.Steps[StepDeployed].Equal(t0.Add(time.Minute)) {
-		t.Errorf("the repeated step's time was not recorded: %v", j.Steps)
+	if !j.Times[Deployed].Equal(t0.Add(time.Minute)) {
+		t.Errorf("the repeated step's time was not recorded: %v", j.Times)
 	}
-	j.advance(StepFinalized, t0.Add(2*time.Minute))
-	if j.Step != StepFinalized {
-		t.Errorf("advance did not move forward: %q", j.Step)
+	j.advance(Finalized, t0.Add(2*time.Minute))
+	if j.State != Finalized {
+		t.Errorf("advance did not move forward: %q", j.State)
 	}
 }
 
 func TestResetIsTheWayBack(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	gone := ref.Key{ID: "key_gone"}
-	j := &Journal{New: &ref.Key{ID: "key_new1"}, NewCreatedAt: t0, PlaintextStored: true, Deployed: true,
-		OwnCalls: []string{"exe_1"}, Pending: &PendingCreate{Name: "x"}, Abandoned: []ref.Key{gone}, Target: "stdout"}
-	j.advance(StepDeployed, t0)
+	j := &Journal{New: &ref.Key{ID: "key_new1"}, NewCreatedAt: t0, PlaintextStored: true,
+		OwnCalls: []string{"exe_1"}, Pending: &PendingCreate{Name: "x"}, Abandoned: []ref.Key{gone}, Targets: []TargetState{{Target: "stdout", Deployed: true}}}
+	j.advance(Deployed, t0)
 	j.reset()
-	if j.Step != StepNone || j.New != nil || j.Pending != nil || j.PlaintextStored || j.Deployed || j.OwnCalls != nil || !j.NewCreatedAt.IsZero() {
+	if j.State != NotStarted || j.New != nil || j.Pending != nil || j.PlaintextStored || j.deployed() || j.OwnCalls != nil || !j.NewCreatedAt.IsZero() {
 		t.Errorf("reset left the abandoned successor behind: %+v", j)
 	}
-	if len(j.Abandoned) != 1 || j.Target != "stdout" || j.Steps[StepDeployed].IsZero() {
+	if len(j.Abandoned) != 1 || len(j.Targets) != 1 || j.Targets[0].Target != "stdout" || j.Times[Deployed].IsZero() {
 		t.Errorf("reset lost the rotation's history or target: %+v", j)
 	}
 	if waitingOn(j) != "a new key (the last attempt was revoked): run plana keys rotate again" {
@@ -165,7 +167,7 @@ func TestResetIsTheWayBack(t *testing.T) {
 
 	// Several targets: each keeps its place, and none holds the next key,
 	// or step 2 would pass over them all (the aborted key stays deployed).
-	j = &Journal{New: &ref.Key{ID: "key_new1"}, Deployed: true,
+	j = &Journal{New: &ref.Key{ID: "key_new1"}, State: Deployed,
 		Targets: []TargetState{{Target: "env-file:/eu.env", Deployed: true, Finalized: true}, {Target: "exec:./vault", Deployed: true, Error: "x"}}}
 	j.reset()
 	if len(j.Targets) != 2 || j.Targets[0].Target != "env-file:/eu.env" {

@@ -21,19 +21,10 @@ type TargetState struct {
 	Error string `json:"error,omitempty"`
 }
 
-// targetStates are the journal's targets; a journal written before there
-// could be several has its one target in Target.
-func (j *Journal) targetStates() []TargetState {
-	if len(j.Targets) == 0 && j.Target != "" {
-		j.Targets = []TargetState{{Target: j.Target, Deployed: j.Deployed, Finalized: j.Step.Reached(StepFinalized)}}
-	}
-	return j.Targets
-}
-
 // setTargets makes targets the rotation's, keeping how far each already
-// listed got; Target stays the first, for readers of older journals.
+// listed got.
 func (j *Journal) setTargets(targets []string) {
-	old := j.targetStates()
+	old := j.Targets
 	next := make([]TargetState, 0, len(targets))
 	for _, t := range targets {
 		st := TargetState{Target: t}
@@ -43,27 +34,12 @@ func (j *Journal) setTargets(targets []string) {
 		next = append(next, st)
 	}
 	j.Targets = next
-	j.Target = ""
-	if len(targets) > 0 {
-		j.Target = targets[0]
-	}
-}
-
-// optsTargets are the targets the options give, if any.
-func optsTargets(o Options) []string {
-	switch {
-	case len(o.Targets) > 0:
-		return o.Targets
-	case o.Target != "":
-		return []string{o.Target}
-	}
-	return nil
 }
 
 // targets are this run's targets: the options', else the journal's.
 func (s *session) targets() []string {
-	if t := optsTargets(s.opts); len(t) > 0 {
-		return t
+	if len(s.opts.Targets) > 0 {
+		return s.opts.Targets
 	}
 	return s.journalTargets()
 }
@@ -112,7 +88,7 @@ func (s *session) deployTargets(ctx context.Context) error {
 			return err
 		}
 		if err != nil {
-			return s.targetFailed(st, t, notify.StepDeploy, StepDeployed, err)
+			return s.targetFailed(st, t, notify.StepDeploy, Deployed, err)
 		}
 		st.Deployed, st.Error = true, ""
 		if err := s.save(); err != nil {
@@ -130,7 +106,7 @@ func (s *session) deployTargets(ctx context.Context) error {
 // only the new key (an exec: target is run with PLANA_STEP=finalize).
 func (s *session) finalizeTargets(ctx context.Context) error {
 	j := s.j
-	for i := range j.targetStates() {
+	for i := range j.Targets {
 		st := &j.Targets[i]
 		if st.Finalized {
 			continue
@@ -145,7 +121,7 @@ func (s *session) finalizeTargets(ctx context.Context) error {
 			return err
 		}
 		if err != nil {
-			return s.targetFailed(st, t, notify.StepFinalize, StepFinalized, err)
+			return s.targetFailed(st, t, notify.StepFinalize, Finalized, err)
 		}
 		if note != "" {
 			s.rep.Info(note)
@@ -161,11 +137,11 @@ func (s *session) finalizeTargets(ctx context.Context) error {
 
 // leftAfter says, after a target failed, which targets are done and that
 // the next run does only the others.
-func (s *session) leftAfter(step Step) string {
+func (s *session) leftAfter(step State) string {
 	var done, left []string
 	for _, st := range s.j.Targets {
 		ok := st.Deployed
-		if step == StepFinalized {
+		if step == Finalized {
 			ok = st.Finalized
 		}
 		if ok {
@@ -181,19 +157,10 @@ func (s *session) leftAfter(step Step) string {
 		len(done), len(s.j.Targets), strings.Join(done, ", "), strings.Join(left, ", "))
 }
 
-// target is the first of this run's targets, for the steps that read one
-// target back (the plaintext from an env file, an abort's env file).
-func (s *session) target() string {
-	if t := s.targets(); len(t) > 0 {
-		return t[0]
-	}
-	return ""
-}
-
 // targetFailed records err at the target st (t) during step, so the next
 // run retries that target alone, tells the hooks, and says what is left
 // after the journal step that could not be reached.
-func (s *session) targetFailed(st *TargetState, t target.Target, step notify.Step, reach Step, err error) error {
+func (s *session) targetFailed(st *TargetState, t target.Target, step notify.Step, reach State, err error) error {
 	st.Error = err.Error()
 	if serr := s.save(); serr != nil {
 		return serr

@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
@@ -41,14 +43,14 @@ func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
 	stop := sync.OnceValues(w.automation(t))
 	defer stop()
 	opts := fastOpts(w)
-	opts.Target, opts.Targets, opts.Yes = "", []string{"env-file:" + w.EnvPath, execTarget}, true
+	opts.Targets, opts.Yes = []string{"env-file:" + w.EnvPath, execTarget}, true
 	w.pushClock()
 
 	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
 	if err == nil || !strings.Contains(err.Error(), "vault sealed") || !strings.Contains(err.Error(), "1 of 2 targets done") {
 		t.Fatalf("want the exec target's failure and what is left, got %v", err)
 	}
-	if res.Step != StepChecked || len(res.Targets) != 2 || !res.Targets[0].Deployed || res.Targets[1].Deployed || !strings.Contains(res.Targets[1].Error, "vault sealed") {
+	if res.State != Checked || len(res.Targets) != 2 || !res.Targets[0].Deployed || res.Targets[1].Deployed || !strings.Contains(res.Targets[1].Error, "vault sealed") {
 		t.Fatalf("the rotation must stay at step 2 with each target's state: %+v", res)
 	}
 	if data, _ := os.ReadFile(w.EnvPath); !strings.Contains(string(data), target.NewKeySlot+"=") {
@@ -91,40 +93,111 @@ func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
 	}
 }
 
-// A journal written when a rotation had one target at most resumes with
-// that target, deployed, and step 4 finalizes it.
-func TestAJournalWithOneTargetResumes(t *testing.T) {
-	w := newWorld(t)
-	stop := w.automation(t)
-	defer stop()
-	opts := fastOpts(w)
-	opts.NoWait = true
-	if _, err := w.rotator().Rotate(context.Background(), w.Old, opts); !errors.Is(err, ErrPending) {
-		t.Fatalf("want a rotation waiting at the gate: %v", err)
+// Journals written by earlier versions resume: one written when a rotation
+// had one target at most (no "targets"), and one as the version before
+// State wrote it (testdata/journal-before-state.json: "target",
+// "targets", "deployed", "old_revoked" and the step as a string). Each
+// resumes with its one target, deployed, and step 4 finalizes it.
+func TestJournalsOfEarlierVersionsResume(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		edit   func(raw map[string]any)
+		target bool // the journal still lists "targets"
+	}{
+		{"one target, before several", func(raw map[string]any) { delete(raw, "targets") }, false},
+		{"several targets, before State", func(map[string]any) {}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			stop := w.automation(t)
+			defer stop()
+			opts := fastOpts(w)
+			opts.NoWait = true
+			res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
+			if !errors.Is(err, ErrPending) {
+				t.Fatalf("want a rotation waiting at the gate: %v", err)
+			}
+			path := w.rotator().journals().path(w.Old.ID)
+			now, err := w.rotator().journals().load(w.Old.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := earlierJournal(t, map[string]string{"OLD_ID": w.Old.ID, "OLD_PREFIX": w.Old.Prefix, "NEW_ID": res.New.ID, "NEW_PREFIX": res.New.Prefix,
+				"NEW_CREATED_AT": now.NewCreatedAt.Format(time.RFC3339Nano), "OWN_CALL": now.OwnCalls[0], "TARGET": "env-file:" + w.EnvPath, "OLD_REVOKED": "false"})
+			var raw map[string]any
+			if err := json.Unmarshal(data, &raw); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(raw)
+			data, _ = json.Marshal(raw)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			w.pushClock()
+			opts = fastOpts(w)
+			opts.Targets, opts.Yes = nil, true
+			res, err = w.rotator().Rotate(context.Background(), w.Old, opts)
+			if err != nil || !res.Done || len(res.Targets) != 1 || !res.Targets[0].Finalized {
+				t.Fatalf("resume from an earlier journal: %v %+v", err, res)
+			}
+			if data, _ := os.ReadFile(w.EnvPath); strings.Contains(string(data), target.NewKeySlot) {
+				t.Errorf("step 4 did not finalize the journal's one target:\n%s", data)
+			}
+		})
 	}
-	path := w.rotator().journals().path(w.Old.ID)
-	var raw map[string]any
-	data, _ := os.ReadFile(path)
-	if err := json.Unmarshal(data, &raw); err != nil {
+}
+
+// earlierJournal is testdata/journal-before-state.json with its
+// placeholders filled in.
+func earlierJournal(t *testing.T, vals map[string]string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "journal-before-state.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if raw["target"] != "env-file:"+w.EnvPath || raw["deployed"] != true {
-		t.Fatalf("journal: %s", data)
+	for k, v := range vals {
+		data = bytes.ReplaceAll(data, []byte("{{"+k+"}}"), []byte(v))
 	}
-	delete(raw, "targets") // as an older plana wrote it
-	data, _ = json.Marshal(raw)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	return data
+}
+
+// An emergency's journal of the version before State said the old key was
+// revoked in a field of its own: it loads as revoked, at step 2 still.
+func TestJournalBeforeStateKeepsTheRevoke(t *testing.T) {
+	dir := t.TempDir()
+	js := journalsOf(dir)
+	if err := os.MkdirAll(js.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	w.pushClock()
-	opts = fastOpts(w)
-	opts.Target, opts.Yes = "", true
-	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
-	if err != nil || !res.Done || len(res.Targets) != 1 || !res.Targets[0].Finalized {
-		t.Fatalf("resume from an older journal: %v %+v", err, res)
+	data := earlierJournal(t, map[string]string{"OLD_ID": "key_old1", "OLD_PREFIX": "pa_live_OLD11111", "NEW_ID": "key_new1", "NEW_PREFIX": "pa_live_NEW11111",
+		"NEW_CREATED_AT": "2026-12-04T19:24:10Z", "OWN_CALL": "exe_1", "TARGET": "env-file:/srv/app.env", "OLD_REVOKED": "true"})
+	if err := os.WriteFile(js.path("key_old1"), data, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if data, _ := os.ReadFile(w.EnvPath); strings.Contains(string(data), target.NewKeySlot) {
-		t.Errorf("step 4 did not finalize the journal's one target:\n%s", data)
+	j, err := js.load("key_old1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !j.oldRevoked() || j.State != Deployed || !j.deployed() || !j.Emergency || len(j.Targets) != 1 {
+		t.Fatalf("loaded as %+v", j)
+	}
+	if got := waitingOn(j); got != "the first use of the new key" {
+		t.Errorf("waiting on %q, want the first use of the new key", got)
+	}
+	if err := js.save(j); err != nil {
+		t.Fatal(err)
+	}
+	var again map[string]any
+	if data, err := os.ReadFile(js.path("key_old1")); err != nil || json.Unmarshal(data, &again) != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{"target", "deployed", "old_revoked"} {
+		if _, ok := again[gone]; ok {
+			t.Errorf("saved again, the journal still writes %q", gone)
+		}
+	}
+	if j2, err := js.load("key_old1"); err != nil || !j2.oldRevoked() {
+		t.Errorf("saved and loaded again, the revoke is lost: %v %+v", err, j2)
 	}
 }
 
@@ -203,13 +276,13 @@ func TestAbortRunsExecTargetsAndNotifies(t *testing.T) {
 	// The script records the step and the prefix it was told, never the key.
 	target := "exec:read k; [ -n \"$k\" ] && echo \"$PLANA_STEP $PLANA_KEY_PREFIX\" >> " + steps
 	opts := fastOpts(w)
-	opts.Target, opts.NoWait = target, true
+	opts.Targets, opts.NoWait = []string{target}, true
 	res, err := r.Rotate(context.Background(), w.Old, opts)
 	if !errors.Is(err, ErrPending) || res.New == nil {
 		t.Fatalf("rotate: %v", err)
 	}
 	nw := *res.New
-	if _, err := r.Abort(context.Background(), w.Old, Options{Target: target, Reason: "wrong scopes"}); err != nil {
+	if _, err := r.Abort(context.Background(), w.Old, Options{Targets: []string{target}, Reason: "wrong scopes"}); err != nil {
 		t.Fatal(err)
 	}
 	n.Close(context.Background())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -69,7 +70,7 @@ func (s *session) reconcile(ctx context.Context) error {
 	win, ok := lineage.Winner(succ)
 	// A journal past step 3 walks on: the revoke may be its own, whose
 	// answer was lost, and revoking again changes nothing.
-	if !s.old.Active() && !j.OldRevoked && !j.Step.Reached(StepVerified) {
+	if !s.old.Active() && !j.oldRevoked() && !j.State.Reached(Verified) {
 		if kept, found := lineage.NewFamily(keys).Kept(s.old.ID); found {
 			return s.rotatedElsewhere(ctx, kept, keys)
 		}
@@ -118,25 +119,30 @@ func (s *session) fromServer(ctx context.Context) (done bool, err error) {
 }
 
 // rotatedElsewhere closes a rotation whose old key another machine revoked:
-// this machine's env-file target, if it still holds both keys, is left with
-// the new one, the old plaintext leaves the keyring, and a journal of this
-// machine goes to done/. A machine that took part in nothing writes nothing.
+// this machine's targets, when one can be read back for the new key's
+// plaintext, are left with the new key alone; the old plaintext leaves the
+// keyring, and a journal of this machine goes to done/. A machine that took
+// part in nothing writes nothing.
 func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys []client.APIKey) error {
 	j := s.j
-	ref := ref.Of(kept)
+	kr := ref.Of(kept)
 	if j.New != nil && j.New.ID != kept.ID {
-		if mine, ok := keyByID(keys, j.New.ID); ok && mine.Active() && !j.Deployed {
+		if mine, ok := keyByID(keys, j.New.ID); ok && mine.Active() && !j.State.Reached(Deployed) {
 			if err := s.yield(ctx, kept); err != nil {
 				return err
 			}
 		}
 	}
-	hadJournal := j.Step != StepNone || j.New != nil
+	hadJournal := j.State != NotStarted || j.New != nil
 	if j.New == nil || j.New.ID != kept.ID {
-		j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &ref, kept.CreatedAt, kept.CreatedBy.Email, true
+		j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &kr, kept.CreatedAt, kept.CreatedBy.Email, true
 	}
-	j.OldRevoked = true
-	if t, _ := target.Parse(j.Target); hadJournal && j.Deployed && t.Kind == target.KindEnvFile && !j.Step.Reached(StepFinalized) {
+	revokedAt := s.now()
+	if s.old.RevokedAt != nil {
+		revokedAt = *s.old.RevokedAt
+	}
+	j.at(Revoked, revokedAt)
+	if hadJournal && j.State.Reached(Deployed) && !j.State.Reached(Finalized) && len(s.readable()) > 0 {
 		if err := s.finalize(ctx); err != nil {
 			return err
 		}
@@ -148,7 +154,7 @@ func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys
 	if s.old.RevokedBy != nil {
 		by = s.old.RevokedBy.Email
 	}
-	j.advance(StepDone, s.now())
+	j.advance(Done, s.now())
 	s.res.AlreadyRotated = true
 	if s.old.RevokedAt != nil {
 		s.res.FinishedAt = *s.old.RevokedAt
@@ -171,7 +177,7 @@ func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys
 // winner's rotation carried on.
 func (s *session) settle(ctx context.Context) error {
 	j := s.j
-	if j.New == nil || j.Adopted || j.Deployed {
+	if j.New == nil || j.Adopted || j.State.Reached(Deployed) {
 		return nil
 	}
 	delay := s.r.SettleDelay
@@ -210,10 +216,15 @@ func (s *session) settle(ctx context.Context) error {
 func (s *session) yield(ctx context.Context, win client.APIKey) error {
 	j := s.j
 	mine := *j.New
-	if j.Deployed {
+	if j.State.Reached(Deployed) {
+		to := s.journalTargets()
+		abort := "plana keys rotate " + j.Old.ID + " --abort"
+		for _, t := range to {
+			abort += " --to " + t
+		}
 		return fmt.Errorf("two successors of %s are active: %s, deployed from here to %s, and %s, which the race rule keeps (created first, by %s). "+
-			"Call this rotation off here with plana keys rotate %s --abort --to %s, then run plana keys rotate %s again to carry on with %s",
-			j.Old.Prefix, mine.Prefix, j.Target, win.Prefix, win.CreatedBy.Email, j.Old.ID, j.Target, j.Old.ID, win.Prefix)
+			"Call this rotation off here with %s, then run plana keys rotate %s again to carry on with %s",
+			j.Old.Prefix, mine.Prefix, strings.Join(to, ", "), win.Prefix, win.CreatedBy.Email, abort, j.Old.ID, win.Prefix)
 	}
 	if _, err := s.r.API.RevokeKey(ctx, mine.ID); err != nil {
 		return fmt.Errorf("revoking %s, which lost the race to %s: %w", mine.Prefix, win.Prefix, err)
@@ -227,12 +238,12 @@ func (s *session) yield(ctx context.Context, win client.APIKey) error {
 }
 
 // forget deletes a given-up successor's plaintext from this machine.
-func (s *session) forget(ref ref.Key) {
-	if s.plaintext != "" && client.PrefixOf(s.plaintext) == ref.Prefix {
+func (s *session) forget(kr ref.Key) {
+	if s.plaintext != "" && client.PrefixOf(s.plaintext) == kr.Prefix {
 		s.plaintext = ""
 	}
-	if err := s.r.Secrets.Delete(secret.KeyName(ref.ID)); err != nil && !errors.Is(err, secret.ErrNotFound) && !errors.Is(err, secret.ErrUnavailable) {
-		s.rep.Warn(fmt.Sprintf("could not delete %s from the keyring: %v", ref.Prefix, err))
+	if err := s.r.Secrets.Delete(secret.KeyName(kr.ID)); err != nil && !errors.Is(err, secret.ErrNotFound) && !errors.Is(err, secret.ErrUnavailable) {
+		s.rep.Warn(fmt.Sprintf("could not delete %s from the keyring: %v", kr.Prefix, err))
 	}
 }
 
@@ -242,8 +253,8 @@ func (s *session) forget(ref ref.Key) {
 // its journal; else in the issuer's keyring and the target.
 func (s *session) adopt(ctx context.Context, win client.APIKey) error {
 	j := s.j
-	ref := ref.Of(win)
-	j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &ref, win.CreatedAt, win.CreatedBy.Email, true
+	kr := ref.Of(win)
+	j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &kr, win.CreatedAt, win.CreatedBy.Email, true
 	if l, ok := lineage.Parse(win.Description); ok && !j.Emergency {
 		j.Reason = l.Reason
 	}
@@ -254,13 +265,13 @@ func (s *session) adopt(ctx context.Context, win client.APIKey) error {
 		return err
 	}
 	s.rep.Info(fmt.Sprintf("carrying on the rotation under way: %s (%s), created by %s on %s", win.Name, win.Prefix, win.CreatedBy.Email, win.CreatedAt.UTC().Format(time.DateOnly)))
-	return s.record(StepChecked, rotlog.EventJoined, "created by "+win.CreatedBy.Email)
+	return s.record(Checked, rotlog.EventJoined, "created by "+win.CreatedBy.Email)
 }
 
-// logFor logs event about ref, a successor other than the journal's.
-func (s *session) logFor(event string, ref ref.Key, detail string) {
+// logFor logs event about kr, a successor other than the journal's.
+func (s *session) logFor(event string, kr ref.Key, detail string) {
 	saved := s.j.New
-	s.j.New = &ref
+	s.j.New = &kr
 	s.log(event, detail)
 	s.j.New = saved
 }
@@ -283,8 +294,12 @@ func (s *session) heldElsewhere() error {
 		by = "its issuer"
 	}
 	where := "the deploy target"
-	if t, _ := target.Parse(s.target()); t.Kind == target.KindEnvFile {
-		where = t.Arg + " (" + target.NewKeySlot + ")"
+	if rs := s.readable(); len(rs) > 0 {
+		var names []string
+		for _, t := range rs {
+			names = append(names, t.String())
+		}
+		where = strings.Join(names, " or ") + " (" + target.NewKeySlot + ")"
 	}
 	return fmt.Errorf("%w: the new key %s (%s) was created by %s on %s, and only the keyring of the machine that created it holds its plaintext. "+
 		"Run plana keys rotate %s there, which deploys it; this command carries on once %s holds it. "+
@@ -292,19 +307,28 @@ func (s *session) heldElsewhere() error {
 		ErrPending, j.New.Name, j.New.Prefix, by, j.NewCreatedAt.UTC().Format(time.DateOnly), j.Old.ID, where, j.Old.ID)
 }
 
-// plaintextInTarget finds the new key's plaintext in a readable target,
-// under PLANA_KEY_NEW or (once finalized) PLANA_KEY: only a well-formed key
-// with the new key's prefix is taken. It is not tried against the server,
-// where the call would count as the automation using the new key.
+// plaintextInTarget finds the new key's plaintext in a target that can be
+// read back, under PLANA_KEY_NEW or (once finalized) PLANA_KEY: only a
+// well-formed key with the new key's prefix is taken. It is not tried
+// against the server, where the call would count as the automation using
+// the new key.
 func (s *session) plaintextInTarget(ctx context.Context) (string, bool) {
-	t, err := s.open(s.target())
-	if err != nil {
-		return "", false
+	for _, t := range s.readable() {
+		if v, ok, err := target.Find(ctx, t, s.j.New.Prefix); err == nil && ok {
+			s.plaintext = v
+			return v, true
+		}
 	}
-	v, ok, err := target.Find(ctx, t, s.j.New.Prefix)
-	if err != nil || !ok {
-		return "", false
+	return "", false
+}
+
+// readable are this run's targets that can be read back.
+func (s *session) readable() []target.Target {
+	var out []target.Target
+	for _, to := range s.targets() {
+		if t, err := s.open(to); err == nil && t.Readable() {
+			out = append(out, t)
+		}
 	}
-	s.plaintext = v
-	return v, true
+	return out
 }

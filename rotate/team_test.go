@@ -71,7 +71,7 @@ func TestSecondMachineCarriesTheRotationOn(t *testing.T) {
 	// b has no journal and another keyring: it finds a's successor on the
 	// server and its plaintext in the target, and creates nothing.
 	res, err = b.Rotate(context.Background(), w.Old, opts)
-	if !errors.Is(err, ErrPending) || res.New == nil || res.New.ID != nk.ID || res.Step != StepDeployed {
+	if !errors.Is(err, ErrPending) || res.New == nil || res.New.ID != nk.ID || res.State != Deployed {
 		t.Fatalf("machine b: %v, %+v\n%s", err, res, b.Reporter.(*recorder).Text())
 	}
 	if n := len(w.successors(client.StatusAll)); n != 1 {
@@ -138,7 +138,7 @@ func TestPlaintextHeldElsewhereSaysWhoHasIt(t *testing.T) {
 		t.Fatalf("%d successors, want 1", n)
 	}
 	// Once a deploys it, b carries on.
-	if _, err := a.Deploy(context.Background(), w.Old, Options{Target: "env-file:" + w.EnvPath}); err != nil {
+	if _, err := a.Deploy(context.Background(), w.Old, Options{Targets: []string{"env-file:" + w.EnvPath}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Rotate(context.Background(), w.Old, opts); !errors.As(err, new(*GateError)) {
@@ -246,7 +246,7 @@ func TestAbortBeforeTheRevoke(t *testing.T) {
 	rotatetest.Eventually(t, "the automation to use the new key", func() bool { return w.Key(nk.ID).LastUsedAt != nil })
 
 	// Called off from another machine.
-	res, err = b.Abort(context.Background(), w.Old, Options{Target: "env-file:" + w.EnvPath, Reason: "wrong scopes"})
+	res, err = b.Abort(context.Background(), w.Old, Options{Targets: []string{"env-file:" + w.EnvPath}, Reason: "wrong scopes"})
 	if err != nil || res.Aborted == nil || res.Aborted.ID != nk.ID {
 		t.Fatalf("abort: %v %+v", err, res)
 	}
@@ -264,7 +264,7 @@ func TestAbortBeforeTheRevoke(t *testing.T) {
 		t.Fatalf("last log entry %+v", last)
 	}
 	// Twice is once.
-	if _, err := b.Abort(context.Background(), w.Old, Options{Target: "env-file:" + w.EnvPath}); err == nil || !strings.Contains(err.Error(), "nothing to call off") {
+	if _, err := b.Abort(context.Background(), w.Old, Options{Targets: []string{"env-file:" + w.EnvPath}}); err == nil || !strings.Contains(err.Error(), "nothing to call off") {
 		t.Fatalf("second abort: %v", err)
 	}
 
@@ -286,7 +286,7 @@ func TestAbortBeforeTheRevoke(t *testing.T) {
 	if _, err := a.Rotate(context.Background(), w.Old, opts); err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.Abort(context.Background(), w.Old, Options{Target: "env-file:" + w.EnvPath})
+	_, err = b.Abort(context.Background(), w.Old, Options{Targets: []string{"env-file:" + w.EnvPath}})
 	if err == nil || !strings.Contains(err.Error(), "a revoked key cannot be re-enabled") {
 		t.Fatalf("abort after the revoke: %v", err)
 	}
@@ -375,7 +375,7 @@ func TestSingleStepsFromAnotherMachine(t *testing.T) {
 	b := w.machine("b")
 	b.Reporter.(*recorder).OnWait = func() { w.Srv.Advance(2 * time.Hour) }
 	vres, err := b.Verify(context.Background(), w.Old, Options{QuietPeriod: time.Hour, PollInterval: 5 * time.Millisecond, Timeout: 20 * time.Second})
-	if err != nil || vres.New == nil || vres.New.ID != res.New.ID || vres.Step != StepVerified {
+	if err != nil || vres.New == nil || vres.New.ID != res.New.ID || vres.State != Verified {
 		t.Fatalf("verify on b: %v %+v", err, vres)
 	}
 	rres, err := b.Revoke(context.Background(), w.Old, Options{Yes: true})
@@ -386,11 +386,64 @@ func TestSingleStepsFromAnotherMachine(t *testing.T) {
 		t.Fatal("want the old key revoked and one active successor")
 	}
 	// Deploy on a third machine: already rotated.
-	dres, err := w.machine("c").Deploy(context.Background(), w.Old, Options{Target: "env-file:" + w.EnvPath})
+	dres, err := w.machine("c").Deploy(context.Background(), w.Old, Options{Targets: []string{"env-file:" + w.EnvPath}})
 	if err != nil || !dres.AlreadyRotated {
 		t.Fatalf("deploy on c: %v %+v", err, dres)
 	}
 	if _, failed := stop(); failed != 0 {
 		t.Fatalf("%d automation calls failed", failed)
+	}
+}
+
+// A rotation revoked elsewhere leaves this machine's targets with the new
+// key alone, whichever of them is first: here an exec: target comes before
+// the env file that can be read back for the plaintext.
+func TestRevokedElsewhereFinalizesEveryTarget(t *testing.T) {
+	w := newWorld(t)
+	ran := filepath.Join(t.TempDir(), "steps")
+	opts := fastOpts(w)
+	opts.Targets = []string{`exec:echo "$PLANA_STEP" >> ` + ran, "env-file:" + w.EnvPath}
+	opts.NoWait = true
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
+	if !errors.Is(err, ErrPending) || res.New == nil {
+		t.Fatalf("want the rotation at its gate: %v", err)
+	}
+	if _, err := w.API.RevokeKey(context.Background(), w.Old.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err = w.rotator().Rotate(context.Background(), w.Old, opts)
+	if err != nil || !res.AlreadyRotated {
+		t.Fatalf("rerun after the revoke elsewhere: %v %+v\n%s", err, res, w.rep.Text())
+	}
+	if v := envValue(t, w.EnvPath, target.KeySlot); client.PrefixOf(v) != res.New.Prefix {
+		t.Errorf("the env file holds %s under %s, want the new key %s", client.PrefixOf(v), target.KeySlot, res.New.Prefix)
+	}
+	if v := envValue(t, w.EnvPath, target.NewKeySlot); v != "" {
+		t.Errorf("the env file still holds %s", target.NewKeySlot)
+	}
+	if data, _ := os.ReadFile(ran); string(data) != "deploy\nfinalize\n" {
+		t.Errorf("the exec: target ran for %q, want deploy then finalize", data)
+	}
+}
+
+// A machine carrying a rotation on finds the new key's plaintext in any of
+// its targets that can be read back, not only the first.
+func TestCarriedOnPlaintextFromAnyTarget(t *testing.T) {
+	w := newWorld(t)
+	opts := fastOpts(w)
+	opts.NoWait = true
+	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
+	if !errors.Is(err, ErrPending) || res.New == nil {
+		t.Fatalf("machine a: %v", err)
+	}
+	got := filepath.Join(t.TempDir(), "got")
+	opts.Targets = []string{"exec:cat > " + got, "env-file:" + w.EnvPath}
+	b := w.machine("b")
+	res, err = b.Rotate(context.Background(), w.Old, opts)
+	if _, gate := errors.AsType[*GateError](err); !gate || res.State != Deployed {
+		t.Fatalf("machine b: want it deployed and waiting at the gate, got %v\n%s", err, b.Reporter.(*recorder).Text())
+	}
+	if data, _ := os.ReadFile(got); client.PrefixOf(strings.TrimSpace(string(data))) != res.New.Prefix {
+		t.Errorf("the exec: target got %q, want the new key %s", client.PrefixOf(strings.TrimSpace(string(data))), res.New.Prefix)
 	}
 }

@@ -21,7 +21,7 @@ func (s *session) ensureVerified(ctx context.Context) error {
 	s.announce()
 	// The old key is already revoked: only the new key's use is waited
 	// for, so no quiet period to resolve or announce.
-	requireOldQuiet := !s.j.Emergency && !s.j.OldRevoked
+	requireOldQuiet := !s.j.Emergency && !s.j.oldRevoked()
 	var q time.Duration
 	if requireOldQuiet {
 		var err error
@@ -45,7 +45,7 @@ func (s *session) ensureVerified(ctx context.Context) error {
 		}
 		return err
 	}
-	return s.record(StepVerified, rotlog.EventVerified, "")
+	return s.record(Verified, rotlog.EventVerified, "")
 }
 
 // verifyOldQuiet is step 3 with no rotation under way: only the old key's

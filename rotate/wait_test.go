@@ -119,7 +119,7 @@ func TestOutageAtTimeoutIsPending(t *testing.T) {
 	if !errors.Is(err, ErrPending) || !strings.Contains(err.Error(), "Resume with: plana keys rotate "+w.Old.ID) {
 		t.Fatalf("want ErrPending with the command that resumes, got %v", err)
 	}
-	if j, _ := w.rotator().journals().load(w.Old.ID); j == nil || j.Step != StepDeployed {
+	if j, _ := w.rotator().journals().load(w.Old.ID); j == nil || j.State != Deployed {
 		t.Errorf("the rotation is not kept at step 2: %+v", j)
 	}
 }

@@ -61,11 +61,11 @@ type ShowResult struct {
 // RotationUsage is, for a key in an unfinished rotation, both keys' calls
 // per hour on one scale, so the traffic is seen moving to the new key.
 type RotationUsage struct {
-	Old             ref.Key     `json:"old" yaml:"old"`
-	New             ref.Key     `json:"new" yaml:"new"`
-	Step            rotate.Step `json:"step" yaml:"step"`
-	OldCallsPerHour []int       `json:"old_calls_per_hour_48h" yaml:"old_calls_per_hour_48h"`
-	NewCallsPerHour []int       `json:"new_calls_per_hour_48h" yaml:"new_calls_per_hour_48h"`
+	Old             ref.Key      `json:"old" yaml:"old"`
+	New             ref.Key      `json:"new" yaml:"new"`
+	Step            rotate.State `json:"step" yaml:"step"`
+	OldCallsPerHour []int        `json:"old_calls_per_hour_48h" yaml:"old_calls_per_hour_48h"`
+	NewCallsPerHour []int        `json:"new_calls_per_hour_48h" yaml:"new_calls_per_hour_48h"`
 	// Migration is each source of the old key, and whether it has reached
 	// the new one yet.
 	Migration []gate.Migration `json:"migration" yaml:"migration"`
@@ -212,7 +212,7 @@ func rotationUsage(ctx context.Context, c *client.Client, stateDir func() (strin
 		if it.New == nil || (it.Old.ID != k.ID && it.New.ID != k.ID) {
 			continue
 		}
-		ru := &RotationUsage{Old: it.Old, New: *it.New, Step: it.Step}
+		ru := &RotationUsage{Old: it.Old, New: *it.New, Step: it.State}
 		other := it.New.ID
 		if it.New.ID == k.ID {
 			other = it.Old.ID

@@ -180,7 +180,7 @@ func TestShowDuringRotation(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		ru := res.Rotation
-		if ru == nil || ru.Old.ID != rot.Old.ID || ru.New.ID != rot.New.ID || ru.Step != rotate.StepDeployed {
+		if ru == nil || ru.Old.ID != rot.Old.ID || ru.New.ID != rot.New.ID || ru.Step != rotate.Deployed {
 			t.Fatalf("show %s: rotation %+v", key, ru)
 		}
 		if last(ru.NewCallsPerHour) != 5 || len(ru.OldCallsPerHour) != 48 || len(ru.NewCallsPerHour) != 48 {

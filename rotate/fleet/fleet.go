@@ -191,7 +191,7 @@ func Rotate(ctx context.Context, r *rotate.Rotator, keys []client.APIKey, o Opti
 		if o.Policy != nil {
 			jobs[i] = o.Policy(k)
 		} else {
-			jobs[i] = Job{Targets: targetsOf(o.Options)}
+			jobs[i] = Job{Targets: o.Targets}
 		}
 		jobs[i].Key = k
 	}
@@ -233,7 +233,7 @@ func Rotate(ctx context.Context, r *rotate.Rotator, keys []client.APIKey, o Opti
 		rep.Step(fmt.Sprintf("[%d/%d] %s (%s)", started, len(jobs), job.Key.Name, job.Key.Prefix))
 		mu.Unlock()
 		eo := o.Options
-		eo.Target, eo.Targets = "", job.Targets
+		eo.Targets = job.Targets
 		if job.QuietPeriod > 0 && o.QuietPeriod == 0 {
 			eo.QuietPeriod = job.QuietPeriod
 		}
@@ -244,15 +244,4 @@ func Rotate(ctx context.Context, r *rotate.Rotator, keys []client.APIKey, o Opti
 		}
 	})
 	return res, res.Err()
-}
-
-// targetsOf are the targets the options give, if any.
-func targetsOf(o rotate.Options) []string {
-	switch {
-	case len(o.Targets) > 0:
-		return o.Targets
-	case o.Target != "":
-		return []string{o.Target}
-	}
-	return nil
 }

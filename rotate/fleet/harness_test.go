@@ -62,5 +62,5 @@ func (w *world) mintOld(name string) {
 // fastOpts are options for a rotation to the world's env file that waits
 // no longer than a test may.
 func fastOpts(w *world) rotate.Options {
-	return rotate.Options{Target: "env-file:" + w.EnvPath, QuietPeriod: time.Hour, PollInterval: 5 * time.Millisecond, Timeout: 20 * time.Second}
+	return rotate.Options{Targets: []string{"env-file:" + w.EnvPath}, QuietPeriod: time.Hour, PollInterval: 5 * time.Millisecond, Timeout: 20 * time.Second}
 }

@@ -65,7 +65,7 @@ func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Opti
 		rep.Info("no active key issued by " + email)
 		return &Result{}, nil
 	}
-	if err := CheckSharedTargets(targetsOf(o.Options), len(plan)); err != nil {
+	if err := CheckSharedTargets(o.Targets, len(plan)); err != nil {
 		return nil, err
 	}
 	if o.Reason == "" {

@@ -172,7 +172,7 @@ func TestIssuedByRefusesOneSharedTarget(t *testing.T) {
 			w.mintOld("Second sync (2025)")
 			before := len(w.Keys(client.StatusAll))
 			opts := fastOpts(w)
-			opts.Target, opts.NoWait = strings.Replace(target, "ENV", w.EnvPath, 1), true
+			opts.Targets, opts.NoWait = []string{strings.Replace(target, "ENV", w.EnvPath, 1)}, true
 			_, err := RotateIssuedBy(context.Background(), w.rotator(), "ana@example.com", Options{Options: opts})
 			if !errors.Is(err, rotate.ErrUsage) || !strings.Contains(err.Error(), "rotation.targets") {
 				t.Fatalf("want a usage error pointing at rotation.targets, got %v", err)

@@ -167,7 +167,7 @@ func TestRotateCommandAgainstEmulator(t *testing.T) {
 	if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
 		t.Fatalf("json: %v\n%s", err, e.Out)
 	}
-	if res.New == nil || res.Step != rotate.StepDeployed || res.Gate == nil || res.Gate.NewUsed {
+	if res.New == nil || res.State != rotate.Deployed || res.Gate == nil || res.Gate.NewUsed {
 		t.Fatalf("result %+v", res)
 	}
 	// Durations read as they were given, not as nanoseconds.
@@ -185,7 +185,7 @@ func TestRotateCommandAgainstEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st []rotate.StatusItem
-	if err := json.Unmarshal(e.Out.Bytes(), &st); err != nil || len(st) != 1 || st[0].Step != rotate.StepDeployed {
+	if err := json.Unmarshal(e.Out.Bytes(), &st); err != nil || len(st) != 1 || st[0].State != rotate.Deployed {
 		t.Fatalf("status %v %s", err, e.Out)
 	}
 

@@ -75,7 +75,7 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 			if it.New != nil {
 				nk = keyLabel(*it.New)
 			}
-			t.AddRow(keyLabel(it.Old), nk, string(it.Step), textsafe.Clean(it.WaitingOn), cmdutil.FuzzyAgo(now, it.Since))
+			t.AddRow(keyLabel(it.Old), nk, it.State.String(), textsafe.Clean(it.WaitingOn), cmdutil.FuzzyAgo(now, it.Since))
 		}
 		if err := t.Render(); err != nil {
 			return err

@@ -264,7 +264,7 @@ func printResult(ios *iostreams.IOStreams, output string, res *rotate.Result) er
 	case res.Done:
 		fmt.Fprintf(w, "%s Rotated %s to %s\n", cs.SuccessIcon(), keyLabel(res.Old), keyLabel(*res.New))
 	case res.New != nil:
-		fmt.Fprintf(w, "%s %s → %s: at step %s\n", cs.WarningIcon(), textsafe.Clean(res.Old.Prefix), keyLabel(*res.New), res.Step)
+		fmt.Fprintf(w, "%s %s → %s: at step %s\n", cs.WarningIcon(), textsafe.Clean(res.Old.Prefix), keyLabel(*res.New), res.State)
 	}
 	if res.Gate != nil && !res.Gate.Passed {
 		fmt.Fprintln(w, "  "+res.Gate.Summary())
