@@ -14,16 +14,51 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 # The commit's date, not the build's: one commit builds the same bytes
 # (goreleaser stamps {{ .CommitDate }}, the same instant in the same form).
 DATE      ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo none)
 LDFLAGS   := -s -w -X github.com/plana-cli/plana/internal/build.Version=$(VERSION) \
              -X github.com/plana-cli/plana/internal/build.Commit=$(COMMIT) \
              -X github.com/plana-cli/plana/internal/build.Date=$(DATE)
 
-.PHONY: all build demo demo-check test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
+.PHONY: all build image release-image demo demo-check test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/plana ./cmd/bos-emulator
+
+# The container image, with no Docker daemon: plana built for each of
+# IMAGE_PLATFORMS as a release builds it, then put by cmd/plana-image on an
+# empty base with CA certificates and a non-root user, every timestamp the
+# commit's. One archive holds every platform: an OCI layout that `docker
+# load` also reads (see the README, "The container image").
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE           ?= plana:$(subst +,-,$(VERSION))
+
+image:
+	@set -e; bins=; for p in $(IMAGE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; out=$(BIN)/$${os}_$${arch}/plana; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/plana; \
+	  bins="$$bins --binary $$p=$$out"; \
+	done; \
+	$(GO) run ./cmd/plana-image $$bins --version '$(VERSION)' --revision '$(REVISION)' --created '$(DATE)' \
+	  --name '$(IMAGE)' --out dist/plana-image.tar
+
+# The release's image, from the linux binaries goreleaser left in dist/ (the
+# archives' very bytes), named IMAGE_REPO:VERSION. release-check runs it
+# after a snapshot; a release's publisher (.goreleaser.yaml) runs it with
+# IMAGE_TAGS, and each tag is pushed to IMAGE_REPO.
+IMAGE_REPO ?= ghcr.io/plana-cli/plana
+IMAGE_TAGS ?=
+
+release-image:
+	@set -e; version=$$(sed -n 's/.*"version":"\([^"]*\)".*/\1/p' dist/metadata.json 2>/dev/null); \
+	[ -n "$$version" ] || { echo "release-image: no version in dist/metadata.json: run goreleaser first"; exit 1; }; \
+	bin() { set -- dist/plana_$$1_*/plana; [ $$# -eq 1 ] && [ -f "$$1" ] || { echo "release-image: want one dist/plana_$$1_*/plana, found: $$*" >&2; exit 1; }; echo "$$1"; }; \
+	amd64=$$(bin linux_amd64); arm64=$$(bin linux_arm64); \
+	push=; for tag in $(IMAGE_TAGS); do push="$$push --push $(IMAGE_REPO):$$tag"; done; \
+	$(GO) run ./cmd/plana-image --binary linux/amd64=$$amd64 --binary linux/arm64=$$arm64 \
+	  --version "$$version" --revision '$(REVISION)' --created '$(DATE)' \
+	  --name "$(IMAGE_REPO):$$(printf %s "$$version" | tr + -)" --out dist/plana-image.tar $$push
 
 # A full rotation against a local bos-emulator, with a live automation, in a
 # D-Bus session and keyring of its own.
@@ -92,13 +127,14 @@ docs-check:
 
 # .goreleaser.yaml checked and built as a snapshot for all six targets, then
 # the archives checked for the binary, man pages and completions, and for an
-# SBOM beside each; then built again, and every archive, SBOM and binary
-# must have the same checksum: one commit builds the same bytes. The first
-# run compiles goreleaser (about 10 minutes on 2 cores) and builds the
-# targets (about 11 minutes cold); the second build reuses the build cache
-# and takes a few minutes, and catches what differs between two builds of
-# one commit (a build date, a file's time in an archive, an SBOM's serial
-# number). goreleaser reads the commit from git only when a remote is
+# SBOM beside each, and the container image built from the linux binaries
+# (release-image; a snapshot pushes nothing); then built again, and every
+# archive, SBOM, binary and the image must have the same checksum: one
+# commit builds the same bytes. The first run compiles goreleaser (about
+# 10 minutes on 2 cores) and builds the targets (about 11 minutes cold);
+# the second build reuses the build cache and takes a few minutes, and
+# catches what differs between two builds of one commit (a build date, a
+# file's time in an archive or an image, an SBOM's serial number). goreleaser reads the commit from git only when a remote is
 # configured, so a clone without one gets a stand-in for this run.
 GORELEASER := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 RELEASE_GIT := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=.)
@@ -129,18 +165,20 @@ release-check:
 	  case "$$got" in "$$want "*) echo "release-check: $$got";; \
 	    *) echo "release-check: plana version printed \"$$got\", want \"$$want ...\" (the commit's date)"; exit 1;; esac; \
 	fi
+	@$(MAKE) --no-print-directory release-image
 	@set -e; first=$$(mktemp); log=$$(mktemp); trap 'rm -f "$$first" "$$log"' EXIT; \
-	sums() ( cd dist && cat checksums.txt && sha256sum $$(find . -mindepth 2 -type f \( -name plana -o -name plana.exe -o -name bos-emulator -o -name bos-emulator.exe \) | sort) ); \
+	sums() ( cd dist && cat checksums.txt && sha256sum plana-image.tar $$(find . -mindepth 2 -type f \( -name plana -o -name plana.exe -o -name bos-emulator -o -name bos-emulator.exe \) | sort) ); \
 	sums >"$$first"; head=$$(git rev-parse HEAD; git status --porcelain); \
 	echo "release-check: building the same commit again"; \
 	$(RELEASE_GIT) $(GORELEASER) release --snapshot --clean >"$$log" 2>&1 || { cat "$$log"; exit 1; }; \
+	$(MAKE) --no-print-directory release-image >>"$$log" 2>&1 || { cat "$$log"; exit 1; }; \
 	if [ "$$head" != "$$(git rev-parse HEAD; git status --porcelain)" ]; then \
 	  echo "release-check: the work tree changed between the two builds (a commit or an edit): run it again"; exit 1; \
 	fi; \
 	if ! sums | diff "$$first" -; then \
 	  echo "release-check: a second build of this commit differs (above: < first build, > second)"; exit 1; \
 	fi; \
-	echo "release-check: two builds of one commit gave the same $$(wc -l <dist/checksums.txt) archives and SBOMs and the same 12 binaries"
+	echo "release-check: two builds of one commit gave the same $$(wc -l <dist/checksums.txt) archives and SBOMs, the same 12 binaries and the same image"
 
 # Every performance figure against its baseline in one run (see bench/):
 # prints the table and rewrites docs/benchmarks.md. Not part of make test.
