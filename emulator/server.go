@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"path"
 	"runtime"
 	"strconv"
@@ -42,6 +43,11 @@ type Config struct {
 	DevEndpoints bool
 	// Faults injects failures into /v1/ requests.
 	Faults FaultConfig
+	// TrustForwardedFor takes each call's source_ip from X-Forwarded-For,
+	// as a server behind a proxy does, so tests and demos can play callers
+	// from other networks. Only for a server on loopback: anyone else could
+	// write any address into the log.
+	TrustForwardedFor bool
 	// Logger receives one line per request; nil disables the request log.
 	Logger io.Writer
 }
@@ -262,7 +268,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Method:    r.Method,
 			Path:      p,
 			Status:    bw.status,
-			SourceIP:  remoteIP(r.RemoteAddr),
+			SourceIP:  s.sourceIP(r),
 			UserAgent: r.UserAgent(),
 		}, !c.refused, !c.rechecked)
 		switch {
@@ -356,6 +362,22 @@ func cleanPath(p string) string {
 		c = "/" + c
 	}
 	return c
+}
+
+// sourceIP is the caller's address for the execution log: the connection's
+// peer or, with TrustForwardedFor, the client-most address of
+// X-Forwarded-For (the first one, which the proxy nearest the client wrote).
+// A header that does not start with an address is ignored.
+func (s *Server) sourceIP(r *http.Request) string {
+	if s.cfg.TrustForwardedFor {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			first, _, _ := strings.Cut(xff[0], ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+				return a.Unmap().String()
+			}
+		}
+	}
+	return remoteIP(r.RemoteAddr)
 }
 
 func remoteIP(addr string) string {

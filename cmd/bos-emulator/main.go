@@ -78,10 +78,11 @@ refused (exit 1, naming the process that holds it), whatever path reaches it
 (a symlink, a hard link), because a revoke is seen at once only by the
 process that made it. The locks are SQLite's exclusive lock on the database
 file and the file DB.lock beside it, released when the process ends. The
-database is created at mode 0600 (its -wal file follows). --dev-endpoints is
-refused unless --listen is a loopback address, and the dev endpoints answer
-only requests with Content-Type: application/json, a loopback Host and no
-Origin header, so that no web page can move the clock or hold a request.
+database is created at mode 0600 (its -wal file follows). --dev-endpoints and
+--trust-forwarded-for are refused unless --listen is a loopback address, and
+the dev endpoints answer only requests with Content-Type: application/json, a
+loopback Host and no Origin header, so that no web page can move the clock or
+hold a request.
 
 Every phase of a request is bounded: 10 s for the headers (at most 8 KiB),
 10 s for the body, 10 s for the client to take the answer, 2 min for idle
@@ -112,6 +113,7 @@ func run(args []string, stderr io.Writer) int {
 		envFile     = fs.String("automation-env-file", "", "with --seed demo: write PLANA_KEY=<the nightly automation's key> here (mode 0600)")
 		quiet       = fs.Bool("quiet", false, "do not log a line per request")
 		maxConns    = fs.Int("max-conns", defaultLimits.conns, "connections open at once; past it a new connection replaces the longest idle one")
+		trustXFF    = fs.Bool("trust-forwarded-for", false, "take each call's source_ip in the execution log from X-Forwarded-For (its first address), as a server behind a proxy does, to play callers from other networks; only with a loopback --listen")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -140,6 +142,9 @@ func run(args []string, stderr io.Writer) int {
 	if *dev && !loopback(*listen) {
 		return usage("--dev-endpoints needs a loopback --listen (127.0.0.1, [::1] or localhost), not %q: they move the clock and hold requests for anyone who can reach them", *listen)
 	}
+	if *trustXFF && !loopback(*listen) {
+		return usage("--trust-forwarded-for needs a loopback --listen (127.0.0.1, [::1] or localhost), not %q: on any other address every caller could write the source address of its choice into the execution log", *listen)
+	}
 	g, err := duration.Parse(*granularity)
 	if err != nil || g < 0 {
 		return usage("--last-used-granularity %q: want a duration such as 0, 1m, 1h or 1d", *granularity)
@@ -160,6 +165,7 @@ func run(args []string, stderr io.Writer) int {
 		LastUsedGranularity: g,
 		DevEndpoints:        *dev,
 		Faults:              fc,
+		TrustForwardedFor:   *trustXFF,
 	}
 	if !*quiet {
 		cfg.Logger = stderr

@@ -288,6 +288,24 @@ func TestDevEndpointsOnlyOnLoopback(t *testing.T) {
 	}
 }
 
+// A trusted X-Forwarded-For lets any caller write any source address into
+// the log: only on loopback, refused before the database is touched.
+func TestTrustForwardedForOnlyOnLoopback(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "bos.db")
+	for _, listen := range []string{"0.0.0.0:8787", ":8787", "[::]:8787", "192.0.2.1:8787", "bos.example.com:8787"} {
+		var out strings.Builder
+		if code := run([]string{"--trust-forwarded-for", "--listen", listen, "--db", db}, &out); code != 2 {
+			t.Errorf("--trust-forwarded-for --listen %s: exit %d, want 2", listen, code)
+		}
+		if !strings.Contains(out.String(), "--trust-forwarded-for needs a loopback --listen") || !strings.Contains(out.String(), listen) {
+			t.Errorf("--listen %s: the refusal does not say why:\n%s", listen, out.String())
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused start touched the database: %v", err)
+	}
+}
+
 // start runs bin and returns the URL from its first stderr line.
 func start(t *testing.T, bin string, args ...string) (url string, stderr func() string, wait func() int, signal func(os.Signal)) {
 	t.Helper()
