@@ -187,7 +187,8 @@ func (s *Server) SeedDemoMember(ctx context.Context) (string, error) {
 
 // SeedDemo fills an unseeded database with the demo workspace: an admin and a
 // member, and keys of various ages issued by both, one over a year old with
-// a month of nightly calls, one never used, one revoked.
+// a month of nightly calls, one never used, one revoked; the others have
+// weeks of their own usual calls (demoHistory), a baseline for an audit.
 func (s *Server) SeedDemo(ctx context.Context) (SeedResult, error) {
 	var seeded bool
 	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM users WHERE email = ?)`, demoAdmin).Scan(&seeded); err != nil {
@@ -215,10 +216,10 @@ func (s *Server) SeedDemo(ctx context.Context) (SeedResult, error) {
 		return s.MintKey(ctx, user.ID, name, scopes, now.Add(-age))
 	}
 	const day = 24 * time.Hour
-	if res.AdminToken, _, err = mint(ana, "plana admin (2026)", []string{client.ScopeManage}, 21*day); err != nil {
+	var admin, nightly, webhook, legacy client.APIKey
+	if res.AdminToken, admin, err = mint(ana, "plana admin (2026)", []string{client.ScopeManage}, 21*day); err != nil {
 		return SeedResult{}, err
 	}
-	var nightly, webhook, legacy client.APIKey
 	if res.AutomationKey, nightly, err = mint(ana, "Nightly stock sync (2025)", []string{"stock:read", "stock:write"}, 395*day); err != nil {
 		return SeedResult{}, err
 	}
@@ -262,6 +263,7 @@ func (s *Server) SeedDemo(ctx context.Context) (SeedResult, error) {
 	for i := 3; i >= 1; i-- {
 		call(legacy, legacyRevoked.Add(-time.Duration(i)*day), "POST", "/v1/stock-imports", "192.0.2.44", "legacy-import/0.9")
 	}
+	entries = append(entries, demoHistory(now, admin, webhook)...)
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, e := range entries {
 			if err := insertLogEntry(ctx, tx, e); err != nil {
