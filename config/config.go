@@ -81,6 +81,7 @@ type Config struct {
 	notify       []string
 	machineName  string
 	hostname     func() (string, error)
+	allow        []AllowRule
 }
 
 // Profile is the profile in use.
@@ -156,6 +157,11 @@ func (c *Config) Get(key string) (string, error) {
 			return "", nil
 		}
 		return flowYAML(c.notify), nil
+	case KeyAuditAllow:
+		if len(c.allow) == 0 {
+			return "", nil
+		}
+		return flowYAML(allowYAML(c.allow)), nil
 	default:
 		parts := make([]string, len(c.overrides))
 		for i, o := range c.overrides {

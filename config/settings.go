@@ -19,6 +19,7 @@ const (
 	KeyTargets          = "rotation.targets"
 	KeyNotify           = "notify"
 	KeyMachineName      = "machine_name"
+	KeyAuditAllow       = "audit.allow"
 )
 
 type kind int
@@ -31,6 +32,7 @@ const (
 	kindTargets
 	kindNotify
 	kindMachineName
+	kindAllow
 )
 
 type setting struct {
@@ -47,6 +49,7 @@ var settings = []setting{
 	{KeyTargets, "PLANA_ROTATION_TARGETS", "", "", "deploy targets by key name, for keys rotate --due and --issued-by: a list of {match: GLOB, to: [TARGET, ...], cadence, quiet_period} (as a string: the same list in YAML)", kindTargets},
 	{KeyNotify, "PLANA_NOTIFY", "", "", "hooks told of every rotation event, one JSON line on stdin per run: exec:CMD or a list of them", kindNotify},
 	{KeyMachineName, "PLANA_MACHINE_NAME", "", "", "this machine's name, sent in the User-Agent of plana's requests (plana/VERSION (OS; NAME)) so the execution log shows which machine used which management key: letters, digits, '.', '-' and '_', at most 64 characters", kindMachineName},
+	{KeyAuditAllow, "PLANA_AUDIT_ALLOW", "", "", "expected callers keys audit does not flag (a new region, a new client): a list of {match: GLOB, source_ip: CIDR, user_agent: GLOB} (as a string: the same list in YAML)", kindAllow},
 }
 
 func lookupSetting(key string) (setting, error) {
@@ -134,6 +137,12 @@ func (c *Config) apply(s setting, raw any) error {
 			return err
 		}
 		c.machineName = n
+	case kindAllow:
+		a, err := parseAllow(raw)
+		if err != nil {
+			return err
+		}
+		c.allow = a
 	case kindOverrides:
 		ov, err := parseOverrides(raw)
 		if err != nil {

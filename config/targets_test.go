@@ -113,3 +113,67 @@ func TestBadTargetsSayWhatToWrite(t *testing.T) {
 		t.Errorf("a notify hook that is not exec: %v", err)
 	}
 }
+
+func TestAuditAllow(t *testing.T) {
+	setenv(t, nil)
+	c, err := Load(Options{Path: writeFile(t, `profiles:
+  default:
+    audit:
+      allow:
+        - match: "Nightly stock sync*"
+          source_ip: 198.51.100.0/24
+        - match: "*"
+          user_agent: "stock-sync/*"
+          source_ip: 2001:db8::7
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.AuditAllow()
+	if len(got) != 2 || got[0] != (AllowRule{Match: "Nightly stock sync*", SourceIP: "198.51.100.0/24"}) ||
+		got[1] != (AllowRule{Match: "*", SourceIP: "2001:db8::7", UserAgent: "stock-sync/*"}) {
+		t.Fatalf("audit.allow %+v", got)
+	}
+	if s, _ := c.Get(KeyAuditAllow); !strings.Contains(s, "source_ip: 198.51.100.0/24") || c.Source(KeyAuditAllow).Kind != SourceFile {
+		t.Errorf("config get audit.allow = %s (%s)", s, c.Source(KeyAuditAllow))
+	}
+
+	setenv(t, map[string]string{"PLANA_AUDIT_ALLOW": `[{match: "CI *", user_agent: "curl/*"}]`})
+	path := writeFile(t, "")
+	if c, err = Load(Options{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.AuditAllow(); len(got) != 1 || got[0].UserAgent != "curl/*" || c.Source(KeyAuditAllow).Kind != SourceEnv {
+		t.Errorf("from PLANA_AUDIT_ALLOW: %+v", got)
+	}
+	setenv(t, nil)
+	if c, err = Load(Options{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(KeyAuditAllow, `[{match: "Webhook*", source_ip: 192.0.2.0/24}]`); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if c, err = Load(Options{Path: path}); err != nil {
+		t.Fatalf("reading back what config set wrote: %v\n%s", err, data)
+	}
+	if got := c.AuditAllow(); len(got) != 1 || got[0].SourceIP != "192.0.2.0/24" {
+		t.Errorf("after config set: %+v\n%s", got, data)
+	}
+
+	for _, tc := range []struct{ body, want string }{
+		{`[{source_ip: 192.0.2.0/24}]`, "no match"},
+		{`[{match: "*"}]`, "allows every call"},
+		{`[{match: "*", source_ip: 192.0.2.0/33}]`, "not an address or a CIDR"},
+		{`[{match: "*", source_ip: somewhere}]`, "not an address or a CIDR"},
+		{`[{match: "[", user_agent: x}]`, "bad glob"},
+		{`[{match: "*", user_agent: x, region: eu}]`, `unknown field "region"`},
+		{`{match: "*"}`, "want a list"},
+	} {
+		setenv(t, map[string]string{"PLANA_AUDIT_ALLOW": tc.body})
+		_, err := Load(Options{Path: writeFile(t, "")})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), KeyAuditAllow) {
+			t.Errorf("%s: want %q naming %s, got %v", tc.body, tc.want, KeyAuditAllow, err)
+		}
+	}
+}

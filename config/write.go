@@ -38,6 +38,9 @@ func (c *Config) Set(key, value string) error {
 	case kindTargets:
 		rules, _ := parseTargets(value)
 		stored = targetsYAML(rules)
+	case kindAllow:
+		rules, _ := parseAllow(value)
+		stored = allowYAML(rules)
 	case kindNotify:
 		hooks, _ := parseNotify(value)
 		list := make([]any, len(hooks))
