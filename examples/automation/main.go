@@ -20,6 +20,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -66,10 +67,13 @@ type options struct {
 	apiURL    string
 	userAgent string
 	path      string
-	statsFile string
-	interval  time.Duration
-	workers   int
-	once      bool
+	// forwardedFor, when set, is sent as X-Forwarded-For: a bos-emulator
+	// run with --trust-forwarded-for logs it as the caller's address.
+	forwardedFor string
+	statsFile    string
+	interval     time.Duration
+	workers      int
+	once         bool
 }
 
 // Stats is what the stats file holds, rewritten atomically as calls finish.
@@ -96,12 +100,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.apiURL, "api-url", getenv(envAPIURL), "BOS API base URL (default $"+envAPIURL+")")
 	fs.StringVar(&o.userAgent, "user-agent", "stock-sync/1.4", "User-Agent sent with every call (the execution log shows it)")
 	fs.StringVar(&o.path, "path", "/v1/stock-levels", "the path every call asks for, URL-escaped (the execution log shows it)")
+	fs.StringVar(&o.forwardedFor, "forwarded-for", "", "send X-Forwarded-For: IP, so that a bos-emulator run with --trust-forwarded-for logs the calls as coming from IP (another network)")
 	fs.StringVar(&o.statsFile, "stats-file", "", "write call counts as JSON to this file after every call")
 	fs.DurationVar(&o.interval, "interval", time.Second, "time between calls")
 	fs.IntVar(&o.workers, "workers", 1, "how many workers call at once, each every --interval")
 	fs.BoolVar(&o.once, "once", false, "make one call and exit: 0 if it succeeded, 1 if not")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: automation --env-file FILE [--api-url URL] [--interval D] [--stats-file FILE] [--user-agent UA] [--workers N] [--once]\n\n")
+		fmt.Fprintf(stderr, "Usage: automation --env-file FILE [--api-url URL] [--interval D] [--stats-file FILE] [--user-agent UA] [--path PATH] [--forwarded-for IP] [--workers N] [--once]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +123,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, fmt.Errorf("--interval must be positive, got %s", o.interval)
 	case o.workers < 1 || o.workers > 1000:
 		return o, fmt.Errorf("--workers must be from 1 to 1000, got %d", o.workers)
+	}
+	if o.forwardedFor != "" {
+		if _, err := netip.ParseAddr(o.forwardedFor); err != nil {
+			return o, fmt.Errorf("--forwarded-for %q is not an IP address", o.forwardedFor)
+		}
 	}
 	return o, nil
 }
@@ -141,7 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	tr.MaxIdleConnsPerHost = opts.workers
 	// One transport for the whole run keeps connections alive across
 	// ticks even though the client is rebuilt for every call.
-	hc := &http.Client{Transport: answeredBy{next: tr}}
+	hc := &http.Client{Transport: answeredBy{next: tr, forwardedFor: opts.forwardedFor}}
 	if opts.once {
 		ok := newWorker(opts, logger, "", hc, t).tick(ctx)
 		if err := t.write(); err != nil {
@@ -370,9 +380,19 @@ type answeredKey struct{}
 // answeredBy notes the prefix of the key whose request got a 2xx answer.
 // The client falls back from PLANA_KEY_NEW to PLANA_KEY on its own; this is
 // how the worker learns which one the server accepted, to log the switch.
-type answeredBy struct{ next http.RoundTripper }
+//
+// It also plays a caller from another network: with forwardedFor set, each
+// request says it was forwarded for that address.
+type answeredBy struct {
+	next         http.RoundTripper
+	forwardedFor string
+}
 
 func (t answeredBy) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.forwardedFor != "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("X-Forwarded-For", t.forwardedFor)
+	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		return nil, err

@@ -40,9 +40,9 @@ type fixture struct {
 	newInfo client.APIKey
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, cfg ...emulator.Config) *fixture {
 	t.Helper()
-	srv, url := emutest.Start(t, emulator.Config{})
+	srv, url := emutest.Start(t, append(cfg, emulator.Config{})[0])
 	ctx := context.Background()
 	user, err := srv.CreateUser(ctx, "ana@example.com", "admin", []string{client.ScopeManage, "stock:read"})
 	if err != nil {
@@ -286,6 +286,26 @@ func TestOnce(t *testing.T) {
 	assertNoSecrets(t, "log", stderr.String(), f.secrets())
 }
 
+// --forwarded-for plays a caller from another network: an emulator that
+// trusts X-Forwarded-For logs the calls as coming from that address.
+func TestForwardedFor(t *testing.T) {
+	f := newFixture(t, emulator.Config{TrustForwardedFor: true})
+	envFile := filepath.Join(t.TempDir(), "stolen.env")
+	writeEnv(t, envFile, "PLANA_KEY="+f.oldKey)
+	var stderr syncBuffer
+	if code := run(context.Background(), []string{"--env-file", envFile, "--api-url", f.url, "--once",
+		"--forwarded-for", "192.0.2.66", "--user-agent", "curl/8.5.0", "--path", "/v1/orders/7"}, noEnv, &stderr); code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	es, err := f.admin.ExecutionLog(context.Background(), client.ExecutionLogOptions{KeyID: f.oldInfo.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].SourceIP != "192.0.2.66" || es[0].UserAgent != "curl/8.5.0" || es[0].Path != "/v1/orders/7" {
+		t.Fatalf("log %+v, want one call from 192.0.2.66", es)
+	}
+}
+
 func TestBadEnvFile(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
@@ -334,6 +354,7 @@ func TestUsage(t *testing.T) {
 		{"no workers", []string{"--env-file", "x.env", "--workers", "0"}, map[string]string{"PLANA_API_URL": "http://h"}, "--workers must be from 1 to 1000"},
 		{"stray argument", []string{"--env-file", "x.env", "now"}, map[string]string{"PLANA_API_URL": "http://h"}, `unexpected argument "now"`},
 		{"unknown flag", []string{"--key", "x"}, nil, "flag provided but not defined: -key"},
+		{"bad forwarded-for", []string{"--env-file", "x.env", "--forwarded-for", "elsewhere"}, map[string]string{"PLANA_API_URL": "http://h"}, `--forwarded-for "elsewhere" is not an IP address`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
