@@ -28,8 +28,12 @@ const (
 	Aborted            Kind = "aborted"
 )
 
+// Suspicious is one finding of `plana keys audit`: calls the key's owners
+// did not make.
+const Suspicious Kind = "suspicious"
+
 // Kinds lists every kind, for documentation and tests.
-var Kinds = []Kind{Started, Created, Deployed, Waiting, Verified, Finalized, Revoked, RefusedAfterRevoke, Failed, Aborted}
+var Kinds = []Kind{Started, Created, Deployed, Waiting, Verified, Finalized, Revoked, RefusedAfterRevoke, Failed, Aborted, Suspicious}
 
 // Step is the step of the procedure an event belongs to.
 type Step string
@@ -42,6 +46,8 @@ const (
 	StepFinalize Step = "finalize"
 	StepRevoke   Step = "revoke"
 	StepAbort    Step = "abort"
+	// StepAudit is keys audit's, outside any rotation.
+	StepAudit Step = "audit"
 )
 
 // Text is any text that comes from outside plana's own code (a key's name,
@@ -64,10 +70,14 @@ func KeyOf(k client.APIKey) Key {
 	return Key{ID: Text(k.ID), Name: Text(k.Name), Prefix: Text(k.Prefix)}
 }
 
-// Source is a place a key is still called from.
+// Source is a place a key is still called from, or (in a suspicious
+// event) the calls of one caller.
 type Source struct {
 	SourceIP  Text      `json:"source_ip"`
 	UserAgent Text      `json:"user_agent"`
+	Method    Text      `json:"method,omitempty"`
+	Path      Text      `json:"path,omitempty"`
+	FirstSeen time.Time `json:"first_seen,omitzero"`
 	LastSeen  time.Time `json:"last_seen,omitzero"`
 	Count     int       `json:"count,omitempty"`
 }
@@ -85,9 +95,12 @@ type Event struct {
 	Actor Text      `json:"actor"`
 	// Target is the deploy target an event of step 2 or 4 is about.
 	Target Text `json:"target,omitempty"`
-	// Sources are what a waiting rotation waits on, or where a revoked key
-	// is still refused from.
+	// Sources are what a waiting rotation waits on, where a revoked key is
+	// still refused from, or a suspicious finding's calls.
 	Sources []Source `json:"sources,omitempty"`
-	Reason  Text     `json:"reason,omitempty"`
-	Error   Text     `json:"error,omitempty"`
+	// Finding is a suspicious event's kind of finding (new-source, burst,
+	// ...), with why it is unusual in Reason.
+	Finding Text `json:"finding,omitempty"`
+	Reason  Text `json:"reason,omitempty"`
+	Error   Text `json:"error,omitempty"`
 }
