@@ -8,13 +8,14 @@ import (
 // Exit codes, documented in `plana help exit-codes`. cmd/root maps errors
 // onto them in one place.
 const (
-	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2 // bad flags or arguments
-	ExitPending = 3 // a gate is not met yet, or work is pending: run again later
-	ExitAuth    = 4 // not authenticated
-	ExitDue     = 5 // `keys due`: keys are due for rotation
-	ExitCancel  = 130
+	ExitOK         = 0
+	ExitFailure    = 1
+	ExitUsage      = 2 // bad flags or arguments
+	ExitPending    = 3 // a gate is not met yet, or work is pending: run again later
+	ExitAuth       = 4 // not authenticated
+	ExitDue        = 5 // `keys due`: keys are due for rotation
+	ExitSuspicious = 6 // `keys audit`: calls the keys' owners did not make
+	ExitCancel     = 130
 )
 
 // FlagError is a usage error: the message is printed with the command's usage

@@ -19,7 +19,7 @@ KEY may be a key id (key_…), a public prefix (pa_live_AB7K2XYZ) or an exact na
 A name shared by several keys is an error listing them, unless exactly one of them
 is active.`,
 	})
-	cmd.AddCommand(NewCmdList(f, nil), NewCmdShow(f, nil), NewCmdSecret(f, nil))
+	cmd.AddCommand(NewCmdList(f, nil), NewCmdShow(f, nil), NewCmdSecret(f, nil), NewCmdAudit(f, nil))
 	cmd.AddCommand(rotationCommands(f)...)
 	return cmd
 }

@@ -30,6 +30,9 @@ const exitCodesHelp = `plana's exit status tells scripts what happened:
   4    not authenticated: no token anywhere, BOS refused it, or the
        stored token is bound to another API (Try: plana auth login)
   5    keys are due for rotation ("plana keys due")
+  6    suspicious calls found: "plana keys audit" flagged calls the
+       keys' owners did not make (with --rotate: unless a rotation
+       failed, 1, or still waits for its new key in use, 3)
   130  interrupted (Ctrl-C)
 `
 

@@ -39,7 +39,8 @@ your automation next to the old one, waits until the old key falls silent, and o
 then revokes it.
 
 Exit codes: 0 done, 1 error, 2 usage or configuration, 3 gate not met yet /
-work pending, 4 not authenticated, 5 keys due. See "plana help exit-codes".`,
+work pending, 4 not authenticated, 5 keys due, 6 suspicious calls found
+(keys audit). See "plana help exit-codes".`,
 		Example: `  $ plana auth login
   $ plana keys list
   $ plana keys rotate "Nightly stock sync (2025)" \

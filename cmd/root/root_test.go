@@ -70,7 +70,7 @@ func TestHelpGolden(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, e.ErrOut)
 	}
 	golden(t, "help.golden", e.Out.String())
-	for _, want := range []string{"0 done", "2 usage", "3 gate not met yet", "4 not authenticated", "5 keys due", "exit-codes", "environment"} {
+	for _, want := range []string{"0 done", "2 usage", "3 gate not met yet", "4 not authenticated", "5 keys due", "6 suspicious calls found", "exit-codes", "environment"} {
 		if !strings.Contains(e.Out.String(), want) {
 			t.Errorf("plana --help lacks %q", want)
 		}
@@ -80,7 +80,7 @@ func TestHelpGolden(t *testing.T) {
 func TestHelpTopics(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	if code := run(e, "help", "exit-codes"); code != 0 || !strings.Contains(e.Out.String(), "130  interrupted") {
+	if code := run(e, "help", "exit-codes"); code != 0 || !strings.Contains(e.Out.String(), "130  interrupted") || !strings.Contains(e.Out.String(), "6    suspicious calls found") {
 		t.Errorf("help exit-codes: exit %d\n%s", code, e.Out)
 	}
 	if code := run(e, "help", "environment"); code != 0 {
@@ -183,6 +183,7 @@ func TestTypedErrorsMapToExitCodes(t *testing.T) {
 		{cmdutil.Pendingf("the old key was used 3 minutes ago"), 3},
 		{&cmdutil.ExitError{Code: cmdutil.ExitDue, Err: errors.New("2 keys due")}, 5},
 		{&cmdutil.ExitError{Code: cmdutil.ExitDue, Err: cmdutil.ErrSilent}, 5},
+		{&cmdutil.ExitError{Code: cmdutil.ExitSuspicious, Err: cmdutil.ErrSilent}, 6},
 		{fmt.Errorf("wrapped: %w", cmdutil.ErrCancel), 130},
 		{cmdutil.ErrSilent, 1},
 		{&client.APIError{StatusCode: 401}, 4},
@@ -288,14 +289,17 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 // No command takes three stray arguments: a new command whose validator is
-// cobra's, or missing, still exits 2.
+// cobra's, or missing, still exits 2. A command whose usage says it takes
+// any number (KEY...) resolves each, and fails on the first unknown one.
 func TestEveryCommandRefusesStrayArguments(t *testing.T) {
 	e := cmdtest.New(t)
 	var paths [][]string
+	variadic := map[string]bool{}
 	var walk func(c *cobra.Command, path []string)
 	walk = func(c *cobra.Command, path []string) {
 		if c.Runnable() && !c.Hidden {
 			paths = append(paths, path)
+			variadic[strings.Join(path, " ")] = strings.Contains(c.Use, "KEY...")
 		}
 		for _, sub := range c.Commands() {
 			walk(sub, append(append([]string(nil), path...), sub.Name()))
@@ -306,6 +310,12 @@ func TestEveryCommandRefusesStrayArguments(t *testing.T) {
 		t.Fatalf("walked %d commands, want every one", len(paths))
 	}
 	for _, p := range paths {
+		if variadic[strings.Join(p, " ")] {
+			if code := run(e, append(p, "stray1", "stray2", "stray3")...); code != cmdutil.ExitFailure || !strings.Contains(e.ErrOut.String(), `no such key named "stray1"`) {
+				t.Errorf("plana %s stray1 stray2 stray3: exit %d, want 1 for the unknown KEY; stderr:\n%s", strings.Join(p, " "), code, e.ErrOut)
+			}
+			continue
+		}
 		if code := run(e, append(p, "stray1", "stray2", "stray3")...); code != cmdutil.ExitUsage {
 			t.Errorf("plana %s stray1 stray2 stray3: exit %d, want 2; stderr:\n%s", strings.Join(p, " "), code, e.ErrOut)
 		}

@@ -247,9 +247,9 @@ func Run(ctx context.Context, api *client.Client, keys []client.APIKey, opts Opt
 	return a.Report(), nil
 }
 
-// spanWords says a window's length the way a person would: "30 days",
+// SpanWords says a window's length the way a person would: "30 days",
 // "1 hour", else as a flag takes it ("90m").
-func spanWords(d time.Duration) string {
+func SpanWords(d time.Duration) string {
 	plural := func(n int64, unit string) string {
 		if n == 1 {
 			return "1 " + unit

@@ -232,9 +232,9 @@ func (a *Auditor) thin(k *keyState) string {
 		return "created " + created + ", inside the audited window: no history to judge its calls by"
 	case history < need:
 		return "created " + created + ", " + roughSpan(history) + " before the audited window: too little history to judge (" +
-			spanWords(need) + " needed)"
+			SpanWords(need) + " needed)"
 	case k.base.calls < MinBaselineCalls:
-		return pluralCalls(k.base.calls) + " in the " + spanWords(a.opts.Baseline) + " before the audited window: too little history to judge (" +
+		return pluralCalls(k.base.calls) + " in the " + SpanWords(a.opts.Baseline) + " before the audited window: too little history to judge (" +
 			pluralCalls(MinBaselineCalls) + " needed)"
 	}
 	return ""

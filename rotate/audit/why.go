@@ -62,7 +62,7 @@ func (c *collector) finish(a *Auditor, k *keyState) []Finding {
 // (stock-sync)".
 func (a *Auditor) why(k *keyState, d *draft, f Finding) string {
 	b := &k.base
-	in := spanWords(a.opts.Baseline)
+	in := SpanWords(a.opts.Baseline)
 	switch d.kind {
 	case NewSource:
 		return sourcesWords(f, d.subject) + " never seen in " + in + "; known: " + b.knownRanges() + b.hoursWords(d.calls)
