@@ -354,8 +354,12 @@ func printAudit(ios *iostreams.IOStreams, rep *audit.Report) error {
 	row := func(kr audit.KeyReport, kind string, count int, first, last time.Time, calls []audit.CallGroup, why string) {
 		g := calls[0]
 		ip := g.SourceIP
-		if len(calls) > 1 {
-			ip += fmt.Sprintf(" (+%d more)", len(calls)-1)
+		addrs := map[string]bool{}
+		for _, c := range calls {
+			addrs[c.SourceIP] = true
+		}
+		if len(addrs) > 1 {
+			ip += fmt.Sprintf(" (+%d more)", len(addrs)-1)
 		}
 		ua := g.UserAgent
 		if ua == "" {
