@@ -19,7 +19,7 @@ LDFLAGS   := -s -w -X github.com/plana-cli/plana/internal/build.Version=$(VERSIO
              -X github.com/plana-cli/plana/internal/build.Commit=$(COMMIT) \
              -X github.com/plana-cli/plana/internal/build.Date=$(DATE)
 
-.PHONY: all build image release-image demo demo-check test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
+.PHONY: all build image release-image demo demo-check demo-incident test test-inner vet fmt-check vulncheck docs docs-check release-check bench clean
 
 all: build
 
@@ -64,6 +64,11 @@ release-image:
 # D-Bus session and keyring of its own.
 demo:
 	bash scripts/demo.sh
+
+# A compromise, found by keys audit and handled by its --rotate, with a
+# stranger and the automation on two networks, in a keyring of its own.
+demo-incident:
+	bash scripts/demo-incident.sh
 
 # The demo run beside a keyring that answers, which must hold none of the
 # demo's entries afterwards.
