@@ -186,7 +186,7 @@ func (b *bench) explain(db string, entries int) error {
 	queries := []struct{ what, q string }{
 		{"the gate's log read (one key, since a time)", `SELECT seq, id, at, key_id, key_prefix, method, path, status, source_ip, user_agent
 			FROM execution_log WHERE key_id = 'k' AND at >= 0 ORDER BY at DESC, seq DESC LIMIT 1001`},
-		{"the log's next page", `SELECT seq FROM execution_log WHERE key_id = 'k' AND at >= 0 AND (at < 5 OR (at = 5 AND seq < 9)) ORDER BY at DESC, seq DESC LIMIT 1001`},
+		{"the log's next page", `SELECT seq FROM execution_log WHERE key_id = 'k' AND at >= 0 AND at <= 5 AND (at < 5 OR seq < 9) ORDER BY at DESC, seq DESC LIMIT 1001`},
 		{"keys list, a page", `SELECT k.id FROM api_keys k JOIN users cu ON cu.id = k.created_by LEFT JOIN users ru ON ru.id = k.revoked_by
 			WHERE k.revoked_at IS NULL AND (k.created_at > 0 OR (k.created_at = 0 AND k.id > 'x')) ORDER BY k.created_at, k.id LIMIT 1001`},
 		{"authentication of a key not yet cached", `SELECT k.id FROM api_keys k JOIN users u ON u.id = k.created_by WHERE k.public_id = 'p'`},

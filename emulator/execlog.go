@@ -26,32 +26,49 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 		where = append(where, "key_prefix = ?")
 		args = append(args, v)
 	}
-	for _, p := range []struct{ name, op string }{{"since", ">="}, {"until", "<"}} {
-		v := q.Get(p.name)
+	var bound [2]*int64 // since, until
+	for i, name := range []string{"since", "until"} {
+		v := q.Get(name)
 		if v == "" {
 			continue
 		}
 		t, ok := parseTimeParam(v)
 		if !ok {
-			writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, p.name+" must be an RFC 3339 time")
+			writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, name+" must be an RFC 3339 time")
 			return
 		}
-		where = append(where, "at "+p.op+" ?")
-		args = append(args, nanos(t))
+		n := nanos(t)
+		bound[i] = &n
+	}
+	if bound[0] != nil {
+		where = append(where, "at >= ?")
+		args = append(args, *bound[0])
 	}
 	size, ok := pageSize(w, q.Get("page_size"))
 	if !ok {
 		return
 	}
-	if tok := q.Get("page_token"); tok != "" {
+	// The page's upper end is the cursor's position when it comes before
+	// until, so that it bounds the index scan: with both, SQLite scans from
+	// until down, and each page of a long log costs more than the last.
+	switch tok := q.Get("page_token"); {
+	case tok != "":
 		at, seqStr, ok := decodeCursor(tok)
 		seq, err := strconv.ParseInt(seqStr, 10, 64)
 		if !ok || err != nil {
 			writeError(w, http.StatusBadRequest, client.CodeInvalidRequest, "invalid page_token")
 			return
 		}
-		where = append(where, "(at < ? OR (at = ? AND seq < ?))")
+		if bound[1] != nil && *bound[1] <= at {
+			where = append(where, "at < ?")
+			args = append(args, *bound[1])
+			break
+		}
+		where = append(where, "at <= ? AND (at < ? OR seq < ?)")
 		args = append(args, at, at, seq)
+	case bound[1] != nil:
+		where = append(where, "at < ?")
+		args = append(args, *bound[1])
 	}
 	// seq orders entries stamped in the same nanosecond; the cursor needs it.
 	type logRow struct {

@@ -86,6 +86,48 @@ func TestExecutionLog(t *testing.T) {
 	}
 }
 
+// A walk over a time range, every key at once, pages of 3: each entry once,
+// newest first, whatever the cursor and until say together (the cursor
+// bounds the page from above when it comes before until; an until before
+// the cursor bounds it alone).
+func TestLogPagesOverARange(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.mint(e.member, "automation", "stock:read")
+	for range 10 {
+		e.want(e.do("GET", "/v1/stock-levels", tok, nil), 200, "")
+	}
+	all := e.logEntries("?page_size=1000")
+	at := func(ts time.Time) string { return url.QueryEscape(ts.Format(time.RFC3339Nano)) }
+	since, until := all[len(all)-2].At, all[1].At // the oldest and the newest left out
+	q := "?page_size=3&since=" + at(since) + "&until=" + at(until)
+	var walked []string
+	for page := 0; ; page++ {
+		p := decode[client.ExecutionLogResponse](t, e.do("GET", "/v1/execution-log"+q, e.adminToken, nil))
+		for _, en := range p.Entries {
+			walked = append(walked, en.ID)
+		}
+		if p.NextPageToken == "" {
+			break
+		}
+		if page == 0 {
+			// The same token with an until before its position: only what
+			// is before that until.
+			early := decode[client.ExecutionLogResponse](t, e.do("GET", "/v1/execution-log?page_size=1000&page_token="+p.NextPageToken+"&until="+at(all[8].At), e.adminToken, nil))
+			if len(early.Entries) != len(all)-9 || early.Entries[0].ID != all[9].ID {
+				t.Errorf("a token with an earlier until: %d entries from %s, want %d from %s", len(early.Entries), early.Entries[0].ID, len(all)-9, all[9].ID)
+			}
+		}
+		q = "?page_size=3&since=" + at(since) + "&until=" + at(until) + "&page_token=" + p.NextPageToken
+	}
+	var want []string
+	for _, en := range all[2 : len(all)-1] {
+		want = append(want, en.ID)
+	}
+	if fmt.Sprint(walked) != fmt.Sprint(want) {
+		t.Fatalf("walked %v\nwant   %v", walked, want)
+	}
+}
+
 func TestConcurrentRequestsAllLogged(t *testing.T) {
 	e := newEnv(t)
 	tok, k := e.mint(e.admin, "busy", "stock:read")
