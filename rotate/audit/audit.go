@@ -194,8 +194,9 @@ func (a *Auditor) Window() (baselineSince, since, until time.Time) {
 	return a.baseSince, a.since, a.until
 }
 
-// AddPage takes one page of the log, in any order; entries of other keys or
-// outside the windows are passed over.
+// AddPage takes the next page of the log, newest entries first as the API
+// gives them (each key's busiest hour is counted as its entries stream by);
+// entries of other keys or outside the windows are passed over.
 func (a *Auditor) AddPage(entries []client.ExecutionLogEntry) {
 	a.pages++
 	for _, e := range entries {

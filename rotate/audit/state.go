@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"time"
+	"unique"
 
 	"github.com/plana-cli/plana/client"
 )
@@ -94,7 +95,10 @@ func (k *keyState) observe(e client.ExecutionLogEntry) {
 	gk := groupKey{ip: e.SourceIP, ua: e.UserAgent, method: e.Method, shape: pathShape(e.Path), status: e.Status, hour: hourOf(e.At)}
 	g := k.groups[gk]
 	if g == nil {
-		g = &group{path: e.Path, first: e.At, last: e.At}
+		// A caller is a group in each hour it calls: its text is kept once
+		// for them all (and for every key), not once per hour.
+		gk.ip, gk.ua, gk.method, gk.shape = intern(gk.ip), intern(gk.ua), intern(gk.method), intern(gk.shape)
+		g = &group{path: intern(e.Path), first: e.At, last: e.At}
 		k.groups[gk] = g
 	}
 	g.calls++
@@ -105,6 +109,8 @@ func (k *keyState) observe(e client.ExecutionLogEntry) {
 		g.last = e.At
 	}
 }
+
+func intern(s string) string { return unique.Make(s).Value() }
 
 // call is one group with its key, as the judging reads them.
 type call struct {
