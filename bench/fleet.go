@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -344,12 +345,20 @@ func automate(ctx context.Context, url, envFile, ua string, failed *atomic.Int64
 // getrusage's ru_maxrss of a child starts from the forking parent's
 // resident set, which would report the bench's own size.
 func runPlana(ctx context.Context, bin string, env, args []string) (int, int64, []byte, error) {
-	cmd := exec.CommandContext(ctx, bin, append(args, "--yes")...)
-	cmd.Env = env
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	code, peak, _, err := runMeasured(ctx, bin, env, append(args, "--yes"), &out, &out)
+	return code, peak, out.Bytes(), err
+}
+
+// runMeasured runs plana with args as given, its output to stdout and
+// stderr, and reports its exit code, its peak RSS in KiB, as runPlana does,
+// and the CPU time it used (user and system).
+func runMeasured(ctx context.Context, bin string, env, args []string, stdout, stderr io.Writer) (int, int64, time.Duration, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
-		return 0, 0, nil, err
+		return 0, 0, 0, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -364,9 +373,9 @@ func runPlana(ctx context.Context, bin string, env, args []string) (int, int64, 
 		case err := <-done:
 			var ee *exec.ExitError
 			if err != nil && !errors.As(err, &ee) {
-				return 0, 0, out.Bytes(), err
+				return 0, 0, 0, err
 			}
-			return cmd.ProcessState.ExitCode(), peak, out.Bytes(), nil
+			return cmd.ProcessState.ExitCode(), peak, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 		case <-tick.C:
 		}
 	}

@@ -52,6 +52,7 @@ var sectionTitles = []struct{ key, title string }{
 	{"scale", "5. Scale: 100,000 keys, 1,000,000 log entries"},
 	{"go", "6. Go benchmarks"},
 	{"fleet", "7. Fleet: 100 keys at once"},
+	{"audit", "8. Audit: 1,000,000 log entries, every key in one pass"},
 }
 
 func verdict(f figure) string {
