@@ -375,11 +375,11 @@ func printAudit(ios *iostreams.IOStreams, rep *audit.Report) error {
 			rows++
 		}
 		if kr.Verdict == audit.TooLittleHistory {
-			first, last := kr.Callers[0].FirstSeen, kr.Callers[0].LastSeen
+			first, last, count := kr.Callers[0].FirstSeen, kr.Callers[0].LastSeen, 0
 			for _, g := range kr.Callers {
-				first, last = minTime(first, g.FirstSeen), maxTime(last, g.LastSeen)
+				first, last, count = minTime(first, g.FirstSeen), maxTime(last, g.LastSeen), count+g.Count
 			}
-			row(kr, audit.TooLittleHistory, kr.Calls-kr.Allowed, first, last, kr.Callers, kr.Note)
+			row(kr, audit.TooLittleHistory, count, first, last, kr.Callers, kr.Note)
 			rows++
 		}
 	}
