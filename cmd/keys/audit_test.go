@@ -218,7 +218,7 @@ func TestAuditRotate(t *testing.T) {
 	e.IO.SetStdinTTY(true)
 	e.IO.SetStderrTTY(true)
 	e.In.WriteString("n\n")
-	_, err := runAudit(t, e, "--all", "--rotate")
+	_, err := runAudit(t, e, "--all", "--rotate", "--timeout", "5s")
 	if exitCode(err) != cmdutil.ExitSuspicious || !strings.Contains(e.ErrOut.String(), "Rotate Nightly stock sync (2025)") ||
 		!strings.Contains(e.ErrOut.String(), "Not rotated") {
 		t.Fatalf("declined: exit %d, stderr:\n%s", exitCode(err), e.ErrOut.String())
