@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -76,6 +77,12 @@ func New(spec string, opts Options) (*Secret, error) {
 	cfg, err := loader.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("%s: finding the cluster: %w: check `kubectl config get-contexts` (KUBECONFIG, the context's name)", ref, err)
+	}
+	if cfg.ExecProvider != nil {
+		// client-go gives a credential plugin this process's whole
+		// environment, then the kubeconfig's variables, the last winning:
+		// an empty PLANA_TOKEN keeps the management key from it.
+		cfg.ExecProvider.Env = append(cfg.ExecProvider.Env, clientcmdapi.ExecEnvVar{Name: "PLANA_TOKEN", Value: ""})
 	}
 	s := &Secret{ref: ref, context: ref.Context, timeout: opts.RolloutTimeout}
 	if s.context == "" {

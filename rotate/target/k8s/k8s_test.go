@@ -2,8 +2,12 @@ package k8s_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,6 +37,7 @@ func TestKubernetes(t *testing.T) {
 
 	t.Run("slots", func(t *testing.T) { testSlots(t, admin, kubeconfig) })
 	t.Run("KUBECONFIG and contexts", func(t *testing.T) { testContexts(t, cluster, admin) })
+	t.Run("exec credential plugin", func(t *testing.T) { testExecPlugin(t, cluster, admin) })
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, admin, kubeconfig) })
 	t.Run("conflict", func(t *testing.T) { testConflict(t, cluster, admin) })
 	t.Run("rollout", func(t *testing.T) { testRollout(t, admin, kubeconfig) })
@@ -141,6 +146,62 @@ func testContexts(t *testing.T, cluster *storetest.Cluster, admin *kubernetes.Cl
 	if _, err := k8s.New("prod/contexts", k8s.Options{}); err == nil || !strings.Contains(err.Error(), "kubectl config") {
 		t.Errorf("without any kubeconfig: %v", err)
 	}
+}
+
+// testExecPlugin: credentials from an exec plugin, as EKS, GKE and AKS
+// give them, and the plugin never sees the management key.
+func testExecPlugin(t *testing.T, cluster *storetest.Cluster, admin *kubernetes.Clientset) {
+	ctx := context.Background()
+	key := storetest.NewKey(t)
+	createSecret(t, admin, "exec", map[string]string{"PLANA_KEY": key})
+	dir := t.TempDir()
+	seen := filepath.Join(dir, "plugin-env")
+	plugin := filepath.Join(dir, "plugin")
+	script := "#!/bin/sh\nenv > '" + seen + "'\nprintf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%s\"}}' '" + cluster.Token + "'\n"
+	if err := os.WriteFile(plugin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	ca, err := os.ReadFile(cluster.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: u
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: %s
+      interactiveMode: Never
+contexts:
+- name: via-plugin
+  context: {cluster: c, user: u}
+current-context: via-plugin
+`, cluster.Server, base64.StdEncoding.EncodeToString(ca), plugin)
+	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PLANA_TOKEN", storetest.NewKey(t))
+	s, err := k8s.New("prod/exec", k8s.Options{Kubeconfig: kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "PLANA_KEY")
+	if err != nil || got["PLANA_KEY"] != key {
+		t.Fatalf("through the exec plugin: %d keys, %v", len(got), err)
+	}
+	env, err := os.ReadFile(seen)
+	if err != nil {
+		t.Fatal("the plugin never ran")
+	}
+	storetest.AssertNoKeys(t, "the credential plugin's environment", string(env))
 }
 
 func testRefusals(t *testing.T, admin *kubernetes.Clientset, kubeconfig string) {
