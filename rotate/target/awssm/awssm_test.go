@@ -66,6 +66,7 @@ func TestSecretsManagerSlots(t *testing.T) {
 	if string(others) != `{"DB_PASSWORD":"hunter2hunter2","nested":{"a":[1,2]},"port":5432}` {
 		t.Errorf("the other fields are now %s", others)
 	}
+	storetest.AssertNoKeys(t, "kumo's output", storetest.ServerLogs(t))
 }
 
 func TestSecretsManagerRefusals(t *testing.T) {

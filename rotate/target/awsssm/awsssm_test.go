@@ -88,6 +88,7 @@ func TestParameterStoreSlots(t *testing.T) {
 	if got, err := empty.Get(ctx, "PLANA_KEY", "PLANA_KEY_NEW"); err != nil || len(got) != 0 {
 		t.Errorf("an empty path read as %d parameters, %v", len(got), err)
 	}
+	storetest.AssertNoKeys(t, "kumo's output", storetest.ServerLogs(t))
 }
 
 func TestParameterStorePaths(t *testing.T) {
