@@ -343,11 +343,13 @@ func (c *invariantCheck) run(rotated []string) {
 	// holds even when the journal that should name it is lost.
 	started := state(ts).started
 	// The server's own truth, whichever machines took part: each key has at
-	// most one active successor by lineage (the race rule's winner).
+	// most one active successor by lineage the admin believes (the race
+	// rule's winner); a claimant plana ignores is not one.
 	winners := map[string]bool{}
 	for _, old := range keys {
 		var active []string
-		for _, k := range lineage.Successors(old, keys) {
+		succ, _ := lineage.Successors(old, keys, me.User)
+		for _, k := range succ {
 			if k.Active() {
 				active = append(active, k.Prefix)
 			}
@@ -355,7 +357,7 @@ func (c *invariantCheck) run(rotated []string) {
 		if len(active) > 1 {
 			c.fail("%s has %d active successors: %s", old.Prefix, len(active), strings.Join(active, ", "))
 		}
-		if w, ok := lineage.Winner(lineage.Successors(old, keys)); ok {
+		if w, ok := lineage.Winner(succ); ok {
 			winners[w.ID] = true
 		}
 	}

@@ -81,8 +81,12 @@ func (s *session) ensureDeployed(ctx context.Context) error {
 	if len(targets) == 0 {
 		s.rep.Info(fmt.Sprintf("no deploy target: give the automation the new key (plana keys secret %s) next to the old one, trying the new one first", j.New.ID))
 	} else if err := s.deployTargets(ctx); err != nil {
-		if j.PlaintextStored {
+		switch {
+		case j.PlaintextStored:
 			return fmt.Errorf("%w\nThe new key %s is safe in the keyring and not deployed yet: fix the target, then run the same command again", err, j.New.Prefix)
+		case j.Adopted:
+			// Another machine's key: the error says who holds its plaintext.
+			return err
 		}
 		return fmt.Errorf("%w\nThe new key %s was only in this run's memory (no keyring): the next run revokes it and issues another", err, j.New.Prefix)
 	}

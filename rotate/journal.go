@@ -32,6 +32,9 @@ type Journal struct {
 	PlaintextStored bool           `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
 	OwnCalls        []string       `json:"own_calls,omitempty"`
 	Abandoned       []ref.Key      `json:"abandoned,omitempty"`
+	// PassedOver are the successors an emergency found and did not carry
+	// on: still active, never this rotation's, never the race's winner.
+	PassedOver []ref.Key `json:"passed_over,omitempty"`
 	// Targets are where the new key goes, and how far each got.
 	Targets []TargetState `json:"targets,omitempty"`
 	// State is how far the procedure got; Times, when it reached each

@@ -53,12 +53,21 @@ func (p *planner) reconcile(ctx context.Context) error {
 		return err
 	}
 	if !s.old.Active() {
-		if kept, ok := lineage.NewFamily(keys).Kept(s.old.ID); ok {
+		if kept, ok := lineage.NewFamily(keys, s.caller).Kept(s.old.ID); ok {
 			p.add("do nothing: %s was already rotated to %s (%s)", s.old.Prefix, kept.Name, kept.Prefix)
 		}
 		return nil
 	}
-	if win, ok := lineage.Winner(lineage.Successors(s.old, keys)); ok {
+	succ := s.successors(keys)
+	if s.j.Emergency {
+		for _, k := range succ {
+			if k.Active() {
+				p.add("pass over %s (%s), created by %s: an emergency carries on no existing successor (revoke it afterwards with %s)", k.Name, k.Prefix, k.CreatedBy.Email, revokeCommand(k.ID))
+			}
+		}
+		return nil
+	}
+	if win, ok := lineage.Winner(succ); ok {
 		kr := ref.Of(win)
 		s.j.New, s.j.Adopted = &kr, true
 		p.add("carry on the rotation under way: %s (%s), created by %s", win.Name, win.Prefix, win.CreatedBy.Email)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plana-cli/plana/client"
@@ -282,4 +283,35 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// revokeAlone is keys revoke of a key that no rotation replaces: step 5 has
+// nothing to finish, so it refuses, and plana goes on as if any claimant
+// did not exist. With --force it revokes the key as one nobody should use
+// (a successor an emergency passed over, a claimant): refused afterwards,
+// its plaintext deleted from this keyring, the revoke logged. No journal:
+// there is no rotation to resume.
+func (s *session) revokeAlone(ctx context.Context) error {
+	// reconcile has answered for a revoked key: rotated elsewhere, or
+	// nothing to do.
+	k := s.old
+	if !s.opts.Force {
+		return fmt.Errorf("no rotation of %s (%s) is under way: nothing was revoked. Step 5 revokes an old key once a successor has taken its place; "+
+			"start one with plana keys rotate %s, or, to revoke it with nothing to replace it (a key nobody should use), run %s",
+			k.Name, k.Prefix, k.ID, strings.TrimSuffix(revokeCommand(k.ID), " --yes"))
+	}
+	s.rep.Warn(fmt.Sprintf("REVOKING %s (%s) WITH NO SUCCESSOR (--force): whatever still uses it fails from now on", k.Name, k.Prefix))
+	if err := s.confirm(fmt.Sprintf("Revoke %s (%s)? Nothing replaces it, and it stops working within seconds.", k.Name, k.Prefix)); err != nil {
+		return err
+	}
+	if err := s.revokeOld(ctx); err != nil {
+		return err
+	}
+	s.rep.Info(fmt.Sprintf("revoked %s (%s)", k.Name, k.Prefix))
+	s.log(rotlog.EventRevoked, "forced (--force): no successor replaces it")
+	if err := s.checkRefused(ctx); err != nil {
+		return err
+	}
+	s.j.advance(Done, s.now())
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/plana-cli/plana/internal/notify"
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/lineage"
 	"github.com/plana-cli/plana/rotate/ref"
 	"github.com/plana-cli/plana/rotate/rotlog"
 )
@@ -55,6 +56,10 @@ type Rotator struct {
 	StateDir   string
 	Reporter   Reporter
 	LocalActor string // user@host; found from the OS when empty
+	// MachineName is this machine's name (config machine_name): each
+	// successor's lineage names it as where the plaintext went, unless the
+	// run has no keyring. "": none is named.
+	MachineName string
 	// Notify, when set, hears of each event of every rotation.
 	Notify *notify.Notifier
 	// Feed, when set and running, serves the gate's reads of every rotation
@@ -149,6 +154,12 @@ type Result struct {
 	FinishedAt     time.Time `json:"finished_at,omitzero"`
 	// Aborted is the new key a rotation called off revoked.
 	Aborted *ref.Key `json:"aborted,omitempty"`
+	// Claimants are keys that claim to replace the old key and are not
+	// believed: shown, and otherwise ignored.
+	Claimants []lineage.Claimant `json:"claimants,omitempty"`
+	// PassedOver are the successors already there that an emergency did
+	// not carry on: each still to revoke once nothing uses it.
+	PassedOver []ref.Key `json:"passed_over,omitempty"`
 	// Refused are the calls that still presented the old key after its
 	// revoke, by source, as step 5's watch saw them.
 	Refused []gate.Source `json:"refused_after_revoke,omitempty"`
@@ -307,6 +318,10 @@ func (r *Rotator) Revoke(ctx context.Context, key client.APIKey, opts Options) (
 			return s.plan(ctx)
 		}
 		if done, err := s.fromServer(ctx); done || err != nil {
+			return s.result(), err
+		}
+		if s.j.New == nil && s.j.Pending == nil {
+			err := s.revokeAlone(ctx)
 			return s.result(), err
 		}
 		return s.walk(ctx, stepRevoke)

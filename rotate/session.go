@@ -26,9 +26,11 @@ type session struct {
 	lock      *flock.Flock
 	old       client.APIKey
 	actor     ref.Actor
-	plaintext string   // the new key's, when created by this run
-	keyless   bool     // no keyring: the plaintext lives only in this run
-	row       *stepRow // the row being walked, whose heading announce shows
+	caller    client.User // the management key's user: whose successors are believed (lineage.Successors)
+	lost      *ref.Key    // this run's successor, revoked when it lost the race
+	plaintext string      // the new key's, when created by this run
+	keyless   bool        // no keyring: the plaintext lives only in this run
+	row       *stepRow    // the row being walked, whose heading announce shows
 	// gate is step 3's, kept for step 5's last check in the same run: it
 	// reads on from where step 3 left off, not the whole look-back again.
 	gate   *gate.Gate
@@ -94,16 +96,24 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		return nil, fmt.Errorf("checking the management key: %w", err)
 	}
 	s.actor = ref.Actor{Email: me.User.Email, Local: r.localActor()}
+	s.caller = me.User
 	if j == nil {
 		now := s.now()
 		j = &Journal{Old: ref.Of(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
 			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now}
 		j.setTargets(opts.Targets)
-	} else if opts.Emergency != "" && !j.Emergency {
-		// An emergency overrides a planned rotation already under way.
-		j.Emergency, j.Reason = true, opts.Reason
 	}
 	s.j = j
+	if opts.Emergency != "" && !j.Emergency {
+		// An emergency overrides a planned rotation already under way, and
+		// carries on no successor it did not create, even one this
+		// rotation carried on before.
+		j.Emergency, j.Reason = true, opts.Reason
+		if j.Adopted && j.New != nil && !j.oldRevoked() {
+			s.passedOver(*j.New, j.NewCreatedBy, j.NewCreatedAt)
+			j.reset()
+		}
+	}
 	s.res = &Result{Old: j.Old, DryRun: opts.DryRun, Journal: s.js.path(j.Old.ID)}
 	return s, nil
 }
@@ -170,7 +180,7 @@ func (s *session) record(st State, event, detail string) error {
 func (s *session) result() *Result {
 	res := s.res
 	res.New, res.State, res.Done = s.j.New, s.j.State, s.j.State == Done
-	res.Emergency, res.Reason = s.j.Emergency, s.j.Reason
+	res.Emergency, res.Reason, res.PassedOver = s.j.Emergency, s.j.Reason, s.j.PassedOver
 	res.Targets = slices.Clone(s.j.Targets)
 	res.QuietPeriod = duration.JSON(s.j.quiet())
 	return res

@@ -32,9 +32,15 @@ const defaultSettleDelay = 2 * time.Second
 var errDone = errors.New("rotation already finished")
 
 // description is the successor's description, its lineage claim, that
-// step 1 gives it.
+// step 1 gives it. It names this machine when the plaintext goes into its
+// keyring (a keyless run hands it only to the targets).
 func (s *session) description() string {
-	return lineage.Claim{OldPrefix: s.old.Prefix, OldName: s.old.Name, By: s.actor.Email, On: s.now(), Reason: s.j.Reason}.Description()
+	host := s.r.MachineName
+	if s.keyless {
+		host = ""
+	}
+	return lineage.Claim{OldPrefix: s.old.Prefix, OldName: s.old.Name, By: s.actor.Email, On: s.now(), Host: host,
+		Reason: s.j.Reason, Emergency: s.j.Emergency}.Description()
 }
 
 // allKeys lists every key of the workspace, active and revoked, and takes
@@ -51,9 +57,11 @@ func (s *session) allKeys(ctx context.Context) ([]client.APIKey, error) {
 }
 
 // reconcile runs before step 1. A successor already on the server is carried
-// on, not duplicated, whichever machine made it; a successor of this journal
-// that another machine's beat, or that was revoked elsewhere, gives way; an
-// old key revoked elsewhere means the rotation is over.
+// on, not duplicated, whichever machine made it, when the caller believes it
+// (claims that are not believed are shown and ignored); an emergency carries
+// none on. A successor of this journal that another machine's beat, or that
+// was revoked elsewhere, gives way; an old key revoked elsewhere means the
+// rotation is over.
 func (s *session) reconcile(ctx context.Context) error {
 	j := s.j
 	if j.Pending != nil {
@@ -66,12 +74,12 @@ func (s *session) reconcile(ctx context.Context) error {
 		return err
 	}
 	s.listed = keys
-	succ := lineage.Successors(s.old, keys)
+	succ := s.successors(keys)
 	win, ok := lineage.Winner(succ)
 	// A journal past step 3 walks on: the revoke may be its own, whose
 	// answer was lost, and revoking again changes nothing.
 	if !s.old.Active() && !j.oldRevoked() && !j.State.Reached(Verified) {
-		if kept, found := lineage.NewFamily(keys).Kept(s.old.ID); found {
+		if kept, found := lineage.NewFamily(keys, s.caller).Kept(s.old.ID); found {
 			return s.rotatedElsewhere(ctx, kept, keys)
 		}
 		// Revoked with no successor: nothing to carry on, and nothing to
@@ -79,6 +87,10 @@ func (s *session) reconcile(ctx context.Context) error {
 		return fmt.Errorf("key %s (%s) is already revoked: nothing to rotate; a revoked key cannot be re-enabled, issue a new one with plana keys create --like %s", s.old.Name, s.old.Prefix, s.old.ID)
 	}
 	if j.New == nil {
+		if j.Emergency {
+			s.passOver(succ)
+			return nil
+		}
 		if ok {
 			return s.adopt(ctx, win)
 		}
@@ -98,7 +110,9 @@ func (s *session) reconcile(ctx context.Context) error {
 	s.forget(*j.New)
 	j.Abandoned = append(j.Abandoned, *j.New)
 	j.reset()
-	if ok {
+	if j.Emergency {
+		s.passOver(succ)
+	} else if ok {
 		return s.adopt(ctx, win)
 	}
 	return s.save()
@@ -204,7 +218,7 @@ func (s *session) settle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	win, ok := lineage.Winner(lineage.Successors(s.old, keys))
+	win, ok := lineage.Winner(s.successors(keys))
 	if !ok || win.ID == j.New.ID {
 		return nil
 	}
@@ -232,6 +246,7 @@ func (s *session) yield(ctx context.Context, win client.APIKey) error {
 	s.forget(mine)
 	j.Abandoned = append(j.Abandoned, mine)
 	j.reset()
+	s.lost = &mine
 	s.logFor(rotlog.EventAbandoned, mine, "lost the race to "+win.Prefix)
 	s.rep.Info(fmt.Sprintf("another machine created %s (%s) first: revoked ours (%s), lost the race to %s", win.Name, win.Prefix, mine.Prefix, win.Prefix))
 	return s.adopt(ctx, win)
@@ -301,10 +316,14 @@ func (s *session) heldElsewhere() error {
 		}
 		where = strings.Join(names, " or ") + " (" + target.NewKeySlot + ")"
 	}
-	return fmt.Errorf("%w: the new key %s (%s) was created by %s on %s, and only the keyring of the machine that created it holds its plaintext. "+
+	race := ""
+	if s.lost != nil {
+		race = fmt.Sprintf(" %s won the race (created first); this machine revoked its own successor %s before deploying it.", j.New.Prefix, s.lost.Prefix)
+	}
+	return fmt.Errorf("%w: the new key %s (%s) was created by %s on %s, and only the keyring of the machine that created it holds its plaintext.%s "+
 		"Run plana keys rotate %s there, which deploys it; this command carries on once %s holds it. "+
 		"If that machine is gone, call the rotation off (plana keys rotate %s --abort) and start again",
-		ErrPending, j.New.Name, j.New.Prefix, by, j.NewCreatedAt.UTC().Format(time.DateOnly), j.Old.ID, where, j.Old.ID)
+		ErrPending, j.New.Name, j.New.Prefix, by, j.NewCreatedAt.UTC().Format(time.DateOnly), race, j.Old.ID, where, j.Old.ID)
 }
 
 // plaintextInTarget finds the new key's plaintext in a target that can be

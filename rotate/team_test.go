@@ -44,7 +44,8 @@ func envValue(t *testing.T, path, name string) string {
 
 func activeSuccessors(w *world) []client.APIKey {
 	var out []client.APIKey
-	for _, k := range lineage.Successors(w.Key(w.Old.ID), w.Keys(client.StatusAll)) {
+	succ, _ := lineage.Successors(w.Key(w.Old.ID), w.Keys(client.StatusAll), client.User{})
+	for _, k := range succ {
 		if k.Active() {
 			out = append(out, k)
 		}

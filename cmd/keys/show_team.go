@@ -42,11 +42,15 @@ func lineageKeys(ks []client.APIKey) []LineageKey {
 // teamView reads k's line of descent and, once k is revoked, the calls
 // refused since: the places it is still configured.
 func teamView(ctx context.Context, c *client.Client, k client.APIKey) (*Lineage, []gate.Source, error) {
+	me, err := c.Me(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checking the management key: %w", err)
+	}
 	all, err := c.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing keys for the line of descent: %w", err)
 	}
-	preds, succs := lineage.NewFamily(all).Chain(k.ID)
+	preds, succs := lineage.NewFamily(all, me.User).Chain(k.ID)
 	var lin *Lineage
 	if len(preds)+len(succs) > 0 {
 		lin = &Lineage{Predecessors: lineageKeys(preds), Successors: lineageKeys(succs)}

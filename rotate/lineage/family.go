@@ -7,18 +7,24 @@ import (
 	"github.com/plana-cli/plana/rotate/ref"
 )
 
-// Family links every key of a workspace to the key it replaced: by the
-// claim in its description, else, for a key made by hand, by the name rule.
+// Family links every key of a workspace to the key it replaced, as one
+// user (the caller) believes it: by the claim in its description, else, for
+// a key made by hand, by the name rule. A claim that is not believed links
+// nothing; it is kept as a Claimant, for the keys it claims and its own.
 type Family struct {
-	byID   map[string]client.APIKey
-	pred   map[string]ref.Key // successor id → the key it replaces
-	claims map[string]Claim
-	succ   map[string][]client.APIKey // predecessor id → its successors, race order
+	byID      map[string]client.APIKey
+	pred      map[string]ref.Key // successor id → the key it replaces
+	claims    map[string]Claim
+	succ      map[string][]client.APIKey // predecessor id → its successors, race order
+	claimants map[string][]Claimant      // claimed key id → its claimants, oldest first
+	doubted   map[string]Claimant        // claimant id → its claim
 }
 
-// NewFamily links keys, active and revoked.
-func NewFamily(keys []client.APIKey) *Family {
-	f := &Family{byID: map[string]client.APIKey{}, pred: map[string]ref.Key{}, claims: map[string]Claim{}, succ: map[string][]client.APIKey{}}
+// NewFamily links keys, active and revoked, as caller (the user plana runs
+// as; zero when unknown) believes them.
+func NewFamily(keys []client.APIKey, caller client.User) *Family {
+	f := &Family{byID: map[string]client.APIKey{}, pred: map[string]ref.Key{}, claims: map[string]Claim{},
+		succ: map[string][]client.APIKey{}, claimants: map[string][]Claimant{}, doubted: map[string]Claimant{}}
 	byPrefix := map[string]client.APIKey{}
 	byBase := map[string][]client.APIKey{}
 	for _, k := range keys {
@@ -26,31 +32,61 @@ func NewFamily(keys []client.APIKey) *Family {
 		byPrefix[k.Prefix] = k
 		byBase[baseName(k.Name)] = append(byBase[baseName(k.Name)], k)
 	}
+	doubt := func(c Claimant) {
+		f.doubted[c.Key.ID] = c
+		if c.Old.ID != "" {
+			f.claimants[c.Old.ID] = append(f.claimants[c.Old.ID], c)
+		}
+	}
 	for _, k := range keys {
 		if l, ok := Parse(k.Description); ok {
-			f.claims[k.ID] = l
-			pred := ref.Key{Prefix: l.OldPrefix, Name: l.OldName}
-			if p, ok := byPrefix[l.OldPrefix]; ok {
-				pred = ref.Of(p)
-				f.succ[p.ID] = append(f.succ[p.ID], k)
+			p, known := byPrefix[l.OldPrefix]
+			if !known {
+				// Nothing to check it against: BOS keeps revoked keys, so a
+				// key it does not list was never this workspace's.
+				doubt(Claimant{Key: k, Old: ref.Key{Prefix: l.OldPrefix, Name: l.OldName}, Claim: &l,
+					Doubts: []string{"it claims to replace " + l.OldPrefix + ", which this workspace does not have"}})
+				continue
 			}
-			f.pred[k.ID] = pred
+			switch v, _, d := judge(p, k, caller); v {
+			case believed:
+				f.claims[k.ID] = l
+				f.pred[k.ID] = ref.Of(p)
+				f.succ[p.ID] = append(f.succ[p.ID], k)
+			case doubted:
+				doubt(Claimant{Key: k, Old: ref.Of(p), Claim: &l, Doubts: d})
+			}
 			continue
 		}
-		// Made by hand: the newest key it can succeed by the name rule.
-		var best *client.APIKey
+		// Made by hand: the newest key it can succeed by the name rule; a
+		// claimant of the newest it claims when it is believed for none.
+		var best, claimed *client.APIKey
+		var why []string
 		for _, p := range byBase[baseName(k.Name)] {
-			if isSuccessor(p, k) && (best == nil || raceOrder(p, *best) > 0) {
-				best = &p
+			switch v, _, d := judge(p, k, caller); v {
+			case believed:
+				if best == nil || raceOrder(p, *best) > 0 {
+					best = &p
+				}
+			case doubted:
+				if claimed == nil || raceOrder(p, *claimed) > 0 {
+					claimed, why = &p, d
+				}
 			}
 		}
-		if best != nil {
+		switch {
+		case best != nil:
 			f.pred[k.ID] = ref.Of(*best)
 			f.succ[best.ID] = append(f.succ[best.ID], k)
+		case claimed != nil:
+			doubt(Claimant{Key: k, Old: ref.Of(*claimed), Doubts: why})
 		}
 	}
 	for id := range f.succ {
 		slices.SortFunc(f.succ[id], raceOrder)
+	}
+	for id := range f.claimants {
+		slices.SortFunc(f.claimants[id], func(a, b Claimant) int { return raceOrder(a.Key, b.Key) })
 	}
 	return f
 }
@@ -62,16 +98,42 @@ func (f *Family) Predecessor(id string) (ref.Key, bool) {
 	return p, ok
 }
 
-// Claim is what key id's description claims, if it claims a lineage.
+// Claimants are the keys that claim to replace key id and are not
+// believed, oldest first.
+func (f *Family) Claimants(id string) []Claimant { return f.claimants[id] }
+
+// Doubted is key id's own claim to replace another key when it is not
+// believed.
+func (f *Family) Doubted(id string) (Claimant, bool) {
+	c, ok := f.doubted[id]
+	return c, ok
+}
+
+// Claim is what key id's description claims, if it claims a lineage that
+// is believed.
 func (f *Family) Claim(id string) (Claim, bool) {
 	c, ok := f.claims[id]
 	return c, ok
 }
 
-// Kept is the successor that carried old's rotation on: the winner while
-// one is active, else the one that went on to be rotated itself.
+// Kept is the successor that carried old's rotation on: once old is
+// revoked, the emergency successor its revoker created (an emergency passes
+// over any successor already there, and revokes old right after its own
+// create); else the winner while one is active; else the one that went on
+// to be rotated itself.
 func (f *Family) Kept(oldID string) (client.APIKey, bool) {
 	s := f.succ[oldID]
+	if old := f.byID[oldID]; old.RevokedBy != nil {
+		var own []client.APIKey
+		for _, k := range s {
+			if f.claims[k.ID].Emergency && sameUser(k.CreatedBy, *old.RevokedBy) {
+				own = append(own, k)
+			}
+		}
+		if w, ok := Winner(own); ok {
+			return w, true
+		}
+	}
 	if w, ok := Winner(s); ok {
 		return w, true
 	}

@@ -13,8 +13,7 @@ import (
 // raced and revoked its own successor.
 func team() (keys []client.APIKey, at func(h int) time.Time) {
 	at = func(h int) time.Time { return day.Add(time.Duration(h) * time.Hour) }
-	ana := client.User{ID: "usr_1", Email: "ana@example.com"}
-	bob := client.User{ID: "usr_2", Email: "bob@example.com"}
+	bob := client.User{ID: "usr_2", Email: "bob@example.com", Role: RoleAdmin}
 	revoked := func(k client.APIKey, t time.Time, by client.User) client.APIKey {
 		k.Status, k.RevokedAt, k.RevokedBy = client.StatusRevoked, &t, &by
 		return k
@@ -49,7 +48,7 @@ func TestChainWalksBothWays(t *testing.T) {
 		{"key_lost", "key_24,key_25", ""},
 		{"key_x", "", ""},
 	} {
-		p, s := NewFamily(keys).Chain(c.id)
+		p, s := NewFamily(keys, client.User{}).Chain(c.id)
 		if ids(p) != c.preds || ids(s) != c.succs {
 			t.Errorf("%s: preds %q succs %q, want %q %q", c.id, ids(p), ids(s), c.preds, c.succs)
 		}
@@ -61,12 +60,14 @@ func TestChainWalksBothWays(t *testing.T) {
 func TestChainSurvivesCycles(t *testing.T) {
 	a := key("key_a", "A", "pa_live_AAAAAAAA", "", day, client.StatusActive)
 	b := key("key_b", "B", "pa_live_BBBBBBBB", "", day, client.StatusActive)
-	a.Description = Claim{OldPrefix: b.Prefix, OldName: "B", On: day, Reason: "x"}.Description()
-	b.Description = Claim{OldPrefix: a.Prefix, OldName: "A", On: day, Reason: "x"}.Description()
+	a.Description = Claim{OldPrefix: b.Prefix, OldName: "B", By: ana.Email, On: day, Reason: "x"}.Description()
+	b.Description = Claim{OldPrefix: a.Prefix, OldName: "A", By: ana.Email, On: day, Reason: "x"}.Description()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		NewFamily([]client.APIKey{a, b}).Chain("key_a")
+		if p, s := NewFamily([]client.APIKey{a, b}, ana).Chain("key_a"); len(p)+len(s) == 0 {
+			t.Error("the two claims are not both believed: the cycle is not exercised")
+		}
 	}()
 	select {
 	case <-done:

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 // maxDescription is the longest description the contract accepts, in
@@ -25,28 +26,56 @@ const maxDescription = 500
 // API keys), so any machine with a management key can find a rotation under
 // way without the journal of the machine that started it.
 type Claim struct {
-	OldPrefix string    // the key it replaces
-	OldName   string    // that key's name, possibly cut short to fit
-	By        string    // email of the user who started the rotation
-	On        time.Time // the day it started, UTC midnight
-	Reason    string
+	OldPrefix string    `json:"old_prefix" yaml:"old_prefix"` // the key it replaces
+	OldName   string    `json:"old_name" yaml:"old_name"`     // that key's name, possibly cut short to fit
+	By        string    `json:"by" yaml:"by"`                 // email of the user who started the rotation
+	On        time.Time `json:"on" yaml:"on"`                 // the day it started, UTC midnight
+	// Host is the machine whose keyring received the plaintext (its
+	// machine_name): what a lost laptop's rotation selects keys by. ""
+	// in a description written before plana named it.
+	Host   string `json:"host,omitempty" yaml:"host,omitempty"`
+	Reason string `json:"reason" yaml:"reason"`
+	// Emergency: the rotation revoked the old key at once, passing over
+	// any successor already there (written "emergency: " before the
+	// reason). Once the old key is revoked, the revoker's emergency
+	// successor is the one kept (Family.Kept).
+	Emergency bool `json:"emergency,omitempty" yaml:"emergency,omitempty"`
 }
 
+// emergencyMark starts the reason of an emergency's claim.
+const emergencyMark = "emergency: "
+
 const lineageDate = "2006-01-02"
+
+// MaxHost bounds a claim's Host, as config bounds machine_name, so the
+// description's fixed parts always fit.
+const MaxHost = 64
 
 // lineageRe reads a description written by Description. The name is matched
 // lazily, up to the first ") by ": Description never leaves one in a name,
 // while the reason (free text after the last fixed part) may hold anything.
-var lineageRe = regexp.MustCompile(`^Rotation of (pa_(?:live|test)_[0-9A-Za-z]{8}) \((.*?)\) by (\S*) on (\d{4}-\d{2}-\d{2}): (.*)$`)
+// The host (" on HOST" after the date) is optional: descriptions written
+// before plana named the machine have none.
+var lineageRe = regexp.MustCompile(`^Rotation of (pa_(?:live|test)_[0-9A-Za-z]{8}) \((.*?)\) by (\S*) on (\d{4}-\d{2}-\d{2})(?: on ([A-Za-z0-9][A-Za-z0-9._-]{0,63}))?: (.*)$`)
 
 // Description is the successor's description: "Rotation of pa_live_AB7K2XYZ
-// (Nightly stock sync (2025)) by ana@example.com on 2026-11-30: scheduled".
-// It never exceeds maxDescription characters: the old name gives way first
-// (cut at a character boundary and ended with "…"), then the reason.
+// (Nightly stock sync (2025)) by ana@example.com on 2026-11-30 on
+// ana-laptop: scheduled", or "...: emergency: compromise". It never exceeds maxDescription characters: the
+// old name gives way first (cut at a character boundary and ended with
+// "…"), then the reason. The host is bounded (MaxHost) and never cut.
 func (l Claim) Description() string {
 	name, by, reason := lineageName(l.OldName), strings.Join(strings.Fields(oneLine(l.By)), ""), oneLine(l.Reason)
+	mark := ""
+	if l.Emergency {
+		// Apart from the reason, so shortening never cuts it.
+		mark = emergencyMark
+	}
+	on := l.On.UTC().Format(lineageDate)
+	if h := hostName(l.Host); h != "" {
+		on += " on " + h
+	}
 	build := func(name, reason string) string {
-		return "Rotation of " + l.OldPrefix + " (" + name + ") by " + by + " on " + l.On.UTC().Format(lineageDate) + ": " + reason
+		return "Rotation of " + l.OldPrefix + " (" + name + ") by " + by + " on " + on + ": " + mark + reason
 	}
 	d := build(name, reason)
 	over := utf8.RuneCountInString(d) - maxDescription
@@ -111,41 +140,49 @@ func Parse(desc string) (Claim, bool) {
 	if err != nil {
 		return Claim{}, false
 	}
-	return Claim{OldPrefix: m[1], OldName: m[2], By: m[3], On: on, Reason: m[5]}, true
+	// A planned rotation whose reason starts with the mark reads as an
+	// emergency: the reason is its creator's words, and only a believed
+	// creator's claim counts.
+	reason, emergency := strings.CutPrefix(m[6], emergencyMark)
+	return Claim{OldPrefix: m[1], OldName: m[2], By: m[3], On: on, Host: m[5], Reason: reason, Emergency: emergency}, true
 }
 
-// isSuccessor reports whether k replaces old: its description names old's
-// prefix, or, for a key made by hand (no lineage in its description), it is
-// named like old with a year suffix, carries the same scopes, and was made
-// after old.
-func isSuccessor(old, k client.APIKey) bool {
-	if k.ID == old.ID {
-		return false
+// hostName is h as a description carries it: a host name's alphabet
+// (letters, digits, '.', '-', '_', starting with a letter or digit; any
+// other character becomes '-'), at most MaxHost characters. config checks
+// machine_name the same way; this keeps a description parseable whatever a
+// caller passes.
+func hostName(h string) string {
+	var b strings.Builder
+	for _, r := range strings.TrimSpace(h) {
+		if b.Len() == MaxHost {
+			break
+		}
+		if r < utf8.RuneSelf && (r == '.' || r == '-' || r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			b.WriteRune(r)
+			continue
+		}
+		b.WriteByte('-')
 	}
-	if l, ok := Parse(k.Description); ok {
-		return l.OldPrefix == old.Prefix
-	}
-	return k.CreatedAt.After(old.CreatedAt) && IsSuccessorName(old.Name, k.Name) && sameScopes(old.Scopes, k.Scopes)
+	return strings.TrimLeft(b.String(), "._-")
 }
 
-func sameScopes(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(slices.Compact(a), slices.Compact(b))
-}
-
-// Successors are the keys among keys that replace old, in the order the race
-// rule ranks them: the winner first.
-func Successors(old client.APIKey, keys []client.APIKey) []client.APIKey {
-	var out []client.APIKey
+// Successors are the keys among keys that replace old, as caller (the user
+// plana runs as) believes them, in the order the race rule ranks them: the
+// winner first. Claimants are the keys that claim to replace old and are not
+// believed (see judge), oldest first.
+func Successors(old client.APIKey, keys []client.APIKey, caller client.User) (succ []client.APIKey, claimants []Claimant) {
 	for _, k := range keys {
-		if isSuccessor(old, k) {
-			out = append(out, k)
+		switch v, l, d := judge(old, k, caller); v {
+		case believed:
+			succ = append(succ, k)
+		case doubted:
+			claimants = append(claimants, Claimant{Key: k, Old: ref.Of(old), Claim: l, Doubts: d})
 		}
 	}
-	slices.SortFunc(out, raceOrder)
-	return out
+	slices.SortFunc(succ, raceOrder)
+	slices.SortFunc(claimants, func(a, b Claimant) int { return raceOrder(a.Key, b.Key) })
+	return succ, claimants
 }
 
 // raceOrder is the rule every machine applies the same way when several

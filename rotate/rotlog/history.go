@@ -52,8 +52,10 @@ func identity(event string, old ref.Key, nw *ref.Key) string {
 // lineage in its description, each replaced key's revoke, and each
 // successor revoked without replacing anything (lost a race, aborted, or
 // its plaintext was lost). A machine that took part in nothing sees it all.
-func ServerHistory(keys []client.APIKey) []HistoryRow {
-	f := lineage.NewFamily(keys)
+// Only lineage caller (the user plana runs as) believes is history: a key
+// that claims to replace another without being believed replaced nothing.
+func ServerHistory(keys []client.APIKey, caller client.User) []HistoryRow {
+	f := lineage.NewFamily(keys, caller)
 	var rows []HistoryRow
 	for _, k := range keys {
 		kr := ref.Of(k)

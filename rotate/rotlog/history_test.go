@@ -23,7 +23,7 @@ func key(id, name, prefix, desc string, created time.Time, status string) client
 func team() (keys []client.APIKey, at func(h int) time.Time) {
 	at = func(h int) time.Time { return day.Add(time.Duration(h) * time.Hour) }
 	ana := client.User{ID: "usr_1", Email: "ana@example.com"}
-	bob := client.User{ID: "usr_2", Email: "bob@example.com"}
+	bob := client.User{ID: "usr_2", Email: "bob@example.com", Role: "admin"}
 	revoked := func(k client.APIKey, t time.Time, by client.User) client.APIKey {
 		k.Status, k.RevokedAt, k.RevokedBy = client.StatusRevoked, &t, &by
 		return k
@@ -53,7 +53,7 @@ func rowString(r HistoryRow) string {
 func TestServerHistoryFromKeysAlone(t *testing.T) {
 	keys, _ := team()
 	var got []string
-	for _, r := range ServerHistory(keys) {
+	for _, r := range ServerHistory(keys, client.User{ID: "usr_1"}) {
 		got = append(got, rowString(r))
 	}
 	want := []string{
@@ -79,7 +79,7 @@ func TestMergeHistoryDedupesWhatBothSaw(t *testing.T) {
 		{Time: at(1).Add(time.Second), Event: EventCreated, Old: k25, New: &k26, Reason: "scheduled", Actor: actor},
 		{Time: at(2), Event: EventDeployed, Old: k25, New: &k26, Reason: "scheduled", Actor: actor, Detail: "env-file"},
 	})
-	got := MergeHistory(local, ServerHistory(keys))
+	got := MergeHistory(local, ServerHistory(keys, client.User{ID: "usr_1"}))
 	var lines []string
 	for _, r := range got {
 		lines = append(lines, rowString(r))
@@ -103,7 +103,7 @@ func TestMergeHistoryDedupesWhatBothSaw(t *testing.T) {
 	lost := ref.Of(keys[3])
 	aborted := LocalHistory([]Entry{{Time: at(1), Event: EventAborted, Old: k25, New: &lost, Reason: "wrong key", Actor: actor}})
 	n := 0
-	for _, r := range MergeHistory(aborted, ServerHistory(keys)) {
+	for _, r := range MergeHistory(aborted, ServerHistory(keys, client.User{ID: "usr_1"})) {
 		if r.New != nil && r.New.ID == "key_lost" && r.Event != EventCreated {
 			n++
 			if r.Event != EventAborted || r.Source != SourceBoth || r.Reason != "wrong key" {
@@ -120,16 +120,37 @@ func TestMergeHistoryDedupesWhatBothSaw(t *testing.T) {
 func TestServerHistorySurvivesCycles(t *testing.T) {
 	a := key("key_a", "A", "pa_live_AAAAAAAA", "", day, client.StatusActive)
 	b := key("key_b", "B", "pa_live_BBBBBBBB", "", day, client.StatusActive)
-	a.Description = lineage.Claim{OldPrefix: b.Prefix, OldName: "B", On: day, Reason: "x"}.Description()
-	b.Description = lineage.Claim{OldPrefix: a.Prefix, OldName: "A", On: day, Reason: "x"}.Description()
+	ana := client.User{ID: "usr_1", Email: "ana@example.com"}
+	a.CreatedBy, b.CreatedBy = ana, ana
+	a.Description = lineage.Claim{OldPrefix: b.Prefix, OldName: "B", By: ana.Email, On: day, Reason: "x"}.Description()
+	b.Description = lineage.Claim{OldPrefix: a.Prefix, OldName: "A", By: ana.Email, On: day, Reason: "x"}.Description()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ServerHistory([]client.APIKey{a, b})
+		if len(ServerHistory([]client.APIKey{a, b}, ana)) != 2 {
+			t.Error("the two claims are not both believed: the cycle is not exercised")
+		}
 	}()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("ServerHistory loops on a cycle")
+	}
+}
+
+// A member's forged successor (issue 19, A1) is no rotation: the history
+// has no row for it, whoever looks.
+func TestServerHistoryLeavesClaimantsOut(t *testing.T) {
+	keys, at := team()
+	forged := key("key_forged", "Nightly stock sync (2026-3)", "pa_live_FORGED00",
+		lineage.Claim{OldPrefix: "pa_live_K2600000", OldName: "Nightly stock sync (2026)", By: "ana@example.com", On: day, Reason: "scheduled"}.Description(), at(5), client.StatusActive)
+	forged.CreatedBy = client.User{ID: "usr_3", Email: "eve@example.com", Role: "member"}
+	keys = append(keys, forged)
+	for _, caller := range []client.User{{ID: "usr_1"}, {}} {
+		for _, r := range ServerHistory(keys, caller) {
+			if r.New != nil && r.New.ID == forged.ID || r.Old.ID == forged.ID {
+				t.Errorf("caller %q: the forgery is in the history: %s", caller.ID, rowString(r))
+			}
+		}
 	}
 }

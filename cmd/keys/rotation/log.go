@@ -121,11 +121,15 @@ func (o *LogOptions) serverHistory(ctx context.Context) ([]rotlog.HistoryRow, er
 	if err != nil {
 		return nil, err
 	}
+	me, err := api.Me(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checking the management key: %w", err)
+	}
 	keys, err := api.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
 	if err != nil {
 		return nil, fmt.Errorf("reading the server's history: %w", err)
 	}
-	return rotlog.ServerHistory(keys), nil
+	return rotlog.ServerHistory(keys, me.User), nil
 }
 
 func logRun(ctx context.Context, o *LogOptions) error {

@@ -28,10 +28,15 @@ func NewCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *RevokeOptions)
 	cmd := newStepCmd(&cobra.Command{
 		Use:   "revoke KEY",
 		Short: "Step 5: revoke the old key, refused while the gate does not hold",
-		Long: `Revoke KEY. Refused (exit 3) while the gate of step 3 does not hold, unless
---force. Afterwards plana checks the key is refused (when its plaintext is in the
-keyring), deletes its plaintext from the keyring and logs the rotation.
-A revoked key can never be re-enabled.`,
+		Long: `Revoke KEY, the old key of a rotation under way. Refused (exit 3) while the gate
+of step 3 does not hold, unless --force. Afterwards plana checks the key is refused
+(when its plaintext is in the keyring), deletes its plaintext from the keyring and
+logs the rotation. A revoked key can never be re-enabled.
+
+With no rotation of KEY under way (no successor the caller trusts: a key that only
+claims to replace KEY does not count) it refuses and revokes nothing. --force then
+revokes KEY with nothing to replace it: for a key nobody should use, such as a
+successor an emergency passed over or a claimant it listed.`,
 		Example: `  $ plana keys revoke pa_live_AB7K2XYZ --yes`,
 		Args:    cmdutil.ExactArgs(1, "KEY"),
 	}, o, &o.Key, &o.Output, nil, runF, revokeRun)

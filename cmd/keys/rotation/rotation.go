@@ -164,7 +164,11 @@ func newRotator(d StepDeps, rep rotate.Reporter) (*rotate.Rotator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rotate.Rotator{API: api, ClientFor: d.ClientFor, Secrets: store, StateDir: dir, Reporter: rep}, nil
+	machine, err := d.MachineName()
+	if err != nil {
+		return nil, err
+	}
+	return &rotate.Rotator{API: api, ClientFor: d.ClientFor, Secrets: store, StateDir: dir, Reporter: rep, MachineName: machine}, nil
 }
 
 // resolveKey is the client and the key KEY names (id, prefix or name), the

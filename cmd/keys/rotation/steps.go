@@ -30,10 +30,12 @@ type StepDeps struct {
 	ClientFor func(keys ...string) (*client.Client, error)
 	Secrets   func() (secret.Store, error)
 	StateDir  func() (string, error)
+	// MachineName names this machine in each successor's lineage.
+	MachineName func() (string, error)
 }
 
 func stepDeps(f *cmdutil.Factory) StepDeps {
-	return StepDeps{IO: f.IOStreams, Config: f.Config, Client: f.Client, ClientFor: f.ClientFor, Secrets: f.Secrets, StateDir: f.StateDir}
+	return StepDeps{IO: f.IOStreams, Config: f.Config, Client: f.Client, ClientFor: f.ClientFor, Secrets: f.Secrets, StateDir: f.StateDir, MachineName: f.MachineName}
 }
 
 // newStepCmd wires a verb's RunE: its own checks (validate, when set), then
@@ -261,6 +263,9 @@ func printResult(ios *iostreams.IOStreams, output string, res *rotate.Result) er
 	case res.Aborted != nil:
 		fmt.Fprintf(w, "%s Called off the rotation of %s: %s revoked, the old key goes on working\n", cs.SuccessIcon(), keyLabel(res.Old), keyLabel(*res.Aborted))
 		return nil
+	case res.Done && res.New == nil:
+		// keys revoke --force of a key no rotation replaces.
+		fmt.Fprintf(w, "%s Revoked %s: no successor replaces it\n", cs.SuccessIcon(), keyLabel(res.Old))
 	case res.Done:
 		fmt.Fprintf(w, "%s Rotated %s to %s\n", cs.SuccessIcon(), keyLabel(res.Old), keyLabel(*res.New))
 	case res.New != nil:
