@@ -12,6 +12,9 @@ import (
 type Person struct {
 	ID    string `json:"id" yaml:"id"`
 	Email string `json:"email" yaml:"email"`
+	// Role is the user's role now (admin or member): a key's claim to
+	// replace another is believed only together with its issuer's role.
+	Role string `json:"role,omitempty" yaml:"role,omitempty"`
 }
 
 // KeyRecord is a key as `keys list` and `keys show` print it with -o
@@ -38,14 +41,14 @@ func newKeyRecord(k client.APIKey, cfg *config.Config, now time.Time) KeyRecord 
 	cadence := cfg.CadenceFor(k.Name)
 	r := KeyRecord{
 		ID: k.ID, Name: k.Name, Description: k.Description, Prefix: k.Prefix, Scopes: k.Scopes,
-		Status: k.Status, CreatedAt: k.CreatedAt, CreatedBy: Person{k.CreatedBy.ID, k.CreatedBy.Email},
+		Status: k.Status, CreatedAt: k.CreatedAt, CreatedBy: Person{k.CreatedBy.ID, k.CreatedBy.Email, k.CreatedBy.Role},
 		LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, RotationCadence: config.FormatDuration(cadence),
 	}
 	if r.Scopes == nil {
 		r.Scopes = []string{}
 	}
 	if k.RevokedBy != nil {
-		r.RevokedBy = &Person{k.RevokedBy.ID, k.RevokedBy.Email}
+		r.RevokedBy = &Person{k.RevokedBy.ID, k.RevokedBy.Email, k.RevokedBy.Role}
 	}
 	if k.Active() {
 		due := k.CreatedAt.Add(cadence)
@@ -60,10 +63,10 @@ func newKeyRecord(k client.APIKey, cfg *config.Config, now time.Time) KeyRecord 
 // and statuses are the server's too, and a server may be anything. The
 // JSON, YAML and CSV outputs keep the values as they are.
 func (r KeyRecord) clean() KeyRecord {
-	r.Name, r.Description, r.CreatedBy.Email = textsafe.Clean(r.Name), textsafe.Clean(r.Description), textsafe.Clean(r.CreatedBy.Email)
+	r.Name, r.Description, r.CreatedBy.Email, r.CreatedBy.Role = textsafe.Clean(r.Name), textsafe.Clean(r.Description), textsafe.Clean(r.CreatedBy.Email), textsafe.Clean(r.CreatedBy.Role)
 	r.ID, r.Prefix, r.Status = textsafe.Clean(r.ID), textsafe.Clean(r.Prefix), textsafe.Clean(r.Status)
 	if r.RevokedBy != nil {
-		r.RevokedBy = &Person{r.RevokedBy.ID, textsafe.Clean(r.RevokedBy.Email)}
+		r.RevokedBy = &Person{r.RevokedBy.ID, textsafe.Clean(r.RevokedBy.Email), textsafe.Clean(r.RevokedBy.Role)}
 	}
 	r.Scopes = cleanAll(r.Scopes)
 	return r

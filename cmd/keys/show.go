@@ -15,6 +15,7 @@ import (
 	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate"
 	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/lineage"
 	"github.com/plana-cli/plana/rotate/ref"
 )
 
@@ -177,6 +178,13 @@ func (res ShowResult) clean() ShowResult {
 	}
 	if l := res.Lineage; l != nil {
 		res.Lineage = &Lineage{Predecessors: cleanLineage(l.Predecessors), Successors: cleanLineage(l.Successors)}
+		for _, c := range l.Claimants {
+			res.Lineage.Claimants = append(res.Lineage.Claimants, cleanClaimant(c))
+		}
+		if l.Claim != nil {
+			c := cleanClaimant(*l.Claim)
+			res.Lineage.Claim = &c
+		}
 	}
 	return res
 }
@@ -188,6 +196,16 @@ func cleanSources(ss []gate.Source) []gate.Source {
 		out[i] = s
 	}
 	return out
+}
+
+// cleanClaimant is c made safe for a terminal: every word of a claim is
+// whoever made it, the reasons quote the claim's words.
+func cleanClaimant(c lineage.Claimant) lineage.Claimant {
+	k := &c.Key
+	k.Name, k.Prefix, k.Status, k.CreatedBy.Email, k.CreatedBy.Role = textsafe.Clean(k.Name), textsafe.Clean(k.Prefix), textsafe.Clean(k.Status), textsafe.Clean(k.CreatedBy.Email), textsafe.Clean(k.CreatedBy.Role)
+	c.Old.Name, c.Old.Prefix = textsafe.Clean(c.Old.Name), textsafe.Clean(c.Old.Prefix)
+	c.Doubts = cleanAll(c.Doubts)
+	return c
 }
 
 func cleanLineage(ks []LineageKey) []LineageKey {

@@ -25,10 +25,14 @@ type LineageKey struct {
 
 // Lineage is the keys a key replaced, oldest first, and the keys that
 // replaced it, nearest first, from the server's descriptions (or the
-// year-suffix names of keys made by hand).
+// year-suffix names of keys made by hand), as far as they are believed
+// (lineage.Successors). What is not believed is shown apart: the keys that
+// claim to replace this one, and this key's own claim.
 type Lineage struct {
-	Predecessors []LineageKey `json:"predecessors" yaml:"predecessors"`
-	Successors   []LineageKey `json:"successors" yaml:"successors"`
+	Predecessors []LineageKey       `json:"predecessors" yaml:"predecessors"`
+	Successors   []LineageKey       `json:"successors" yaml:"successors"`
+	Claimants    []lineage.Claimant `json:"claimants,omitempty" yaml:"claimants,omitempty"`
+	Claim        *lineage.Claimant  `json:"untrusted_claim,omitempty" yaml:"untrusted_claim,omitempty"`
 }
 
 func lineageKeys(ks []client.APIKey) []LineageKey {
@@ -39,8 +43,9 @@ func lineageKeys(ks []client.APIKey) []LineageKey {
 	return out
 }
 
-// teamView reads k's line of descent and, once k is revoked, the calls
-// refused since: the places it is still configured.
+// teamView reads k's line of descent as the caller believes it, the claims
+// that are not believed, and, once k is revoked, the calls refused since:
+// the places it is still configured.
 func teamView(ctx context.Context, c *client.Client, k client.APIKey) (*Lineage, []gate.Source, error) {
 	me, err := c.Me(ctx)
 	if err != nil {
@@ -50,10 +55,16 @@ func teamView(ctx context.Context, c *client.Client, k client.APIKey) (*Lineage,
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing keys for the line of descent: %w", err)
 	}
-	preds, succs := lineage.NewFamily(all, me.User).Chain(k.ID)
+	f := lineage.NewFamily(all, me.User)
+	preds, succs := f.Chain(k.ID)
 	var lin *Lineage
-	if len(preds)+len(succs) > 0 {
-		lin = &Lineage{Predecessors: lineageKeys(preds), Successors: lineageKeys(succs)}
+	claimants := f.Claimants(k.ID)
+	own, doubted := f.Doubted(k.ID)
+	if len(preds)+len(succs)+len(claimants) > 0 || doubted {
+		lin = &Lineage{Predecessors: lineageKeys(preds), Successors: lineageKeys(succs), Claimants: claimants}
+		if doubted {
+			lin.Claim = &own
+		}
 	}
 	if k.RevokedAt == nil {
 		return lin, nil, nil
@@ -74,6 +85,15 @@ func printTeamView(ios *iostreams.IOStreams, res ShowResult, now time.Time) erro
 		for _, s := range l.Successors {
 			fmt.Fprintf(w, "  Replaced by: %s (%s), %s, created %s by %s\n", s.Name, s.Prefix, s.Status, s.CreatedAt.UTC().Format(time.DateOnly), s.CreatedBy)
 		}
+		cs := ios.ColorScheme()
+		for _, c := range l.Claimants {
+			k := c.Key
+			fmt.Fprintf(w, "  %s %s (%s), %s, created %s by %s (%s), claims to replace this key: NOT TRUSTED, ignored: %s\n", cs.WarningIcon(), k.Name, k.Prefix, k.Status,
+				k.CreatedAt.UTC().Format(time.DateOnly), k.CreatedBy.Email, roleOf(k.CreatedBy), c.Why())
+		}
+		if c := l.Claim; c != nil {
+			fmt.Fprintf(w, "  %s Claims to replace %s (%s): NOT TRUSTED, ignored: %s\n", cs.WarningIcon(), c.Old.Name, c.Old.Prefix, c.Why())
+		}
 	}
 	if res.Key.RevokedAt == nil {
 		return nil
@@ -92,4 +112,12 @@ func printTeamView(ios *iostreams.IOStreams, res ShowResult, now time.Time) erro
 		t.AddRow(s.SourceIP, s.UserAgent, s.Path, fmt.Sprint(s.Calls), last)
 	}
 	return t.Render()
+}
+
+// roleOf is a user's role as output shows it.
+func roleOf(u client.User) string {
+	if u.Role == "" {
+		return "role unknown"
+	}
+	return u.Role
 }

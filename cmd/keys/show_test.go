@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
 	"github.com/plana-cli/plana/cmd/keys/rotation"
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/lineage"
 )
 
 // callAs makes an automation call with key from a given user agent, as the
@@ -292,4 +294,72 @@ func TestShowMigrationSourceBySource(t *testing.T) {
 		t.Errorf("migration section:\n%s\nwant it to start:\n%s", out[i:], want)
 	}
 	e.AssertNoSecrets(pt, newPlain)
+}
+
+// Issue 19 (A1): a member's forged successor of the admin's key is shown,
+// in the old key's view and in its own, as a claim that is not trusted,
+// with who made it and why; the line of descent does not take it in.
+func TestShowNamesAClaimant(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	ctx := context.Background()
+	old, err := cmdutil.ResolveKey(ctx, e.AdminClient(), "Nightly stock sync (2025)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	memberToken, err := e.Emu.SeedDemoMember(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := client.New(e.URL, client.WithKeys(memberToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := member.CreateKey(ctx, client.CreateKeyRequest{Name: "Nightly stock sync (2026)", Scopes: []string{"stock:read"},
+		Description: lineage.Claim{OldPrefix: old.Prefix, OldName: old.Name, By: "ana@example.com", On: e.Emu.Now(), Reason: "scheduled"}.Description()}, "forge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		key  string
+		want []string
+	}{
+		{old.Prefix, []string{"Nightly stock sync (2026) (" + forged.APIKey.Prefix + "), active, created ", " by ben@example.com (member), claims to replace this key: NOT TRUSTED, ignored: its scopes (stock:read) are not the old key's"}},
+		{forged.APIKey.Prefix, []string{"Claims to replace Nightly stock sync (2025) (" + old.Prefix + "): NOT TRUSTED, ignored: ", "its description names ana@example.com, but ben@example.com created it"}},
+	} {
+		e.Out.Reset()
+		if err := e.Run(NewCmdShow(e.Factory, nil), c.key); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(e.Out.String(), w) {
+				t.Errorf("keys show %s lacks %q:\n%s", c.key, w, e.Out)
+			}
+		}
+		if strings.Contains(e.Out.String(), "Replaced by") || strings.Contains(e.Out.String(), "Replaces:") {
+			t.Errorf("keys show %s links the claimant into the line of descent:\n%s", c.key, e.Out)
+		}
+		e.Out.Reset()
+		if err := e.Run(NewCmdShow(e.Factory, nil), c.key, "-o", "json"); err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Lineage struct {
+				Successors []LineageKey      `json:"successors"`
+				Claimants  []json.RawMessage `json:"claimants"`
+				Claim      json.RawMessage   `json:"untrusted_claim"`
+			} `json:"lineage"`
+		}
+		if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
+			t.Fatal(err)
+		}
+		claim := string(res.Lineage.Claim)
+		if c.key == old.Prefix && len(res.Lineage.Claimants) == 1 {
+			claim = string(res.Lineage.Claimants[0])
+		}
+		if len(res.Lineage.Successors) != 0 || !strings.Contains(claim, `"not_trusted_because"`) || !strings.Contains(claim, `"id": "`+forged.APIKey.ID+`"`) {
+			t.Errorf("keys show %s -o json: %s", c.key, e.Out)
+		}
+	}
+	e.AssertNoSecrets(memberToken, forged.Plaintext)
 }

@@ -118,6 +118,16 @@ func TestEveryCommandEscapesServerText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A forged claim to replace the admin's key, in the member's words: shown
+	// as a claimant by keys status and keys show.
+	nightly, err := cmdutil.ResolveKey(ctx, e.AdminClient(), "Nightly stock sync (2025)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := "Rotation of " + nightly.Prefix + " (Nightly stock sync (2025)) by eve\u202e\u2066@example.com on 2026-12-04 on h: \u202eevil"
+	if _, err := mc.CreateKey(ctx, client.CreateKeyRequest{Name: hostileName + " (2026)", Description: forged, Scopes: []string{"stock:read"}}, "escape-claim"); err != nil {
+		t.Fatal(err)
+	}
 	call := func() {
 		t.Helper()
 		c, err := client.New(e.URL, client.WithKeys(created.Plaintext), client.WithUserAgent(hostileUA), client.WithRetry(1, time.Second))
@@ -178,6 +188,7 @@ func TestEveryCommandEscapesServerText(t *testing.T) {
 	}
 	each(0, "keys", "list")
 	each(0, "keys", "show", created.APIKey.Prefix)
+	each(0, "keys", "show", nightly.Prefix)
 	each(5, "keys", "due", "--within", "1000d")
 
 	env := filepath.Join(t.TempDir(), "evil.env")

@@ -184,8 +184,8 @@ func TestRotateCommandAgainstEmulator(t *testing.T) {
 	if err := e.Run(NewCmdStatus(e.Factory, nil), "-o", "json"); err != nil {
 		t.Fatal(err)
 	}
-	var st []rotate.StatusItem
-	if err := json.Unmarshal(e.Out.Bytes(), &st); err != nil || len(st) != 1 || st[0].State != rotate.Deployed {
+	var st StatusResult
+	if err := json.Unmarshal(e.Out.Bytes(), &st); err != nil || len(st.Rotations) != 1 || st.Rotations[0].State != rotate.Deployed || st.Rotations[0].Source != "local" {
 		t.Fatalf("status %v %s", err, e.Out)
 	}
 
