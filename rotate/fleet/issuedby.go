@@ -8,12 +8,17 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/lineage"
 	"github.com/plana-cli/plana/rotate/target"
 )
 
 // IssuedBy lists the keys a person issued that RotateIssuedBy rotates:
 // every active one but the management key plana is using, plus those whose
-// rotation is unfinished, so running it again resumes. Oldest first.
+// rotation is unfinished, so running it again resumes. Oldest first. A key
+// that is the successor of a rotation under way (its old key still active)
+// is not rotated itself, which would leave the automation holding the
+// grandparent and the grandchild: that rotation is carried on instead, by
+// rotating its old key, whoever issued it.
 func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.APIKey, error) {
 	me, err := r.API.Me(ctx)
 	if err != nil {
@@ -27,22 +32,35 @@ func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.AP
 	for _, k := range keys {
 		byID[k.ID] = k
 	}
+	family := lineage.NewFamily(keys, me.User)
 	var plan []client.APIKey
+	planned := map[string]bool{}
+	add := func(k client.APIKey) {
+		if !planned[k.ID] {
+			planned[k.ID] = true
+			plan = append(plan, k)
+		}
+	}
 	for _, k := range keys {
 		if !k.Active() || !strings.EqualFold(k.CreatedBy.Email, email) {
 			continue
+		}
+		if p, ok := family.Predecessor(k.ID); ok && byID[p.ID].Active() {
+			old := byID[p.ID]
+			reporter(r).Info(fmt.Sprintf("%s (%s) is the successor of %s (%s), whose rotation is under way: carrying that rotation on instead", k.Name, k.Prefix, old.Name, old.Prefix))
+			k = old
 		}
 		if k.ID == me.Key.ID {
 			reporter(r).Warn(fmt.Sprintf("skipping %s (%s): it is the management key plana is using; replace it with plana auth login, then revoke it", k.Name, k.Prefix))
 			continue
 		}
-		plan = append(plan, k)
+		add(k)
 	}
 	js, _ := rotate.Unfinished(r.StateDir)
 	for _, j := range js {
 		if strings.EqualFold(j.OldCreatedBy, email) && !byID[j.Old.ID].Active() {
 			if k, ok := byID[j.Old.ID]; ok {
-				plan = append(plan, k)
+				add(k)
 			}
 		}
 	}

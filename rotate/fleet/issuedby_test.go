@@ -186,3 +186,49 @@ func TestIssuedByRefusesOneSharedTarget(t *testing.T) {
 		})
 	}
 }
+
+// Issue 19 (G18): a key that is the successor of a rotation under way is
+// not rotated itself (the automation would end holding the grandparent
+// and the grandchild): that rotation is carried on instead.
+func TestIssuedByCarriesARotationUnderWayOn(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	ben, _ := w.Srv.CreateUser(ctx, "ben@example.com", "member", []string{client.ScopeManage, "orders:write"})
+	_, relay, err := w.Srv.MintKey(ctx, ben.ID, "Webhook relay", []string{"orders:write"}, w.Srv.Now().Add(-400*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ben started its rotation on his laptop: the successor is on the server.
+	mgmt, _, err := w.Srv.MintKey(ctx, ben.ID, "ben's plana", []string{client.ScopeManage, "orders:write"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	succ, err := w.ClientFor("plana-test", mgmt).CreateKey(ctx, client.CreateKeyRequest{Name: "Webhook relay (2026)", Scopes: []string{"orders:write"},
+		Description: lineage.Claim{OldPrefix: relay.Prefix, OldName: relay.Name, By: ben.Email, On: w.Srv.Now(), Host: "ben-laptop", Reason: "scheduled"}.Description()}, "bens-create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := IssuedBy(ctx, w.rotator(), "ben@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, k := range plan {
+		names = append(names, k.Name)
+	}
+	if strings.Join(names, ",") != "Webhook relay,ben's plana" {
+		t.Fatalf("plan %v: want the relay's rotation carried on, not its successor rotated", names)
+	}
+	res, err := RotateIssuedBy(ctx, w.rotator(), "ben@example.com", Options{Options: rotate.Options{Reason: rotate.ReasonDeparted, NoWait: true}})
+	if res == nil || len(res.Items) != 2 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if it := res.Items[0]; it.Old.ID != relay.ID || it.Result == nil || it.Result.New == nil || it.Result.New.ID != succ.APIKey.ID {
+		t.Fatalf("the relay's rotation did not carry on with ben's successor: %+v", it)
+	}
+	for _, k := range w.Keys(client.StatusAll) {
+		if lineage.IsSuccessorName(succ.APIKey.Name, k.Name) && k.Name != succ.APIKey.Name {
+			t.Errorf("a successor of the successor was created: %s (%s)", k.Name, k.Prefix)
+		}
+	}
+}
