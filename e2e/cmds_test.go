@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,6 +47,7 @@ var coreCommands = scriptCommands{
 	"setfrom":    cmdSetFrom,
 	"waitfor":    cmdWaitFor,
 	"nosecrets":  cmdNoSecrets,
+	"createkey":  cmdCreateKey,
 }
 
 // tokenPath is $WORK/token, the admin's management key, or with a first
@@ -206,6 +208,39 @@ func cmdTokenEnv(ts *testscript.TestScript, neg bool, args []string) {
 	data, err := os.ReadFile(path)
 	ts.Check(err)
 	ts.Setenv("PLANA_TOKEN", strings.TrimSpace(string(data)))
+}
+
+// cmdCreateKey: createkey [-member] NAME SCOPES DESCRIPTION ENVFILE creates
+// a key straight through the API with the admin's management key (-member:
+// the member's), as anyone who may create keys can, with any description
+// (a forged lineage, say), and writes its plaintext to ENVFILE under
+// PLANA_KEY (mode 0600), where an automation can use it and nosecrets knows
+// it. SCOPES are comma-separated. It prints "prefix P" and "id ID".
+func cmdCreateKey(ts *testscript.TestScript, neg bool, args []string) {
+	token, args := tokenPath(ts, args)
+	if len(args) != 4 {
+		ts.Fatalf("usage: createkey [-member] NAME SCOPES DESCRIPTION ENVFILE")
+	}
+	st := state(ts)
+	if st.emuURL == "" {
+		ts.Fatalf("start the emulator first")
+	}
+	data, err := os.ReadFile(token)
+	ts.Check(err)
+	c, err := client.New(st.emuURL, client.WithKeys(strings.TrimSpace(string(data))), client.WithUserAgent("e2e-createkey"))
+	ts.Check(err)
+	ck, err := c.CreateKey(context.Background(), client.CreateKeyRequest{Name: args[0], Scopes: strings.Split(args[1], ","), Description: args[2]}, client.NewIdempotencyKey())
+	if neg {
+		if err == nil {
+			ts.Fatalf("createkey unexpectedly succeeded: %s", ck.APIKey.Prefix)
+		}
+		fmt.Fprintln(ts.Stderr(), err)
+		return
+	}
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[3]), []byte("PLANA_KEY="+ck.Plaintext+"\n"), 0o600))
+	knownSecrets(ts)
+	fmt.Fprintf(ts.Stdout(), "prefix %s\nid %s\n", ck.APIKey.Prefix, ck.APIKey.ID)
 }
 
 // cmdWaitFor: waitfor [-timeout D] PATH REGEXP polls until PATH (a file, or
