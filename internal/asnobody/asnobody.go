@@ -42,7 +42,10 @@ func Rerun(t *testing.T) bool {
 	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(dir, 0o777); err != nil {
+	// Anyone may create files here, and, with the sticky bit, remove only
+	// their own: plana refuses a file in a directory where anyone could
+	// swap it, and so must this one not be.
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
 		t.Fatal(err)
 	}
 	var run []string
@@ -62,8 +65,8 @@ func Rerun(t *testing.T) bool {
 
 // GroupFile makes a file named name holding data, owned by root with the
 // group nobody's (65534) and mode 0660, in a directory anyone may enter and
-// write: nobody, rerun, may write the file through its group, but cannot
-// give a replacement to root.
+// write, with the sticky bit: nobody, rerun, may write the file through its
+// group, but cannot give a replacement to root.
 func GroupFile(t *testing.T, name string, data []byte) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "plana-owned-")
@@ -72,7 +75,7 @@ func GroupFile(t *testing.T, name string, data []byte) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	p := filepath.Join(dir, name)
-	for _, err := range []error{os.Chmod(dir, 0o777), os.WriteFile(p, data, 0o600), os.Chown(p, 0, 65534), os.Chmod(p, 0o660)} {
+	for _, err := range []error{os.Chmod(dir, 0o777|os.ModeSticky), os.WriteFile(p, data, 0o600), os.Chown(p, 0, 65534), os.Chmod(p, 0o660)} {
 		if err != nil {
 			t.Fatal(err)
 		}

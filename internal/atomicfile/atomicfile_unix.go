@@ -3,6 +3,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,17 +16,28 @@ import (
 	"github.com/google/renameio/v2"
 )
 
-func writeFile(path string, data []byte, perm fs.FileMode, keep *attrs) error {
-	dir := filepath.Dir(path)
+func writeFile(path string, data []byte, perm fs.FileMode, st *staging) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	// The directory is held open: the new version is staged, checked and
+	// renamed in the directory opened here, whatever its path names
+	// meanwhile.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	// Not renameio.WriteFile: it keeps the mode of the file it replaces.
 	// While the data is written the file is 0600 and ours; the owner and
 	// the mode to keep are given to it just before the rename.
 	staged := perm
-	if keep != nil {
+	if st != nil {
 		staged = 0o600
 	}
 	removeLeftovers(path)
-	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(staged))
+	t, err := renameio.NewPendingFile(base, renameio.WithRoot(root), renameio.WithStaticPermissions(staged))
 	if err != nil {
 		return err
 	}
@@ -33,8 +45,18 @@ func writeFile(path string, data []byte, perm fs.FileMode, keep *attrs) error {
 	if _, err := t.Write(data); err != nil {
 		return err
 	}
-	if keep != nil {
-		if err := keep.apply(t.File); err != nil {
+	if st != nil {
+		if err := st.keep.apply(t.File); err != nil {
+			return err
+		}
+		if beforeRename != nil {
+			beforeRename(path)
+		}
+		now, err := root.Lstat(base)
+		if err != nil {
+			return err
+		}
+		if err := st.same(now); err != nil {
 			return err
 		}
 	}
@@ -42,6 +64,22 @@ func writeFile(path string, data []byte, perm fs.FileMode, keep *attrs) error {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// openNoFollow opens path for reading without following a symlink at its
+// last component: O_NOFOLLOW makes that an error (ELOOP; EMLINK on the
+// BSDs), told apart from other errors by a look at the path.
+func openNoFollow(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err == nil {
+		return f, nil
+	}
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EMLINK) {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: ErrSymlink}
+		}
+	}
+	return nil, err
 }
 
 // removeLeftovers deletes what a write of path killed before its rename left
@@ -141,4 +179,43 @@ func groupName(gid int) string {
 
 func currentUser() string {
 	return userName(os.Geteuid())
+}
+
+// ExposedDir returns the first directory, from path's own up to the root,
+// that every user may write and that has no sticky bit, with its mode; ""
+// when there is none. In such a directory anyone can rename path (or the
+// directory below it on the way) away and put a file of their own in its
+// place. The directories are walked as path names them and as its symlinks
+// resolve: both chains hold entries someone could swap.
+func ExposedDir(path string) (string, fs.FileMode, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", 0, err
+	}
+	dirs := ancestors(filepath.Dir(abs))
+	if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil && real != filepath.Dir(abs) {
+		dirs = append(dirs, ancestors(real)...)
+	}
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return "", 0, err
+		}
+		if m := fi.Mode(); m.Perm()&0o002 != 0 && m&fs.ModeSticky == 0 {
+			return d, m, nil
+		}
+	}
+	return "", 0, nil
+}
+
+// ancestors is dir and every directory above it, up to the root.
+func ancestors(dir string) []string {
+	out := []string{dir}
+	for {
+		up := filepath.Dir(dir)
+		if up == dir {
+			return out
+		}
+		out, dir = append(out, up), up
+	}
 }
