@@ -2,11 +2,13 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/plana-cli/plana/rotate/lineage"
 	"github.com/plana-cli/plana/rotate/rotlog"
 	"github.com/plana-cli/plana/rotate/target"
 )
@@ -57,11 +59,42 @@ func (s *session) checkTarget(ctx context.Context) error {
 			return err
 		}
 		k, _ := s.keys()
-		if err := tg.Check(ctx, k); err != nil {
+		err = tg.Check(ctx, k)
+		var other *target.OtherKeyError
+		if errors.As(err, &other) && s.j.New == nil {
+			if ok, lerr := s.successorOnServer(ctx, other.Prefix); lerr != nil || ok {
+				err = lerr
+			}
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// successorOnServer says whether prefix is the old key's successor on the
+// server, as the caller believes it (under way, or kept by a rotation
+// finished elsewhere), which a
+// machine that knows of no successor yet finds deployed: the server row
+// carries that rotation on, or ends it as already rotated.
+func (s *session) successorOnServer(ctx context.Context, prefix string) (bool, error) {
+	keys, err := s.allKeys(ctx)
+	if err != nil {
+		return false, err
+	}
+	if kept, ok := lineage.NewFamily(keys, s.caller).Kept(s.old.ID); ok && kept.Prefix == prefix {
+		return true, nil
+	}
+	// Only a successor the caller believes: a claimant's key in the file
+	// is another's file.
+	succ, _ := lineage.Successors(s.old, keys, s.caller)
+	for _, k := range succ {
+		if k.Prefix == prefix {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ensureDeployed is step 2, target by target. Deploying the same key to the

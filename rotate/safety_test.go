@@ -27,6 +27,10 @@ func (w *world) mintOld(name string) {
 		w.T.Fatal(err)
 	}
 	w.Old, w.OldPlain = k, plain
+	// The env file is this key's: a file holding another key is refused.
+	if err := os.WriteFile(w.EnvPath, []byte("PLANA_KEY="+plain+"\n"), 0o600); err != nil {
+		w.T.Fatal(err)
+	}
 }
 
 // A name whose successor's name the server would refuse is refused before

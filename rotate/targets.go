@@ -44,9 +44,12 @@ func (s *session) targets() []string {
 	return s.journalTargets()
 }
 
-// targetConfig is how this run's targets behave.
+// targetConfig is how this run's targets behave. What they have to say
+// beyond their error goes to the reporter alone: warnings, and (exec:) a
+// failed command's stderr, which the journal that keeps the error may
+// never hold.
 func (s *session) targetConfig() target.Config {
-	return target.Config{Out: s.opts.SecretOut, ExecTimeout: s.opts.ExecTimeout}
+	return target.Config{Out: s.opts.SecretOut, ExecTimeout: s.opts.ExecTimeout, Warn: s.rep.Warn}
 }
 
 // open is the target a --to value names, as this run configures it.

@@ -188,51 +188,103 @@ func UnsetEnv(content []byte, name string) []byte {
 // PLANA_KEY (step 2), then finalize leaves the new key alone under
 // PLANA_KEY (step 4). Writes are atomic and keep the file's owner, group
 // and mode: a service that reads it through its group still can.
-type envFile struct{ path string }
-
-// envFileTarget is the target of env-file:PATH.
-func envFileTarget(sp Spec) Slots {
-	return Slots{Spec: sp, Store: envFile{path: sp.Arg}, Where: sp.Arg}
+//
+// What plana reads, checks and rewrites is one file: it is opened without
+// following a symlink, its owner, group and mode are taken from the open
+// descriptor, and the rewrite is refused when the path names another file
+// by the time of the rename. A file in a directory that any user can write
+// (without the sticky bit), here or above, is refused: anyone could swap it
+// for a world-readable file of their own between two runs.
+type envFile struct {
+	path string
+	warn func(string)
 }
 
-// read returns the file's content, refusing what an atomic rewrite would
-// silently break: a symlink (the rename would replace the link, not its
-// target), a file we may not write, or one whose owner, group or mode the
-// rewrite could not keep.
-func (f envFile) read() ([]byte, error) {
-	fi, err := os.Lstat(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
+// envFileTarget is the target of env-file:PATH.
+func envFileTarget(sp Spec, c Config) Slots {
+	return Slots{Spec: sp, Store: envFile{path: sp.Arg, warn: c.Warn}, Where: sp.Arg, Warn: c.Warn}
+}
+
+// beforeWrite, set by tests, runs between the read of the file a write
+// starts from and its rename.
+var beforeWrite func(path string)
+
+// open opens the file for a read or a rewrite, refusing what an atomic
+// rewrite would silently break or what others could have swapped: a
+// symlink (the rename would replace the link, not its target), a file in a
+// directory anyone can write, a file we may not write.
+func (f envFile) open() (*atomicfile.File, error) {
+	af, err := atomicfile.Open(f.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("env file %s does not exist: create it (touch %s) or fix the path given to --to", f.path, f.path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
+	case errors.Is(err, atomicfile.ErrSymlink):
 		real, err := filepath.EvalSymlinks(f.path)
 		if err != nil {
 			real, _ = os.Readlink(f.path)
 		}
 		return nil, fmt.Errorf("env file %s is a symlink (to %s): plana replaces files atomically and would replace the link itself; pass the real file: --to env-file:%s", f.path, real, real)
-	}
-	if !fi.Mode().IsRegular() {
+	case errors.Is(err, atomicfile.ErrNotRegular):
 		return nil, fmt.Errorf("env file %s is not a regular file", f.path)
+	case err != nil:
+		return nil, fmt.Errorf("env file %s cannot be read (%v): fix its permissions or run as its owner", f.path, errors.Unwrap(err))
+	}
+	if err := f.checkDir(); err != nil {
+		af.Close()
+		return nil, err
 	}
 	w, err := os.OpenFile(f.path, os.O_WRONLY, 0)
 	if err != nil {
+		af.Close()
 		return nil, fmt.Errorf("env file %s is not writable (%v): fix its permissions or run as its owner", f.path, errors.Unwrap(err))
 	}
 	w.Close()
-	if err := atomicfile.CheckReplace(f.path); err != nil {
-		return nil, fmt.Errorf("env file %s: plana keeps its owner, group and mode so that the automation can still read it, but %w", f.path, err)
+	return af, nil
+}
+
+// checkDir refuses a file that any user could swap: one whose directory, or
+// a directory above it, every user may write and has no sticky bit.
+func (f envFile) checkDir() error {
+	dir, mode, err := atomicfile.ExposedDir(f.path)
+	if err != nil {
+		return fmt.Errorf("env file %s: checking who can write its directories: %w", f.path, err)
 	}
-	return os.ReadFile(f.path)
+	if dir == "" {
+		return nil
+	}
+	return fmt.Errorf("env file %s is in %s (%v), which every user may write and which has no sticky bit: anyone could put a file of their own in its place between two runs, and plana would write the new key into it. "+
+		"Move the file to a directory only its owner can write, or fix the directory (chmod o-w %s, or chmod +t %s); nothing was created",
+		f.path, dir, mode, dir, dir)
+}
+
+// Check refuses, before anything is created, a file a rewrite would fail
+// on: one whose owner, group or mode the new version could not keep. It
+// warns of a file every user may read.
+func (f envFile) Check(context.Context) error {
+	af, err := f.open()
+	if err != nil {
+		return err
+	}
+	defer af.Close()
+	if err := af.CheckReplace(); err != nil {
+		return fmt.Errorf("env file %s: plana keeps its owner, group and mode so that the automation can still read it, but %w", f.path, err)
+	}
+	if m := af.Mode(); m&0o004 != 0 && f.warn != nil {
+		f.warn(fmt.Sprintf("env file %s is readable by every user (mode %04o): anyone on this machine can read the keys in it. plana keeps the mode as found; if the automation reads it as its owner or group, restrict it: chmod o-r %s", f.path, m, f.path))
+	}
+	return nil
 }
 
 // Get reads the file's assignments of names.
 func (f envFile) Get(_ context.Context, names ...string) (map[string]string, error) {
-	data, err := f.read()
+	af, err := f.open()
 	if err != nil {
 		return nil, err
+	}
+	defer af.Close()
+	data, err := af.Read()
+	if err != nil {
+		return nil, fmt.Errorf("reading env file %s: %w", f.path, err)
 	}
 	out := map[string]string{}
 	for _, n := range names {
@@ -244,11 +296,17 @@ func (f envFile) Get(_ context.Context, names ...string) (map[string]string, err
 }
 
 // Put rewrites the file with set assigned and unset gone, every other line
-// kept byte for byte; a new PLANA_KEY_NEW goes right after PLANA_KEY.
+// kept byte for byte; a new PLANA_KEY_NEW goes right after PLANA_KEY. The
+// file read is the file replaced, or nothing is written.
 func (f envFile) Put(_ context.Context, set map[string]string, unset ...string) error {
-	data, err := f.read()
+	af, err := f.open()
 	if err != nil {
 		return err
+	}
+	defer af.Close()
+	data, err := af.Read()
+	if err != nil {
+		return fmt.Errorf("reading env file %s: %w", f.path, err)
 	}
 	for _, n := range slices.Sorted(maps.Keys(set)) {
 		after := ""
@@ -260,8 +318,15 @@ func (f envFile) Put(_ context.Context, set map[string]string, unset ...string) 
 	for _, n := range unset {
 		data = UnsetEnv(data, n)
 	}
-	if err := atomicfile.Replace(f.path, data, 0o600); err != nil {
-		return fmt.Errorf("writing env file %s: %w", f.path, err)
+	if beforeWrite != nil {
+		beforeWrite(f.path)
+	}
+	err = af.Replace(data)
+	switch {
+	case errors.Is(err, atomicfile.ErrReplaced):
+		return fmt.Errorf("env file %s was replaced by another file while plana was writing it: nothing was written. Someone else can change %s: check what the file holds now and who can write there, then run the same command again", f.path, filepath.Dir(f.path))
+	case err != nil:
+		return fmt.Errorf("writing env file %s: plana keeps its owner, group and mode so that the automation can still read it, but %w", f.path, err)
 	}
 	return nil
 }

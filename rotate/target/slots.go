@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/rotate/ref"
 )
 
 // Store holds named secret values, among them the two slots KeySlot and
@@ -29,6 +30,8 @@ type Slots struct {
 	Store Store
 	// Where names the place in notes and errors; "": Spec.
 	Where string
+	// Warn hears what Check accepts with a warning; nil: nothing.
+	Warn func(string)
 }
 
 func (t Slots) String() string { return t.Spec.String() }
@@ -43,11 +46,49 @@ func (t Slots) where() string {
 // Readable is true: a store's slots are read back.
 func (Slots) Readable() bool { return true }
 
-// Check reads the slots: a store deploy could not read is refused before
-// anything is created.
-func (t Slots) Check(ctx context.Context, _ Keys) error {
-	_, err := t.Store.Get(ctx, KeySlot, NewKeySlot)
-	return err
+// Check refuses, before anything is created, a store deploy could not read
+// (or, for a Store with a Check of its own, one that check refuses), and a
+// store that is not this rotation's: one whose KeySlot holds another key
+// than the one being rotated (or its successor, once finalized by hand).
+// A store without KeySlot is accepted with a warning.
+func (t Slots) Check(ctx context.Context, k Keys) error {
+	if c, ok := t.Store.(interface{ Check(context.Context) error }); ok {
+		if err := c.Check(ctx); err != nil {
+			return err
+		}
+	}
+	v, err := t.Store.Get(ctx, KeySlot, NewKeySlot)
+	if err != nil {
+		return err
+	}
+	cur := v[KeySlot]
+	p := client.PrefixOf(cur)
+	switch {
+	case cur == "":
+		if t.Warn != nil {
+			t.Warn(fmt.Sprintf("%s has no %s: plana cannot tell that it is the automation's file for %s (%s); it adds %s to it all the same", t.where(), KeySlot, k.Old.Prefix, k.Old.Name, NewKeySlot))
+		}
+		return nil
+	case p != "" && (p == k.Old.Prefix || p == k.New.Prefix):
+		return nil
+	case p == "":
+		return fmt.Errorf("%s holds a %s that is not a BOS key, where the key being rotated (%s, %s) should be: it is not this rotation's file; nothing was created. Pass the target that holds %s, or put %s there by hand first",
+			t.where(), KeySlot, k.Old.Prefix, k.Old.Name, k.Old.Prefix, KeySlot)
+	}
+	return &OtherKeyError{Where: t.where(), Prefix: p, Old: k.Old}
+}
+
+// OtherKeyError is Check on a store whose KeySlot holds another key than
+// the rotation's: it names that key by its prefix alone.
+type OtherKeyError struct {
+	Where  string  // the store, as notes name it
+	Prefix string  // the prefix of the key it holds
+	Old    ref.Key // the key being rotated
+}
+
+func (e *OtherKeyError) Error() string {
+	return fmt.Sprintf("%s holds %s=%s…, another key than the one being rotated (%s, %s): it is another automation's file, or the wrong path; nothing was created. Pass the target that holds %s",
+		e.Where, KeySlot, e.Prefix, e.Old.Prefix, e.Old.Name, e.Old.Prefix)
 }
 
 // Read returns the two slots.

@@ -68,6 +68,12 @@ var ErrWriteOnly = errors.New("this target cannot be read back")
 type Config struct {
 	Out         io.Writer     // where stdout prints
 	ExecTimeout time.Duration // how long exec: may run; 0: 2m
+	// Warn is where a target's words for the person at the terminal go,
+	// and only there: warnings, and what a failed command wrote to its
+	// stderr (redacted). They are never stored or put into JSON: redaction
+	// cannot catch a key that is base64-encoded, split or reversed. nil:
+	// nowhere.
+	Warn func(string)
 }
 
 // Open returns the target a --to value names.
@@ -78,7 +84,7 @@ func Open(s string, c Config) (Target, error) {
 	}
 	switch sp.Kind {
 	case KindEnvFile:
-		return envFileTarget(sp), nil
+		return envFileTarget(sp, c), nil
 	case KindExec:
 		return execTarget{spec: sp, timeout: c.ExecTimeout}, nil
 	case KindStdout:
