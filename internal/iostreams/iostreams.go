@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/mattn/go-isatty"
 	"golang.org/x/term"
@@ -22,8 +23,11 @@ var ErrNoTTY = errors.New("cannot prompt: not running interactively")
 
 // IOStreams is the process's standard streams with their terminal facts.
 type IOStreams struct {
-	In     io.Reader
-	Out    io.Writer
+	In  io.Reader
+	Out io.Writer
+	// ErrOut is written from more than one goroutine (the spinner, notify
+	// hooks' warnings): a writer put here must be safe for that, as
+	// os.Stderr and Test's are.
 	ErrOut io.Writer
 
 	stdinTTY, stdoutTTY, stderrTTY bool
@@ -86,7 +90,7 @@ func isTerminal(f *os.File) bool {
 // TTY flags with the setters to exercise terminal behaviour.
 func Test() (ios *IOStreams, in *bytes.Buffer, out *bytes.Buffer, errOut *bytes.Buffer) {
 	in, out, errOut = &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
-	ios = &IOStreams{In: in, Out: out, ErrOut: errOut}
+	ios = &IOStreams{In: in, Out: out, ErrOut: &lockedWriter{w: errOut}}
 	ios.readSecret = func() (string, error) {
 		line, err := ios.reader().ReadString('\n')
 		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
@@ -95,6 +99,19 @@ func Test() (ios *IOStreams, in *bytes.Buffer, out *bytes.Buffer, errOut *bytes.
 		return strings.TrimRight(line, "\r\n"), nil
 	}
 	return ios, in, out, errOut
+}
+
+// lockedWriter serialises writes to a writer that is not safe for
+// concurrent use, such as Test's buffers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func (s *IOStreams) reader() *bufio.Reader {
