@@ -47,11 +47,14 @@ func TestSeveralTargetsAFailedOneIsRetriedAlone(t *testing.T) {
 	w.pushClock()
 
 	res, err := w.rotator().Rotate(context.Background(), w.Old, opts)
-	if err == nil || !strings.Contains(err.Error(), "vault sealed") || !strings.Contains(err.Error(), "1 of 2 targets done") {
+	if err == nil || !strings.Contains(err.Error(), "exit status 2") || !strings.Contains(err.Error(), "1 of 2 targets done") {
 		t.Fatalf("want the exec target's failure and what is left, got %v", err)
 	}
-	if res.State != Checked || len(res.Targets) != 2 || !res.Targets[0].Deployed || res.Targets[1].Deployed || !strings.Contains(res.Targets[1].Error, "vault sealed") {
+	if res.State != Checked || len(res.Targets) != 2 || !res.Targets[0].Deployed || res.Targets[1].Deployed || !strings.Contains(res.Targets[1].Error, "exit status 2") {
 		t.Fatalf("the rotation must stay at step 2 with each target's state: %+v", res)
+	}
+	if !strings.Contains(w.rep.Text(), "| vault sealed") || strings.Contains(err.Error()+res.Targets[1].Error, "vault sealed") {
+		t.Fatalf("the command's stderr goes to the terminal alone: error %v, target %q, terminal:\n%s", err, res.Targets[1].Error, w.rep.Text())
 	}
 	if data, _ := os.ReadFile(w.EnvPath); !strings.Contains(string(data), target.NewKeySlot+"=") {
 		t.Fatal("the first target was not deployed")

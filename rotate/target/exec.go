@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/secret"
 )
 
@@ -21,6 +22,7 @@ const defaultExecTimeout = 2 * time.Minute
 type execTarget struct {
 	spec    Spec
 	timeout time.Duration
+	warn    func(string) // where CMD's stderr is shown when it fails
 }
 
 func (t execTarget) String() string { return t.spec.String() }
@@ -67,7 +69,7 @@ func (t execTarget) run(ctx context.Context, k Keys, step string, needKey bool) 
 	if err != nil && needKey {
 		return err
 	}
-	return runExec(ctx, t.spec.Arg, key, t.timeout, stepEnv(k, step))
+	return runExec(ctx, t.spec.Arg, key, t.timeout, stepEnv(k, step), t.warn)
 }
 
 // stepEnv is what an exec: target learns of the rotation from its
@@ -87,13 +89,19 @@ func stepEnv(k Keys, step string) []string {
 // in the environment, where other processes of the machine could read it.
 // cmd runs in its own process group, and a timeout kills the whole group:
 // killing sh alone left what it had started running.
-func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []string) error {
+//
+// What cmd writes to stderr goes to warn alone, redacted, when it fails:
+// the error (which the journal, -o json and notify hooks keep) holds only
+// the exit status and plana's words. Redaction cannot catch a key a failing
+// command printed base64-encoded (kubectl -o yaml), split or reversed, so
+// nothing cmd wrote is ever stored.
+func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []string, warn func(string)) error {
 	if timeout <= 0 {
 		timeout = defaultExecTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := exec.CommandContext(ctx, "sh", "-c", cmd)
+	c := exec.CommandContext(runCtx, "sh", "-c", cmd)
 	c.Stdin = strings.NewReader(key + "\n")
 	c.Stdout = io.Discard
 	var tail tailBuffer
@@ -105,12 +113,21 @@ func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []
 	if err == nil {
 		return nil
 	}
-	msg := tail.text(key)
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	name := client.Redact(cmd)
+	shown := ""
+	if msg := tail.text(key); msg != "" && warn != nil {
+		warn(fmt.Sprintf("deploy command %q failed; what it wrote to stderr, shown here only and never stored:", name))
+		for _, l := range strings.Split(msg, "\n") {
+			warn("  | " + l)
+		}
+		shown = "; its stderr is shown above, and kept nowhere"
+	}
+	switch {
+	case ctx.Err() != nil:
+		// Ctrl-C or the rotation's own deadline: the caller's reason.
+		return fmt.Errorf("deploy command %q stopped: %w", name, ctx.Err())
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
 		err = fmt.Errorf("timed out after %s", timeout)
 	}
-	if msg != "" {
-		msg = ": " + msg
-	}
-	return fmt.Errorf("deploy command %q failed (%v)%s", cmd, err, msg)
+	return fmt.Errorf("deploy command %q failed (%v)%s", name, err, shown)
 }

@@ -19,7 +19,8 @@ import (
 
 // A failing deploy command that echoes the key has its stderr redacted
 // before the tail is cut: wherever the cut falls in the key, and whatever
-// part of the key is echoed, no run of 8 of its secret characters is left.
+// part of the key is echoed, no run of 8 of its secret characters is left in
+// what the terminal is shown.
 func TestExecStderrRedactedBeforeTheCut(t *testing.T) {
 	key := client.FormatKey("live", "AB7K2XYZ", "q7Xw2LmN9pRt4VbZ8cDe1FgH3jKs6YuQ")
 	pub := len(client.PrefixOf(key))
@@ -28,37 +29,54 @@ func TestExecStderrRedactedBeforeTheCut(t *testing.T) {
 			// The key, then enough dots that only its last tail characters
 			// fall inside the last stderrTail bytes.
 			cmd := fmt.Sprintf(`read k; printf '%%s' "$k" >&2; head -c %d /dev/zero | tr '\0' . >&2; exit 3`, stderrTail-tail)
-			err := runExec(context.Background(), cmd, key, 30*time.Second, nil)
-			assertNoKeyRun(t, err, key, pub)
-			if !strings.Contains(err.Error(), "....") {
-				t.Errorf("the tail of stderr is gone: %v", err)
+			shown := failExec(t, cmd, key)
+			assertNoKeyRun(t, shown, key, pub)
+			if !strings.Contains(shown, "....") {
+				t.Errorf("the tail of stderr is gone: %v", shown)
 			}
 		})
 	}
 	t.Run("a part of the key", func(t *testing.T) {
-		err := runExec(context.Background(), `read k; echo "$k" | cut -c 21-40 >&2; exit 3`, key, 30*time.Second, nil)
-		assertNoKeyRun(t, err, key, pub)
-		if !strings.Contains(err.Error(), "…") {
-			t.Errorf("want the part marked as redacted: %v", err)
+		shown := failExec(t, `read k; echo "$k" | cut -c 21-40 >&2; exit 3`, key)
+		assertNoKeyRun(t, shown, key, pub)
+		if !strings.Contains(shown, "…") {
+			t.Errorf("want the part marked as redacted: %v", shown)
 		}
 	})
 	t.Run("the whole key after a long stream", func(t *testing.T) {
-		err := runExec(context.Background(), `read k; head -c 100000 /dev/zero | tr '\0' a >&2; echo >&2; echo "bad key $k" >&2; exit 3`, key, 30*time.Second, nil)
-		assertNoKeyRun(t, err, key, pub)
-		if !strings.Contains(err.Error(), "bad key "+client.PrefixOf(key)+"…") {
-			t.Errorf("want the key shown by its prefix: %v", err)
+		shown := failExec(t, `read k; head -c 100000 /dev/zero | tr '\0' a >&2; echo >&2; echo "bad key $k" >&2; exit 3`, key)
+		assertNoKeyRun(t, shown, key, pub)
+		if !strings.Contains(shown, "bad key "+client.PrefixOf(key)+"…") {
+			t.Errorf("want the key shown by its prefix: %v", shown)
 		}
 	})
 }
 
-func assertNoKeyRun(t *testing.T, err error, key string, pub int) {
+// failExec runs cmd, which must fail, and returns what the terminal was
+// shown. The error holds nothing cmd wrote: only its exit status.
+func failExec(t *testing.T, cmd, key string) string {
 	t.Helper()
+	var shown []string
+	err := runExec(context.Background(), cmd, key, 30*time.Second, nil, func(s string) { shown = append(shown, s) })
 	if err == nil {
 		t.Fatal("the failing command succeeded")
 	}
+	if !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("the error does not say how the command ended: %v", err)
+	}
+	for _, s := range []string{"....", "…", client.PrefixOf(key)} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("the error holds what the command wrote (%q): %v", s, err)
+		}
+	}
+	return strings.Join(shown, "\n")
+}
+
+func assertNoKeyRun(t *testing.T, shown, key string, pub int) {
+	t.Helper()
 	for i := 0; i+minKeyRun <= len(key); i++ {
-		if run := key[i : i+minKeyRun]; i+minKeyRun > pub && strings.Contains(err.Error(), run) {
-			t.Fatalf("the error holds %q, characters %d to %d of the key: %v", run, i+1, i+minKeyRun, err)
+		if run := key[i : i+minKeyRun]; i+minKeyRun > pub && strings.Contains(shown, run) {
+			t.Fatalf("the terminal was shown %q, characters %d to %d of the key: %v", run, i+1, i+minKeyRun, shown)
 		}
 	}
 }
@@ -68,7 +86,7 @@ func assertNoKeyRun(t *testing.T, err error, key string, pub int) {
 func TestExecTimeoutKillsGrandchildren(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	t.Setenv("PIDFILE", pidFile)
-	err := runExec(context.Background(), `sleep 300 & echo $! > "$PIDFILE"; wait`, "pa_live_x", 300*time.Millisecond, nil)
+	err := runExec(context.Background(), `sleep 300 & echo $! > "$PIDFILE"; wait`, "pa_live_x", 300*time.Millisecond, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
 		t.Fatalf("want the timeout, got %v", err)
 	}

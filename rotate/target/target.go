@@ -86,7 +86,7 @@ func Open(s string, c Config) (Target, error) {
 	case KindEnvFile:
 		return envFileTarget(sp, c), nil
 	case KindExec:
-		return execTarget{spec: sp, timeout: c.ExecTimeout}, nil
+		return execTarget{spec: sp, timeout: c.ExecTimeout, warn: c.Warn}, nil
 	case KindStdout:
 		return stdoutTarget{out: c.Out}, nil
 	}

@@ -169,7 +169,7 @@ func TestBadInput(t *testing.T) {
 				return []string{"keys", "rotate", oldName, "--to", "exec:echo vault is sealed >&2; exit 3", "--no-wait"}
 			},
 			wantCode: cmdutil.ExitFailure, created: 1,
-			want: []string{"failed (exit status 3): vault is sealed", "is safe in the keyring and not deployed yet", "run the same command again"},
+			want: []string{"failed (exit status 3)", "| vault is sealed", "is safe in the keyring and not deployed yet", "run the same command again"},
 			after: func(_ *testing.T, e *cmdtest.Env, _ *setup) {
 				// The key created before the deploy failed is kept, whole.
 				ks, _ := e.AdminClient().ListKeys(context.Background(), client.ListKeysOptions{})

@@ -258,15 +258,15 @@ func TestDeployToSeveralTargets(t *testing.T) {
 	args := []string{created.Old.ID, "--to", "env-file:" + eu, "--to", "env-file:" + us, "--to", "exec:sh " + vault, "-o", "json"}
 	e.Out.Reset()
 	err = e.Run(NewCmdDeploy(e.Factory, nil), args...)
-	if err == nil || !strings.Contains(err.Error(), "vault is sealed") || !strings.Contains(err.Error(), "2 of 3 targets done") {
-		t.Fatalf("want the exec target's failure and what is left, got %v\n%s", err, e.ErrOut)
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "2 of 3 targets done") || !strings.Contains(e.ErrOut.String(), "| vault is sealed") {
+		t.Fatalf("want the exec target's failure and what is left, its stderr on the terminal, got %v\n%s", err, e.ErrOut)
 	}
 	var res rotate.Result
 	if err := json.Unmarshal(e.Out.Bytes(), &res); err != nil {
 		t.Fatalf("deploy -o json: %v\n%s", err, e.Out)
 	}
 	if len(res.Targets) != 3 || !res.Targets[0].Deployed || !res.Targets[1].Deployed || res.Targets[2].Deployed ||
-		!strings.Contains(res.Targets[2].Error, "vault is sealed") {
+		!strings.Contains(res.Targets[2].Error, "exit status 3") || strings.Contains(res.Targets[2].Error, "vault is sealed") {
 		t.Fatalf("each target's state after the failed run: %+v", res.Targets)
 	}
 	for _, p := range []string{eu, us} {
