@@ -44,7 +44,7 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 		if _, err := s.r.API.RevokeKey(ctx, nw.ID); err != nil {
 			return s.result(), fmt.Errorf("revoking the new key %s: %w (run the same command again)", nw.Prefix, err)
 		}
-		s.notify(notify.Aborted, nil)
+		s.notify(notify.Aborted, func(e *notify.Event) { e.Reason = notify.Text(s.opts.Reason) })
 		s.forget(nw)
 		j.Abandoned = append(j.Abandoned, nw)
 		j.reset()

@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -55,24 +56,33 @@ func (s *session) notifyWaiting(rep gate.Report) {
 	s.notify(notify.Waiting, func(e *notify.Event) {
 		for _, m := range rep.Migration {
 			if m.Holding {
-				e.Sources = append(e.Sources, notify.Source{SourceIP: notify.Text(m.SourceIP), UserAgent: notify.Text(m.UserAgent), LastSeen: m.OldLast, Count: m.OldCalls})
+				e.Sources = append(e.Sources, notifySource(gate.Source{SourceIP: m.SourceIP, UserAgent: m.UserAgent, Calls: m.OldCalls, LastSeen: m.OldLast}))
 			}
 		}
 		if len(e.Sources) == 0 {
 			for _, src := range rep.Sources {
-				e.Sources = append(e.Sources, notify.Source{SourceIP: notify.Text(src.SourceIP), UserAgent: notify.Text(src.UserAgent), LastSeen: src.LastSeen, Count: src.Calls})
+				e.Sources = append(e.Sources, notifySource(src))
 			}
 		}
 	})
 }
 
-// notifyFailed tells the hooks the step row failed: a wait (ErrPending)
-// is not a failure.
+// notifySource is a gate's source as the hooks get it: the same fields.
+func notifySource(src gate.Source) notify.Source {
+	return notify.Source{SourceIP: notify.Text(src.SourceIP), UserAgent: notify.Text(src.UserAgent), Path: notify.Text(src.Path), Calls: src.Calls, LastSeen: src.LastSeen}
+}
+
+// notifyFailed tells the hooks the step row failed, or was interrupted
+// (Ctrl-C): a wait (ErrPending) is neither.
 func (s *session) notifyFailed(row *stepRow, err error) {
 	if errors.Is(err, ErrPending) {
 		return
 	}
-	s.notify(notify.Failed, func(e *notify.Event) {
+	kind := notify.Failed
+	if errors.Is(err, context.Canceled) {
+		kind = notify.Interrupted
+	}
+	s.notify(kind, func(e *notify.Event) {
 		e.Step, e.Error = notify.Step(row.name), notify.Text(err.Error())
 	})
 }

@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -167,6 +168,10 @@ func (s *session) targetFailed(st *TargetState, t target.Target, step notify.Ste
 	st.Error = err.Error()
 	if serr := s.save(); serr != nil {
 		return serr
+	}
+	if errors.Is(err, context.Canceled) {
+		// Interrupted, not failed: the walk tells the hooks so.
+		return fmt.Errorf("%w%s", err, s.leftAfter(reach))
 	}
 	s.notify(notify.Failed, func(e *notify.Event) {
 		e.Step, e.Target, e.Error = step, notify.Text(t.String()), notify.Text(err.Error())

@@ -300,4 +300,13 @@ func TestAbortRunsExecTargetsAndNotifies(t *testing.T) {
 	if !strings.Contains(string(ev), `"event":"aborted"`) || rotatetest.KeyShape.Match(ev) {
 		t.Errorf("notify events lack an aborted event, or carry a key:\n%s", ev)
 	}
+	for line := range strings.Lines(string(ev)) {
+		var e struct{ Event, Reason string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Event == "aborted" && e.Reason != "wrong scopes" {
+			t.Errorf("the aborted event carries the reason %q, want the one given, %q", e.Reason, "wrong scopes")
+		}
+	}
 }

@@ -283,7 +283,7 @@ func (o *AuditOptions) notifyFindings(cfg *config.Config, rep *audit.Report, act
 					break
 				}
 				e.Sources = append(e.Sources, notify.Source{SourceIP: notify.Text(g.SourceIP), UserAgent: notify.Text(g.UserAgent),
-					Method: notify.Text(g.Method), Path: notify.Text(g.Path), FirstSeen: g.FirstSeen, LastSeen: g.LastSeen, Count: g.Count})
+					Method: notify.Text(g.Method), Path: notify.Text(g.Path), FirstSeen: g.FirstSeen, LastSeen: g.LastSeen, Calls: g.Count})
 			}
 			n.Notify(e)
 		}

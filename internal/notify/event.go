@@ -25,7 +25,11 @@ const (
 	Revoked            Kind = "revoked"
 	RefusedAfterRevoke Kind = "refused-after-revoke"
 	Failed             Kind = "failed"
-	Aborted            Kind = "aborted"
+	// Interrupted: the run was stopped (Ctrl-C) before it got where it
+	// was going; its journal holds how far it got, and the next run
+	// resumes there.
+	Interrupted Kind = "interrupted"
+	Aborted     Kind = "aborted"
 )
 
 // Suspicious is one finding of `plana keys audit`: calls the key's owners
@@ -33,7 +37,7 @@ const (
 const Suspicious Kind = "suspicious"
 
 // Kinds lists every kind, for documentation and tests.
-var Kinds = []Kind{Started, Created, Deployed, Waiting, Verified, Finalized, Revoked, RefusedAfterRevoke, Failed, Aborted, Suspicious}
+var Kinds = []Kind{Started, Created, Deployed, Waiting, Verified, Finalized, Revoked, RefusedAfterRevoke, Failed, Interrupted, Aborted, Suspicious}
 
 // Step is the step of the procedure an event belongs to.
 type Step string
@@ -70,16 +74,19 @@ func KeyOf(k client.APIKey) Key {
 	return Key{ID: Text(k.ID), Name: Text(k.Name), Prefix: Text(k.Prefix)}
 }
 
-// Source is a place a key is still called from, or (in a suspicious
-// event) the calls of one caller.
+// Source is a place a key is called from, in the shape of the gate's
+// sources in -o json (gate.sources[]: source_ip, user_agent, path, calls,
+// last_seen): one schema wherever plana tells of one. Path is "" where a
+// source is counted over every path (one a migration waits on); the calls
+// of a suspicious event also carry their method and first_seen.
 type Source struct {
 	SourceIP  Text      `json:"source_ip"`
 	UserAgent Text      `json:"user_agent"`
 	Method    Text      `json:"method,omitempty"`
-	Path      Text      `json:"path,omitempty"`
+	Path      Text      `json:"path"`
+	Calls     int       `json:"calls"`
 	FirstSeen time.Time `json:"first_seen,omitzero"`
-	LastSeen  time.Time `json:"last_seen,omitzero"`
-	Count     int       `json:"count,omitempty"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // Event is one line a hook receives.

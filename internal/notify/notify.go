@@ -69,8 +69,9 @@ func ParseHook(s string) (string, error) {
 	return cmd, nil
 }
 
-// New starts a Notifier for the hooks specs (each exec:CMD). With no specs
-// it returns nil, which does nothing.
+// New starts a Notifier for the hooks specs (each exec:CMD). A command
+// given twice (in the profile and on the command line) runs once per event.
+// With no specs it returns nil, which does nothing.
 func New(specs []string, opts Options) (*Notifier, error) {
 	if len(specs) == 0 {
 		return nil, nil
@@ -82,11 +83,16 @@ func New(specs []string, opts Options) (*Notifier, error) {
 		opts.Warn = func(s string) { fmt.Fprintln(os.Stderr, "warning: "+s) }
 	}
 	n := &Notifier{opts: opts}
+	seen := map[string]bool{}
 	for _, s := range specs {
 		cmd, err := ParseHook(s)
 		if err != nil {
 			return nil, err
 		}
+		if seen[cmd] {
+			continue
+		}
+		seen[cmd] = true
 		ctx, cancel := context.WithCancel(context.Background())
 		h := &hook{cmd: cmd, name: client.Redact(cmd), queue: make(chan Event, queueLen), done: make(chan struct{}), stop: ctx, cancel: cancel}
 		n.hooks = append(n.hooks, h)

@@ -250,3 +250,22 @@ func TestParseHook(t *testing.T) {
 		t.Errorf("New(nil) = %v, %v; want nil, nil", n, err)
 	}
 }
+
+// A hook named twice (in the profile and on the command line) runs once
+// per event; another command, however alike, runs too.
+func TestAHookNamedTwiceRunsOnce(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	n, err := New([]string{"exec:cat >> " + a, "exec:cat >> " + b, "exec:cat >> " + a}, Options{Warn: func(s string) { t.Error(s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Notify(event(Started))
+	n.Notify(event(Created))
+	n.Close(context.Background())
+	for _, p := range []string{a, b} {
+		if got := readEvents(t, p); len(got) != 2 {
+			t.Errorf("%s heard %d events, want 2", filepath.Base(p), len(got))
+		}
+	}
+}
