@@ -455,14 +455,25 @@ func TestDamagedRotationLog(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := l.Verify(); err != nil {
+			// A copy that still holds the last entry written is evidence
+			// kept; one whose last entry was cut is a loss the keyring
+			// remembers, and the new log begins by saying so.
+			err = l.Verify()
+			switch {
+			case tt.appendFail && (err == nil || !strings.Contains(err.Error(), "no copy moved aside holds them")):
+				t.Fatalf("with a log whose last entry was cut moved aside: want the loss reported, got %v", err)
+			case !tt.appendFail && err != nil:
 				t.Fatalf("with the damaged log moved aside: %v", err)
 			}
 			if _, err := l.Append(rotlog.Entry{Time: time.Now(), Event: rotlog.EventCreated, Old: ref.Of(w.Old)}); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Verify(); err != nil {
+			c, err := l.Check()
+			if err != nil {
 				t.Fatalf("a new log after moving the damaged one aside: %v", err)
+			}
+			if restarted := len(c.Restarted) == 1 && c.Entries[0].Event == rotlog.EventRestarted; restarted != tt.appendFail {
+				t.Errorf("the new log begins %q; want a log-restarted line only after a loss", c.Entries[0].Event)
 			}
 		})
 	}

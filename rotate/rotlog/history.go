@@ -26,6 +26,9 @@ type HistoryRow struct {
 	Actor  ref.Actor `json:"actor"` // the server knows only the email
 	Detail string    `json:"detail,omitempty"`
 	Source string    `json:"source"`
+	// Unverified: the local line could not be verified here (see
+	// Log.Check); a server row is never.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // identity names the one fact an event records, so the same fact seen in
@@ -92,7 +95,7 @@ func ServerHistory(keys []client.APIKey, caller client.User) []HistoryRow {
 func LocalHistory(entries []Entry) []HistoryRow {
 	rows := make([]HistoryRow, 0, len(entries))
 	for _, e := range entries {
-		rows = append(rows, HistoryRow{Time: e.Time, Event: e.Event, Old: e.Old, New: e.New, Reason: e.Reason, Actor: e.Actor, Detail: e.Detail, Source: SourceLocal})
+		rows = append(rows, HistoryRow{Time: e.Time, Event: e.Event, Old: e.Old, New: e.New, Reason: e.Reason, Actor: e.Actor, Detail: e.Detail, Source: SourceLocal, Unverified: e.Unverified})
 	}
 	return rows
 }

@@ -21,6 +21,10 @@ const (
 	// ChainPlain is a SHA-256 chain, used without a keyring: it shows
 	// damage, but anyone who can write the file can recompute it.
 	ChainPlain = "sha256"
+	// ChainUnkeyed is a line of a keyed log appended without its key (no
+	// keyring here, or a fresh one), hashed like ChainPlain: the record is
+	// kept, and Check says it could not verify it.
+	ChainUnkeyed = "sha256-unkeyed"
 )
 
 // logKeyLen is the HMAC key's length in bytes: SHA-256's block-sized
@@ -41,71 +45,73 @@ func keyNameOf(stateDir string) string {
 
 func (l Log) keyName() string { return keyNameOf(filepath.Dir(l.Path)) }
 
-// warnedPlain remembers the logs whose fallback to the plain chain was
-// already reported, so a rotation's seven appends warn once.
-var warnedPlain sync.Map
+// warned remembers the logs whose fallback to the plain chain, or to
+// unkeyed lines, was already reported, so a rotation's seven appends warn
+// once.
+var warned sync.Map
 
-// appendKey returns the key to chain the next entry with, nil for the
-// plain chain. The first append with a keyring makes the key. A keyed log
-// stays keyed: without its key, the entry is refused rather than written
-// as a plain line that would read as tampering.
-func (l Log) appendKey(keyed bool) ([]byte, error) {
+// appendKey returns the key to chain the next entry with, nil when there
+// is none here. The first append with a keyring makes the key. Without one,
+// a log not keyed yet goes on with the plain chain, and a keyed log gets
+// the entry unkeyed: a record is never dropped for want of a keyring.
+func (l Log) appendKey(keyed bool) []byte {
 	if l.Keys == nil {
-		return l.plain(keyed, errors.New("no keyring was given"))
+		return l.noKey(keyed, errors.New("no keyring was given"))
 	}
 	v, err := l.Keys.Get(l.keyName())
 	switch {
 	case err == nil:
-		return decodeLogKey(v, l.Path)
+		key, err := decodeLogKey(v, l.Path)
+		if err != nil {
+			return l.noKey(keyed, err)
+		}
+		return key
 	case errors.Is(err, secret.ErrNotFound) && keyed:
-		return nil, fmt.Errorf("the rotation log %s is keyed, but its key (%s) is gone from the keyring: no entry can be chained onto it; keep it as evidence and start a new log (mv %s %s.damaged; mv %s %s.damaged)",
-			l.Path, l.keyName(), l.Path, l.Path, l.HeadPath(), l.HeadPath())
+		return l.noKey(keyed, fmt.Errorf("its key %s is not in this keyring (a fresh keyring?)", l.keyName()))
 	case errors.Is(err, secret.ErrNotFound):
 		b := make([]byte, logKeyLen)
 		if _, err := rand.Read(b); err != nil {
-			return nil, err
+			return l.noKey(false, err)
 		}
 		if err := l.Keys.Set(l.keyName(), hex.EncodeToString(b)); err != nil {
-			return l.plain(false, err)
+			return l.noKey(false, err)
 		}
-		return b, nil
+		return b
 	}
-	return l.plain(keyed, err)
+	return l.noKey(keyed, err)
 }
 
-// plain falls back to the plain chain for a log not keyed yet, saying so.
-func (l Log) plain(keyed bool, why error) ([]byte, error) {
+// noKey is appendKey without a key: it says so, once per log.
+func (l Log) noKey(keyed bool, why error) []byte {
+	if _, done := warned.LoadOrStore(l.Path, true); done {
+		return nil
+	}
 	if keyed {
-		return nil, fmt.Errorf("the rotation log %s is keyed with a key in the keyring, which does not answer (%v): this entry is not recorded", l.Path, why)
+		l.warn(fmt.Sprintf("the rotation log %s is keyed, but its key cannot be read here (%v): entries are appended unkeyed, and plana keys log says it cannot verify them. If the keyring lost the key for good, move the log aside (mv %s %s.old) and the next entry starts a new keyed log", l.Path, why, l.Path, l.Path))
+	} else {
+		l.warn(fmt.Sprintf("the rotation log is chained with plain SHA-256, not keyed (%v): anyone who can write %s can rewrite it unnoticed; with a working keyring its chain is keyed (HMAC-SHA256)", why, l.Path))
 	}
-	if _, done := warnedPlain.LoadOrStore(l.Path, true); !done && l.Warn != nil {
-		l.Warn(fmt.Sprintf("the rotation log is chained with plain SHA-256, not keyed (%v): anyone who can write %s can rewrite it unnoticed; with a working keyring its chain is keyed (HMAC-SHA256)", why, l.Path))
-	}
-	return nil, nil
+	return nil
 }
 
-// verifyKey is the key to check keyed lines with, from line n on.
-func (l Log) verifyKey(n int) ([]byte, error) {
+// verifyKey is the key to check keyed lines with; nil, with why, when it
+// cannot be read here.
+func (l Log) verifyKey() (key []byte, why string) {
 	if l.Keys == nil {
-		return nil, fmt.Errorf("rotation log %s: line %d is keyed, and its key is in the keyring, which was not opened: %w", l.Path, n, secret.ErrUnavailable)
+		return nil, "no keyring was opened"
 	}
 	v, err := l.Keys.Get(l.keyName())
 	if errors.Is(err, secret.ErrNotFound) {
-		return nil, &ChainError{Path: l.Path, Line: n, Why: "is keyed, but the keyring holds no key for this log (" + l.keyName() + ")"}
+		return nil, "this keyring holds no key for this log (" + l.keyName() + "; a fresh keyring, or another machine's log?)"
 	}
 	if err != nil {
-		return nil, fmt.Errorf("rotation log %s: line %d is keyed, and the keyring holding its key does not answer: %w", l.Path, n, err)
+		return nil, "the keyring holding its key does not answer here (" + err.Error() + ")"
 	}
-	return decodeLogKey(v, l.Path)
-}
-
-// hasKey reports whether the keyring answers with a key for this log.
-func (l Log) hasKey() bool {
-	if l.Keys == nil {
-		return false
+	key, err = decodeLogKey(v, l.Path)
+	if err != nil {
+		return nil, err.Error()
 	}
-	_, err := l.Keys.Get(l.keyName())
-	return err == nil
+	return key, ""
 }
 
 func decodeLogKey(v, path string) ([]byte, error) {

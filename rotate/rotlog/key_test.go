@@ -191,24 +191,34 @@ func TestLogWithoutKeyringFallsBackToPlain(t *testing.T) {
 		}
 	}
 
-	// A keyed log stays keyed: without its key an entry is refused, not
-	// written plain, and the chain cannot be checked.
+	// A keyed log stays keyed: without its key an entry is appended
+	// unkeyed, never dropped, and what cannot be checked here is said.
 	keys := secret.NewMemory()
 	l := OpenKeyed(filepath.Join(dir, "keyed"), keys, nil)
 	appendEntries(t, l, EventCreated)
-	locked := OpenKeyed(filepath.Join(dir, "keyed"), secret.WithTimeout(hung, 20*time.Millisecond), nil)
-	if _, err := locked.Append(Entry{Event: EventDeployed}); err == nil || !strings.Contains(err.Error(), "is keyed") {
-		t.Errorf("append to a keyed log without its key: %v", err)
+	warned = nil
+	locked := OpenKeyed(filepath.Join(dir, "keyed"), secret.WithTimeout(hung, 20*time.Millisecond), func(s string) { warned = append(warned, s) })
+	if _, err := locked.Append(Entry{Event: EventDeployed}); err != nil {
+		t.Fatalf("append to a keyed log without its key: %v", err)
 	}
-	if err := locked.Verify(); !errors.Is(err, secret.ErrUnavailable) {
-		t.Errorf("verify of a keyed log without the keyring: want ErrUnavailable, got %v", err)
+	if len(warned) != 1 || !strings.Contains(warned[0], "appended unkeyed") {
+		t.Errorf("want one warning that the entry is unkeyed, got %q", warned)
+	}
+	if es := readLog(t, l); len(es) != 2 || es[1].Chain != ChainUnkeyed {
+		t.Fatalf("the entry appended without the key: %+v", es)
+	}
+	c, err := locked.Check()
+	if err != nil || c.Unverified != 2 || !strings.Contains(c.Why, "does not answer") {
+		t.Errorf("check without the keyring: %v, %d unverified (%s), want both lines, saying why", err, c.Unverified, c.Why)
+	}
+	if c, err := l.Check(); err != nil || c.Unverified != 1 || !c.Entries[1].Unverified || !strings.Contains(c.Why, "appended without the log's key") {
+		t.Errorf("check with the key back: %v, %+v", err, c)
 	}
 	if err := keys.Delete(keyNameOf(filepath.Join(dir, "keyed"))); err != nil {
 		t.Fatal(err)
 	}
-	var ce *ChainError
-	if err := l.Verify(); !errors.As(err, &ce) || !strings.Contains(err.Error(), "holds no key for this log") {
-		t.Errorf("verify after the key was deleted: %v", err)
+	if c, err := l.Check(); err != nil || c.Unverified != 2 || !strings.Contains(c.Why, "holds no key for this log") {
+		t.Errorf("check after the key was deleted (a fresh keyring): %v, %+v", err, c)
 	}
 }
 
@@ -220,8 +230,8 @@ func TestKeyedLogWithTheOSKeyring(t *testing.T) {
 		t.Skip("no Secret Service keyring answers: run under scripts/with-keyring.sh: ", err)
 	}
 	dir := t.TempDir()
-	t.Cleanup(func() { keys.Delete(keyNameOf(dir)) })
 	l := OpenKeyed(dir, keys, func(s string) { t.Errorf("unexpected warning: %s", s) })
+	t.Cleanup(func() { keys.Delete(keyNameOf(dir)); keys.Delete(l.recordName()) })
 	appendEntries(t, l, EventCreated, EventDeployed)
 	if es := readLog(t, l); es[0].Chain != ChainKeyed || es[1].Chain != ChainKeyed {
 		t.Fatalf("chains %q, %q, want keyed", es[0].Chain, es[1].Chain)
@@ -229,6 +239,13 @@ func TestKeyedLogWithTheOSKeyring(t *testing.T) {
 	if err := l.Verify(); err != nil {
 		t.Fatal(err)
 	}
+	// The keyring's record of the log catches the last entry cut, the
+	// head gone with it.
+	log, head := save(t, l)
+	writeLines(t, l, readLog(t, l)[:1])
+	os.Remove(l.HeadPath())
+	wantChainError(t, l, "this machine's keyring records 2 were written")
+	putBack(t, l, log, head)
 	forge(t, l, func(i int, e *Entry) bool { e.Chain = ""; return i == 0 })
 	if err := l.Verify(); err == nil {
 		t.Fatal("a rewrite as a plain chain passed")
@@ -274,6 +291,24 @@ func TestAppendReadsOnlyTheLogsEnd(t *testing.T) {
 		var h logHead
 		if json.Unmarshal(b, &h) != nil || h.Entries != n+1 {
 			t.Errorf("head %v: head %s, want %d entries", withHead, b, n+1)
+		}
+	}
+}
+
+// BenchmarkAppendOSKeyring is one append to a keyed log with the OS keyring
+// (run under scripts/with-keyring.sh): the key read, the log's record read
+// and written, the line and the head synced.
+func BenchmarkAppendOSKeyring(b *testing.B) {
+	keys := secret.NewKeyring(0)
+	if err := secret.Probe(keys); err != nil {
+		b.Skip("no Secret Service keyring answers: run under scripts/with-keyring.sh: ", err)
+	}
+	l := OpenKeyed(b.TempDir(), keys, nil)
+	b.Cleanup(func() { keys.Delete(l.keyName()); keys.Delete(l.recordName()) })
+	e := Entry{Time: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), Event: EventDeployed, Old: ref.Key{ID: "key_1", Prefix: "pa_live_AAAAAAAA"}}
+	for b.Loop() {
+		if _, err := l.Append(e); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 // Package rotlog is the rotation log: this machine's append-only record of
 // every rotation's steps, a hash chain keyed with a key kept in the keyring,
-// with a head file that shows a cut tail; and the team's history, merged
-// from that log and what the server's keys tell.
+// with a keyed head file, and the entry count and last hash kept in the
+// keyring beside the key, so that a cut tail or an older copy put back is
+// reported; and the team's history, merged from that log and what the
+// server's keys tell.
 package rotlog
 
 import (
@@ -17,7 +19,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -44,12 +45,16 @@ const (
 	EventJoined = "joined"
 	// EventAborted is a rotation called off before the revoke (--abort).
 	EventAborted = "aborted"
+	// EventRestarted begins a log started while this machine's keyring
+	// still knew of a log that is not there whole: the line says what was
+	// lost, keyed, so the loss stays on record.
+	EventRestarted = "log-restarted"
 )
 
 // Entry is one line of the rotation log. Each carries the hash of the
 // line before it, so an edited, inserted or deleted line breaks the chain.
-// Chain says how the hash is made (ChainKeyed or ChainPlain; empty in logs
-// written before the chain was keyed, which are plain).
+// Chain says how the hash is made (ChainKeyed, ChainPlain or ChainUnkeyed;
+// empty in logs written before the chain was keyed, which are plain).
 type Entry struct {
 	Time     time.Time `json:"time"` // server time
 	Event    string    `json:"event"`
@@ -61,6 +66,9 @@ type Entry struct {
 	Chain    string    `json:"chain,omitempty"`
 	PrevHash string    `json:"prev_hash"`
 	Hash     string    `json:"hash,omitempty"`
+	// Unverified, set by Check, says the line could not be verified here
+	// (see Checked); it is not part of the line.
+	Unverified bool `json:"-"`
 }
 
 // hash is the entry's HMAC-SHA256 under key, or its plain SHA-256 when key
@@ -88,7 +96,8 @@ type Log struct {
 	// chained with plain SHA-256, which anyone who can write the file can
 	// recompute.
 	Keys secret.Store
-	// Warn, when set, is told that an append fell back to the plain chain.
+	// Warn, when set, is told that an append fell back to the plain chain,
+	// was appended unkeyed, or found the log cut or replaced.
 	Warn func(string)
 	// Witness, when set, says what else on this machine shows the log had
 	// entries (the rotations' journals), "" when nothing does: a log gone
@@ -103,8 +112,8 @@ func Open(stateDir string) Log {
 }
 
 // OpenKeyed returns the rotation log of a state directory whose chain is
-// keyed with a key kept in keys; warn (optional) hears of a fallback to the
-// plain chain.
+// keyed with a key kept in keys; warn (optional) hears of an entry that
+// could not be keyed.
 func OpenKeyed(stateDir string, keys secret.Store, warn func(string)) Log {
 	l := Open(stateDir)
 	l.Keys, l.Warn = keys, warn
@@ -115,6 +124,13 @@ func OpenKeyed(stateDir string, keys secret.Store, warn func(string)) Log {
 // processes cannot both take the same previous hash. The write is synced
 // (and, when it created the log, its directory), so an entry reported
 // written survives a power cut.
+//
+// No record is dropped for want of a keyring: without the log's key (cron,
+// a fresh keyring) the entry is appended unkeyed, which Check reports as
+// not verified. With the key, the keyring's record of the log (its first
+// entry, how many entries, the last hash) moves on with the append, unless
+// the log no longer holds what the record says: then the entry is still
+// appended, the record left as evidence, and Warn told.
 func (l Log) Append(e Entry) (Entry, error) {
 	if err := os.MkdirAll(filepath.Dir(l.Path), 0o700); err != nil {
 		return e, err
@@ -124,106 +140,114 @@ func (l Log) Append(e Entry) (Entry, error) {
 		return e, fmt.Errorf("locking the rotation log: %w", err)
 	}
 	defer lk.Unlock()
-	prev, lines, keyed, err := l.lastHash()
+	t, err := l.tip()
 	if err != nil {
 		return e, err
 	}
-	key, err := l.appendKey(keyed)
-	if err != nil {
+	key := l.appendKey(t.keyed)
+	began := t.lines == 0
+	var rec *record
+	known := false
+	if key != nil {
+		rec, known = l.readRecord()
+		if began && known && rec != nil && rec.Entries > 0 && !l.movedAside(*rec) {
+			// The log this keyring knows is gone, and not moved aside
+			// whole: the new log begins by saying so, keyed.
+			lost := Entry{Time: e.Time, Event: EventRestarted, Old: e.Old, Actor: e.Actor,
+				Reason: fmt.Sprintf("the log before this one (%d entries, the last %s…) was not found whole: cut, rolled back or deleted", rec.Entries, short(rec.Hash))}
+			if t, err = l.write(t, lost, key); err != nil {
+				return e, err
+			}
+			rec = nil
+		}
+	}
+	if t, err = l.write(t, e, key); err != nil {
 		return e, err
 	}
+	if known {
+		l.advance(rec, began, t)
+	}
+	return t.last, nil
+}
+
+// write chains e onto the log whose end is t, with key (nil: the plain
+// chain, or unkeyed in a keyed log), and records the head; it returns the
+// log's new end.
+func (l Log) write(t tip, e Entry, key []byte) (tip, error) {
 	e.Time = e.Time.UTC()
-	e.Chain = ChainKeyed
-	if key == nil {
+	switch {
+	case key != nil:
+		e.Chain = ChainKeyed
+	case t.keyed:
+		e.Chain = ChainUnkeyed
+	default:
 		e.Chain = ChainPlain
 	}
-	e.PrevHash = prev
+	e.PrevHash = t.hash
 	e.Hash = e.hash(key)
 	b, err := json.Marshal(e)
 	if err != nil {
-		return e, err
+		return t, err
 	}
-	_, statErr := os.Lstat(l.Path)
-	created := errors.Is(statErr, fs.ErrNotExist)
+	created := t.lines == 0
 	f, err := os.OpenFile(l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return e, fmt.Errorf("opening the rotation log: %w", err)
+		return t, fmt.Errorf("opening the rotation log: %w", err)
 	}
 	// A log made readable by others (a copy, a umask) is tightened: state
 	// files are never world-readable.
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
-		return e, fmt.Errorf("restricting the rotation log %s to its owner: %w", l.Path, err)
+		return t, fmt.Errorf("restricting the rotation log %s to its owner: %w", l.Path, err)
 	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		f.Close()
-		return e, fmt.Errorf("appending to the rotation log %s: %w", l.Path, err)
+		return t, fmt.Errorf("appending to the rotation log %s: %w", l.Path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return e, fmt.Errorf("syncing the rotation log %s: %w", l.Path, err)
+		return t, fmt.Errorf("syncing the rotation log %s: %w", l.Path, err)
 	}
 	if err := f.Close(); err != nil {
-		return e, err
+		return t, err
 	}
 	if created {
 		if err := atomicfile.SyncDir(filepath.Dir(l.Path)); err != nil {
-			return e, err
+			return t, err
 		}
 	}
-	return e, l.writeHead(logHead{Entries: lines + 1, Hash: e.Hash})
-}
-
-// logHead records how long the log was and how it ended at the last append.
-// The chain alone cannot tell that its last lines were cut off; the head can.
-type logHead struct {
-	Entries int    `json:"entries"`
-	Hash    string `json:"hash"`
-}
-
-// HeadPath is the head file beside the log: how long the log was and how it
-// ended at the last append.
-func (l Log) HeadPath() string { return strings.TrimSuffix(l.Path, ".jsonl") + ".head" }
-
-// readHead reads the head file: nil when there is none to read, ok false
-// when it is damaged.
-func (l Log) readHead() (h *logHead, ok bool) {
-	b, err := os.ReadFile(l.HeadPath())
-	if err != nil {
-		return nil, true
+	if t.lines == 0 {
+		t.first = e.Hash
 	}
-	h = new(logHead)
-	if json.Unmarshal(b, h) != nil {
-		return nil, false
-	}
-	return h, true
+	t.lines, t.hash, t.last, t.keyed = t.lines+1, e.Hash, e, e.Chain != ChainPlain
+	return t, l.writeHead(newHead(t.lines, e.Hash, key))
 }
 
-func (l Log) writeHead(h logHead) error {
-	b, _ := json.Marshal(h)
-	if err := atomicfile.WriteFile(l.HeadPath(), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("recording the rotation log's head: %w", err)
-	}
-	return nil
+// tip is where the log ends: its last entry's hash, how many lines it has,
+// whether it is keyed (its last line is keyed, or unkeyed in a keyed log),
+// and its first entry's hash, which names the log.
+type tip struct {
+	hash, first string
+	lines       int
+	keyed       bool
+	last        Entry
 }
 
-// lastHash reads the log's last entry's hash, whether that entry is keyed
-// (a keyed log stays keyed), and how many lines the log has, for the head
-// file. It reads the log's end, not the whole log: a fleet's appends each
+// tip reads the end of the log, not the whole log: a fleet's appends each
 // read all of a growing log, a year's log at every step of every rotation.
 // The line count is the head's when the head ends where the log does.
-func (l Log) lastHash() (hash string, lines int, keyed bool, err error) {
+func (l Log) tip() (tip, error) {
 	f, err := os.Open(l.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", 0, false, nil
+		return tip{}, nil
 	}
 	if err != nil {
-		return "", 0, false, err
+		return tip{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", 0, false, err
+		return tip{}, err
 	}
 	var data []byte
 	cut := -1
@@ -231,7 +255,7 @@ func (l Log) lastHash() (hash string, lines int, keyed bool, err error) {
 		from := max(fi.Size()-tail, 0)
 		data = make([]byte, fi.Size()-from)
 		if _, err := f.ReadAt(data, from); err != nil && err != io.EOF {
-			return "", 0, false, err
+			return tip{}, err
 		}
 		data = bytes.TrimRight(data, "\n")
 		// A last line longer than the tail is read whole.
@@ -241,21 +265,23 @@ func (l Log) lastHash() (hash string, lines int, keyed bool, err error) {
 	}
 	if len(data) == 0 {
 		lines, err := countLines(f)
-		return "", lines, false, err
+		return tip{lines: lines}, err
 	}
 	var e Entry
 	if err := json.Unmarshal(data[cut+1:], &e); err != nil || e.Hash == "" {
-		return "", 0, false, fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
+		return tip{}, fmt.Errorf("the last line of the rotation log %s is damaged; check it with plana keys log (which verifies the chain), and move the file aside to start a new log", l.Path)
 	}
+	t := tip{hash: e.Hash, keyed: e.Chain == ChainKeyed || e.Chain == ChainUnkeyed, last: e}
 	if h, ok := l.readHead(); ok && h != nil && h.Hash == e.Hash {
-		lines = h.Entries
-	} else if lines, err = countLines(f); err != nil {
-		return "", 0, false, err
+		t.lines = h.Entries
+	} else if t.lines, err = countLines(f); err != nil {
+		return tip{}, err
 	}
-	return e.Hash, lines, e.Chain == ChainKeyed, nil
+	t.first, _ = firstHash(f)
+	return t, nil
 }
 
-// logTail is how much of the log's end lastHash reads: many entries.
+// logTail is how much of the log's end tip reads: many entries.
 const logTail = 16 << 10
 
 // countLines counts f's newlines, a buffer at a time.
@@ -303,97 +329,4 @@ func readEntries(r io.Reader, name string) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, sc.Err()
-}
-
-// ChainError says where the rotation log's hash chain breaks.
-type ChainError struct {
-	Path string
-	Line int
-	Why  string
-}
-
-func (e *ChainError) Error() string {
-	head := Log{Path: e.Path}.HeadPath()
-	return fmt.Sprintf("rotation log %s: line %d %s: the log was edited, truncated, or a line was inserted or deleted. "+
-		"Keep it as evidence (mv %s %s.damaged; mv %s %s.damaged); the next rotation starts a new log, and the server's keys and execution log still say what happened",
-		e.Path, e.Line, e.Why, e.Path, e.Path, head, head)
-}
-
-// Verify checks the hash chain of the whole log, and that it still reaches
-// the entry the head file recorded at the last append; it returns a
-// *ChainError at the first line that does not follow from the one before.
-// Keyed lines are checked with the key in l.Keys; plain lines are accepted
-// only before the first keyed one, and not at all when the keyring holds
-// this log's key: otherwise rewriting lines as plain ones would pass. A log
-// gone with its head is reported when journals show it had entries.
-func (l Log) Verify() error {
-	head, ok := l.readHead()
-	if !ok {
-		return &ChainError{Path: l.Path, Line: 0, Why: "has a damaged head file " + l.HeadPath()}
-	}
-	f, err := os.Open(l.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if head != nil && head.Entries > 0 {
-			return &ChainError{Path: l.Path, Line: 1, Why: fmt.Sprintf("is missing: the file is gone, but %d entries were written", head.Entries)}
-		}
-		if l.Witness == nil {
-			return nil
-		}
-		if ev := l.Witness(); ev != "" {
-			return &ChainError{Path: l.Path, Line: 1, Why: "is missing with its head: " + ev}
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var key []byte
-	prev, keyed := "", false
-	n := 1
-	for ; sc.Scan(); n++ {
-		var e Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return &ChainError{Path: l.Path, Line: n, Why: "is not a log entry"}
-		}
-		if e.PrevHash != prev {
-			return &ChainError{Path: l.Path, Line: n, Why: "does not follow the line before it"}
-		}
-		switch e.Chain {
-		case ChainKeyed:
-			if key == nil {
-				if key, err = l.verifyKey(n); err != nil {
-					return err
-				}
-			}
-			keyed = true
-		case "", ChainPlain:
-			if keyed {
-				return &ChainError{Path: l.Path, Line: n, Why: "is not keyed though the lines before it are (rewritten without the keyring's key?)"}
-			}
-		default:
-			return &ChainError{Path: l.Path, Line: n, Why: fmt.Sprintf("names an unknown chain %q", e.Chain)}
-		}
-		if e.hash(key) != e.Hash {
-			return &ChainError{Path: l.Path, Line: n, Why: "does not match its hash"}
-		}
-		if head != nil && n == head.Entries && e.Hash != head.Hash {
-			return &ChainError{Path: l.Path, Line: n, Why: "is not the entry written there"}
-		}
-		prev = e.Hash
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	if !keyed && n > 1 && l.hasKey() {
-		return &ChainError{Path: l.Path, Line: 1, Why: "is not keyed, though the keyring holds the key this log is chained with (its lines were rewritten without the key, or written while the keyring was locked)"}
-	}
-	// More lines than the head says is a crash between the append and the
-	// head's update; fewer is lines cut off the end.
-	if head != nil && n-1 < head.Entries {
-		return &ChainError{Path: l.Path, Line: n, Why: fmt.Sprintf("is missing: the log ends after %d entries, but %d were written", n-1, head.Entries)}
-	}
-	return nil
 }

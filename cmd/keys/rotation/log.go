@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,8 +51,13 @@ its description, who created and who revoked each key, when). A fact both saw is
 one line; SOURCE says where each line comes from (local, server, local+server).
 --source local or --source server shows one side.
 
-Each line of the local log carries the hash of the line before it; the log is
-checked first, and an edited, inserted or deleted line is reported.`,
+Each line of the local log carries the hash of the line before it, keyed with
+a key in the keyring, which also keeps how many entries the log had and its
+last hash. The log is checked first: an edited, inserted or deleted line, a
+cut tail or an older copy put back is reported, and plana keys log exits 1
+(after showing the server's history), so a cron check notices. Lines it cannot
+verify here (no keyring, as under cron or ssh; lines appended without one) are
+shown marked unverified, with why, and do not change the exit code.`,
 		Example: `  $ plana keys log --since 90d
   $ plana keys log --source server
   $ plana keys log --key pa_live_AB7K2XYZ -o csv`,
@@ -94,25 +100,32 @@ func (o *LogOptions) match(e rotlog.HistoryRow, now time.Time) bool {
 	return false
 }
 
-// localHistory is this machine's log, its chain checked first.
-func (o *LogOptions) localHistory() ([]rotlog.HistoryRow, error) {
+// localHistory is this machine's log, checked first; warn hears what
+// could not be verified here, and what the log says was lost.
+func (o *LogOptions) localHistory(warn func(string)) ([]rotlog.HistoryRow, error) {
 	dir, err := o.StateDir()
 	if err != nil {
 		return nil, err
 	}
-	// The chain's key lives in the keyring; without one a keyed log cannot
-	// be checked, and Verify says so rather than passing it.
+	// The chain's key lives in the keyring; without one the keyed lines
+	// cannot be checked, and Check says so rather than passing them.
 	var keys secret.Store
 	if o.Secrets != nil {
 		keys, _ = o.Secrets()
 	}
-	warn := func(msg string) { fmt.Fprintf(o.IO.ErrOut, "%s %s\n", o.IO.ColorScheme().WarningIcon(), msg) }
 	l := rotate.OpenLog(dir, keys, warn)
-	if err := l.Verify(); err != nil {
+	c, err := l.Check()
+	if err != nil {
 		return nil, err
 	}
-	entries, err := l.Entries()
-	return rotlog.LocalHistory(entries), err
+	if c.Unverified > 0 {
+		warn(fmt.Sprintf("%d of the %d lines of this machine's rotation log could not be verified here: %s. They are shown as unverified; the server's history is not affected",
+			c.Unverified, len(c.Entries), c.Why))
+	}
+	for _, e := range c.Restarted {
+		warn(fmt.Sprintf("this machine's rotation log began anew on %s: %s", e.Time.UTC().Format(time.RFC3339), e.Reason))
+	}
+	return rotlog.LocalHistory(c.Entries), nil
 }
 
 // serverHistory is what the server's keys tell, for every machine.
@@ -134,26 +147,41 @@ func (o *LogOptions) serverHistory(ctx context.Context) ([]rotlog.HistoryRow, er
 
 func logRun(ctx context.Context, o *LogOptions) error {
 	ios := o.IO
+	warn := func(msg string) {
+		fmt.Fprintf(ios.ErrOut, "%s %s\n", ios.ColorScheme().WarningIcon(), textsafe.Clean(msg))
+	}
 	var local, server []rotlog.HistoryRow
-	var err error
+	var localErr, err error
 	if o.Source != sourceServer {
-		if local, err = o.localHistory(); err != nil {
-			return err
+		local, localErr = o.localHistory(warn)
+		if localErr != nil && o.Source == sourceLocal {
+			return localErr
 		}
 	}
 	if o.Source != sourceLocal {
 		server, err = o.serverHistory(ctx)
 		switch {
-		case err != nil && o.Source == sourceServer:
-			return mapErr(err)
+		case err != nil && (o.Source == sourceServer || localErr != nil):
+			return errors.Join(localErr, mapErr(err))
 		case err != nil:
 			// This machine's log is still worth showing.
-			fmt.Fprintf(ios.ErrOut, "%s %v; showing this machine's log only\n", ios.ColorScheme().WarningIcon(), err)
+			warn(fmt.Sprintf("%v; showing this machine's log only", err))
 		}
 	}
+	if err := o.print(rotlog.MergeHistory(local, server)); err != nil {
+		return err
+	}
+	// A log that was tampered with fails the command once the server's
+	// history is out: a cron check sees exit 1.
+	return localErr
+}
+
+// print writes the rows that match the filters.
+func (o *LogOptions) print(all []rotlog.HistoryRow) error {
+	ios := o.IO
 	now := o.Now()
 	var rows []rotlog.HistoryRow
-	for _, e := range rotlog.MergeHistory(local, server) {
+	for _, e := range all {
 		if o.match(e, now) {
 			rows = append(rows, e)
 		}
@@ -166,7 +194,7 @@ func logRun(ctx context.Context, o *LogOptions) error {
 				if e.New != nil {
 					np, nn = e.New.Prefix, e.New.Name
 				}
-				return []string{e.Time.UTC().Format(time.RFC3339), e.Event, e.Old.Prefix, e.Old.Name, np, nn, e.Reason, e.Actor.String(), e.Source}
+				return []string{e.Time.UTC().Format(time.RFC3339), e.Event, e.Old.Prefix, e.Old.Name, np, nn, e.Reason, e.Actor.String(), sourceLabel(e)}
 			})
 		for _, e := range rows {
 			if err := p.Add(e); err != nil {
@@ -181,7 +209,16 @@ func logRun(ctx context.Context, o *LogOptions) error {
 		if e.New != nil {
 			nk = keyLabel(*e.New)
 		}
-		t.AddRow(timeOrDash(e.Time), e.Event, keyLabel(e.Old), nk, textsafe.Clean(e.Reason), textsafe.Clean(e.Actor.String()), e.Source)
+		t.AddRow(timeOrDash(e.Time), e.Event, keyLabel(e.Old), nk, textsafe.Clean(e.Reason), textsafe.Clean(e.Actor.String()), sourceLabel(e))
 	}
 	return t.Render()
+}
+
+// sourceLabel is a row's source as the table and CSV show it: a local line
+// that could not be verified here says so.
+func sourceLabel(e rotlog.HistoryRow) string {
+	if e.Unverified {
+		return e.Source + " (unverified)"
+	}
+	return e.Source
 }
