@@ -66,8 +66,11 @@ old key right after the new one exists, before any deploy.
 
 --to may be given several times (regions, instances): the new key is deployed
 to each, then finalized at each; a target that fails is retried alone by the
-next run. Without --to, the key's targets come from the profile's
-rotation.targets, the first entry whose match (a glob) fits its name.
+next run. An env file is refused before anything is created when it sits in (or
+below) a directory every user may write without the sticky bit, or when its
+PLANA_KEY holds another key. What a failing exec: command writes to stderr is
+shown here only, never stored. Without --to, the key's targets come from the
+profile's rotation.targets, the first entry whose match (a glob) fits its name.
 
 --due rotates, or carries on, every key past its cadence that has targets in
 rotation.targets, --parallel at a time (a rotation waiting on its gate does not
@@ -76,8 +79,9 @@ are done, 3 while any waits, 1 when any failed. --issued-by EMAIL runs the
 gated procedure on every active key that person issued, each to its own
 targets; with --emergency it revokes first. --notify exec:CMD runs CMD once
 per event (started, created, deployed, waiting, verified, finalized, revoked,
-refused-after-revoke, failed, aborted) with one JSON line on its stdin and
-never key material; so does the profile's notify.
+refused-after-revoke, failed, interrupted, aborted) with one JSON line on its
+stdin and never key material; so does the profile's notify (a hook in both
+runs once).
 
 The server is the source of truth: the new key's description records its lineage,
 so a rotation started on another machine (or a CI runner) is carried on, never
