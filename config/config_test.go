@@ -159,6 +159,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"bad env", "", map[string]string{"PLANA_ROTATION_CADENCE": "-1d"}, []string{"rotation.cadence", "PLANA_ROTATION_CADENCE"}},
 		{"bad url", "", map[string]string{"PLANA_API_URL": "localhost:8787"}, []string{"api_url", "http(s)://"}},
 		{"top-level key", "api_url: http://x\n", nil, []string{"profiles.default.api_url"}},
+		{"profile that is not a map", "profiles:\n  default: api_url=http://x\n", nil, []string{"profile default must be a map", "profiles.default.api_url"}},
+		{"profile that is a list", "profiles:\n  default:\n    - api_url: http://x\n", nil, []string{"profile default must be a map"}},
 		{"bad override", "profiles:\n  default:\n    rotation:\n      cadence_overrides:\n        - pattern: \"[\"\n          cadence: 1d\n", nil, []string{"cadence_overrides", "glob"}},
 		{"bad profile", "", map[string]string{"PLANA_PROFILE": "../etc"}, []string{"invalid profile", "PLANA_PROFILE"}},
 		{"long profile", "", map[string]string{"PLANA_PROFILE": strings.Repeat("a", 64)}, []string{"invalid profile", "PLANA_PROFILE"}},

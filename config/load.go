@@ -124,7 +124,10 @@ func (c *Config) readFile() error {
 	if c.doc["profiles"] != nil && !ok {
 		return fmt.Errorf("config file %s: profiles must be a map of profile name to settings", c.path)
 	}
-	raw, _ := profiles[c.profile].(map[string]any)
+	raw, ok := profiles[c.profile].(map[string]any)
+	if p := profiles[c.profile]; p != nil && !ok {
+		return fmt.Errorf("config file %s: profile %s must be a map of settings, e.g. profiles.%s.api_url: URL; got %v", c.path, c.profile, c.profile, p)
+	}
 	flatten("", raw, c.section)
 	for k := range c.section {
 		if _, err := lookupSetting(k); err != nil {

@@ -25,29 +25,9 @@ func (c *Config) Set(key, value string) error {
 			return fmt.Errorf("%s: %w", key, err)
 		}
 	}
-	var stored any = value
-	if s.kind == kindOverrides {
-		ov, _ := parseOverrides(value)
-		list := make([]any, len(ov))
-		for i, o := range ov {
-			list[i] = map[string]any{"pattern": o.Pattern, "cadence": FormatDuration(o.Cadence)}
-		}
-		stored = list
-	}
-	switch s.kind {
-	case kindTargets:
-		rules, _ := parseTargets(value)
-		stored = targetsYAML(rules)
-	case kindAllow:
-		rules, _ := parseAllow(value)
-		stored = allowYAML(rules)
-	case kindNotify:
-		hooks, _ := parseNotify(value)
-		list := make([]any, len(hooks))
-		for i, h := range hooks {
-			list[i] = h
-		}
-		stored = list
+	stored, err := storedValue(s.kind, value)
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
 	}
 	profiles, _ := c.doc["profiles"].(map[string]any)
 	if profiles == nil {
@@ -73,6 +53,34 @@ func (c *Config) Set(key, value string) error {
 		c.section[key] = stored
 	}
 	return c.resolve()
+}
+
+// storedValue is value as the file keeps it: a list setting as a YAML list,
+// anything else as the text given.
+func storedValue(k kind, value string) (any, error) {
+	switch k {
+	case kindOverrides:
+		ov, err := parseOverrides(value)
+		list := make([]any, len(ov))
+		for i, o := range ov {
+			list[i] = map[string]any{"pattern": o.Pattern, "cadence": FormatDuration(o.Cadence)}
+		}
+		return list, err
+	case kindTargets:
+		rules, err := parseTargets(value)
+		return targetsYAML(rules), err
+	case kindAllow:
+		rules, err := parseAllow(value)
+		return allowYAML(rules), err
+	case kindNotify:
+		hooks, err := parseNotify(value)
+		list := make([]any, len(hooks))
+		for i, h := range hooks {
+			list[i] = h
+		}
+		return list, err
+	}
+	return value, nil
 }
 
 func deleteNested(m map[string]any, parts []string) {

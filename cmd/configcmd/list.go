@@ -49,13 +49,16 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 }
 
 // Settings lists every setting in force with its source.
-func Settings(cfg *config.Config) []Setting {
+func Settings(cfg *config.Config) ([]Setting, error) {
 	var out []Setting
 	for _, k := range config.Keys() {
-		v, _ := cfg.Get(k)
+		v, err := cfg.Get(k)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, Setting{Key: k, Value: v, Source: cfg.Source(k)})
 	}
-	return out
+	return out, nil
 }
 
 func listRun(opts *ListOptions) error {
@@ -63,7 +66,10 @@ func listRun(opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	settings := Settings(cfg)
+	settings, err := Settings(cfg)
+	if err != nil {
+		return err
+	}
 	if opts.Output != cmdutil.FormatTable {
 		return cmdutil.PrintObject(opts.IO.Out, opts.Output, List{Profile: cfg.Profile(), File: cfg.Path(), Settings: settings})
 	}

@@ -51,7 +51,10 @@ func setRun(opts *SetOptions) error {
 		return &cmdutil.FlagError{Err: err}
 	}
 	cs := opts.IO.ColorScheme()
-	v, _ := cfg.Get(opts.Key)
+	v, err := cfg.Get(opts.Key)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(opts.IO.ErrOut, "%s %s = %q in %s (profile %s)\n", cs.SuccessIcon(), opts.Key, v, cfg.Path(), cfg.Profile())
 	if src := cfg.Source(opts.Key); src.Kind != config.SourceFile {
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s overrides the file here, so the value in force is still the one from %s\n",

@@ -179,9 +179,14 @@ func checkConfig(opts *Options) (*config.Config, Check) {
 	if _, err := os.Stat(cfg.Path()); err == nil {
 		file = "present"
 	}
+	settings, err := configcmd.Settings(cfg)
+	if err != nil {
+		c.Status, c.Summary = StatusFail, err.Error()
+		return nil, c
+	}
 	c.Status = StatusOK
 	c.Summary = fmt.Sprintf("profile %s (from %s), file %s (%s)", cfg.Profile(), cfg.ProfileSource(), cfg.Path(), file)
-	for _, s := range configcmd.Settings(cfg) {
+	for _, s := range settings {
 		v := s.Value
 		if v == "" {
 			v = `""`
