@@ -20,7 +20,6 @@
 package config
 
 import (
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -112,20 +111,6 @@ func (c *Config) QuietPeriod() (d time.Duration, ok bool) { return c.quietPeriod
 
 // CadenceOverrides are the per-name cadences, in the order they are tried.
 func (c *Config) CadenceOverrides() []Override { return slices.Clone(c.overrides) }
-
-// CadenceFor is the cadence of the key named name: its target rule's, else
-// the first override whose pattern matches, else the default cadence.
-func (c *Config) CadenceFor(name string) time.Duration {
-	if r, ok := c.TargetRuleFor(name); ok && r.Cadence > 0 {
-		return r.Cadence
-	}
-	for _, o := range c.overrides {
-		if ok, _ := path.Match(o.Pattern, name); ok {
-			return o.Cadence
-		}
-	}
-	return c.cadence
-}
 
 // Get returns a setting's value as text, as `config get` prints it.
 func (c *Config) Get(key string) (string, error) {

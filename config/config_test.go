@@ -129,14 +129,11 @@ func TestProfiles(t *testing.T) {
 	if c.PollInterval() != 30*time.Second {
 		t.Errorf("staging must not inherit default's poll_interval: %v", c.PollInterval())
 	}
-	if got := c.CadenceFor("CI deploy"); got != 30*day {
-		t.Errorf("CadenceFor(CI deploy) = %v", got)
+	if c.Cadence() != 90*day {
+		t.Errorf("Cadence = %v", c.Cadence())
 	}
-	if got := c.CadenceFor("Nightly stock sync (2025)"); got != 2*day {
-		t.Errorf("CadenceFor(... (2025)) = %v", got)
-	}
-	if got := c.CadenceFor("Other"); got != 90*day {
-		t.Errorf("CadenceFor(Other) = %v", got)
+	if ov := c.CadenceOverrides(); len(ov) != 2 || ov[0] != (Override{"CI *", 30 * day}) || ov[1] != (Override{"*(2025)", 2 * day}) {
+		t.Errorf("CadenceOverrides = %+v, want both, in the file's order", ov)
 	}
 	setenv(t, map[string]string{"PLANA_PROFILE": "staging"})
 	c2, err := Load(Options{Path: p, Flags: flags(t, "--profile", "default")})

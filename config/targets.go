@@ -162,26 +162,6 @@ func parseNotify(raw any) ([]string, error) {
 // Targets are the profile's rotation.targets, in the order they are tried.
 func (c *Config) Targets() []TargetRule { return slices.Clone(c.targets) }
 
-// TargetRuleFor is the first rule of rotation.targets whose pattern matches
-// name.
-func (c *Config) TargetRuleFor(name string) (TargetRule, bool) {
-	for _, r := range c.targets {
-		if ok, _ := path.Match(r.Match, name); ok {
-			return r, true
-		}
-	}
-	return TargetRule{}, false
-}
-
-// QuietPeriodFor is the quiet period of the key named name: its target
-// rule's, else the profile's; ok is false when neither is set.
-func (c *Config) QuietPeriodFor(name string) (time.Duration, bool) {
-	if r, ok := c.TargetRuleFor(name); ok && r.QuietPeriod > 0 {
-		return r.QuietPeriod, true
-	}
-	return c.QuietPeriod()
-}
-
 // Notify are the profile's notify hooks.
 func (c *Config) Notify() []string { return slices.Clone(c.notify) }
 

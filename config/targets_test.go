@@ -30,24 +30,16 @@ func TestTargetsAndNotifyFromTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok := c.TargetRuleFor("Nightly stock sync (2026)")
-	if !ok || strings.Join(r.To, " ") != "env-file:/srv/eu.env env-file:/srv/us.env" {
-		t.Fatalf("rule %+v %v", r, ok)
+	rules := c.Targets()
+	if len(rules) != 2 {
+		t.Fatalf("rules %+v, want both, in the file's order", rules)
 	}
-	if q, ok := c.QuietPeriodFor("Nightly stock sync (2026)"); !ok || q != 48*time.Hour {
-		t.Errorf("a rule's quiet period: %s", q)
+	if r := rules[0]; r.Match != "Nightly stock sync*" || strings.Join(r.To, " ") != "env-file:/srv/eu.env env-file:/srv/us.env" ||
+		r.QuietPeriod != 48*time.Hour || r.Cadence != 90*24*time.Hour {
+		t.Errorf("a rule with every field: %+v", r)
 	}
-	if q, _ := c.QuietPeriodFor("CI deploy"); q != 24*time.Hour {
-		t.Errorf("the profile's quiet period where the rule has none: %s", q)
-	}
-	if d := c.CadenceFor("Nightly stock sync (2026)"); d != 90*24*time.Hour {
-		t.Errorf("the rule's cadence comes before the overrides: %s", d)
-	}
-	if r, ok := c.TargetRuleFor("CI deploy"); !ok || len(r.To) != 1 || r.To[0] != "exec:/usr/local/bin/to-vault" {
-		t.Errorf("one target as a string: %+v", r)
-	}
-	if _, ok := c.TargetRuleFor("Webhook relay"); ok {
-		t.Error("a key no rule matches has no target")
+	if r := rules[1]; r.Match != "CI *" || len(r.To) != 1 || r.To[0] != "exec:/usr/local/bin/to-vault" || r.QuietPeriod != 0 || r.Cadence != 0 {
+		t.Errorf("one target as a string, nothing else: %+v", r)
 	}
 	if n := c.Notify(); len(n) != 2 || n[1] != "exec:logger -t plana" {
 		t.Errorf("notify %v", n)
@@ -67,7 +59,7 @@ func TestTargetsFromTheEnvironmentAndSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := c.TargetRuleFor("anything"); !ok || r.To[0] != "exec:./deploy" || c.Source(KeyTargets).Kind != SourceEnv {
+	if r := c.Targets(); len(r) != 1 || r[0].Match != "*" || r[0].To[0] != "exec:./deploy" || c.Source(KeyTargets).Kind != SourceEnv {
 		t.Errorf("from PLANA_ROTATION_TARGETS: %+v", r)
 	}
 	if n := c.Notify(); len(n) != 1 || n[0] != "exec:cat >> /tmp/events" {
@@ -88,7 +80,7 @@ func TestTargetsFromTheEnvironmentAndSet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading back what config set wrote: %v\n%s", err, data)
 	}
-	if r, ok := c.TargetRuleFor("CI deploy"); !ok || r.Cadence != 90*24*time.Hour || r.To[0] != "stdout" {
+	if r := c.Targets(); len(r) != 1 || r[0].Match != "CI *" || r[0].Cadence != 90*24*time.Hour || r[0].To[0] != "stdout" {
 		t.Errorf("after config set: %+v\n%s", r, data)
 	}
 }

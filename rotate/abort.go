@@ -15,6 +15,7 @@ import (
 // its plaintext deleted; the old key goes on working. After the revoke there
 // is nothing to go back to: a revoked key cannot be re-enabled.
 func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*Result, error) {
+	opts.hold = true
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
 		j := s.j
 		if _, err := s.allKeys(ctx); err != nil {

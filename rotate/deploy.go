@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,34 +12,11 @@ import (
 	"github.com/plana-cli/plana/rotate/target"
 )
 
-// resolveTargets is target.Resolve of each of targets, in a slice of its
-// own.
-func resolveTargets(targets []string) ([]string, error) {
-	if len(targets) == 0 {
-		return nil, nil
-	}
-	out := make([]string, len(targets))
-	for i, t := range targets {
-		var err error
-		if out[i], err = target.Resolve(t); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 // checkTarget refuses, before step 1 creates anything, a deploy target that
 // step 2 or 4 would fail on: an env file that is missing, a symlink, or not
-// writable; or an env file other than those the rotation recorded, which
-// would get the new key while the automation reading the recorded one kept
-// only the old key, revoked at step 5.
+// writable. (One other than those the rotation recorded never gets here:
+// settingsOf refuses it.)
 func (s *session) checkTarget(ctx context.Context) error {
-	var recorded []string
-	for _, r := range s.journalTargets() {
-		if t, _ := target.Parse(r); t.Kind == target.KindEnvFile {
-			recorded = append(recorded, filepath.Clean(t.Arg))
-		}
-	}
 	for _, to := range s.targets() {
 		t, err := target.Parse(to)
 		if err != nil {
@@ -48,11 +24,6 @@ func (s *session) checkTarget(ctx context.Context) error {
 		}
 		if t.Kind != target.KindEnvFile || s.j.State.Reached(Finalized) {
 			continue
-		}
-		if len(recorded) > 0 && !slices.Contains(recorded, filepath.Clean(t.Arg)) {
-			return usageErrorf("the rotation of %s deploys to %s, as its first run recorded, but this run's --to resolves to %s: nothing was changed. "+
-				"Pass --to env-file:%s (or no --to: the rotation keeps its target), or run from the directory the first run started in",
-				s.j.Old.Prefix, strings.Join(recorded, ", "), t.Arg, recorded[0])
 		}
 		tg, err := s.open(to)
 		if err != nil {
@@ -103,7 +74,7 @@ func (s *session) successorOnServer(ctx context.Context, prefix string) (bool, e
 func (s *session) ensureDeployed(ctx context.Context) error {
 	j := s.j
 	targets := s.targets()
-	if j.deployed() && slices.Equal(targets, s.journalTargets()) {
+	if j.deployed() && slices.Equal(targets, j.targetNames()) {
 		return nil
 	}
 	j.setTargets(targets)
@@ -164,10 +135,10 @@ func (s *session) deployedByIssuer(ctx context.Context, targets []string) (bool,
 	return true, s.record(Deployed, "", targetKinds(targets))
 }
 
-// journalTargets are the targets the journal records.
-func (s *session) journalTargets() []string {
+// targetNames are the targets the journal records.
+func (j *Journal) targetNames() []string {
 	var out []string
-	for _, t := range s.j.Targets {
+	for _, t := range j.Targets {
 		out = append(out, t.Target)
 	}
 	return out

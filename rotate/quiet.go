@@ -9,15 +9,13 @@ import (
 	"github.com/plana-cli/plana/rotate/gate"
 )
 
-// resolveQuiet is the quiet period of this run: the option's, else the
-// journal's, else one suggested from the old key's cadence, suggested then
-// saying how it was found.
+// resolveQuiet is the quiet period of this run: the one the session
+// settled on (settingsOf: recorded, else flags, rule, profile), else the
+// last of settingsOf's layers, one suggested from the old key's call
+// cadence, suggested then saying how it was found.
 func (s *session) resolveQuiet(ctx context.Context) (q time.Duration, suggested string, err error) {
 	if s.opts.QuietPeriod > 0 {
 		return s.opts.QuietPeriod, "", nil
-	}
-	if q := s.j.quiet(); q > 0 {
-		return q, "", nil
 	}
 	return gate.Suggest(ctx, s.r.API, s.j.Old.ID)
 }

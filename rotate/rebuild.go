@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/secret"
@@ -38,16 +39,17 @@ func (r *Rotator) Rebuild(ctx context.Context, old client.APIKey, opts Options) 
 		}
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.After(cands[j].CreatedAt) })
-	// The targets are recorded as a run's are (see open): absolute, every
-	// one given.
-	targets, err := resolveTargets(opts.Targets)
+	// The settings are recorded as a new rotation's are (see open): the
+	// damaged journal's are lost.
+	set, _, err := settingsOf(old.Name, nil, opts)
 	if err != nil {
 		return nil, err
 	}
 	now, _ := r.API.ServerNow()
 	j := &Journal{Old: ref.Of(old), OldCreatedBy: old.CreatedBy.Email, Reason: ReasonScheduled,
-		Actor: ref.Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now}
-	j.setTargets(targets)
+		Actor: ref.Actor{Email: me.User.Email, Local: r.localActor()}, StartedAt: now, UpdatedAt: now,
+		QuietSeconds: int64(set.QuietPeriod / time.Second)}
+	j.setTargets(set.Targets)
 	for _, k := range cands {
 		_, gerr := r.Secrets.Get(secret.KeyName(k.ID))
 		if j.New == nil && gerr == nil {

@@ -707,8 +707,14 @@ func TestExecTargetHangs(t *testing.T) {
 	if p, err := w.Store.Get(secret.KeyName(created[0].ID)); err != nil || client.PrefixOf(p) != created[0].Prefix {
 		t.Fatalf("the new key is not in the keyring: %v", err)
 	}
+	// The command fixed: another --to is refused as it is, taken on purpose
+	// with ResetSettings, since the hung target never got the key.
 	out := filepath.Join(t.TempDir(), "deployed")
 	opts.Targets = []string{"exec:cat > " + out}
+	if _, err := w.rotator().Rotate(ctx, w.Old, opts); !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "--reset-settings") {
+		t.Fatalf("a --to other than the one recorded must be refused, saying how to change it: %v", err)
+	}
+	opts.ResetSettings = true
 	res, err := w.rotator().Rotate(ctx, w.Old, opts)
 	if !errors.Is(err, ErrPending) || res.New.ID != created[0].ID {
 		t.Fatalf("the next run must deploy the same key and wait at the gate: %v", err)

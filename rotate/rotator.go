@@ -87,13 +87,15 @@ type Rotator struct {
 	hook func(point string) error
 }
 
-// Options are the choices of one run.
+// Options are the choices of one run. Targets, QuietPeriod, PollInterval
+// and ExecTimeout are the run's flags: each rotation settles its settings
+// from them, its Policy and what it recorded (see Policy.Resolve).
 type Options struct {
 	// Targets are where the new key goes (--to, repeated): each deployed,
-	// then each finalized; none: the user deploys by hand.
+	// then each finalized; none: the rule's, else the user deploys by hand.
 	Targets      []string
-	QuietPeriod  time.Duration // 0: keep the journal's, else suggest one from the old key's cadence
-	PollInterval time.Duration // 0: 30s
+	QuietPeriod  time.Duration // 0: the rule's or the profile's, else suggested from the old key's calls
+	PollInterval time.Duration // 0: the profile's, else 30s
 	Timeout      time.Duration // how long step 3 waits; 0: no limit but ctx
 	ExecTimeout  time.Duration // for exec: targets; 0: 2m
 	NoWait       bool          // evaluate the gate once
@@ -113,6 +115,14 @@ type Options struct {
 	// WatchAfterRevoke is how long step 5 watches, after the revoke, for
 	// calls still presenting the old key; 0: no watch.
 	WatchAfterRevoke time.Duration
+	// Policy is what the profile says about rotations, under the flags.
+	Policy Policy
+	// ResetSettings decides a rotation's settings again, as if it began now,
+	// where it would keep those it recorded.
+	ResetSettings bool
+	// hold refuses a flag that differs from what the rotation recorded
+	// (Rotate and Abort: the whole procedure, not a single step).
+	hold bool
 }
 
 // Reasons for a rotation besides the user's own words.
@@ -230,6 +240,7 @@ func (r *Rotator) at(point string) error {
 // under way. It stops with a *GateError (ErrPending) while the gate of step
 // 3 does not hold, and with ErrPending when step 4 is declined.
 func (r *Rotator) Rotate(ctx context.Context, old client.APIKey, opts Options) (*Result, error) {
+	opts.hold = true
 	return r.withSession(ctx, old, opts, func(s *session) (*Result, error) {
 		if opts.DryRun {
 			return s.plan(ctx)

@@ -66,10 +66,6 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	if opts.Reason == "" {
 		opts.Reason = ReasonScheduled
 	}
-	var err error
-	if opts.Targets, err = resolveTargets(opts.Targets); err != nil {
-		return nil, err
-	}
 	s := &session{r: r, rep: r.rep(), opts: opts, js: r.journals(), old: key}
 	if id := s.js.rotationOf(key.ID); id != "" {
 		old, err := r.API.GetKey(ctx, id)
@@ -90,6 +86,10 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		s.close()
 		return nil, err
 	}
+	if err := s.decide(j); err != nil {
+		s.close()
+		return nil, err
+	}
 	me, err := r.API.Me(ctx)
 	if err != nil {
 		s.close()
@@ -97,11 +97,16 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	}
 	s.actor = ref.Actor{Email: me.User.Email, Local: r.localActor()}
 	s.caller = me.User
+	reset := j != nil && opts.ResetSettings
 	if j == nil {
 		now := s.now()
 		j = &Journal{Old: ref.Of(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
 			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now}
-		j.setTargets(opts.Targets)
+		j.setTargets(s.opts.Targets)
+		j.QuietSeconds = int64(s.opts.QuietPeriod / time.Second)
+	} else if reset {
+		j.setTargets(s.opts.Targets)
+		j.QuietSeconds = int64(s.opts.QuietPeriod / time.Second)
 	}
 	s.j = j
 	if opts.Emergency != "" && !j.Emergency {
@@ -115,7 +120,30 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		}
 	}
 	s.res = &Result{Old: j.Old, DryRun: opts.DryRun, Journal: s.js.path(j.Old.ID)}
+	if reset {
+		// Kept at once: a run that stops before its next step is saved
+		// must not leave the old settings to the next.
+		if err := s.save(); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// decide fixes the settings of this run of the rotation j records (nil: one
+// not begun) once, with settingsOf, and puts them in s.opts, where every
+// step reads them.
+func (s *session) decide(j *Journal) error {
+	set, notes, err := settingsOf(s.old.Name, j, s.opts)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		s.rep.Info(n)
+	}
+	s.opts.Targets, s.opts.QuietPeriod, s.opts.PollInterval, s.opts.ExecTimeout = set.Targets, set.QuietPeriod, set.PollInterval, set.ExecTimeout
+	return nil
 }
 
 func (s *session) close() {

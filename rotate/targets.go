@@ -42,7 +42,7 @@ func (s *session) targets() []string {
 	if len(s.opts.Targets) > 0 {
 		return s.opts.Targets
 	}
-	return s.journalTargets()
+	return s.j.targetNames()
 }
 
 // targetConfig is how this run's targets behave. What they have to say

@@ -231,7 +231,7 @@ func (s *session) yield(ctx context.Context, win client.APIKey) error {
 	j := s.j
 	mine := *j.New
 	if j.State.Reached(Deployed) {
-		to := s.journalTargets()
+		to := s.j.targetNames()
 		abort := "plana keys rotate " + j.Old.ID + " --abort"
 		for _, t := range to {
 			abort += " --to " + t

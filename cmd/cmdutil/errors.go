@@ -30,6 +30,23 @@ func FlagErrorf(format string, args ...any) error {
 	return &FlagError{Err: fmt.Errorf(format, args...)}
 }
 
+// MutuallyExclusive is the one check of flags that exclude each other: a
+// usage error with message when more than one of conditions holds. cobra's
+// MarkFlagsMutuallyExclusive cannot serve: its error has its own wording and
+// exits 1, where a usage error exits 2 with the message the docs quote.
+func MutuallyExclusive(message string, conditions ...bool) error {
+	n := 0
+	for _, c := range conditions {
+		if c {
+			n++
+		}
+	}
+	if n > 1 {
+		return &FlagError{Err: errors.New(message)}
+	}
+	return nil
+}
+
 // ErrSilent exits 1 without printing anything: the command already said why.
 var ErrSilent = errors.New("silent error")
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/cmd/keys/rotation"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 )
@@ -86,6 +87,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
+	policy := rotation.PolicyOf(cfg)
 	c, err := opts.Client()
 	if err != nil {
 		return err
@@ -96,7 +98,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		err := c.ListKeysPages(ctx, lo, func(page []client.APIKey) error {
 			now := serverNow(c, opts.Now)
 			for _, k := range page {
-				if err := p.Add(newKeyRecord(k, cfg, now)); err != nil {
+				if err := p.Add(newKeyRecord(k, policy, now)); err != nil {
 					return err
 				}
 			}
@@ -112,7 +114,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	err = c.ListKeysPages(ctx, lo, func(page []client.APIKey) error {
 		now := serverNow(c, opts.Now)
 		for _, k := range page {
-			records = append(records, newKeyRecord(k, cfg, now))
+			records = append(records, newKeyRecord(k, policy, now))
 		}
 		return nil
 	})

@@ -6,6 +6,7 @@ import (
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/textsafe"
+	"github.com/plana-cli/plana/rotate"
 )
 
 // Person is a user as key output shows them.
@@ -37,8 +38,9 @@ type KeyRecord struct {
 	RotationDue     bool       `json:"rotation_due" yaml:"rotation_due"`
 }
 
-func newKeyRecord(k client.APIKey, cfg *config.Config, now time.Time) KeyRecord {
-	cadence := cfg.CadenceFor(k.Name)
+// newKeyRecord is k as p (rotation.PolicyOf) schedules its rotation.
+func newKeyRecord(k client.APIKey, p rotate.Policy, now time.Time) KeyRecord {
+	cadence := p.Resolve(k.Name, rotate.Settings{}).Cadence
 	r := KeyRecord{
 		ID: k.ID, Name: k.Name, Description: k.Description, Prefix: k.Prefix, Scopes: k.Scopes,
 		Status: k.Status, CreatedAt: k.CreatedAt, CreatedBy: Person{k.CreatedBy.ID, k.CreatedBy.Email, k.CreatedBy.Role},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
+	"github.com/plana-cli/plana/cmd/keys/rotation"
 	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/textsafe"
@@ -145,7 +146,7 @@ func showRun(ctx context.Context, opts *ShowOptions) error {
 	u.Truncated = read >= maxUsageEntries
 	u.Sources = tally.Sources()
 	u.CallsPerHour = cmdutil.HourlyCounts(now, sparkHours, recent)
-	res := ShowResult{Key: newKeyRecord(*k, cfg, now), Usage: u}
+	res := ShowResult{Key: newKeyRecord(*k, rotation.PolicyOf(cfg), now), Usage: u}
 	if res.Rotation, err = rotationUsage(ctx, c, opts.StateDir, *k, now, u.CallsPerHour); err != nil {
 		return err
 	}

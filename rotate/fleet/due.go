@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,14 +16,17 @@ import (
 
 // DueOptions tunes Due.
 type DueOptions struct {
-	Cadence time.Duration // how long a key may live; 0: 365 days
-	Within  time.Duration // also list keys due this soon
-	// Overrides sets another cadence for some keys, by id or exact name.
-	Overrides map[string]time.Duration
+	// Policy gives each key its cadence (rotate.Policy.Resolve); none:
+	// 365 days.
+	Policy rotate.Policy
+	Within time.Duration // also list keys due this soon
 	// UnusedFor flags active keys unused this long as revocation
 	// candidates; 0: 90 days.
 	UnusedFor time.Duration
 }
+
+// defaultCadence is a key's cadence when nothing sets one.
+const defaultCadence = 365 * 24 * time.Hour
 
 // DueItem is an active key past or near its rotation date, or unused for so
 // long that revoking it may be the better move.
@@ -38,10 +42,6 @@ type DueItem struct {
 // Due lists the active keys that are due for rotation at now (past DueAt, or
 // within opts.Within of it) or unused for opts.UnusedFor, soonest first.
 func Due(keys []client.APIKey, now time.Time, opts DueOptions) []DueItem {
-	cadence := opts.Cadence
-	if cadence <= 0 {
-		cadence = 365 * 24 * time.Hour
-	}
 	unusedFor := opts.UnusedFor
 	if unusedFor <= 0 {
 		unusedFor = 90 * 24 * time.Hour
@@ -51,12 +51,7 @@ func Due(keys []client.APIKey, now time.Time, opts DueOptions) []DueItem {
 		if !k.Active() {
 			continue
 		}
-		c := cadence
-		if o, ok := opts.Overrides[k.ID]; ok {
-			c = o
-		} else if o, ok := opts.Overrides[k.Name]; ok {
-			c = o
-		}
+		c := cmp.Or(opts.Policy.Resolve(k.Name, rotate.Settings{}).Cadence, defaultCadence)
 		it := DueItem{Key: k, DueAt: k.CreatedAt.Add(c), LastUsed: k.LastUsedAt}
 		it.Overdue = !it.DueAt.After(now)
 		it.Due = !it.DueAt.After(now.Add(opts.Within))
@@ -150,11 +145,10 @@ func civilDay(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// Overdue is --due's choice of keys: the active keys past their cadence
-// (cadence gives a key's by its name), in the server's time. The
-// management key plana is using is left alone, with a warning: it is
-// rotated by hand.
-func Overdue(ctx context.Context, r *rotate.Rotator, cadence func(name string) time.Duration) ([]client.APIKey, error) {
+// Overdue is --due's choice of keys: the active keys past the cadence p
+// gives each, in the server's time. The management key plana is using is
+// left alone, with a warning: it is rotated by hand.
+func Overdue(ctx context.Context, r *rotate.Rotator, p rotate.Policy) ([]client.APIKey, error) {
 	me, err := r.API.Me(ctx)
 	if err != nil {
 		return nil, err
@@ -167,12 +161,8 @@ func Overdue(ctx context.Context, r *rotate.Rotator, cadence func(name string) t
 	if !ok {
 		return nil, errors.New("the server sent no Date header: plana will not judge what is due by the local clock")
 	}
-	overrides := map[string]time.Duration{}
-	for _, k := range keys {
-		overrides[k.ID] = cadence(k.Name)
-	}
 	var due []client.APIKey
-	for _, it := range Due(keys, now, DueOptions{Overrides: overrides}) {
+	for _, it := range Due(keys, now, DueOptions{Policy: p}) {
 		switch {
 		case !it.Overdue:
 		case it.Key.ID == me.Key.ID:
@@ -182,4 +172,18 @@ func Overdue(ctx context.Context, r *rotate.Rotator, cadence func(name string) t
 		}
 	}
 	return due, nil
+}
+
+// RotateDue rotates, or carries on, every key past its cadence (Overdue)
+// with the settings each settles on; a key without a target is listed and
+// skipped. No key due: an empty result.
+func RotateDue(ctx context.Context, r *rotate.Rotator, o Options) (*Result, error) {
+	due, err := Overdue(ctx, r, o.Policy)
+	if err != nil {
+		return nil, err
+	}
+	if len(due) == 0 {
+		return &Result{}, nil
+	}
+	return Rotate(ctx, r, due, o)
 }

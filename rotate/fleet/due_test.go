@@ -7,6 +7,7 @@ import (
 
 	ics "github.com/arran4/golang-ical"
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/rotate"
 )
 
 func TestDueAndICS(t *testing.T) {
@@ -24,7 +25,7 @@ func TestDueAndICS(t *testing.T) {
 		key("REVOKED1", 500*day, nil, client.StatusRevoked),
 		key("SHORT001", 40*day, &recent, client.StatusActive),
 	}
-	items := Due(keys, now, DueOptions{Within: 30 * day, Overrides: map[string]time.Duration{"k SHORT001": 30 * day}})
+	items := Due(keys, now, DueOptions{Within: 30 * day, Policy: rotate.Policy{Cadences: []rotate.Rule{{Match: "k SHORT*", Cadence: 30 * day}}}})
 	var got []string
 	for _, it := range items {
 		got = append(got, it.Key.ID)

@@ -12,9 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -30,25 +30,22 @@ import (
 // allows.
 const pageSize = 1000
 
-// Job is one key to rotate, with its targets and its quiet period (0: the
-// options'). Skip, when set, says why the key is listed and left alone.
+// Job is one key to rotate, with the targets its rotation settles on.
+// Skip, when set, says why the key is listed and left alone.
 type Job struct {
-	Key         client.APIKey
-	Targets     []string
-	QuietPeriod time.Duration
-	Skip        string
+	Key     client.APIKey
+	Targets []string
+	Skip    string
 }
 
-// Options are a fleet run's: the options of each rotation, how many
-// rotations work at once, and what each key gets.
+// Options are a fleet run's: the options of each rotation (its flags and
+// the profile's Policy, which give each key its settings) and how many
+// rotations work at once.
 type Options struct {
 	rotate.Options
 	// Parallel is how many rotations create, deploy, finalize or revoke at
 	// once; 0: one.
 	Parallel int
-	// Policy gives each key its targets and quiet period; nil: the
-	// options' own targets.
-	Policy func(client.APIKey) Job
 }
 
 // State is how far one key of a fleet got.
@@ -181,24 +178,23 @@ func (it *Item) record(out *rotate.Result, err error) {
 }
 
 // Rotate rotates keys, o.Parallel at a time (default 1), each with the
-// targets and quiet period o.Policy gives it (default: the options' own).
-// Rotations waiting on their gate share one read of the execution log per
-// poll. A failed key does not stop the others; the error is the result's
-// (Result.Err).
+// settings its rotation settles on (rotate.Rotator.Settings). Rotations
+// waiting on their gate share one read of the execution log per poll. A
+// failed key does not stop the others; the error is the result's
+// (Result.Err). A flag that differs from what a rotation under way recorded
+// refuses the whole run before any key is touched.
 func Rotate(ctx context.Context, r *rotate.Rotator, keys []client.APIKey, o Options) (*Result, error) {
-	jobs := make([]Job, len(keys))
-	for i, k := range keys {
-		if o.Policy != nil {
-			jobs[i] = o.Policy(k)
-		} else {
-			jobs[i] = Job{Targets: o.Targets}
-		}
-		jobs[i].Key = k
+	jobs, err := plan(r, keys, o.Options)
+	if err != nil {
+		return nil, err
 	}
-	interval := o.PollInterval
-	if interval <= 0 {
-		interval = rotate.DefaultPollInterval
-	}
+	return rotateJobs(ctx, r, jobs, o)
+}
+
+// rotateJobs is Rotate of the jobs plan gave.
+func rotateJobs(ctx context.Context, r *rotate.Rotator, jobs []Job, o Options) (*Result, error) {
+	// Every key polls at the run's interval: no rule sets one of its own.
+	interval := cmp.Or(o.Policy.Resolve("", o.Flags()).PollInterval, rotate.DefaultPollInterval)
 	feed := gate.NewFeed(r.API, interval)
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	listings := newListings(feedCtx, r.API)
@@ -232,16 +228,36 @@ func Rotate(ctx context.Context, r *rotate.Rotator, keys []client.APIKey, o Opti
 		started++
 		rep.Step(fmt.Sprintf("[%d/%d] %s (%s)", started, len(jobs), job.Key.Name, job.Key.Prefix))
 		mu.Unlock()
-		eo := o.Options
-		eo.Targets = job.Targets
-		if job.QuietPeriod > 0 && o.QuietPeriod == 0 {
-			eo.QuietPeriod = job.QuietPeriod
-		}
-		return rj.Rotate(ctx, job.Key, eo)
+		return rj.Rotate(ctx, job.Key, o.Options)
 	}, func(job Job, _ *rotate.Result, err error) {
 		if err != nil && !errors.Is(err, rotate.ErrPending) {
 			(&keyReporter{mu: &mu, inner: rep, prefix: job.Key.Prefix + ": "}).Warn(client.Redact(err.Error()))
 		}
 	})
 	return res, res.Err()
+}
+
+// plan is a job per key, with the targets its rotation settles on; a key
+// without any is skipped, unless in an emergency, which revokes first, or
+// already revoked by one under way, which has nothing left to deploy.
+func plan(r *rotate.Rotator, keys []client.APIKey, o rotate.Options) ([]Job, error) {
+	jobs := make([]Job, len(keys))
+	var refused []string
+	for i, k := range keys {
+		set, err := r.Settings(k, o)
+		if errors.Is(err, rotate.ErrUsage) {
+			refused = append(refused, fmt.Sprintf("%s (%s): %v", k.Name, k.Prefix, err))
+			continue
+		}
+		// Any other error is the rotation's own (a damaged journal): it
+		// fails there, saying what to do.
+		jobs[i] = Job{Key: k, Targets: set.Targets}
+		if err == nil && len(set.Targets) == 0 && o.Emergency == "" && k.Active() {
+			jobs[i].Skip = "no target in rotation.targets"
+		}
+	}
+	if len(refused) > 0 {
+		return nil, &rotate.UsageError{Msg: "nothing was done:\n  " + strings.Join(refused, "\n  ")}
+	}
+	return jobs, nil
 }

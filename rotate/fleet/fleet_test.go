@@ -157,8 +157,7 @@ func TestRotateFleetInParallel(t *testing.T) {
 			defer cancel()
 			w.pushClock()
 			opts := Options{Options: rotate.Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: 30 * time.Second, Yes: true,
-				Emergency: emergency}, Parallel: 3,
-				Policy: func(k client.APIKey) Job { return Job{Targets: []string{"env-file:" + envs[k.ID]}} }}
+				Emergency: emergency, Policy: envRules(ks, envs)}, Parallel: 3}
 			rot := w.rotator()
 			store := &probeCounter{Store: w.Store}
 			rot.Secrets = store
@@ -211,8 +210,8 @@ func TestSettlingRotationsDoNotHoldASlot(t *testing.T) {
 	defer cancel()
 	done := make(chan *Result, 1)
 	go func() {
-		res, _ := Rotate(ctx, rot, ks, Options{Options: rotate.Options{Yes: true, PollInterval: 10 * time.Millisecond}, Parallel: 1,
-			Policy: func(client.APIKey) Job { return Job{Targets: []string{"exec:true"}} }})
+		res, _ := Rotate(ctx, rot, ks, Options{Options: rotate.Options{Yes: true, PollInterval: 10 * time.Millisecond,
+			Policy: rotate.Policy{Rules: []rotate.Rule{{Match: "*", Targets: []string{"exec:true"}}}}}, Parallel: 1})
 		done <- res
 	}()
 	created := func() int {
@@ -314,6 +313,16 @@ func unusedFleet(t *testing.T, n int) (*world, []client.APIKey, Options) {
 		}
 		ks = append(ks, k.Key)
 	}
-	return w, ks, Options{Options: rotate.Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: time.Minute, Yes: true}, Parallel: 2,
-		Policy: func(k client.APIKey) Job { return Job{Targets: []string{"env-file:" + envs[k.ID]}} }}
+	return w, ks, Options{Options: rotate.Options{QuietPeriod: time.Hour, PollInterval: 10 * time.Millisecond, Timeout: time.Minute, Yes: true,
+		Policy: envRules(ks, envs)}, Parallel: 2}
+}
+
+// envRules gives each key of ks, by its name, the env file envs holds for
+// its id.
+func envRules(ks []client.APIKey, envs map[string]string) rotate.Policy {
+	var p rotate.Policy
+	for _, k := range ks {
+		p.Rules = append(p.Rules, rotate.Rule{Match: k.Name, Targets: []string{"env-file:" + envs[k.ID]}})
+	}
+	return p
 }

@@ -56,7 +56,10 @@ func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.AP
 		}
 		add(k)
 	}
-	js, _ := rotate.Unfinished(r.StateDir)
+	js, damaged := rotate.Unfinished(r.StateDir)
+	for _, err := range damaged {
+		reporter(r).Warn(err.Error())
+	}
 	for _, j := range js {
 		if strings.EqualFold(j.OldCreatedBy, email) && !byID[j.Old.ID].Active() {
 			if k, ok := byID[j.Old.ID]; ok {
@@ -70,21 +73,37 @@ func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.AP
 
 // RotateIssuedBy rotates every key a person issued (IssuedBy): revoke-first
 // with o.Emergency (a departed engineer, a lost laptop), else the gated
-// procedure with each key's own targets (o.Policy). It goes on past a
-// failed key and returns an error when any failed (or rotate.ErrPending
-// when some wait).
+// procedure with each key's own settings, and then every key needs a
+// target: one without refuses the run before anything is done. It goes on
+// past a failed key and returns an error when any failed (or
+// rotate.ErrPending when some wait).
 func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Options) (*Result, error) {
-	plan, err := IssuedBy(ctx, r, email)
+	keys, err := IssuedBy(ctx, r, email)
 	if err != nil {
 		return nil, err
 	}
 	rep := reporter(r)
-	if len(plan) == 0 {
+	if len(keys) == 0 {
 		rep.Info("no active key issued by " + email)
 		return &Result{}, nil
 	}
-	if err := CheckSharedTargets(o.Targets, len(plan)); err != nil {
+	if err := CheckSharedTargets(o.Targets, len(keys)); err != nil {
 		return nil, err
+	}
+	jobs, err := plan(r, keys, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	var none []string
+	for _, j := range jobs {
+		if j.Skip != "" {
+			none = append(none, fmt.Sprintf("%s (%s)", j.Key.Name, j.Key.Prefix))
+		}
+	}
+	if len(none) > 0 {
+		return nil, &rotate.UsageError{Msg: fmt.Sprintf("%d of the %d keys issued by %s have no deploy target: %s.\n"+
+			"Give each one in the profile's rotation.targets (match: GLOB, to: [TARGET, ...]) for the gated procedure, or revoke them first with --emergency departed",
+			len(none), len(keys), email, strings.Join(none, ", "))}
 	}
 	if o.Reason == "" {
 		o.Reason = rotate.ReasonDeparted
@@ -93,11 +112,11 @@ func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Opti
 	if how == "" {
 		how = o.Reason + ", gated"
 	}
-	rep.Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(plan), email, how))
-	for _, k := range plan {
+	rep.Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(keys), email, how))
+	for _, k := range keys {
 		rep.Info(fmt.Sprintf("  %s (%s)", k.Name, k.Prefix))
 	}
-	return Rotate(ctx, r, plan, o)
+	return rotateJobs(ctx, r, jobs, o)
 }
 
 // CheckSharedTargets refuses one command-line target for many keys when it

@@ -6,8 +6,6 @@ import (
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
-	"github.com/plana-cli/plana/config"
-	"github.com/plana-cli/plana/rotate"
 	"github.com/plana-cli/plana/rotate/fleet"
 )
 
@@ -29,19 +27,19 @@ type EmergencyOptions struct {
 // checked in use. The caller has confirmed. The error is mapped to an exit
 // code like a rotate's.
 func RotateEmergency(ctx context.Context, f *cmdutil.Factory, keys []client.APIKey, eo EmergencyOptions) (*fleet.Result, error) {
-	o := &RotateOptions{StepDeps: stepDeps(f), Emergency: eo.Reason, Yes: true, Timeout: eo.Timeout, Parallel: 4, Notify: eo.Notify, Output: eo.Output}
-	opts := rotate.Options{Emergency: o.Emergency, Yes: true, Timeout: o.Timeout}
-	var res *fleet.Result
-	err := o.startRun(ctx, opts, func(ctx context.Context, r *rotate.Rotator, opts rotate.Options, cfg *config.Config, rep *progress) error {
-		var err error
-		res, err = fleet.Rotate(ctx, r, keys, o.fleetOptions(cfg, opts))
-		rep.stop()
-		if res != nil && o.Output != cmdutil.FormatJSON {
-			if perr := printBulkSummary(o.IO, res); perr != nil {
-				return perr
-			}
+	o := &RotateOptions{StepDeps: stepDeps(f), Emergency: eo.Reason, Yes: true, Timeout: eo.Timeout, Parallel: 4, Notify: eo.Notify, Output: eo.Output,
+		WatchAfterRevoke: new(time.Duration)}
+	c, err := newRotateContext(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	res, err := fleet.Rotate(ctx, c.r, keys, c.fleetOptions())
+	c.rep.stop()
+	if res != nil && o.Output != cmdutil.FormatJSON {
+		if perr := printBulkSummary(o.IO, res); perr != nil {
+			return res, perr
 		}
-		return mapErr(err)
-	})
-	return res, err
+	}
+	return res, mapErr(err)
 }

@@ -15,35 +15,57 @@ import (
 	"github.com/plana-cli/plana/rotate"
 )
 
-// RotateOptions of `plana keys rotate`.
+// RotateOptions of `plana keys rotate`: which keys (KEY, --due or
+// --issued-by, one mode), what to do with them, the flags that are each
+// rotation's first layer of settings, and how each run goes. rotateRun
+// resolves them once into a rotateContext that every mode reads.
 type RotateOptions struct {
 	StepDeps
 
-	Key          string
-	Targets      []string
-	QuietPeriod  time.Duration
-	PollInterval time.Duration
-	Timeout      time.Duration
-	ExecTimeout  time.Duration
-	NoWait       bool
-	Yes          bool
-	DryRun       bool
-	Force        bool
-	PrintSecret  bool
-	ForceTTY     bool
-	Rebuild      bool
-	Emergency    string
-	IssuedBy     string
-	Due          bool
-	Parallel     int
-	Notify       []string
-	Output       string
-	Abort        bool
-	Reason       string
+	// Which keys and what to do: one mode (see mode).
+	Key      string
+	IssuedBy string
+	Due      bool
+	Abort    bool
+	Rebuild  bool
+
+	// Settings are --to, --quiet-period, --poll-interval and --exec-timeout:
+	// over the key's rule and the profile (rotate.Policy.Resolve), and
+	// refused where they differ from what a rotation under way recorded,
+	// unless ResetSettings.
+	Settings      rotate.Settings
+	ResetSettings bool
+
+	// How each rotation runs.
+	Timeout     time.Duration
+	NoWait      bool
+	Yes         bool
+	DryRun      bool
+	Force       bool
+	PrintSecret bool
+	ForceTTY    bool
+	Emergency   string
+	Reason      string
+	Parallel    int
 	// WatchAfterRevoke: nil until --watch-after-revoke is given, then the
 	// default is a terminal's (defaultWatchAfterRevoke) or a script's (0).
 	WatchAfterRevoke *time.Duration
+
+	Notify []string
+	Output string
 }
+
+// rotateMode is which keys a run of keys rotate takes, and what it does to
+// them.
+type rotateMode int
+
+const (
+	modeKey      rotateMode = iota // KEY: the procedure
+	modeAbort                      // KEY --abort
+	modeRebuild                    // KEY --rebuild
+	modeDue                        // --due
+	modeIssuedBy                   // --issued-by EMAIL
+)
 
 // defaultWatchAfterRevoke is how long step 5 watches for refused calls when
 // a person is at the terminal; scripts ask for a watch with the flag.
@@ -58,8 +80,11 @@ func NewCmdRotate(f *cmdutil.Factory, runF func(context.Context, *RotateOptions)
 		Long: `Rotate KEY the way the procedure asks, without downtime:
 
 ` + stepsHelp() + `
-Run it again and it resumes where it stopped. With --no-wait it stops at step 3
-with exit code 3, so a cron job can run it daily until it exits 0.
+Run it again and it resumes where it stopped, with the targets and quiet period
+it recorded when it began, whatever the configuration says since; a --to or
+--quiet-period that differs from them is refused (exit 2), and --reset-settings
+decides them again on purpose. With --no-wait it stops at step 3 with exit
+code 3, so a cron job can run it daily until it exits 0.
 
 --emergency REASON (compromise, departed, lost-device, or your words) revokes the
 old key right after the new one exists, before any deploy.
@@ -71,6 +96,9 @@ below) a directory every user may write without the sticky bit, or when its
 PLANA_KEY holds another key. What a failing exec: command writes to stderr is
 shown here only, never stored. Without --to, the key's targets come from the
 profile's rotation.targets, the first entry whose match (a glob) fits its name.
+Every setting is decided the same way for KEY, --due and --issued-by: the flag,
+else that entry's, else the profile's; a quiet period none of them sets is
+suggested from the old key's call cadence.
 
 --due rotates, or carries on, every key past its cadence that has targets in
 rotation.targets, --parallel at a time (a rotation waiting on its gate does not
@@ -108,9 +136,9 @@ before the revoke.` + stepFlagsHelp,
 		Args: cobra.MaximumNArgs(1),
 	}, o, &o.Key, &o.Output, o.validate, runF, rotateRun)
 	fl := cmd.Flags()
-	fl.StringArrayVar(&o.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout; repeat for several")
-	addWaitFlags(cmd, &o.QuietPeriod, &o.PollInterval, &o.Timeout)
-	addExecTimeoutFlag(cmd, &o.ExecTimeout)
+	fl.StringArrayVar(&o.Settings.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout; repeat for several")
+	addWaitFlags(cmd, &o.Settings.QuietPeriod, &o.Settings.PollInterval, &o.Timeout)
+	addExecTimeoutFlag(cmd, &o.Settings.ExecTimeout)
 	fl.BoolVar(&o.NoWait, "no-wait", false, "check the gate of step 3 once; not met: exit 3")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "confirm step 4 without asking")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what each step would do, change nothing")
@@ -122,6 +150,7 @@ before the revoke.` + stepFlagsHelp,
 	fl.StringArrayVar(&o.Notify, "notify", nil, "exec:CMD told of every rotation event, one JSON line on its stdin; repeatable")
 	fl.BoolVar(&o.PrintSecret, "print-secret", false, "print the new plaintext once to stdout (for use without a keyring)")
 	fl.BoolVar(&o.ForceTTY, "force-tty", false, "with --to stdout: print the new key even when stdout is a terminal")
+	fl.BoolVar(&o.ResetSettings, "reset-settings", false, "decide the targets and quiet period of a rotation under way again (flags, rule, profile) instead of keeping those it recorded")
 	fl.BoolVar(&o.Rebuild, "rebuild", false, "rebuild a damaged rotation journal from what the server knows")
 	fl.BoolVar(&o.Abort, "abort", false, "call the rotation off before the revoke: take PLANA_KEY_NEW out of the target, revoke the new key")
 	fl.StringVar(&o.Reason, "reason", "", "why: recorded in the log and the new key's description (default scheduled; with --abort, called off)")
@@ -192,7 +221,7 @@ func wrapItem(marker, text string) string {
 }
 
 func (o *RotateOptions) validate() error {
-	if err := checkTargets(o.Targets); err != nil {
+	if err := checkTargets(o.Settings.Targets); err != nil {
 		return err
 	}
 	for _, h := range o.Notify {
@@ -200,40 +229,49 @@ func (o *RotateOptions) validate() error {
 			return &cmdutil.FlagError{Err: err}
 		}
 	}
-	modes := 0
-	for _, set := range []bool{o.Key != "", o.IssuedBy != "", o.Due} {
-		if set {
-			modes++
+	if o.Key == "" && o.IssuedBy == "" && !o.Due {
+		return cmdutil.FlagErrorf("KEY required: a key id, prefix or name (or --issued-by EMAIL, or --due)")
+	}
+	for _, rule := range []struct {
+		msg string
+		set []bool
+	}{
+		{"pass one of KEY, --issued-by or --due", []bool{o.Key != "", o.IssuedBy != "", o.Due}},
+		{"--due takes each key's targets from the profile's rotation.targets, not --to", []bool{o.Due, len(o.Settings.Targets) > 0}},
+		{"--due rotates on a cadence, not in an emergency: use --issued-by EMAIL --emergency REASON, or KEY --emergency REASON", []bool{o.Due, o.Emergency != ""}},
+		{"--rebuild cannot be combined with --dry-run or --emergency", []bool{o.Rebuild, o.DryRun || o.Emergency != ""}},
+		{"--no-wait and --timeout cannot be used together", []bool{o.NoWait, o.Timeout > 0}},
+		{"--abort calls a rotation off: it cannot be combined with --dry-run, --emergency, --issued-by, --due, --rebuild, --reset-settings, --force or --print-secret",
+			[]bool{o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.Due || o.Rebuild || o.ResetSettings || o.Force || o.PrintSecret}},
+	} {
+		if err := cmdutil.MutuallyExclusive(rule.msg, rule.set...); err != nil {
+			return err
 		}
 	}
-	switch {
-	case modes > 1:
-		return cmdutil.FlagErrorf("pass one of KEY, --issued-by or --due")
-	case modes == 0:
-		return cmdutil.FlagErrorf("KEY required: a key id, prefix or name (or --issued-by EMAIL, or --due)")
-	case o.Due && len(o.Targets) > 0:
-		return cmdutil.FlagErrorf("--due takes each key's targets from the profile's rotation.targets, not --to")
-	case o.Due && o.Emergency != "":
-		return cmdutil.FlagErrorf("--due rotates on a cadence, not in an emergency: use --issued-by EMAIL --emergency REASON, or KEY --emergency REASON")
-	case o.Parallel < 1:
+	if o.Parallel < 1 {
 		return cmdutil.FlagErrorf("--parallel must be at least 1")
 	}
-	if err := refuseTogether("--rebuild cannot be combined with --dry-run or --emergency", o.Rebuild, o.DryRun || o.Emergency != ""); err != nil {
-		return err
-	}
-	if err := refuseTogether("--no-wait and --timeout cannot be used together", o.NoWait, o.Timeout > 0); err != nil {
-		return err
-	}
-	if err := refuseTogether("--abort calls a rotation off: it cannot be combined with --dry-run, --emergency, --issued-by, --due, --rebuild, --force or --print-secret",
-		o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.Due || o.Rebuild || o.Force || o.PrintSecret); err != nil {
-		return err
-	}
-	for _, t := range o.Targets {
+	for _, t := range o.Settings.Targets {
 		if err := checkStdoutTarget(o.IO, t, o.ForceTTY); err != nil {
 			return err
 		}
 	}
 	return checkPrintSecret(o.PrintSecret, o.Output)
+}
+
+// mode is the one mode validate let through.
+func (o *RotateOptions) mode() rotateMode {
+	switch {
+	case o.Due:
+		return modeDue
+	case o.IssuedBy != "":
+		return modeIssuedBy
+	case o.Abort:
+		return modeAbort
+	case o.Rebuild:
+		return modeRebuild
+	}
+	return modeKey
 }
 
 func (o *RotateOptions) watchAfterRevoke() time.Duration {
@@ -244,20 +282,4 @@ func (o *RotateOptions) watchAfterRevoke() time.Duration {
 		return defaultWatchAfterRevoke
 	}
 	return 0
-}
-
-func rotateRun(ctx context.Context, o *RotateOptions) error {
-	eo := rotate.Options{Targets: o.Targets, QuietPeriod: o.QuietPeriod, PollInterval: o.PollInterval, Timeout: o.Timeout, ExecTimeout: o.ExecTimeout,
-		NoWait: o.NoWait, Yes: o.Yes, DryRun: o.DryRun, Force: o.Force, PrintSecret: o.PrintSecret, Emergency: o.Emergency,
-		Reason: o.Reason, WatchAfterRevoke: o.watchAfterRevoke()}
-	if o.Abort && eo.Reason == "" {
-		eo.Reason = "called off"
-	}
-	switch {
-	case o.Due:
-		return o.runDue(ctx, eo)
-	case o.IssuedBy != "":
-		return o.runIssuedBy(ctx, eo)
-	}
-	return o.runKey(ctx, eo)
 }

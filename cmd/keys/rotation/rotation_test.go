@@ -19,6 +19,7 @@ import (
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
+	"github.com/plana-cli/plana/config"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
@@ -37,10 +38,11 @@ func TestStepFlags(t *testing.T) {
 	}{
 		{name: "rotate all flags", verb: "rotate",
 			args: "KEY --to env-file:/x.env --quiet-period 2d --poll-interval 30s --timeout 36h --exec-timeout 5m --yes --dry-run -o json",
-			want: RotateOptions{Key: "KEY", Targets: []string{"env-file:/x.env"}, QuietPeriod: 48 * time.Hour, PollInterval: 30 * time.Second, Timeout: 36 * time.Hour, ExecTimeout: 5 * time.Minute, Yes: true, DryRun: true, Parallel: 4, Output: "json"}},
+			want: RotateOptions{Key: "KEY", Settings: rotate.Settings{Targets: []string{"env-file:/x.env"}, QuietPeriod: 48 * time.Hour, PollInterval: 30 * time.Second, ExecTimeout: 5 * time.Minute},
+				Timeout: 36 * time.Hour, Yes: true, DryRun: true, Parallel: 4, Output: "json"}},
 		{name: "rotate no-wait", verb: "rotate", args: "KEY --no-wait --yes", want: RotateOptions{Key: "KEY", NoWait: true, Yes: true, Parallel: 4, Output: "table"}},
 		{name: "several targets", verb: "rotate", args: "KEY --to env-file:/eu.env --to exec:./vault.sh",
-			want: RotateOptions{Key: "KEY", Targets: []string{"env-file:/eu.env", "exec:./vault.sh"}, Parallel: 4, Output: "table"}},
+			want: RotateOptions{Key: "KEY", Settings: rotate.Settings{Targets: []string{"env-file:/eu.env", "exec:./vault.sh"}}, Parallel: 4, Output: "table"}},
 		{name: "emergency issued-by", verb: "rotate", args: "--issued-by ben@example.com --emergency departed --no-wait",
 			want: RotateOptions{IssuedBy: "ben@example.com", Emergency: "departed", NoWait: true, Parallel: 4, Output: "table"}},
 		{name: "gated issued-by", verb: "rotate", args: "--issued-by ben@example.com --yes",
@@ -60,8 +62,11 @@ func TestStepFlags(t *testing.T) {
 		{name: "rebuild with dry-run", verb: "rotate", args: "KEY --rebuild --dry-run", wantErr: "--rebuild"},
 		{name: "bad output", verb: "rotate", args: "KEY -o xml", wantErr: "unsupported output format"},
 		{name: "abort", verb: "rotate", args: "KEY --abort --reason wrong --to env-file:/x.env",
-			want: RotateOptions{Key: "KEY", Abort: true, Reason: "wrong", Targets: []string{"env-file:/x.env"}, Parallel: 4, Output: "table"}},
+			want: RotateOptions{Key: "KEY", Abort: true, Reason: "wrong", Settings: rotate.Settings{Targets: []string{"env-file:/x.env"}}, Parallel: 4, Output: "table"}},
 		{name: "abort with dry-run", verb: "rotate", args: "KEY --abort --dry-run", wantErr: "--abort calls a rotation off"},
+		{name: "reset settings", verb: "rotate", args: "KEY --reset-settings --to exec:vault --quiet-period 2h",
+			want: RotateOptions{Key: "KEY", ResetSettings: true, Settings: rotate.Settings{Targets: []string{"exec:vault"}, QuietPeriod: 2 * time.Hour}, Parallel: 4, Output: "table"}},
+		{name: "abort with reset settings", verb: "rotate", args: "KEY --abort --reset-settings", wantErr: "--abort calls a rotation off"},
 		{name: "abort in an emergency", verb: "rotate", args: "KEY --abort --emergency compromise", wantErr: "--abort calls a rotation off"},
 		{name: "no watch after the revoke", verb: "rotate", args: "KEY --watch-after-revoke 0",
 			want: RotateOptions{Key: "KEY", WatchAfterRevoke: new(time.Duration), Parallel: 4, Output: "table"}},
@@ -453,5 +458,25 @@ func TestRotateWritesLineageThatKeysLogReads(t *testing.T) {
 	want := fmt.Sprintf(",created,%s,%s,%s,%s,scheduled,%s,server", res.Old.Prefix, res.Old.Name, res.New.Prefix, res.New.Name, l.By)
 	if !strings.Contains(e.Out.String(), want) {
 		t.Fatalf("log on another machine:\n%s\nwant a line with %s", e.Out, want)
+	}
+}
+
+// Every step verb stops on a configuration it cannot read, with the
+// configuration's own error (exit 2), even when the client was built
+// before it.
+func TestStepsNeverDropAConfigError(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	_, cfgErr := config.Load(config.Options{Path: filepath.Join(t.TempDir(), "none.yaml"),
+		Getenv: func(k string) string { return map[string]string{"PLANA_ROTATION_QUIET_PERIOD": "soon"}[k] }})
+	if !errors.Is(cfgErr, config.ErrInvalid) {
+		t.Fatalf("the test needs a configuration error, got %v", cfgErr)
+	}
+	d := stepDeps(e.Factory)
+	d.Config = func() (*config.Config, error) { return nil, cfgErr }
+	_, _, rep, err := d.start(context.Background(), rotate.Options{}, nil)
+	rep.stop()
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "rotation.quiet_period") {
+		t.Errorf("start went on past a configuration error: %v", err)
 	}
 }

@@ -60,22 +60,6 @@ func newStepCmd[O any](cmd *cobra.Command, o *O, key *string, output *string, va
 	return cmd
 }
 
-// refuseTogether is the one check of flags that exclude each other. cobra's
-// MarkFlagsMutuallyExclusive cannot serve: its error has its own wording and
-// exits 1, where a usage error exits 2 with the message the docs quote.
-func refuseTogether(msg string, set ...bool) error {
-	n := 0
-	for _, s := range set {
-		if s {
-			n++
-		}
-	}
-	if n > 1 {
-		return cmdutil.FlagErrorf("%s", msg)
-	}
-	return nil
-}
-
 // checkTargets is checkTarget for each --to given, none of them empty.
 func checkTargets(targets []string) error {
 	for _, t := range targets {
@@ -102,7 +86,7 @@ func checkTarget(to string) error {
 // checkPrintSecret refuses a plaintext in the JSON stream, which is made
 // to be kept and passed on: that is what -o json is for.
 func checkPrintSecret(printSecret bool, output string) error {
-	return refuseTogether("--print-secret cannot be combined with -o json: the plaintext would go into the JSON stream; "+
+	return cmdutil.MutuallyExclusive("--print-secret cannot be combined with -o json: the plaintext would go into the JSON stream; "+
 		"use the keyring (plana keys secret KEY) or --print-secret without -o json", printSecret, output == cmdutil.FormatJSON)
 }
 
@@ -117,16 +101,17 @@ func checkStdoutTarget(ios *iostreams.IOStreams, to string, forceTTY bool) error
 		"(... --to stdout | vault kv put ...), deploy it with --to env-file:PATH or --to exec:CMD, or pass --force-tty")
 }
 
-// start builds a Rotator reporting on the streams and puts the config's
-// defaults under the flags' options.
-func (d StepDeps) start(ctx context.Context, eo rotate.Options) (*rotate.Rotator, rotate.Options, *progress, error) {
-	return d.startWith(ctx, eo, nil)
-}
-
-// startWith is start with notify hooks besides the profile's (--notify).
-// The caller closes the Rotator's Notify (closeNotify).
-func (d StepDeps) startWith(ctx context.Context, eo rotate.Options, hooks []string) (*rotate.Rotator, rotate.Options, *progress, error) {
+// start builds a Rotator reporting on the streams, told of the run's
+// events through the profile's notify hooks and hooks (--notify), and puts
+// the profile's policy (PolicyOf) under eo's flags. A configuration that
+// cannot be read stops it. The caller stops the progress and closes the
+// Rotator's Notify (closeNotify).
+func (d StepDeps) start(ctx context.Context, eo rotate.Options, hooks []string) (*rotate.Rotator, rotate.Options, *progress, error) {
 	rep := &progress{ios: d.IO}
+	cfg, err := d.Config()
+	if err != nil {
+		return nil, eo, rep, err
+	}
 	r, err := newRotator(d, rep)
 	if err != nil {
 		return nil, eo, rep, err
@@ -139,16 +124,8 @@ func (d StepDeps) startWith(ctx context.Context, eo rotate.Options, hooks []stri
 		// The question names keys, whose names others chose.
 		eo.Confirm = func(q string) (bool, error) { return d.IO.Confirm(textsafe.Clean(q), false) }
 	}
-	if cfg, err := d.Config(); err == nil {
-		if q, ok := cfg.QuietPeriod(); ok && eo.QuietPeriod == 0 {
-			eo.QuietPeriod = q
-		}
-		if eo.PollInterval == 0 {
-			eo.PollInterval = cfg.PollInterval()
-		}
-		hooks = append(cfg.Notify(), hooks...)
-	}
-	if r.Notify, err = notify.New(hooks, notify.Options{Warn: d.warn}); err != nil {
+	eo.Policy = PolicyOf(cfg)
+	if r.Notify, err = notify.New(append(cfg.Notify(), hooks...), notify.Options{Warn: d.warn}); err != nil {
 		return nil, eo, rep, &cmdutil.FlagError{Err: err}
 	}
 	return r, eo, rep, nil
@@ -176,7 +153,7 @@ type stepFunc func(context.Context, client.APIKey, rotate.Options) (*rotate.Resu
 // runStep is every single-key verb's run: KEY resolved, step, its result
 // printed whatever the outcome, the error mapped to an exit code.
 func (d StepDeps) runStep(ctx context.Context, key, output string, eo rotate.Options, step func(*rotate.Rotator) stepFunc) error {
-	r, eo, rep, err := d.start(ctx, eo)
+	r, eo, rep, err := d.start(ctx, eo, nil)
 	defer rep.stop()
 	if err != nil {
 		return err

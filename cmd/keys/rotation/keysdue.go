@@ -72,17 +72,11 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	overrides := map[string]time.Duration{}
-	for _, k := range keys {
-		if c := cfg.CadenceFor(k.Name); c != cfg.Cadence() {
-			overrides[k.ID] = c
-		}
-	}
 	now, ok := api.ServerNow()
 	if !ok {
 		now = o.Now()
 	}
-	items := fleet.Due(keys, now, fleet.DueOptions{Cadence: cfg.Cadence(), Within: o.Within, Overrides: overrides})
+	items := fleet.Due(keys, now, fleet.DueOptions{Policy: PolicyOf(cfg), Within: o.Within})
 	if o.ICS != "" {
 		var cal bytes.Buffer
 		if err := fleet.WriteICS(&cal, items, now); err != nil {
