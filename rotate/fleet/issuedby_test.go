@@ -219,7 +219,9 @@ func TestIssuedByCarriesARotationUnderWayOn(t *testing.T) {
 	if strings.Join(names, ",") != "Webhook relay,ben's plana" {
 		t.Fatalf("plan %v: want the relay's rotation carried on, not its successor rotated", names)
 	}
-	res, err := RotateIssuedBy(ctx, w.rotator(), "ben@example.com", Options{Options: rotate.Options{Reason: rotate.ReasonDeparted, NoWait: true}})
+	// The gated procedure needs a target for each key.
+	every := rotate.Policy{Rules: []rotate.Rule{{Match: "*", Targets: []string{"exec:cat >/dev/null"}}}}
+	res, err := RotateIssuedBy(ctx, w.rotator(), "ben@example.com", Options{Options: rotate.Options{Reason: rotate.ReasonDeparted, NoWait: true, Policy: every}})
 	if res == nil || len(res.Items) != 2 {
 		t.Fatalf("%v %+v", err, res)
 	}
