@@ -87,7 +87,11 @@ func (s *session) ensureDeployed(ctx context.Context) error {
 	} else if err := s.deployTargets(ctx); err != nil {
 		switch {
 		case j.PlaintextStored:
-			return fmt.Errorf("%w\nThe new key %s is safe in the keyring and not deployed yet: fix the target, then run the same command again", err, j.New.Prefix)
+			how := ""
+			if s.opts.hold {
+				how = " (with a corrected --to, add --reset-settings)"
+			}
+			return fmt.Errorf("%w\nThe new key %s is safe in the keyring and not deployed yet: fix the target, then run the same command again%s", err, j.New.Prefix, how)
 		case j.Adopted:
 			// Another machine's key: the error says who holds its plaintext.
 			return err

@@ -45,6 +45,9 @@ type Journal struct {
 	Reason       string              `json:"reason"`
 	Emergency    bool                `json:"emergency"`
 	QuietSeconds int64               `json:"quiet_period_seconds,omitempty"`
+	// QuietSuggested: QuietSeconds is plana's suggestion, which nobody
+	// chose; a --quiet-period given later replaces it.
+	QuietSuggested bool `json:"quiet_period_suggested,omitempty"`
 	// FutureUses: uses of the old key stamped after the server's present,
 	// and when plana first saw each (see gate.counted).
 	FutureUses map[string]time.Time `json:"future_uses,omitempty"`

@@ -30,6 +30,6 @@ func (s *session) quietPeriod(ctx context.Context) (time.Duration, error) {
 	if suggested != "" {
 		s.rep.Info(fmt.Sprintf("no quiet period configured: using %s, %s (set one with --quiet-period)", duration.Approx(q), suggested))
 	}
-	s.j.QuietSeconds = int64(q / time.Second)
+	s.j.QuietSeconds, s.j.QuietSuggested = int64(q/time.Second), suggested != ""
 	return q, nil
 }

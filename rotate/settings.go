@@ -90,7 +90,7 @@ func (o Options) Flags() Settings {
 // records (nil: a rotation not begun) for a run with options o: what Resolve
 // decides, but what the rotation recorded when it began wins over a rule or
 // a profile that changed since (said in notes). A flag that differs from it
-// is refused when o.hold (keys rotate: run again without flags, it carries
+// (but from a quiet period plana only suggested) is refused when o.hold (keys rotate: run again without flags, it carries
 // the rotation on exactly as it began), unless o.ResetSettings decides them
 // all again on purpose; a single step's flag (keys deploy --to, keys verify
 // --quiet-period) says what that step does, and wins.
@@ -128,13 +128,13 @@ func settingsOf(name string, j *Journal, o Options) (set Settings, notes []strin
 	if rec := j.quiet(); rec > 0 {
 		switch {
 		case flags.QuietPeriod > 0 && flags.QuietPeriod.Truncate(time.Second) == rec:
-		case flags.QuietPeriod > 0 && o.hold:
-			return Settings{}, nil, usageErrorf("the rotation of %s holds the old key to a quiet period of %s, as it recorded when it began; this run's --quiet-period is %s. Nothing was changed. "+change,
+		case flags.QuietPeriod > 0 && o.hold && !j.QuietSuggested:
+			return Settings{}, nil, usageErrorf("the rotation of %s holds the old key to a quiet period of %s, as it recorded; this run's --quiet-period is %s. Nothing was changed. "+change,
 				j.Old.Prefix, duration.Format(rec), duration.Format(flags.QuietPeriod), "--quiet-period")
 		case flags.QuietPeriod > 0:
-			rec = flags.QuietPeriod
+			rec = flags.QuietPeriod // a single step's, or in place of plana's suggestion
 		case set.QuietPeriod > 0 && set.QuietPeriod.Truncate(time.Second) != rec:
-			notes = append(notes, fmt.Sprintf("the rotation keeps the quiet period it recorded when it began, %s, not the %s the configuration gives now",
+			notes = append(notes, fmt.Sprintf("the rotation keeps the quiet period it recorded, %s, not the %s the configuration gives now",
 				duration.Format(rec), duration.Format(set.QuietPeriod)))
 		}
 		set.QuietPeriod = rec

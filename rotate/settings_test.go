@@ -79,7 +79,7 @@ func TestSettingsOfARotationUnderWay(t *testing.T) {
 		{name: "another --to", j: journal(), o: Options{Policy: policy, hold: true, Targets: []string{"exec:eu"}},
 			wantErr: "deploys to exec:eu, exec:us, as it recorded when it began; this run's --to resolves to exec:eu"},
 		{name: "another --quiet-period", j: journal(), o: Options{Policy: policy, hold: true, QuietPeriod: 30 * time.Minute},
-			wantErr: "quiet period of 1m, as it recorded when it began; this run's --quiet-period is 30m"},
+			wantErr: "quiet period of 1m, as it recorded; this run's --quiet-period is 30m"},
 		{name: "a step's flag", j: journal(), o: Options{Policy: policy, Targets: []string{"exec:eu"}, QuietPeriod: 2 * time.Hour},
 			want: Settings{Targets: []string{"exec:eu"}, QuietPeriod: 2 * time.Hour}},
 		{name: "reset, leaving a target that holds the new key", j: journal(), o: Options{Policy: policy, hold: true, ResetSettings: true},
@@ -88,6 +88,8 @@ func TestSettingsOfARotationUnderWay(t *testing.T) {
 			want: Settings{Targets: []string{"exec:eu", "exec:us", "exec:ap"}, QuietPeriod: 30 * time.Minute}},
 		{name: "reset past step 4", j: func() *Journal { j := journal(); j.State = Finalized; return j }(), o: Options{Policy: policy, hold: true, ResetSettings: true, Targets: []string{"exec:eu", "exec:us"}},
 			wantErr: "past step 4"},
+		{name: "a flag over plana's suggestion", j: func() *Journal { j := journal(); j.QuietSuggested = true; return j }(), o: Options{Policy: policy, hold: true, QuietPeriod: time.Hour},
+			want: Settings{Targets: []string{"exec:eu", "exec:us"}, QuietPeriod: time.Hour}, notes: 1},
 		{name: "nothing recorded yet", j: &Journal{Old: ref.Key{ID: "key_1", Prefix: "pa_live_AB7K2XYZ", Name: "Nightly stock sync (2025)"}, State: Checked}, o: Options{Policy: policy, hold: true, QuietPeriod: time.Hour},
 			want: Settings{Targets: []string{"exec:now"}, QuietPeriod: time.Hour}},
 	}
@@ -145,7 +147,7 @@ func TestAResumedRotationKeepsItsSettings(t *testing.T) {
 	if len(res.Targets) != 2 || time.Duration(res.QuietPeriod) != time.Minute {
 		t.Errorf("the resumed rotation has targets %+v and quiet period %s, want its own two and 1m", res.Targets, time.Duration(res.QuietPeriod))
 	}
-	if out := w.rep.Text(); !strings.Contains(out, "keeps the targets it recorded") || !strings.Contains(out, "keeps the quiet period it recorded when it began, 1m, not the 30m") {
+	if out := w.rep.Text(); !strings.Contains(out, "keeps the targets it recorded") || !strings.Contains(out, "keeps the quiet period it recorded, 1m, not the 30m") {
 		t.Errorf("the run must say it keeps the recorded settings over the configuration's:\n%s", out)
 	}
 
