@@ -131,8 +131,10 @@ func TestEnvFileOthersCouldSwapIsRefused(t *testing.T) {
 
 // A file whose PLANA_KEY holds another key than the one being rotated is
 // another automation's: refused before anything is created. The key being
-// rotated, or its successor already there, passes; no PLANA_KEY at all
-// passes with a warning.
+// rotated, or its successor already there, passes, and so does the key
+// being rotated under PLANA_KEY_NEW (its own rotation stopped before step
+// 4, as an emergency on a lost laptop may have); no PLANA_KEY at all passes
+// with a warning.
 func TestEnvFileHoldingAnotherKeyIsRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -144,6 +146,9 @@ func TestEnvFileHoldingAnotherKeyIsRefused(t *testing.T) {
 		{"the key being rotated", "export PLANA_KEY=" + trustOld + "\n", "", ""},
 		{"its successor, finalized by hand", "PLANA_KEY=" + trustNew + "\n", "", ""},
 		{"another key", "DB=x\nPLANA_KEY=" + trustOther + "\n", "holds PLANA_KEY=" + client.PrefixOf(trustOther) + "…, another key than the one being rotated (" + client.PrefixOf(trustOld), ""},
+		{"the key being rotated beside its predecessor, step 4 never run", "PLANA_KEY=" + trustOther + "\nPLANA_KEY_NEW=" + trustOld + "\n", "", ""},
+		{"its successor deployed over it since", "PLANA_KEY=" + trustOther + "\nPLANA_KEY_NEW=" + trustNew + "\n", "", ""},
+		{"another key beside another", "PLANA_KEY=" + trustOther + "\nPLANA_KEY_NEW=" + trustOther + "\n", "another key than the one being rotated", ""},
 		{"not a key at all", "PLANA_KEY=changeme\n", "holds a PLANA_KEY that is not a BOS key", ""},
 		{"no PLANA_KEY", "DB=x\n", "", "has no PLANA_KEY"},
 		{"an empty PLANA_KEY", "PLANA_KEY=\n", "", "has no PLANA_KEY"},

@@ -49,8 +49,9 @@ func (Slots) Readable() bool { return true }
 // Check refuses, before anything is created, a store deploy could not read
 // (or, for a Store with a Check of its own, one that check refuses), and a
 // store that is not this rotation's: one whose KeySlot holds another key
-// than the one being rotated (or its successor, once finalized by hand).
-// A store without KeySlot is accepted with a warning.
+// than the one being rotated (or its successor, once finalized by hand),
+// unless its NewKeySlot holds one of them. A store without KeySlot is
+// accepted with a warning.
 func (t Slots) Check(ctx context.Context, k Keys) error {
 	if c, ok := t.Store.(interface{ Check(context.Context) error }); ok {
 		if err := c.Check(ctx); err != nil {
@@ -62,7 +63,7 @@ func (t Slots) Check(ctx context.Context, k Keys) error {
 		return err
 	}
 	cur := v[KeySlot]
-	p := client.PrefixOf(cur)
+	p, np := client.PrefixOf(cur), client.PrefixOf(v[NewKeySlot])
 	switch {
 	case cur == "":
 		if t.Warn != nil {
@@ -70,6 +71,12 @@ func (t Slots) Check(ctx context.Context, k Keys) error {
 		}
 		return nil
 	case p != "" && (p == k.Old.Prefix || p == k.New.Prefix):
+		return nil
+	case np != "" && (np == k.Old.Prefix || np == k.New.Prefix):
+		// An earlier rotation deployed the key being rotated beside its own
+		// predecessor and stopped before step 4 (an emergency left waiting
+		// on a machine since lost), and this one may have deployed its
+		// successor over it since: the automation's file all the same.
 		return nil
 	case p == "":
 		return fmt.Errorf("%s holds a %s that is not a BOS key, where the key being rotated (%s, %s) should be: it is not this rotation's file; nothing was created. Pass the target that holds %s, or put %s there by hand first",
