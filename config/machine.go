@@ -18,8 +18,9 @@ var machineNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 const machineNameHint = "use letters, digits, '.', '-' and '_', starting with a letter or digit, at most 64 characters (e.g. ana-laptop)"
 
-// parseMachineName checks a machine_name the user gave.
-func parseMachineName(s string) (string, error) {
+// ParseMachineName checks a machine name the user gave (machine_name,
+// PLANA_MACHINE_NAME, keys rotate --stored-on).
+func ParseMachineName(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if len(s) > MaxMachineName || !machineNameRe.MatchString(s) {
 		return "", fmt.Errorf("machine name %q: %s", s, machineNameHint)

@@ -132,7 +132,7 @@ func (c *Config) apply(s setting, raw any) error {
 			c.machineName = hostMachineName(h)
 			return nil
 		}
-		n, err := parseMachineName(str)
+		n, err := ParseMachineName(str)
 		if err != nil {
 			return err
 		}

@@ -145,21 +145,27 @@ func run(ctx context.Context, jobs []Job, parallel int, rot func(context.Context
 		})
 	}
 	_ = g.Wait() // no job fails the group: each outcome is its item's
-	for _, it := range res.Items {
+	res.tally()
+	return res
+}
+
+// tally counts the items by state.
+func (b *Result) tally() {
+	b.Done, b.Pending, b.Failed, b.Skipped, b.Planned = 0, 0, 0, 0, 0
+	for _, it := range b.Items {
 		switch it.State {
 		case Done:
-			res.Done++
+			b.Done++
 		case Waiting:
-			res.Pending++
+			b.Pending++
 		case Failed:
-			res.Failed++
+			b.Failed++
 		case Skipped:
-			res.Skipped++
+			b.Skipped++
 		case Planned:
-			res.Planned++
+			b.Planned++
 		}
 	}
-	return res
 }
 
 // record keeps a rotation's outcome.

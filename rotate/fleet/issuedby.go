@@ -71,13 +71,16 @@ func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.AP
 	return plan, nil
 }
 
-// RotateIssuedBy rotates every key a person issued (IssuedBy): revoke-first
-// with o.Emergency (a departed engineer, a lost laptop), else the gated
-// procedure with each key's own settings, and then every key needs a
-// target: one without refuses the run before anything is done. It goes on
-// past a failed key and returns an error when any failed (or
-// rotate.ErrPending when some wait).
+// RotateIssuedBy offboards a person (email) without downtime: every key
+// they issued (IssuedBy) goes through the gated procedure with its own
+// settings, and then every key needs a target: one without refuses the run
+// before anything is done. It goes on past a failed key and returns an
+// error when any failed (or rotate.ErrPending when some wait). An
+// emergency is Departed's plan, carried out by RunIncident.
 func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Options) (*Result, error) {
+	if o.Emergency != "" {
+		return nil, &rotate.UsageError{Msg: "an emergency for a person who left runs Departed's plan through RunIncident"}
+	}
 	keys, err := IssuedBy(ctx, r, email)
 	if err != nil {
 		return nil, err
@@ -108,11 +111,7 @@ func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Opti
 	if o.Reason == "" {
 		o.Reason = rotate.ReasonDeparted
 	}
-	how := o.Emergency
-	if how == "" {
-		how = o.Reason + ", gated"
-	}
-	rep.Info(fmt.Sprintf("rotating %d keys issued by %s (%s):", len(keys), email, how))
+	rep.Info(fmt.Sprintf("rotating %d keys issued by %s (%s, gated):", len(keys), email, o.Reason))
 	for _, k := range keys {
 		rep.Info(fmt.Sprintf("  %s (%s)", k.Name, k.Prefix))
 	}
@@ -137,4 +136,24 @@ func CheckSharedTargets(targets []string, keys int) error {
 		}
 	}
 	return nil
+}
+
+// Departed plans the emergency for a person who left (email): every active
+// key they issued, rotated at once, each to its targets; the rotations under
+// way whose successor they issued, and that successor revoked after them;
+// and their management keys with no target revoked last. Rotations of
+// theirs under way in this state directory are carried on.
+func Departed(ctx context.Context, r *rotate.Rotator, email string, o rotate.Options) (*Plan, error) {
+	b, err := newBuilder(ctx, r, rotate.ReasonDeparted, "issued by "+email)
+	if err != nil {
+		return nil, err
+	}
+	issued := "issued by " + email
+	for _, k := range b.keys {
+		if k.Active() && strings.EqualFold(k.CreatedBy.Email, email) {
+			b.concern(k, issued)
+		}
+	}
+	b.resume(r, func(j *rotate.Journal) bool { return strings.EqualFold(j.OldCreatedBy, email) })
+	return b.finish(r, o), nil
 }

@@ -26,7 +26,7 @@ func TestRotateIssuedBy(t *testing.T) {
 		}
 		bens = append(bens, k)
 	}
-	res, err := RotateIssuedBy(ctx, w.rotator(), "BEN@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, NoWait: true}})
+	res, err := departed(t, w.rotator(), "BEN@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, NoWait: true}})
 	if !errors.Is(err, rotate.ErrPending) || res.Pending != 2 || res.Failed != 0 {
 		t.Fatalf("want both pending on first use, got %v %+v", err, res)
 	}
@@ -45,9 +45,9 @@ func TestRotateIssuedBy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err = RotateIssuedBy(ctx, w.rotator(), "ben@example.com", Options{Options: rotate.Options{NoWait: true}})
-	if err != nil || res.Done != 2 {
-		t.Fatalf("resume: %v %+v", err, res)
+	gated, err := RotateIssuedBy(ctx, w.rotator(), "ben@example.com", Options{Options: rotate.Options{NoWait: true}})
+	if err != nil || gated.Done != 2 {
+		t.Fatalf("resume: %v %+v", err, gated)
 	}
 }
 
@@ -82,7 +82,7 @@ func TestRotateIssuedByContinuesPastAFailedKey(t *testing.T) {
 	store.failOn.Store(2)
 	rot := w.rotator()
 	rot.Secrets = store
-	res, err := RotateIssuedBy(ctx, rot, "ben@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, NoWait: true}})
+	res, err := departed(t, rot, "ben@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, NoWait: true}})
 	if err == nil || errors.Is(err, rotate.ErrPending) {
 		t.Fatalf("a failed key must fail the run, got %v", err)
 	}
@@ -126,7 +126,7 @@ func TestRotateIssuedByContinuesPastAFailedKey(t *testing.T) {
 	}
 
 	// The same command again retries the failed key and leaves the others.
-	res, err = RotateIssuedBy(ctx, w.rotator(), "ben@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, NoWait: true}})
+	res, err = departed(t, w.rotator(), "ben@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, NoWait: true}})
 	if res == nil || res.Failed != 0 {
 		t.Fatalf("retry: %v %+v", err, res)
 	}
@@ -154,7 +154,7 @@ func TestRotateIssuedByDryRunChangesNothing(t *testing.T) {
 		}
 	}
 	before := len(w.Keys(client.StatusActive))
-	res, err := RotateIssuedBy(ctx, w.rotator(), "ben@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, DryRun: true}})
+	res, err := departed(t, w.rotator(), "ben@example.com", Options{Options: rotate.Options{Emergency: rotate.ReasonDeparted, DryRun: true}})
 	if err != nil || res.Planned != 2 || res.Done != 0 || res.Items[0].State != "planned" || len(res.Items[0].Result.Plan) == 0 {
 		t.Fatalf("dry run: %v %+v", err, res)
 	}
