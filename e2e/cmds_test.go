@@ -197,13 +197,26 @@ func cmdSetFrom(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], m[1])
 }
 
-// cmdTokenEnv: tokenenv [-member] sets PLANA_TOKEN from $WORK/token (or
-// the member's), the way a cron job or CI gets its management key, without
-// the token in the script.
+// cmdTokenEnv: tokenenv [-member | -env ENVFILE] sets PLANA_TOKEN from
+// $WORK/token (or the member's, or the PLANA_KEY of an env file createkey
+// wrote: another management key), the way a cron job or CI gets its
+// management key, without the token in the script.
 func cmdTokenEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: tokenenv [-member | -env ENVFILE]")
+	}
+	if len(args) == 2 && args[0] == "-env" {
+		env, err := gotenv.Read(ts.MkAbs(args[1]))
+		ts.Check(err)
+		if env["PLANA_KEY"] == "" {
+			ts.Fatalf("%s holds no PLANA_KEY", args[1])
+		}
+		ts.Setenv("PLANA_TOKEN", env["PLANA_KEY"])
+		return
+	}
 	path, args := tokenPath(ts, args)
-	if neg || len(args) != 0 {
-		ts.Fatalf("usage: tokenenv [-member]")
+	if len(args) != 0 {
+		ts.Fatalf("usage: tokenenv [-member | -env ENVFILE]")
 	}
 	data, err := os.ReadFile(path)
 	ts.Check(err)

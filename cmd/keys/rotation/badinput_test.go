@@ -209,6 +209,21 @@ func TestBadInput(t *testing.T) {
 				return []string{"keys", "rotate", "--issued-by", "ben@example.com", "--emergency", "departed", "--to", "env-file:" + s.env, "--no-wait"}
 			},
 			wantCode: cmdutil.ExitUsage, want: []string{"every successor would overwrite the last", "rotation.targets"}},
+		{name: "--stored-on without --emergency",
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "rotate", "--stored-on", "ana-laptop", "--no-wait"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"--stored-on revokes each old key at once: add --emergency lost-device", "--dry-run"}},
+		{name: "--stored-on a name no machine has",
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "rotate", "--stored-on", "ana laptop;", "--emergency", "lost-device"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"--stored-on: machine name", "letters, digits"}},
+		{name: "--stored-on with a KEY",
+			args: func(*testing.T, *cmdtest.Env, *setup) []string {
+				return []string{"keys", "rotate", oldName, "--stored-on", "ana-laptop", "--emergency", "lost-device"}
+			},
+			wantCode: cmdutil.ExitUsage, want: []string{"pass one of KEY, --issued-by, --stored-on or --due"}},
 		{name: "a name whose successor's is too long",
 			args: func(t *testing.T, e *cmdtest.Env, _ *setup) []string {
 				ck, err := e.AdminClient().CreateKey(context.Background(),

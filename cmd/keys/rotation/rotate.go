@@ -15,8 +15,8 @@ import (
 	"github.com/plana-cli/plana/rotate"
 )
 
-// RotateOptions of `plana keys rotate`: which keys (KEY, --due or
-// --issued-by, one mode), what to do with them, the flags that are each
+// RotateOptions of `plana keys rotate`: which keys (KEY, --due, --issued-by
+// or --stored-on, one mode), what to do with them, the flags that are each
 // rotation's first layer of settings, and how each run goes. rotateRun
 // resolves them once into a rotateContext that every mode reads.
 type RotateOptions struct {
@@ -25,6 +25,7 @@ type RotateOptions struct {
 	// Which keys and what to do: one mode (see mode).
 	Key      string
 	IssuedBy string
+	StoredOn string
 	Due      bool
 	Abort    bool
 	Rebuild  bool
@@ -65,6 +66,8 @@ const (
 	modeRebuild                    // KEY --rebuild
 	modeDue                        // --due
 	modeIssuedBy                   // --issued-by EMAIL
+	modeDeparted                   // --issued-by EMAIL --emergency REASON
+	modeStoredOn                   // --stored-on HOST --emergency REASON
 )
 
 // defaultWatchAfterRevoke is how long step 5 watches for refused calls when
@@ -105,11 +108,22 @@ rotation.targets, --parallel at a time (a rotation waiting on its gate does not
 take a slot); due keys without a target are listed and skipped. Exit 0 when all
 are done, 3 while any waits, 1 when any failed. --issued-by EMAIL runs the
 gated procedure on every active key that person issued, each to its own
-targets; with --emergency it revokes first. --notify exec:CMD runs CMD once
-per event (started, created, deployed, waiting, verified, finalized, revoked,
-refused-after-revoke, failed, interrupted, aborted) with one JSON line on its
-stdin and never key material; so does the profile's notify (a hook in both
-runs once).
+targets; with --emergency it revokes first, and revokes their management keys
+that have no target last.
+
+--stored-on HOST --emergency lost-device rotates every key whose plaintext
+plana put into HOST's keyring (as its trusted lineage says; HOST matched
+without regard to case), revokes the successors of rotations under way there,
+revokes last the management keys plana used there (the last 90 days of the
+execution log), and lists the keys nothing places. Both emergencies show the
+whole plan first (with --dry-run, only the plan), ask before revoking the
+management keys (--yes in scripts), and skip the one this run uses, saying
+what replaces it.
+
+--notify exec:CMD runs CMD once per event (started, created, deployed,
+waiting, verified, finalized, revoked, refused-after-revoke, failed,
+interrupted, aborted) with one JSON line on its stdin and never key material;
+so does the profile's notify (a hook in both runs once).
 
 The server is the source of truth: the new key's description records its lineage,
 so a rotation started on another machine (or a CI runner) is carried on, never
@@ -131,6 +145,8 @@ before the revoke.` + stepFlagsHelp,
   $ plana keys rotate --issued-by ben@example.com --yes
   $ plana keys rotate --issued-by ben@example.com \
       --emergency departed --no-wait
+  $ plana keys rotate --stored-on ana-laptop \
+      --emergency lost-device --dry-run
   $ plana keys rotate pa_live_AB7K2XYZ --abort --reason "wrong scopes" \
       --to env-file:.env`,
 		Args: cobra.MaximumNArgs(1),
@@ -140,13 +156,14 @@ before the revoke.` + stepFlagsHelp,
 	addWaitFlags(cmd, &o.Settings.QuietPeriod, &o.Settings.PollInterval, &o.Timeout)
 	addExecTimeoutFlag(cmd, &o.Settings.ExecTimeout)
 	fl.BoolVar(&o.NoWait, "no-wait", false, "check the gate of step 3 once; not met: exit 3")
-	fl.BoolVarP(&o.Yes, "yes", "y", false, "confirm step 4 without asking")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "confirm step 4 without asking (--stored-on, --issued-by --emergency: the management keys' revoke)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what each step would do, change nothing")
 	fl.BoolVar(&o.Force, "force", false, "revoke even though the gate does not hold (loudly)")
 	fl.StringVar(&o.Emergency, "emergency", "", "revoke the old key at once: compromise, departed, lost-device or free text")
 	fl.StringVar(&o.IssuedBy, "issued-by", "", "rotate every active key issued by this email (gated; revoke-first with --emergency)")
+	fl.StringVar(&o.StoredOn, "stored-on", "", "with --emergency: rotate every key whose plaintext plana put into this machine's keyring (its machine_name)")
 	fl.BoolVar(&o.Due, "due", false, "rotate or carry on every due key that has targets in rotation.targets")
-	fl.IntVar(&o.Parallel, "parallel", 4, "with --due or --issued-by: how many keys create, deploy or revoke at once")
+	fl.IntVar(&o.Parallel, "parallel", 4, "with --due, --issued-by or --stored-on: how many keys create, deploy or revoke at once")
 	fl.StringArrayVar(&o.Notify, "notify", nil, "exec:CMD told of every rotation event, one JSON line on its stdin; repeatable")
 	fl.BoolVar(&o.PrintSecret, "print-secret", false, "print the new plaintext once to stdout (for use without a keyring)")
 	fl.BoolVar(&o.ForceTTY, "force-tty", false, "with --to stdout: print the new key even when stdout is a terminal")
@@ -229,20 +246,20 @@ func (o *RotateOptions) validate() error {
 			return &cmdutil.FlagError{Err: err}
 		}
 	}
-	if o.Key == "" && o.IssuedBy == "" && !o.Due {
-		return cmdutil.FlagErrorf("KEY required: a key id, prefix or name (or --issued-by EMAIL, or --due)")
+	if o.Key == "" && o.IssuedBy == "" && !o.Due && o.StoredOn == "" {
+		return cmdutil.FlagErrorf("KEY required: a key id, prefix or name (or --issued-by EMAIL, --stored-on HOST, or --due)")
 	}
 	for _, rule := range []struct {
 		msg string
 		set []bool
 	}{
-		{"pass one of KEY, --issued-by or --due", []bool{o.Key != "", o.IssuedBy != "", o.Due}},
+		{"pass one of KEY, --issued-by, --stored-on or --due", []bool{o.Key != "", o.IssuedBy != "", o.Due, o.StoredOn != ""}},
 		{"--due takes each key's targets from the profile's rotation.targets, not --to", []bool{o.Due, len(o.Settings.Targets) > 0}},
 		{"--due rotates on a cadence, not in an emergency: use --issued-by EMAIL --emergency REASON, or KEY --emergency REASON", []bool{o.Due, o.Emergency != ""}},
 		{"--rebuild cannot be combined with --dry-run or --emergency", []bool{o.Rebuild, o.DryRun || o.Emergency != ""}},
 		{"--no-wait and --timeout cannot be used together", []bool{o.NoWait, o.Timeout > 0}},
-		{"--abort calls a rotation off: it cannot be combined with --dry-run, --emergency, --issued-by, --due, --rebuild, --reset-settings, --force or --print-secret",
-			[]bool{o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.Due || o.Rebuild || o.ResetSettings || o.Force || o.PrintSecret}},
+		{"--abort calls a rotation off: it cannot be combined with --dry-run, --emergency, --issued-by, --stored-on, --due, --rebuild, --reset-settings, --force or --print-secret",
+			[]bool{o.Abort, o.DryRun || o.Emergency != "" || o.IssuedBy != "" || o.StoredOn != "" || o.Due || o.Rebuild || o.ResetSettings || o.Force || o.PrintSecret}},
 	} {
 		if err := cmdutil.MutuallyExclusive(rule.msg, rule.set...); err != nil {
 			return err
@@ -250,6 +267,9 @@ func (o *RotateOptions) validate() error {
 	}
 	if o.Parallel < 1 {
 		return cmdutil.FlagErrorf("--parallel must be at least 1")
+	}
+	if err := o.validateStoredOn(); err != nil {
+		return err
 	}
 	for _, t := range o.Settings.Targets {
 		if err := checkStdoutTarget(o.IO, t, o.ForceTTY); err != nil {
@@ -264,6 +284,10 @@ func (o *RotateOptions) mode() rotateMode {
 	switch {
 	case o.Due:
 		return modeDue
+	case o.StoredOn != "":
+		return modeStoredOn
+	case o.IssuedBy != "" && o.Emergency != "":
+		return modeDeparted
 	case o.IssuedBy != "":
 		return modeIssuedBy
 	case o.Abort:

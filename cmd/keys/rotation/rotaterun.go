@@ -55,6 +55,10 @@ func rotateRun(ctx context.Context, o *RotateOptions) error {
 		return c.due(ctx)
 	case modeIssuedBy:
 		return c.issuedBy(ctx)
+	case modeDeparted:
+		return c.departed(ctx)
+	case modeStoredOn:
+		return c.storedOn(ctx)
 	}
 	return c.key(ctx)
 }
@@ -95,8 +99,8 @@ func (c *rotateContext) due(ctx context.Context) error {
 	return c.printBulk(res, err)
 }
 
-// issuedBy rotates every key a person issued: gated, each to its own
-// targets, or revoke-first with --emergency.
+// issuedBy rotates every key a person issued through the gated procedure,
+// each to its own targets (--emergency: departed).
 func (c *rotateContext) issuedBy(ctx context.Context) error {
 	res, err := fleet.RotateIssuedBy(ctx, c.r, c.opts.IssuedBy, c.fleetOptions())
 	c.rep.stop()
