@@ -48,7 +48,7 @@ var settings = []setting{
 	{KeyCadenceOverrides, "PLANA_ROTATION_CADENCE_OVERRIDES", "", "", "per-key cadences: a list of {pattern, cadence}; pattern is a glob on the key name (as a string: 'GLOB=DUR,GLOB=DUR')", kindOverrides},
 	{KeyTargets, "PLANA_ROTATION_TARGETS", "", "", "deploy targets by key name, for keys rotate --due and --issued-by: a list of {match: GLOB, to: [TARGET, ...], cadence, quiet_period} (as a string: the same list in YAML)", kindTargets},
 	{KeyNotify, "PLANA_NOTIFY", "", "", "hooks told of every rotation event, one JSON line on stdin per run: exec:CMD or a list of them", kindNotify},
-	{KeyMachineName, "PLANA_MACHINE_NAME", "", "", "this machine's name, sent in the User-Agent of plana's requests (plana/VERSION (OS; NAME)) so the execution log shows which machine used which management key: letters, digits, '.', '-' and '_', at most 64 characters", kindMachineName},
+	{KeyMachineName, "PLANA_MACHINE_NAME", "", "", "this machine's name, sent in the User-Agent of plana's requests (plana/VERSION (OS; NAME)) so the execution log shows which machine used which management key, and named in each successor's lineage as where its plaintext went (keys rotate --stored-on NAME finds a lost machine's keys by it): letters, digits, '.', '-' and '_', at most 64 characters", kindMachineName},
 	{KeyAuditAllow, "PLANA_AUDIT_ALLOW", "", "", "expected callers keys audit does not flag (a new region, a new client): a list of {match: GLOB, source_ip: CIDR, user_agent: GLOB} (as a string: the same list in YAML)", kindAllow},
 }
 
