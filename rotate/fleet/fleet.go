@@ -240,6 +240,10 @@ func rotateJobs(ctx context.Context, r *rotate.Rotator, jobs []Job, o Options) (
 			(&keyReporter{mu: &mu, inner: rep, prefix: job.Key.Prefix + ": "}).Warn(client.Redact(err.Error()))
 		}
 	})
+	if err := ctx.Err(); err != nil {
+		// Ctrl-C: every rotation stopped where it was, its journal saved.
+		return res, fmt.Errorf("stopped (%w): every rotation is saved where it stopped; run the same command again to carry them on", err)
+	}
 	return res, res.Err()
 }
 
