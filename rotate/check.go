@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/rotate/gate"
 )
 
 // ensureChecked proves the new key answers before anyone is handed it; a new
@@ -27,7 +28,7 @@ func (s *session) ensureChecked(ctx context.Context) error {
 	ctx2, cancel := context.WithTimeout(ctx, checkNewTimeout)
 	defer cancel()
 	var refused error
-	err = poll(ctx2, 200*time.Millisecond, 2*time.Second, 0, func() (bool, error) {
+	err = gate.Poll(ctx2, 200*time.Millisecond, 2*time.Second, 0, func() (bool, error) {
 		_, err := c.Me(ctx2)
 		if err != nil && (!errors.Is(err, client.ErrUnauthenticated) || ctx2.Err() != nil) {
 			return false, fmt.Errorf("the new key %s does not answer: %w", s.j.New.Prefix, err)
@@ -35,7 +36,7 @@ func (s *session) ensureChecked(ctx context.Context) error {
 		refused = err
 		return err == nil, nil
 	})
-	if _, stopped := errors.AsType[*stoppedError](err); stopped {
+	if _, stopped := errors.AsType[*gate.Stopped](err); stopped {
 		return fmt.Errorf("the new key %s was still refused after %s: %w", s.j.New.Prefix, checkNewTimeout, refused)
 	}
 	if err != nil {

@@ -262,7 +262,7 @@ func (s *session) checkRefused(ctx context.Context) error {
 		}
 		ctx2, cancel := context.WithTimeout(ctx, checkRevokedTimeout)
 		defer cancel()
-		err = poll(ctx2, 250*time.Millisecond, 0, 0, func() (bool, error) {
+		err = gate.Poll(ctx2, 250*time.Millisecond, 0, 0, func() (bool, error) {
 			_, err := c.Me(ctx2)
 			return errors.Is(err, client.ErrUnauthenticated), nil
 		})

@@ -1,8 +1,6 @@
 package rotate
 
 import (
-	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,26 +175,5 @@ func TestResetIsTheWayBack(t *testing.T) {
 		if st.Deployed || st.Finalized || st.Error != "" {
 			t.Errorf("reset left %s as %+v", st.Target, st)
 		}
-	}
-}
-
-func TestPoll(t *testing.T) {
-	ctx := context.Background()
-	calls := 0
-	if err := poll(ctx, time.Millisecond, 4*time.Millisecond, 0, func() (bool, error) { calls++; return calls == 3, nil }); err != nil || calls != 3 {
-		t.Errorf("poll until done: %v after %d calls", err, calls)
-	}
-	boom := errors.New("boom")
-	if err := poll(ctx, time.Millisecond, 0, 0, func() (bool, error) { return false, boom }); err != boom {
-		t.Errorf("try's error came back as %v", err)
-	}
-	err := poll(ctx, time.Millisecond, 0, 20*time.Millisecond, func() (bool, error) { return false, nil })
-	if st, ok := errors.AsType[*stoppedError](err); !ok || st.Cause != errDeadline {
-		t.Errorf("past its deadline, poll returned %v", err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	err = poll(cctx, time.Hour, 0, 0, func() (bool, error) { cancel(); return false, nil })
-	if st, ok := errors.AsType[*stoppedError](err); !ok || !errors.Is(st, context.Canceled) {
-		t.Errorf("with its context ended, poll returned %v", err)
 	}
 }

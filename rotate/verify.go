@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
+	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/duration"
 	"github.com/plana-cli/plana/rotate/gate"
 	"github.com/plana-cli/plana/rotate/rotlog"
@@ -72,6 +74,10 @@ type gateWait struct {
 	lastOn   string
 	rep      gate.Report
 	err      error
+	// down is when BOS stopped answering, zero while it answers; downErr
+	// is its last answer's error.
+	down    time.Time
+	downErr error
 }
 
 func (s *session) newGateWait(g *gate.Gate) *gateWait {
@@ -87,13 +93,18 @@ func (s *session) newGateWait(g *gate.Gate) *gateWait {
 
 // wait evaluates the gate every poll interval until it holds, the timeout
 // passes (a *GateError) or ctx ends; once with NoWait; and records how it
-// ended. On a pipe the wait says only what changed, and that it still
+// ended. BOS not answering is ridden out by the same polls until the
+// timeout. On a pipe the wait says only what changed, and that it still
 // waits now and then.
 func (w *gateWait) wait(ctx context.Context) {
-	err := poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
-	if st, ok := errors.AsType[*stoppedError](err); ok {
+	err := gate.Poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
+	if st, ok := errors.AsType[*gate.Stopped](err); ok {
 		err = st.Cause
-		if st.Cause == errDeadline {
+		switch {
+		case st.Cause != gate.ErrDeadline:
+		case !w.down.IsZero():
+			err = w.outage()
+		default:
 			err = &GateError{Report: w.rep}
 		}
 	}
@@ -103,11 +114,18 @@ func (w *gateWait) wait(ctx context.Context) {
 // check evaluates the gate once and says what changed: true when it holds.
 func (w *gateWait) check(ctx context.Context) (bool, error) {
 	s := w.s
-	var err error
-	if w.rep, err = s.evalThroughOutage(ctx, w.g, w.interval, w.end); err != nil {
+	rep, err := w.g.Eval(ctx)
+	if err != nil && transient(ctx, err) {
+		return false, w.unanswered(err)
+	}
+	if err != nil {
 		return false, err
 	}
-	rep := w.rep
+	if !w.down.IsZero() {
+		s.rep.Info(fmt.Sprintf("BOS answers again, after %s", duration.Approx(time.Since(w.down))))
+		w.down, w.downErr = time.Time{}, nil
+	}
+	w.rep = rep
 	if rep.Passed {
 		s.rep.Info(rep.Summary())
 		return true, nil
@@ -128,44 +146,29 @@ func (w *gateWait) check(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// evalThroughOutage evaluates the gate, riding out BOS not answering: a
-// transient failure is retried with backoff until the wait's end (zero: no
-// end but ctx), with one warning per outage and a note when BOS is back. An
-// outage still on at the end is ErrPending, with the command that resumes.
-func (s *session) evalThroughOutage(ctx context.Context, g *gate.Gate, interval time.Duration, end time.Time) (gate.Report, error) {
-	exp := backoff.NewExponentialBackOff()
-	exp.InitialInterval = min(interval, time.Second)
-	exp.MaxInterval = max(interval, exp.InitialInterval)
-	opts := []backoff.RetryOption{backoff.WithBackOff(exp), backoff.WithMaxElapsedTime(0)}
-	switch left := time.Until(end); {
-	case s.opts.NoWait || (!end.IsZero() && left <= 0):
-		opts = append(opts, backoff.WithMaxTries(1))
-	case !end.IsZero():
-		opts = append(opts, backoff.WithMaxElapsedTime(left))
-	}
-	var down time.Time
-	rep, err := backoff.Retry(ctx, func() (gate.Report, error) {
-		rep, err := g.Eval(ctx)
-		if err == nil || !transient(ctx, err) {
-			return rep, backoff.Permanent(err)
+// unanswered is an evaluation BOS did not answer: the wait goes on, with
+// one warning per outage, unless it cannot wait (NoWait, its end passed).
+func (w *gateWait) unanswered(err error) error {
+	s := w.s
+	if w.down.IsZero() {
+		w.down = time.Now()
+		until := "until it answers (Ctrl-C stops; " + s.resumeCommand() + " resumes)"
+		if !w.end.IsZero() {
+			until = "until " + w.end.Local().Format(time.DateTime)
 		}
-		if down.IsZero() {
-			down = time.Now()
-			until := "until it answers (Ctrl-C stops; " + s.resumeCommand() + " resumes)"
-			if !end.IsZero() {
-				until = "until " + end.Local().Format(time.DateTime)
-			}
-			s.rep.Warn(fmt.Sprintf("BOS does not answer (%v): still waiting, trying again %s", err, until))
-		}
-		return rep, err
-	}, opts...)
-	switch {
-	case err == nil && !down.IsZero():
-		s.rep.Info(fmt.Sprintf("BOS answers again, after %s", duration.Approx(time.Since(down))))
-	case err != nil && transient(ctx, err):
-		return rep, fmt.Errorf("%w: BOS did not answer (%v); stopped waiting at step 3. Resume with: %s", ErrPending, err, s.resumeCommand())
+		s.rep.Warn(fmt.Sprintf("BOS does not answer (%v): still waiting, trying again %s", err, until))
 	}
-	return rep, err
+	w.downErr = err
+	if s.opts.NoWait || (!w.end.IsZero() && !time.Now().Before(w.end)) {
+		return w.outage()
+	}
+	return nil
+}
+
+// outage is the wait's end while BOS does not answer: pending, with the
+// command that resumes.
+func (w *gateWait) outage() error {
+	return fmt.Errorf("%w: BOS did not answer (%v); stopped waiting at step 3. Resume with: %s", ErrPending, w.downErr, w.s.resumeCommand())
 }
 
 // heartbeatEvery is the longest a wait on a pipe stays silent.
@@ -200,4 +203,20 @@ func (n *waitNews) line(rep gate.Report, now time.Time) string {
 		return "waiting: " + rep.Summary()
 	}
 	return "still waiting: " + rep.Summary()
+}
+
+// transient says err is BOS not answering for now, worth trying again: a
+// connection refused, reset or timed out, a 5xx or a 429. ctx ending is
+// not: that is the caller stopping.
+func transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if ae, ok := errors.AsType[*client.APIError](err); ok {
+		return ae.Temporary()
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded)
 }

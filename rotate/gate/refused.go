@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -76,20 +77,18 @@ func WatchRefused(ctx context.Context, api *client.Client, keyID string, since t
 		}
 		return nil
 	}
-	for {
-		if ctx.Err() != nil {
-			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastReadTimeout)
-			defer cancel()
-			return read(last)
-		}
+	err := Poll(ctx, poll, poll, 0, func() (bool, error) {
 		if err := read(ctx); err != nil && ctx.Err() == nil {
-			return err
+			return false, err
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(poll):
-		}
+		return false, nil
+	})
+	if _, stopped := errors.AsType[*Stopped](err); !stopped {
+		return err
 	}
+	last, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastReadTimeout)
+	defer cancel()
+	return read(last)
 }
 
 // lastReadTimeout bounds the read a watch makes after it was told to stop.
