@@ -19,7 +19,7 @@ LDFLAGS   := -s -w -X github.com/plana-cli/plana/internal/build.Version=$(VERSIO
              -X github.com/plana-cli/plana/internal/build.Commit=$(COMMIT) \
              -X github.com/plana-cli/plana/internal/build.Date=$(DATE)
 
-.PHONY: all build image release-image demo demo-check demo-incident test test-inner test-stores vet fmt-check vulncheck docs docs-check release-check bench clean
+.PHONY: all build image release-image demo demo-check demo-incident test test-inner test-stores vet fmt-check vulncheck docs docs-check release-check bench bench-quick clean
 
 all: build
 
@@ -202,6 +202,11 @@ release-check:
 # The start time lets the report count the bench's own compilation.
 bench:
 	PLANA_BENCH_START=$$(date +%s) $(GO) run ./bench
+
+# The headline figures in under two minutes, for a first look: plana's
+# start, one rotation's requests, a cron run's requests. Prints only.
+bench-quick:
+	PLANA_BENCH_START=$$(date +%s) $(GO) run ./bench -doc "" -only cli,calls,reads
 
 clean:
 	rm -rf $(BIN) dist .release .demo

@@ -83,7 +83,7 @@ func TestReportSaysWhatWasMissed(t *testing.T) {
 	r.info("calls", "count", "3")
 	md := r.markdown()
 	for _, want := range []string{"| throughput | fast | 1 | ≥ 2 | MISSED |", "| cli | small | 1 | ≤ 2 | met |",
-		"| calls | count | 3 |  |  |", "- **throughput, fast**: 1 against a goal of ≥ 2. Because.", "## 9. Hot paths found and fixed"} {
+		"| calls | count | 3 |  |  |", "- **throughput, fast**: 1 against a goal of ≥ 2. Because.", "## 10. Hot paths found and fixed"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}

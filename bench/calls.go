@@ -28,7 +28,8 @@ type call struct {
 	key      string // whose key it presented: management, old, new
 	logKey   string // for the execution log: whose entries it asked for
 	since    string
-	entries  int // entries in an execution-log answer
+	entries  int  // entries in an execution-log answer
+	nextPage bool // a read's next page, not a read of its own
 }
 
 // countingProxy forwards to the emulator and records every call, so the
@@ -92,6 +93,7 @@ func (p *countingProxy) record(r *http.Request, rec *recorder) {
 			c.logKey = "new"
 		}
 		c.since = q.Get("since")
+		c.nextPage = q.Get("page_token") != ""
 		var page struct {
 			Entries []json.RawMessage `json:"entries"`
 		}

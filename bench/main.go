@@ -37,7 +37,7 @@ func main() {
 	doc := flag.String("doc", "docs/benchmarks.md", "rewrite this file with the results; empty: print only")
 	quick := flag.Bool("quick", false, "short runs and small data, to check the bench itself (figures are not meaningful)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (databases, server logs)")
-	only := flag.String("only", "", "run only these sections, comma-separated: throughput, cli, calls, scale, go, fleet, audit")
+	only := flag.String("only", "", "run only these sections, comma-separated: throughput, cli, calls, scale, go, fleet, audit, reads")
 	conc := flag.Int("c", 16, "concurrent connections of the load generator")
 	flag.Parse()
 
@@ -90,6 +90,7 @@ func run(doc string, quick, keep bool, only string, conc int) error {
 		{"go", b.goBenchmarks},
 		{"fleet", b.fleet},
 		{"audit", b.audit},
+		{"reads", b.reads},
 	}
 	var failed []string
 	for _, s := range sections {

@@ -53,6 +53,7 @@ var sectionTitles = []struct{ key, title string }{
 	{"go", "6. Go benchmarks"},
 	{"fleet", "7. Fleet: 100 keys at once"},
 	{"audit", "8. Audit: 1,000,000 log entries, every key in one pass"},
+	{"reads", "9. A cron run reads once: --due --no-wait with 1 and 100 rotations under way"},
 }
 
 func verdict(f figure) string {

@@ -3,6 +3,7 @@ package rotate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/plana-cli/plana/client"
 	"github.com/plana-cli/plana/internal/notify"
@@ -18,7 +19,7 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 	opts.hold = true
 	return r.withSession(ctx, key, opts, func(s *session) (*Result, error) {
 		j := s.j
-		if _, err := s.allKeys(ctx); err != nil {
+		if _, err := s.allKeys(ctx, time.Time{}); err != nil {
 			return nil, err
 		}
 		if s.old.Active() && !j.oldRevoked() {
@@ -42,7 +43,7 @@ func (r *Rotator) Abort(ctx context.Context, key client.APIKey, opts Options) (*
 		if err := s.withdrawTargets(ctx, nw); err != nil {
 			return s.result(), err
 		}
-		if _, err := s.r.API.RevokeKey(ctx, nw.ID); err != nil {
+		if _, err := s.revokeKey(ctx, nw.ID); err != nil {
 			return s.result(), fmt.Errorf("revoking the new key %s: %w (run the same command again)", nw.Prefix, err)
 		}
 		s.notify(notify.Aborted, func(e *notify.Event) { e.Reason = notify.Text(s.opts.Reason) })

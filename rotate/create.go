@@ -53,7 +53,7 @@ func (s *session) ensureCreated(ctx context.Context) error {
 		return s.recoverExpiredCreate(ctx)
 	}
 	if j.Pending != nil {
-		ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: j.Pending.Name, Scopes: j.Pending.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
+		ck, err := s.createKey(ctx, client.CreateKeyRequest{Name: j.Pending.Name, Scopes: j.Pending.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
 		if err != nil {
 			if permanent(err) {
 				return s.createRefused(err)
@@ -95,7 +95,7 @@ func (s *session) recoverExpiredCreate(ctx context.Context) error {
 			continue
 		}
 		kr := ref.Of(k)
-		if _, err := s.r.API.RevokeKey(ctx, k.ID); err != nil {
+		if _, err := s.revokeKey(ctx, k.ID); err != nil {
 			return fmt.Errorf("revoking %s, made by an earlier create whose answer was lost: %w", k.Prefix, err)
 		}
 		s.j.Abandoned = append(s.j.Abandoned, kr)
@@ -145,7 +145,7 @@ func (s *session) create(ctx context.Context) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	ck, err := s.r.API.CreateKey(ctx, client.CreateKeyRequest{Name: name, Scopes: s.old.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
+	ck, err := s.createKey(ctx, client.CreateKeyRequest{Name: name, Scopes: s.old.Scopes, Description: j.Pending.Description}, j.Pending.IdempotencyKey)
 	if err != nil {
 		if permanent(err) {
 			return s.createRefused(err)
@@ -200,7 +200,7 @@ func (s *session) successorName(ctx context.Context) (string, error) {
 	all := s.listed
 	if all == nil {
 		var err error
-		if all, err = s.r.listKeys(ctx); err != nil {
+		if all, err = s.r.listKeys(ctx, time.Time{}); err != nil {
 			return "", fmt.Errorf("listing keys to name the new one: %w", err)
 		}
 	}
@@ -229,7 +229,7 @@ func (s *session) stored(ctx context.Context, ck *client.CreatedKey) error {
 	kr := ref.Of(ck.APIKey)
 	if !s.keyless {
 		if err := s.r.Secrets.Set(secret.KeyName(ck.APIKey.ID), ck.Plaintext); err != nil {
-			_, rerr := s.r.API.RevokeKey(ctx, ck.APIKey.ID)
+			_, rerr := s.revokeKey(ctx, ck.APIKey.ID)
 			j.Pending = nil
 			if rerr == nil {
 				j.Abandoned = append(j.Abandoned, kr)
@@ -272,7 +272,7 @@ func (s *session) logAbandoned(kr ref.Key, why string) {
 // creates another with a fresh idempotency key.
 func (s *session) abandonAndRecreate(ctx context.Context, kr ref.Key) error {
 	j := s.j
-	if _, err := s.r.API.RevokeKey(ctx, kr.ID); err != nil {
+	if _, err := s.revokeKey(ctx, kr.ID); err != nil {
 		return fmt.Errorf("revoking %s, whose plaintext was lost: %w", kr.Prefix, err)
 	}
 	if err := s.r.Secrets.Delete(secret.KeyName(kr.ID)); err != nil && !errors.Is(err, secret.ErrNotFound) && !s.keyless {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/plana-cli/plana/rotate/lineage"
 	"github.com/plana-cli/plana/rotate/rotlog"
@@ -50,7 +51,7 @@ func (s *session) checkTarget(ctx context.Context) error {
 // machine that knows of no successor yet finds deployed: the server row
 // carries that rotation on, or ends it as already rotated.
 func (s *session) successorOnServer(ctx context.Context, prefix string) (bool, error) {
-	keys, err := s.allKeys(ctx)
+	keys, err := s.allKeys(ctx, time.Time{})
 	if err != nil {
 		return false, err
 	}

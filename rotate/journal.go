@@ -3,6 +3,7 @@ package rotate
 import (
 	"time"
 
+	"github.com/plana-cli/plana/rotate/gate"
 	"github.com/plana-cli/plana/rotate/ref"
 )
 
@@ -51,9 +52,12 @@ type Journal struct {
 	// FutureUses: uses of the old key stamped after the server's present,
 	// and when plana first saw each (see gate.counted).
 	FutureUses map[string]time.Time `json:"future_uses,omitempty"`
-	Actor      ref.Actor            `json:"actor"`
-	StartedAt  time.Time            `json:"started_at"`
-	UpdatedAt  time.Time            `json:"updated_at"`
+	// Gate is what step 3's gate learned of the keys' calls, so that the
+	// next run does not read it all again.
+	Gate      *gate.Memory `json:"gate,omitempty"`
+	Actor     ref.Actor    `json:"actor"`
+	StartedAt time.Time    `json:"started_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
 }
 
 func (j *Journal) quiet() time.Duration { return time.Duration(j.QuietSeconds) * time.Second }
@@ -89,7 +93,7 @@ func (j *Journal) oldRevoked() bool { return !j.Times[Revoked].IsZero() }
 // was abandoned stays in Abandoned; the steps' times stay as history.
 func (j *Journal) reset() {
 	j.Pending, j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = nil, nil, time.Time{}, "", false
-	j.PlaintextStored, j.OwnCalls = false, nil
+	j.PlaintextStored, j.OwnCalls, j.Gate = false, nil, nil
 	// The targets stay the rotation's, but none holds the next key yet.
 	for i := range j.Targets {
 		j.Targets[i].Deployed, j.Targets[i].Finalized, j.Targets[i].Error = false, false, ""

@@ -48,7 +48,7 @@ func (p *planner) reconcile(ctx context.Context) error {
 	if s.j.New != nil || s.j.Pending != nil {
 		return nil
 	}
-	keys, err := s.allKeys(ctx)
+	keys, err := s.allKeys(ctx, time.Time{})
 	if err != nil {
 		return err
 	}

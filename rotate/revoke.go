@@ -111,7 +111,7 @@ func (j *Journal) gateConfig(q time.Duration, requireOldQuiet bool) gate.Config 
 		j.FutureUses = map[string]time.Time{}
 	}
 	return gate.Config{Old: j.Old, New: j.New, NewCreatedAt: j.NewCreatedAt, OwnCalls: j.OwnCalls,
-		Future: j.FutureUses, Quiet: q, OldQuiet: requireOldQuiet}
+		Future: j.FutureUses, Quiet: q, OldQuiet: requireOldQuiet, Memory: j.Gate}
 }
 
 // watchAfterRevoke is step 5's last look: a place the old key is still
@@ -203,7 +203,7 @@ func (s *session) revoke(ctx context.Context, detail string) error {
 
 // revokeOld revokes the old key at the server.
 func (s *session) revokeOld(ctx context.Context) error {
-	if _, err := s.r.API.RevokeKey(ctx, s.j.Old.ID); err != nil {
+	if _, err := s.revokeKey(ctx, s.j.Old.ID); err != nil {
 		return fmt.Errorf("revoking the old key %s: %w", s.j.Old.Prefix, err)
 	}
 	s.j.at(Revoked, s.now())

@@ -65,14 +65,21 @@ type Rotator struct {
 	// Feed, when set and running, serves the gate's reads of every rotation
 	// waiting in this process with one read of the log per poll.
 	Feed *gate.Feed
+	// Who, when set, is who the management key is (GET /v1/me), read once
+	// for a whole run: a fleet's rotations share it. nil: each session
+	// reads it.
+	Who *client.Me
 	// Keys, when set, lists every key of the workspace, active and revoked,
-	// from a listing that began after the call: a fleet shares one among its
-	// rotations. nil: API lists them. The slice may be shared: do
-	// not change it.
-	Keys func(ctx context.Context) ([]client.APIKey, error)
+	// from a listing that began at since or later (zero: any listing of the
+	// run): a fleet shares one among its rotations. nil: API lists them.
+	// The slice may be shared: do not change it.
+	Keys func(ctx context.Context, since time.Time) ([]client.APIKey, error)
 	// Probe, when set, proves the keyring works before a create; nil:
 	// secret.Probe of Secrets. A fleet proves it once.
 	Probe func() error
+	// Changed, when set, hears each create and revoke the rotation sends,
+	// once the server answered: a listing begun before is out of date.
+	Changed func()
 	// Waits, when set, runs each wait of a rotation (the race rule's after
 	// its create, the gate's): a fleet gives the rotation's slot back while
 	// it waits. nil: wait runs as it is.
@@ -196,11 +203,20 @@ func OpenLog(stateDir string, keys secret.Store, warn func(string)) rotlog.Log {
 	return l
 }
 
-// listKeys is every key of the workspace, through r.Keys when set. The
-// slice may be shared: do not change it.
-func (r *Rotator) listKeys(ctx context.Context) ([]client.APIKey, error) {
+// me is who the management key is: r.Who, else asked of the server.
+func (r *Rotator) me(ctx context.Context) (*client.Me, error) {
+	if r.Who != nil {
+		return r.Who, nil
+	}
+	return r.API.Me(ctx)
+}
+
+// listKeys is every key of the workspace, through r.Keys when set, from a
+// listing that began at since or later. The slice may be shared: do not
+// change it.
+func (r *Rotator) listKeys(ctx context.Context, since time.Time) ([]client.APIKey, error) {
 	if r.Keys != nil {
-		return r.Keys(ctx)
+		return r.Keys(ctx, since)
 	}
 	return r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: pageSize})
 }

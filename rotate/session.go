@@ -90,7 +90,7 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 		s.close()
 		return nil, err
 	}
-	me, err := r.API.Me(ctx)
+	me, err := r.me(ctx)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("checking the management key: %w", err)
@@ -144,6 +144,24 @@ func (s *session) decide(j *Journal) error {
 	}
 	s.opts.Targets, s.opts.QuietPeriod, s.opts.PollInterval, s.opts.ExecTimeout = set.Targets, set.QuietPeriod, set.PollInterval, set.ExecTimeout
 	return nil
+}
+
+// createKey creates a key at the server (see Rotator.Changed).
+func (s *session) createKey(ctx context.Context, req client.CreateKeyRequest, idempotencyKey string) (*client.CreatedKey, error) {
+	defer s.changed()
+	return s.r.API.CreateKey(ctx, req, idempotencyKey)
+}
+
+// revokeKey revokes key id at the server (see Rotator.Changed).
+func (s *session) revokeKey(ctx context.Context, id string) (*client.APIKey, error) {
+	defer s.changed()
+	return s.r.API.RevokeKey(ctx, id)
+}
+
+func (s *session) changed() {
+	if s.r.Changed != nil {
+		s.r.Changed()
+	}
 }
 
 func (s *session) close() {

@@ -43,10 +43,11 @@ func (s *session) description() string {
 		Reason: s.j.Reason, Emergency: s.j.Emergency}.Description()
 }
 
-// allKeys lists every key of the workspace, active and revoked, and takes
-// the old key's state from it.
-func (s *session) allKeys(ctx context.Context) ([]client.APIKey, error) {
-	keys, err := s.r.listKeys(ctx)
+// allKeys lists every key of the workspace, active and revoked, from a
+// listing that began at since or later (zero: the run's), and takes the old
+// key's state from it.
+func (s *session) allKeys(ctx context.Context, since time.Time) ([]client.APIKey, error) {
+	keys, err := s.r.listKeys(ctx, since)
 	if err != nil {
 		return nil, fmt.Errorf("listing keys to find a rotation under way: %w", err)
 	}
@@ -69,7 +70,7 @@ func (s *session) reconcile(ctx context.Context) error {
 		// Idempotency-Key, and settle follows.
 		return nil
 	}
-	keys, err := s.allKeys(ctx)
+	keys, err := s.allKeys(ctx, time.Time{})
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,9 @@ func (s *session) settle(ctx context.Context) error {
 			return err
 		}
 	}
-	keys, err := s.allKeys(ctx)
+	// The race rule needs a listing that began after the create: every
+	// successor stamped before ours is in it.
+	keys, err := s.allKeys(ctx, time.Now())
 	if err != nil {
 		return err
 	}
@@ -240,7 +243,7 @@ func (s *session) yield(ctx context.Context, win client.APIKey) error {
 			"Call this rotation off here with %s, then run plana keys rotate %s again to carry on with %s",
 			j.Old.Prefix, mine.Prefix, strings.Join(to, ", "), win.Prefix, win.CreatedBy.Email, abort, j.Old.ID, win.Prefix)
 	}
-	if _, err := s.r.API.RevokeKey(ctx, mine.ID); err != nil {
+	if _, err := s.revokeKey(ctx, mine.ID); err != nil {
 		return fmt.Errorf("revoking %s, which lost the race to %s: %w", mine.Prefix, win.Prefix, err)
 	}
 	s.forget(mine)

@@ -32,15 +32,13 @@ func (s *session) ensureVerified(ctx context.Context) error {
 		}
 	}
 	w := s.newGateWait(s.newGate(q, requireOldQuiet))
-	var err error
-	if s.opts.NoWait {
-		// One look: no wait to give a slot back for.
-		w.wait(ctx)
-		err = w.err
-	} else {
-		err = s.r.wait(ctx, func(ctx context.Context) error { w.wait(ctx); return w.err })
-	}
+	// Even one look (--no-wait) waits for the shared read: a fleet gives
+	// the slot back meanwhile, and every rotation reaches its gate first.
+	err := s.r.wait(ctx, func(ctx context.Context) error { w.wait(ctx); return w.err })
 	s.res.Gate = &w.rep
+	if m := w.g.Memory(); m != nil {
+		s.j.Gate = m
+	}
 	if err != nil {
 		if serr := s.save(); serr != nil {
 			return serr

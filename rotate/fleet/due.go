@@ -149,24 +149,25 @@ func civilDay(t time.Time) time.Time {
 // gives each, in the server's time. The management key plana is using is
 // left alone, with a warning: it is rotated by hand.
 func Overdue(ctx context.Context, r *rotate.Rotator, p rotate.Policy) ([]client.APIKey, error) {
-	me, err := r.API.Me(ctx)
+	run, err := start(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusActive, PageSize: pageSize})
-	if err != nil {
-		return nil, err
-	}
-	now, ok := r.API.ServerNow()
+	return run.overdue(p)
+}
+
+// overdue is Overdue, on what run read.
+func (run *fleetRun) overdue(p rotate.Policy) ([]client.APIKey, error) {
+	now, ok := run.r.API.ServerNow()
 	if !ok {
 		return nil, errors.New("the server sent no Date header: plana will not judge what is due by the local clock")
 	}
 	var due []client.APIKey
-	for _, it := range Due(keys, now, DueOptions{Policy: p}) {
+	for _, it := range Due(run.keys, now, DueOptions{Policy: p}) {
 		switch {
 		case !it.Overdue:
-		case it.Key.ID == me.Key.ID:
-			reporter(r).Warn(fmt.Sprintf("skipping %s (%s): it is the management key plana is using; rotate it by hand", it.Key.Name, it.Key.Prefix))
+		case it.Key.ID == run.r.Who.Key.ID:
+			reporter(run.r).Warn(fmt.Sprintf("skipping %s (%s): it is the management key plana is using; rotate it by hand", it.Key.Name, it.Key.Prefix))
 		default:
 			due = append(due, it.Key)
 		}
@@ -176,14 +177,19 @@ func Overdue(ctx context.Context, r *rotate.Rotator, p rotate.Policy) ([]client.
 
 // RotateDue rotates, or carries on, every key past its cadence (Overdue)
 // with the settings each settles on; a key without a target is listed and
-// skipped. No key due: an empty result.
+// skipped. No key due: an empty result. The run reads who plana is and the
+// keys once, for the choice and for every rotation.
 func RotateDue(ctx context.Context, r *rotate.Rotator, o Options) (*Result, error) {
-	due, err := Overdue(ctx, r, o.Policy)
+	run, err := start(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	due, err := run.overdue(o.Policy)
 	if err != nil {
 		return nil, err
 	}
 	if len(due) == 0 {
 		return &Result{}, nil
 	}
-	return Rotate(ctx, r, due, o)
+	return run.rotate(ctx, due, o)
 }

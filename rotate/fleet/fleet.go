@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -98,13 +99,13 @@ func (b *Result) Err() error {
 // rotate.Rotator.Waits).
 type waits func(ctx context.Context, wait func(context.Context) error) error
 
-// run rotates each job with rot, parallel at a time, and sums the outcomes
+// runJobs rotates each job with rot, parallel at a time, and sums the outcomes
 // up; ended, when set, hears each job's outcome. Each job runs in a
 // goroutine of its own and holds one of parallel slots while it works; rot
 // passes waits on to the rotation, which gives the slot back while it
 // waits. A job without a target is skipped; a failed job does not stop the
 // others.
-func run(ctx context.Context, jobs []Job, parallel int, rot func(context.Context, Job, waits) (*rotate.Result, error),
+func runJobs(ctx context.Context, jobs []Job, parallel int, rot func(context.Context, Job, waits) (*rotate.Result, error),
 	ended func(Job, *rotate.Result, error)) *Result {
 	res := &Result{Items: make([]Item, len(jobs))}
 	sem := semaphore.NewWeighted(int64(max(parallel, 1)))
@@ -190,20 +191,46 @@ func (it *Item) record(out *rotate.Result, err error) {
 // (Result.Err). A flag that differs from what a rotation under way recorded
 // refuses the whole run before any key is touched.
 func Rotate(ctx context.Context, r *rotate.Rotator, keys []client.APIKey, o Options) (*Result, error) {
-	jobs, err := plan(r, keys, o.Options)
+	run, err := start(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	return rotateJobs(ctx, r, jobs, o)
+	return run.rotate(ctx, keys, o)
+}
+
+// rotate is Rotate, on what run read.
+func (run *fleetRun) rotate(ctx context.Context, keys []client.APIKey, o Options) (*Result, error) {
+	jobs, err := plan(run.r, keys, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	return run.rotateJobs(ctx, jobs, o)
 }
 
 // rotateJobs is Rotate of the jobs plan gave.
-func rotateJobs(ctx context.Context, r *rotate.Rotator, jobs []Job, o Options) (*Result, error) {
+func (run *fleetRun) rotateJobs(ctx context.Context, jobs []Job, o Options) (*Result, error) {
+	r := run.r
 	// Every key polls at the run's interval: no rule sets one of its own.
 	interval := cmp.Or(o.Policy.Resolve("", o.Flags()).PollInterval, rotate.DefaultPollInterval)
-	feed := gate.NewFeed(r.API, interval)
 	feedCtx, stopFeed := context.WithCancel(ctx)
-	listings := newListings(feedCtx, r.API)
+	listings := newListings(feedCtx, r.API, run.keys, run.listed)
+	// A listing begun before a create or a revoke of this run is out of
+	// date for the keys' state.
+	var changed atomic.Int64
+	feed := gate.NewFeed(r.API, interval)
+	feed.Keys = func(ctx context.Context, since time.Time) ([]client.APIKey, error) {
+		if c := time.Unix(0, changed.Load()); c.After(since) {
+			since = c
+		}
+		return listings.since(ctx, since)
+	}
+	// Every rotation works toward its gate until it waits or ends: the
+	// feed's reads wait for them all, so that they share one.
+	for _, j := range jobs {
+		if j.Skip == "" {
+			feed.Hold()
+		}
+	}
 	var feedDone sync.WaitGroup
 	feedDone.Add(1)
 	go func() { defer feedDone.Done(); feed.Run(feedCtx) }()
@@ -226,9 +253,16 @@ func rotateJobs(ctx context.Context, r *rotate.Rotator, jobs []Job, o Options) (
 		proven.Store(true)
 		return nil
 	}
-	res := run(ctx, jobs, o.Parallel, func(ctx context.Context, job Job, waits waits) (*rotate.Result, error) {
+	res := runJobs(ctx, jobs, o.Parallel, func(ctx context.Context, job Job, waits waits) (*rotate.Result, error) {
 		rj := *r
-		rj.Feed, rj.Keys, rj.Secrets, rj.Probe, rj.Waits = feed, listings.All, secrets, probe, waits
+		rj.Feed, rj.Keys, rj.Secrets, rj.Probe = feed, listings.since, secrets, probe
+		defer feed.Release()
+		rj.Waits = func(ctx context.Context, wait func(context.Context) error) error {
+			feed.Release()
+			defer feed.Hold()
+			return waits(ctx, wait)
+		}
+		rj.Changed = func() { changed.Store(time.Now().UnixNano()) }
 		rj.Reporter = &keyReporter{mu: &mu, inner: rep, prefix: job.Key.Prefix + ": "}
 		mu.Lock()
 		started++

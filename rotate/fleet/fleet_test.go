@@ -41,7 +41,7 @@ func TestWaitingRotationsDoNotHoldASlot(t *testing.T) {
 		time.Sleep(time.Millisecond) // a step's work
 		working.Add(-1)
 	}
-	res := run(ctx, jobs, parallel, func(ctx context.Context, job Job, waits waits) (*rotate.Result, error) {
+	res := runJobs(ctx, jobs, parallel, func(ctx context.Context, job Job, waits waits) (*rotate.Result, error) {
 		work()
 		err := waits(ctx, func(ctx context.Context) error {
 			if waiting.Add(1) == n {
@@ -78,7 +78,7 @@ func TestFleetOutcomes(t *testing.T) {
 	}
 	outcome := map[string]error{"ok": nil, "wait": fmt.Errorf("gate: %w", rotate.ErrPending), "bad": errors.New("deploy failed for pa_live_AB7K2XYZ" + strings.Repeat("a", 38))}
 	run := func(jobs ...Job) *Result {
-		return run(context.Background(), jobs, 4, func(_ context.Context, j Job, _ waits) (*rotate.Result, error) {
+		return runJobs(context.Background(), jobs, 4, func(_ context.Context, j Job, _ waits) (*rotate.Result, error) {
 			return &rotate.Result{}, outcome[j.Key.Name]
 		}, nil)
 	}

@@ -20,14 +20,16 @@ import (
 // grandparent and the grandchild: that rotation is carried on instead, by
 // rotating its old key, whoever issued it.
 func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.APIKey, error) {
-	me, err := r.API.Me(ctx)
+	run, err := start(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := r.API.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: pageSize})
-	if err != nil {
-		return nil, err
-	}
+	return run.issuedBy(email), nil
+}
+
+// issuedBy is IssuedBy, on what run read.
+func (run *fleetRun) issuedBy(email string) []client.APIKey {
+	r, keys, me := run.r, run.keys, run.r.Who
 	byID := map[string]client.APIKey{}
 	for _, k := range keys {
 		byID[k.ID] = k
@@ -68,7 +70,7 @@ func IssuedBy(ctx context.Context, r *rotate.Rotator, email string) ([]client.AP
 		}
 	}
 	sort.Slice(plan, func(i, j int) bool { return plan[i].CreatedAt.Before(plan[j].CreatedAt) })
-	return plan, nil
+	return plan
 }
 
 // RotateIssuedBy offboards a person (email) without downtime: every key
@@ -81,10 +83,11 @@ func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Opti
 	if o.Emergency != "" {
 		return nil, &rotate.UsageError{Msg: "an emergency for a person who left runs Departed's plan through RunIncident"}
 	}
-	keys, err := IssuedBy(ctx, r, email)
+	run, err := start(ctx, r)
 	if err != nil {
 		return nil, err
 	}
+	keys := run.issuedBy(email)
 	rep := reporter(r)
 	if len(keys) == 0 {
 		rep.Info("no active key issued by " + email)
@@ -115,7 +118,7 @@ func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Opti
 	for _, k := range keys {
 		rep.Info(fmt.Sprintf("  %s (%s)", k.Name, k.Prefix))
 	}
-	return rotateJobs(ctx, r, jobs, o)
+	return run.rotateJobs(ctx, jobs, o)
 }
 
 // CheckSharedTargets refuses one command-line target for many keys when it

@@ -28,11 +28,11 @@ func TestListingsShareTheNextListing(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	l := newListings(ctx, api)
+	l := newListings(ctx, api, nil, time.Time{})
 
 	first := make(chan []client.APIKey, 1)
 	go func() {
-		keys, err := l.All(ctx)
+		keys, err := l.since(ctx, time.Now())
 		if err != nil {
 			t.Error(err)
 		}
@@ -46,7 +46,7 @@ func TestListingsShareTheNextListing(t *testing.T) {
 	var got [][]client.APIKey
 	for range n {
 		wg.Go(func() {
-			keys, err := l.All(ctx)
+			keys, err := l.since(ctx, time.Now())
 			if err != nil {
 				t.Error(err)
 			}

@@ -26,6 +26,9 @@ type want struct {
 	// Limit, when Since lies before the feed's shared read, keeps only the
 	// key's newest Limit calls of that older past; 0 keeps them all.
 	Limit int
+	// Shared says Since is near (a quiet window, the last read): the past
+	// is read in one read with the other keys', not in one of its own.
+	Shared bool
 }
 
 // batch is what one read of the feed brought a subscriber.
@@ -49,6 +52,10 @@ type batch struct {
 type Feed struct {
 	api      *client.Client
 	interval time.Duration
+	// Keys, when set, lists the workspace's keys, from a listing that
+	// began at since or later, for the state of the keys followed: a fleet
+	// shares its run's listing. nil: the feed reads them itself.
+	Keys func(ctx context.Context, since time.Time) ([]client.APIKey, error)
 
 	mu     sync.Mutex
 	subs   map[*subscription]bool
@@ -58,6 +65,33 @@ type Feed struct {
 	// listPages is how many pages the last key listing took: the listing
 	// serves the keys' state only while it is cheaper than a read per key.
 	listPages int
+	// lastRead is when the last read began: the keys' state is read anew
+	// from then on.
+	lastRead time.Time
+	// held counts the rotations still working toward their gates (Hold),
+	// and urgent says a read was asked that must not wait for them.
+	held   int
+	urgent bool
+}
+
+// Hold says one more rotation works toward its gate: a read asked for
+// waits (up to one interval) until none does, so that rotations reaching
+// their gates together share one read.
+func (f *Feed) Hold() {
+	f.mu.Lock()
+	f.held++
+	f.mu.Unlock()
+}
+
+// Release says a rotation held stopped working: it waits, or it ended.
+func (f *Feed) Release() {
+	f.mu.Lock()
+	f.held--
+	idle := f.held <= 0
+	f.mu.Unlock()
+	if idle {
+		f.poke()
+	}
 }
 
 // NewFeed makes a feed that reads through api every interval.
@@ -108,6 +142,9 @@ func (s *subscription) Next(ctx context.Context) (batch, error) {
 // the log held at t, not before. It asks the feed to read at once.
 func (s *subscription) NextAfter(ctx context.Context, t time.Time) (batch, error) {
 	if !t.IsZero() {
+		s.feed.mu.Lock()
+		s.feed.urgent = true
+		s.feed.mu.Unlock()
 		s.feed.poke()
 	}
 	for {
@@ -156,36 +193,85 @@ func (f *Feed) Run(ctx context.Context) {
 	gap := min(f.interval/4, time.Second)
 	t := time.NewTimer(f.interval)
 	defer t.Stop()
+	var last time.Time // when the last read began
 	for {
-		f.mu.Lock()
-		n := len(f.subs)
-		f.mu.Unlock()
-		started := time.Now()
-		if n > 0 {
-			// This read serves whoever asked so far; a call from now on
-			// needs the next.
-			select {
-			case <-f.wake:
-			default:
-			}
-			f.Read(ctx)
-		}
-		t.Reset(f.interval)
+		notBefore := time.Time{}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-f.wake:
-			if wait := time.Until(started.Add(gap)); wait > 0 {
-				t.Reset(wait)
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
+			notBefore = last.Add(gap)
+		}
+		if !f.settle(ctx, notBefore, time.Now().Add(max(f.interval, maxHold))) {
+			return
+		}
+		f.mu.Lock()
+		n := len(f.subs)
+		// This read serves whoever asked so far; a call from now on
+		// needs the next.
+		f.urgent = false
+		f.mu.Unlock()
+		if n > 0 {
+			select {
+			case <-f.wake:
+			default:
+			}
+			last = time.Now()
+			f.Read(ctx)
+		}
+		t.Reset(f.interval)
+	}
+}
+
+// maxHold is the longest a read asked for waits for rotations still
+// working toward their gates: one busy for longer (a slow exec: target)
+// does not keep the others from their first look.
+const maxHold = 30 * time.Second
+
+// settle waits before a read asked for: until notBefore, and while
+// rotations held still work toward their gates, until until at the latest;
+// an urgent ask (the check before a revoke) does not wait for them. It
+// reports false when ctx ended.
+func (f *Feed) settle(ctx context.Context, notBefore, until time.Time) bool {
+	for {
+		f.mu.Lock()
+		held := f.held > 0 && !f.urgent
+		f.mu.Unlock()
+		wait := time.Until(notBefore)
+		if wait <= 0 {
+			if !held {
+				return true
+			}
+			if wait = time.Until(until); wait <= 0 {
+				return true
 			}
 		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		case <-f.wake: // a release, an urgent ask, a subscriber: look again
+			t.Stop()
+		}
 	}
+}
+
+// listed is the keys p wants the state of, from f.Keys.
+func (f *Feed) listed(ctx context.Context, p readPlan) (map[string]client.APIKey, error) {
+	all, err := f.Keys(ctx, p.stateSince)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]client.APIKey, len(p.stateIDs))
+	for _, k := range all {
+		if p.stateIDs[k.ID] {
+			out[k.ID] = k
+		}
+	}
+	return out, nil
 }
 
 // readKeys reads the keys in ids: by one listing of the workspace while that

@@ -24,8 +24,12 @@ type readPlan struct {
 	started  time.Time            // when the read began, on this clock
 	catchUp  map[string]time.Time // keys newly followed: from when
 	limits   map[string]int       // per key: the largest Limit asked; 0 wins
+	shared   map[string]bool      // keys newly followed whose past is read together
 	stateIDs map[string]bool      // keys whose state is wanted
 	wanted   map[string]bool      // every followed key
+	// stateSince is how old a listing of the keys may be: begun at the
+	// previous read at the earliest.
+	stateSince time.Time
 	// from is where the shared read starts (the cursor less feedOverlap);
 	// zero: nobody follows a key yet.
 	from      time.Time
@@ -47,8 +51,8 @@ type fetched struct {
 func (f *Feed) plan() readPlan {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := readPlan{started: time.Now(), catchUp: map[string]time.Time{}, limits: map[string]int{},
-		stateIDs: map[string]bool{}, wanted: map[string]bool{}, listPages: f.listPages}
+	p := readPlan{started: time.Now(), catchUp: map[string]time.Time{}, limits: map[string]int{}, shared: map[string]bool{},
+		stateIDs: map[string]bool{}, wanted: map[string]bool{}, listPages: f.listPages, stateSince: f.lastRead}
 	for s := range f.subs {
 		p.subs = append(p.subs, s)
 		for id := range s.fresh {
@@ -58,6 +62,11 @@ func (f *Feed) plan() readPlan {
 			}
 			if l, ok := p.limits[id]; !ok || (l != 0 && (w.Limit == 0 || w.Limit > l)) {
 				p.limits[id] = w.Limit
+			}
+			// One subscriber's look-back makes the key's past a read of
+			// its own.
+			if s, ok := p.shared[id]; !ok || s {
+				p.shared[id] = w.Shared
 			}
 		}
 		for id, w := range s.wants {
@@ -69,12 +78,13 @@ func (f *Feed) plan() readPlan {
 	}
 	if f.cursor.IsZero() {
 		// The first read starts at the earliest key's start within
-		// feedHorizon: a successor's calls since its creation come with
-		// it. A key whose past is older (a look-back over weeks) gets a
-		// read of its own rather than the whole workspace's log.
+		// feedHorizon, or a window asked to be shared: a successor's calls
+		// since its creation come with it. A key whose past is older (a
+		// look-back over weeks) gets a read of its own rather than the
+		// whole workspace's log.
 		now, ok := f.api.ServerNow()
-		for _, since := range p.catchUp {
-			if ok && since.Before(now.Add(-feedHorizon)) {
+		for id, since := range p.catchUp {
+			if ok && since.Before(now.Add(-feedHorizon)) && !p.shared[id] {
 				continue
 			}
 			if f.cursor.IsZero() || since.Before(f.cursor) {
@@ -92,6 +102,7 @@ func (f *Feed) plan() readPlan {
 		return p
 	}
 	p.from = f.cursor.Add(-feedOverlap)
+	f.lastRead = p.started
 	return p
 }
 
@@ -116,17 +127,14 @@ func (f *Feed) fetch(ctx context.Context, p readPlan) fetched {
 		}
 		return nil
 	})
-	for id, since := range p.catchUp {
-		if got.err != nil || !since.Before(p.from) {
-			continue
-		}
-		got.err = f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: id, Since: since, Until: p.from, PageSize: pageSize, Limit: p.limits[id]},
-			func(es []client.ExecutionLogEntry) error {
-				got.own[id] = append(got.own[id], es...)
-				return nil
-			})
+	if got.err == nil {
+		got.err = f.catchUp(ctx, p, got.own)
 	}
-	if got.err == nil && len(p.stateIDs) > 0 {
+	switch {
+	case got.err != nil || len(p.stateIDs) == 0:
+	case f.Keys != nil:
+		got.keys, got.err = f.listed(ctx, p)
+	default:
 		got.keys, got.listPages, got.err = f.readKeys(ctx, p.stateIDs, p.listPages)
 	}
 	now, ok := f.api.ServerNow()
@@ -138,6 +146,42 @@ func (f *Feed) fetch(ctx context.Context, p readPlan) fetched {
 		got.err = fmt.Errorf("reading the execution log: %w", got.err)
 	}
 	return got
+}
+
+// catchUp reads the past of the keys newly followed that lies before the
+// shared read, into own: the windows asked to be shared in one read of the
+// whole log, each look-back in a read of its own.
+func (f *Feed) catchUp(ctx context.Context, p readPlan, own map[string][]client.ExecutionLogEntry) error {
+	var from time.Time
+	for id, since := range p.catchUp {
+		switch {
+		case !since.Before(p.from):
+		case p.shared[id]:
+			if from.IsZero() || since.Before(from) {
+				from = since
+			}
+		default:
+			err := f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: id, Since: since, Until: p.from, PageSize: pageSize, Limit: p.limits[id]},
+				func(es []client.ExecutionLogEntry) error {
+					own[id] = append(own[id], es...)
+					return nil
+				})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if from.IsZero() {
+		return nil
+	}
+	return f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{Since: from, Until: p.from, PageSize: pageSize}, func(es []client.ExecutionLogEntry) error {
+		for _, e := range es {
+			if since, ok := p.catchUp[e.KeyID]; ok && p.shared[e.KeyID] && !e.At.Before(since) {
+				own[e.KeyID] = append(own[e.KeyID], e)
+			}
+		}
+		return nil
+	})
 }
 
 // handOut moves the cursor past what got brought and gives each

@@ -34,6 +34,8 @@ type Config struct {
 	OldQuiet bool
 	// Feed, when set and running, serves the gate's reads.
 	Feed *Feed
+	// Memory, when set, is what an earlier run's gate learned (Gate.Memory).
+	Memory *Memory
 }
 
 // Gate evaluates step 3 repeatedly, reading only what is new in the
@@ -61,6 +63,9 @@ type Gate struct {
 	// first read reaches back over the look-back window for it.
 	migration  *migrationTally
 	lookedBack bool
+	// tallyTo: the old key's calls up to it are in the tally already (an
+	// earlier run's Memory); readTo: how far the last read went.
+	tallyTo, readTo time.Time
 	// feed, when set, serves the gate's reads (see read).
 	feed *Feed
 	sub  *subscription
@@ -79,6 +84,14 @@ func New(api *client.Client, c Config) *Gate {
 	}
 	if g.future == nil {
 		g.future = map[string]time.Time{}
+	}
+	g.remember(c.Memory)
+	if g.feed != nil {
+		// Subscribed from the start: a fleet's feed waits for every
+		// rotation to reach its gate, and this one has.
+		if now, ok := api.ServerNow(); ok {
+			g.subscribe(now)
+		}
 	}
 	return g
 }
@@ -106,6 +119,7 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	now := in.now
+	g.readTo = now
 	rep := Report{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !in.oldKey.Active()}
 	if in.oldKey.RevokedAt != nil {
 		rep.OldRevokedAt = *in.oldKey.RevokedAt
@@ -183,7 +197,11 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 	}
 	migrationHolds := false
 	if g.migrating() {
-		g.migration.AddOld(fresh...)
+		for _, e := range fresh {
+			if e.At.After(g.tallyTo) {
+				g.migration.AddOld(e)
+			}
+		}
 		for _, e := range in.new {
 			if g.theirs(e) {
 				g.migration.AddNew(e)

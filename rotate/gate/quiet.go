@@ -57,10 +57,14 @@ func suggestQuiet(calls []time.Time) (time.Duration, string) {
 // Suggest reads the old key's calls of the last 30 days and proposes a
 // quiet period from their cadence, with the words for how it was found.
 func Suggest(ctx context.Context, api *client.Client, keyID string) (time.Duration, string, error) {
-	if _, err := api.Me(ctx); err != nil {
-		return 0, "", err
+	now, ok := api.ServerNow()
+	if !ok {
+		// The look-back starts from the server's present: ask it.
+		if _, err := api.Me(ctx); err != nil {
+			return 0, "", err
+		}
+		now, _ = api.ServerNow()
 	}
-	now, _ := api.ServerNow()
 	var calls []time.Time
 	err := api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: keyID, Since: now.Add(-cadenceWindow), PageSize: pageSize, Limit: 20000},
 		func(es []client.ExecutionLogEntry) error {

@@ -105,10 +105,10 @@ func (g *Gate) readDirect(ctx context.Context) (reading, error) {
 // or, on its first read, from where readDirect would have started (now is
 // the server's present): the feed's first batch brings that past.
 func (g *Gate) subscribe(now time.Time) {
-	old := want{KeyID: g.old.ID, Since: now.Add(-g.quiet), State: true}
+	old := want{KeyID: g.old.ID, Since: now.Add(-g.quiet), State: true, Shared: true}
 	switch {
 	case g.migrating() && !g.lookedBack:
-		old.Since, old.Limit = now.Add(-Lookback), lookbackEntries
+		old.Since, old.Limit, old.Shared = now.Add(-Lookback), lookbackEntries, false
 	case !g.oldFrom.IsZero():
 		// Since is inclusive and the last call read was counted: start
 		// after it.
@@ -121,7 +121,9 @@ func (g *Gate) subscribe(now time.Time) {
 		if !g.newFrom.IsZero() {
 			since = later(g.newFrom.Add(time.Nanosecond), since)
 		}
-		wants = append(wants, want{KeyID: g.new.ID, Since: since})
+		// Since its last read, not its creation: a window, read with the
+		// others.
+		wants = append(wants, want{KeyID: g.new.ID, Since: since, Shared: !g.newFrom.IsZero()})
 	}
 	g.sub = g.feed.subscribe(wants...)
 }
