@@ -107,7 +107,7 @@ func (b *bench) fleet(ctx context.Context) error {
 			fmt.Sprintf("Against one key rotated alone in the same workspace (row %q), so that only the number of rotations "+
 				"under way differs: the workspace's size (the keys listed, the automations' calls read from the log) costs one "+
 				"rotation there too. Against one key in a workspace of one (%s), the fleet's peak is %.2fx. A rotation waiting "+
-				"after its create or at its gate holds no goroutine.",
+				"after its create or at its gate holds a goroutine, but no slot.",
 				oneOfMany.what, mib(one.maxRSS), float64(many.maxRSS)/float64(one.maxRSS)))
 		b.rep.goal(sec, kind+": the automations' failed calls", fmt.Sprint(many.failed), "0 (gated)", kind != "--due" || many.failed == 0,
 			"An automation failed a call during a gated rotation.")
