@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,7 +29,7 @@ type Store struct {
 
 // New checks path (the part after "pass:") and finds pass.
 func New(p string) (*Store, error) {
-	if err := checkPath(p); err != nil {
+	if err := CheckPath(p); err != nil {
 		return nil, err
 	}
 	tool, err := secret.FindTool("pass", "install it (apt-get install pass, brew install pass) and initialise the store with `pass init GPG-ID`")
@@ -38,7 +39,9 @@ func New(p string) (*Store, error) {
 	return &Store{path: p, tool: tool}, nil
 }
 
-func checkPath(p string) error {
+// CheckPath refuses a path that pass would not take as a path inside
+// the store; nothing is run.
+func CheckPath(p string) error {
 	switch {
 	case p == "":
 		return errors.New("pass: needs a path inside the password store, as in pass:ci/stock-sync")
@@ -148,7 +151,9 @@ func (s *Store) Put(ctx context.Context, set map[string]string, unset ...string)
 }
 
 // Annotate adds line under the key of entry name (after the lines already
-// there), as the rotation log's line is kept beside the key it rotated.
+// there), as the rotation log's line is kept beside the key it rotated. A
+// line the entry already has is not added again, so a step run twice
+// leaves one.
 func (s *Store) Annotate(ctx context.Context, name, line string) error {
 	if strings.ContainsAny(line, "\r\n") {
 		return fmt.Errorf("%s/%s: a note is one line", s, name)
@@ -159,6 +164,10 @@ func (s *Store) Annotate(ctx context.Context, name, line string) error {
 	}
 	if !ok {
 		return fmt.Errorf("%s/%s does not exist: there is no key to note under", s, name)
+	}
+	_, notes, _ := strings.Cut(content, "\n")
+	if slices.Contains(strings.Split(notes, "\n"), line) {
+		return nil
 	}
 	if !strings.HasSuffix(content, "\n") {
 		content += "\n"
