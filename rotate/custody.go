@@ -105,6 +105,9 @@ func (s *session) heldElsewhere() error {
 			ErrPending, j.New.Name, j.New.Prefix, s.creator(), age.Round(time.Second), race, j.Old.ID)}
 	}
 	where := []string{"the keyring of the machine " + s.creator() + " created it on"}
+	if j.NewHost != "" {
+		where[0] = "the keyring of " + j.NewHost
+	}
 	var notThere []string
 	for _, t := range s.readable() {
 		notThere = append(notThere, t.String())

@@ -118,6 +118,7 @@ func TestFreshRunnersFinishThroughAReadableTarget(t *testing.T) {
 func TestHeldElsewhereIsAFailureOnceItsCreatorIsDone(t *testing.T) {
 	w := newWorld(t)
 	a, b := w.rotator(), w.machine("b")
+	a.MachineName = "build-7"
 	created, err := a.Create(context.Background(), w.Old, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func TestHeldElsewhereIsAFailureOnceItsCreatorIsDone(t *testing.T) {
 		t.Fatalf("an hour later: want a failure, not pending, got %v", err)
 	}
 	for _, want := range []string{"this machine cannot finish the rotation of " + w.Old.Prefix, created.New.Prefix,
-		"the keyring of the machine ana@example.com created it on", "exec:cat >/dev/null, which plana cannot read back",
+		"was created by ana@example.com", "its plaintext is only in the keyring of build-7, and in exec:cat >/dev/null, which plana cannot read back",
 		"env-file:" + w.EnvPath + " does not hold it", "Waiting will not help", "--abort"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not say %q", err, want)

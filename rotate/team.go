@@ -269,9 +269,12 @@ func (s *session) forget(kr ref.Key) {
 func (s *session) adopt(ctx context.Context, win client.APIKey) error {
 	j := s.j
 	kr := ref.Of(win)
-	j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &kr, win.CreatedAt, win.CreatedBy.Email, true
-	if l, ok := lineage.Parse(win.Description); ok && !j.Emergency {
-		j.Reason = l.Reason
+	j.New, j.NewCreatedAt, j.NewCreatedBy, j.NewHost, j.Adopted = &kr, win.CreatedAt, win.CreatedBy.Email, "", true
+	if l, ok := lineage.Parse(win.Description); ok {
+		j.NewHost = l.Host
+		if !j.Emergency {
+			j.Reason = l.Reason
+		}
 	}
 	_, err := s.r.Secrets.Get(secret.KeyName(win.ID))
 	j.PlaintextStored = err == nil
