@@ -88,12 +88,16 @@ test-inner: vet fmt-check
 # with age, pass with gpg (scripts/stores/install.sh installs them: Debian
 # packages when missing, the Go builds once per machine into the cache, at
 # the versions in scripts/stores/versions). Here a missing store fails;
-# in make test it skips, so make test never waits on those builds.
+# in make test it skips, so make test never waits on those builds. Then
+# e2e's TestStores: a full rotation through each store with the built
+# binaries, a live automation reading the store, and a second machine
+# without a keyring finishing it (it runs only here).
 STORE_PKGS := ./internal/storetest/... ./rotate/target/...
 
 test-stores:
 	bash scripts/stores/install.sh
 	PLANA_REQUIRE_STORES=1 $(GO) test -race -count=1 -timeout 20m $(STORE_PKGS)
+	PLANA_REQUIRE_STORES=1 $(GO) test -race -count=1 -timeout 20m -run '^TestStores$$' ./e2e/
 
 # staticcheck runs like govulncheck: through the go command at a pinned
 # version (v0.8.2 understands go1.27), so every machine checks alike.

@@ -40,7 +40,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"./cmd/plana", "./cmd/bos-emulator", "./examples/automation")
+		"./cmd/plana", "./cmd/bos-emulator", "./examples/automation", "./e2e/internal/storekit")
 	build.Dir = ".." // the module root: go test runs in the package directory
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -173,7 +173,7 @@ func (st *scriptState) stopAll() {
 func scriptEnv(ts *testscript.TestScript) []string {
 	names := []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
 		"NO_COLOR", "PLANA_PROFILE", "PLANA_API_URL", "PLANA_TOKEN", runMarker}
-	names = append(names, envPassThrough...)
+	names = append(append(names, envPassThrough...), storeEnv...)
 	var env []string
 	for _, n := range names {
 		if v := ts.Getenv(n); v != "" {

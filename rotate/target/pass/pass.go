@@ -175,9 +175,19 @@ func (s *Store) Annotate(ctx context.Context, name, line string) error {
 	return s.insert(ctx, name, content+line+"\n")
 }
 
+// insert replaces an entry whole. pass insert has gpg write the entry's
+// file in place, so an automation running pass show meanwhile could read
+// half of it; the content goes into a staging entry beside it instead,
+// which pass mv then renames over it (one rename in the same directory,
+// under the same .gpg-id). A staging entry a crash left behind is
+// overwritten by the next write.
 func (s *Store) insert(ctx context.Context, name, content string) error {
-	if _, err := s.tool.Run(ctx, []byte(content), "insert", "--multiline", "--force", s.entry(name)); err != nil {
+	staged := s.path + "/.plana-staged-" + name
+	if _, err := s.tool.Run(ctx, []byte(content), "insert", "--multiline", "--force", staged); err != nil {
 		return fmt.Errorf("writing %s/%s: %w: check that `pass insert %s` works on this machine (the store initialised with `pass init`, its gpg keys present)", s, name, err, s.entry(name))
+	}
+	if _, err := s.tool.Run(ctx, nil, "mv", "--force", staged, s.entry(name)); err != nil {
+		return fmt.Errorf("writing %s/%s: moving it into place: %w", s, name, err)
 	}
 	return nil
 }
