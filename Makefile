@@ -88,12 +88,16 @@ test-inner: vet fmt-check
 # with age, pass with gpg (scripts/stores/install.sh installs them: Debian
 # packages when missing, the Go builds once per machine into the cache, at
 # the versions in scripts/stores/versions). Here a missing store fails;
-# in make test it skips, so make test never waits on those builds.
+# in make test it skips, so make test never waits on those builds. Then
+# e2e's TestStores: a full rotation through each store with the built
+# binaries, a live automation reading the store, and a second machine
+# without a keyring finishing it (it runs only here).
 STORE_PKGS := ./internal/storetest/... ./rotate/target/...
 
 test-stores:
 	bash scripts/stores/install.sh
 	PLANA_REQUIRE_STORES=1 $(GO) test -race -count=1 -timeout 20m $(STORE_PKGS)
+	PLANA_REQUIRE_STORES=1 $(GO) test -race -count=1 -timeout 20m -run '^TestStores$$' ./e2e/
 
 # staticcheck runs like govulncheck: through the go command at a pinned
 # version (v0.8.2 understands go1.27), so every machine checks alike.
@@ -155,7 +159,7 @@ docs-check:
 # configured, so a clone without one gets a stand-in for this run.
 GORELEASER := $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
 RELEASE_GIT := $(if $(shell git remote 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=.)
-RELEASE_FILES := LICENSE README.md docs/rotation.md man/man1/plana.1 man/man1/plana-keys-rotate.1 \
+RELEASE_FILES := LICENSE README.md docs/rotation.md docs/targets.md man/man1/plana.1 man/man1/plana-keys-rotate.1 \
                  man/man1/plana-exit-codes.1 completions/plana.bash completions/_plana \
                  completions/plana.fish completions/plana.ps1
 
@@ -174,7 +178,7 @@ release-check:
 	  done; \
 	done; \
 	[ $$n -eq 12 ] || { echo "release-check: $$n archives in dist/, want 12"; exit 1; }; \
-	echo "release-check: 12 archives, each with its SBOM; the 6 plana ones with the binary, LICENSE, README, docs/rotation.md, man pages and completions"
+	echo "release-check: 12 archives, each with its SBOM; the 6 plana ones with the binary, LICENSE, README, docs/rotation.md, docs/targets.md, man pages and completions"
 	@if [ "$$($(GO) env GOHOSTOS)/$$($(GO) env GOHOSTARCH)" = linux/amd64 ]; then \
 	  meta=$$(cat dist/metadata.json); field() { printf '%s' "$$meta" | sed -n 's/.*"'"$$1"'":"\([^"]*\)".*/\1/p'; }; \
 	  want="plana $$(field version) ($$(field commit), $(DATE))"; \

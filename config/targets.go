@@ -23,7 +23,7 @@ type TargetRule struct {
 }
 
 const targetsHint = "want a list of {match: GLOB, to: [TARGET, ...], cadence: DURATION, quiet_period: DURATION}; " +
-	"TARGET is env-file:/ABSOLUTE/PATH, exec:CMD or stdout"
+	"TARGET is env-file:/ABSOLUTE/PATH, k8s:NAMESPACE/NAME, aws-sm:SECRET_ID, aws-ssm:PATH, sops:/ABSOLUTE/PATH, pass:PATH, exec:CMD, exec-ab:CMD or stdout"
 
 // parseTargets accepts the file's list of maps, or the same list as YAML or
 // JSON text (from the environment or config set).
@@ -97,21 +97,27 @@ func targetList(v any) ([]string, error) {
 }
 
 // checkTarget refuses what step 2 could not deploy to. A relative env file
-// would depend on where cron happens to start plana.
+// would depend on where cron happens to start plana, and so would a
+// relative sops file. What follows a store's kind is checked when the
+// rotation opens the target.
 func checkTarget(s string) error {
-	switch {
-	case s == "stdout":
-		return nil
-	case strings.HasPrefix(s, "exec:") && strings.TrimSpace(s[len("exec:"):]) != "":
-		return nil
-	case strings.HasPrefix(s, "env-file:"):
-		if p := s[len("env-file:"):]; !filepath.IsAbs(p) {
-			return fmt.Errorf("target %q: the env file's path must be absolute", s)
-		}
+	if s == "stdout" {
 		return nil
 	}
-	return fmt.Errorf("unknown target %q", s)
+	kind, arg, _ := strings.Cut(s, ":")
+	switch {
+	case !slices.Contains(targetKinds, kind):
+		return fmt.Errorf("unknown target %q", s)
+	case strings.TrimSpace(arg) == "":
+		return fmt.Errorf("target %q names nothing after %q", s, kind+":")
+	case (kind == "env-file" || kind == "sops") && !filepath.IsAbs(arg):
+		return fmt.Errorf("target %q: the file's path must be absolute", s)
+	}
+	return nil
 }
+
+// targetKinds are the kinds of target written KIND:ARG.
+var targetKinds = []string{"env-file", "exec", "exec-ab", "k8s", "aws-sm", "aws-ssm", "sops", "pass"}
 
 // listOf reads a setting that holds a list: a list from the file, or text
 // (the environment, config set) holding a YAML list, or, where one item

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,15 @@ func TestTargetsFromTheEnvironmentAndSet(t *testing.T) {
 	if n := c.Notify(); len(n) != 1 || n[0] != "exec:cat >> /tmp/events" {
 		t.Errorf("one hook from PLANA_NOTIFY: %v", n)
 	}
+	stores := []string{"k8s:stock/stock-sync-key?rollout=deployment/stock-sync", "aws-sm:prod/stock-sync", "aws-ssm:/prod/stock-sync",
+		"sops:/srv/secrets/stock.env", "pass:ci/stock-sync", "exec-ab:sh /srv/plana-gh-secret-ab.sh STOCK_SYNC_KEY"}
+	setenv(t, map[string]string{"PLANA_ROTATION_TARGETS": `[{match: "*", to: ["` + strings.Join(stores, `", "`) + `"]}]`})
+	if c, err = Load(Options{Path: writeFile(t, "")}); err != nil {
+		t.Fatalf("the secret stores as targets: %v", err)
+	}
+	if r := c.Targets(); len(r) != 1 || !slices.Equal(r[0].To, stores) {
+		t.Errorf("the secret stores as targets: %+v", r)
+	}
 
 	setenv(t, nil)
 	path := writeFile(t, "")
@@ -89,6 +99,8 @@ func TestBadTargetsSayWhatToWrite(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
 		{`[{match: "*", to: ["env-file:app.env"]}]`, "must be absolute"},
 		{`[{match: "*", to: ["ftp://x"]}]`, `unknown target "ftp://x"`},
+		{`[{match: "*", to: ["sops:secrets/stock.env"]}]`, "must be absolute"},
+		{`[{match: "*", to: ["k8s:"]}]`, `target "k8s:" names nothing after "k8s:"`},
 		{`[{to: [stdout]}]`, "no match"},
 		{`[{match: "[", to: [stdout]}]`, "bad glob"},
 		{`[{match: "*", to: [stdout], when: daily}]`, `unknown field "when"`},

@@ -21,6 +21,9 @@ import (
 var (
 	// binDir holds plana, bos-emulator and automation, built once.
 	binDir string
+	// examplesDir is the repository's examples/, which scripts run as a
+	// user would ($EXAMPLES).
+	examplesDir string
 	// keyringErr is why no Secret Service answers, nil when one does.
 	keyringErr error
 )
@@ -37,7 +40,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"./cmd/plana", "./cmd/bos-emulator", "./examples/automation")
+		"./cmd/plana", "./cmd/bos-emulator", "./examples/automation", "./e2e/internal/storekit")
 	build.Dir = ".." // the module root: go test runs in the package directory
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -45,6 +48,10 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	binDir = dir
+	if examplesDir, err = filepath.Abs(filepath.Join("..", "examples")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	keyringErr = secret.Probe(secret.NewKeyring(0))
 	return m.Run()
 }
@@ -85,6 +92,7 @@ func setup(env *testscript.Env) error {
 	env.Setenv("XDG_STATE_HOME", filepath.Join(home, ".local", "state"))
 	env.Setenv("XDG_DATA_HOME", filepath.Join(home, ".local", "share"))
 	env.Setenv("NO_COLOR", "1")
+	env.Setenv("EXAMPLES", examplesDir)
 	env.Setenv(runMarker, filepath.Base(env.WorkDir)+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	for _, name := range envPassThrough {
 		if v, ok := os.LookupEnv(name); ok {

@@ -173,7 +173,7 @@ func (st *scriptState) stopAll() {
 func scriptEnv(ts *testscript.TestScript) []string {
 	names := []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
 		"NO_COLOR", "PLANA_PROFILE", "PLANA_API_URL", "PLANA_TOKEN", runMarker}
-	names = append(names, envPassThrough...)
+	names = append(append(names, envPassThrough...), storeEnv...)
 	var env []string
 	for _, n := range names {
 		if v := ts.Getenv(n); v != "" {
@@ -338,7 +338,7 @@ func cmdAutomation(ts *testscript.TestScript, neg bool, args []string) {
 	switch args[0] {
 	case "start":
 		if len(args) < 3 {
-			ts.Fatalf("usage: automation start NAME ENVFILE [flags...]")
+			ts.Fatalf("usage: automation start NAME ENVFILE|- [flags...]")
 		}
 		if p != nil {
 			ts.Fatalf("automation %q already started", name)
@@ -347,8 +347,12 @@ func cmdAutomation(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("start the emulator first")
 		}
 		os.Remove(st.statsPath(name))
-		argv := append([]string{"automation", "--env-file", ts.MkAbs(args[2]), "--api-url", st.emuURL,
-			"--interval", automationInterval, "--stats-file", st.statsPath(name)}, args[3:]...)
+		argv := []string{"automation"}
+		if args[2] != "-" {
+			argv = append(argv, "--env-file", ts.MkAbs(args[2]))
+		}
+		argv = append(append(argv, "--api-url", st.emuURL,
+			"--interval", automationInterval, "--stats-file", st.statsPath(name)), args[3:]...)
 		p, err := startProc(ts, "automation "+name, filepath.Join(st.work, name+".log"), argv, nil)
 		ts.Check(err)
 		st.autos[name] = p

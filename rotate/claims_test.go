@@ -229,7 +229,9 @@ func TestLostRaceSaysWhichKeyWon(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := fastOpts(w)
-	opts.Targets = []string{"exec:cat >/dev/null"} // write-only: b cannot read a's key back
+	// Write-only, so b cannot read a's key back; exec-ab: since with exec:
+	// alone, a machine without a keyring is refused before it creates.
+	opts.Targets = []string{"exec-ab:cat >/dev/null"}
 	opts.NoWait = true
 	done := make(chan error, 1)
 	go func() { _, err := b.Rotate(context.Background(), w.Old, opts); done <- err }()

@@ -124,6 +124,9 @@ func (s *session) probe() error {
 		if len(s.targets()) == 0 && !s.opts.PrintSecret {
 			return fmt.Errorf("%w (%v)", ErrNoKeyring, err)
 		}
+		if err := s.finishableElsewhere(err); err != nil {
+			return err
+		}
 		s.keyless = true
 		s.rep.Warn("no working keyring (" + err.Error() + "): the new key's plaintext goes only to the deploy target or stdout, and is lost if this run stops before")
 		return nil

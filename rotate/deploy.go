@@ -15,15 +15,12 @@ import (
 
 // checkTarget refuses, before step 1 creates anything, a deploy target that
 // step 2 or 4 would fail on: an env file that is missing, a symlink, or not
-// writable. (One other than those the rotation recorded never gets here:
-// settingsOf refuses it.)
+// writable; a store that cannot be read with this machine's credentials;
+// an exec-ab: command that cannot list its slots. (One other than those
+// the rotation recorded never gets here: settingsOf refuses it.)
 func (s *session) checkTarget(ctx context.Context) error {
 	for _, to := range s.targets() {
-		t, err := target.Parse(to)
-		if err != nil {
-			return err
-		}
-		if t.Kind != target.KindEnvFile || s.j.State.Reached(Finalized) {
+		if s.j.State.Reached(Finalized) {
 			continue
 		}
 		tg, err := s.open(to)
@@ -93,6 +90,8 @@ func (s *session) ensureDeployed(ctx context.Context) error {
 				how = " (with a corrected --to, add --reset-settings)"
 			}
 			return fmt.Errorf("%w\nThe new key %s is safe in the keyring and not deployed yet: fix the target, then run the same command again%s", err, j.New.Prefix, how)
+		case j.Adopted && !errors.As(err, new(*HeldElsewhereError)):
+			return fmt.Errorf("%w\nFix the target, then run the same command again", err)
 		case j.Adopted:
 			// Another machine's key: the error says who holds its plaintext.
 			return err
@@ -116,24 +115,23 @@ func targetKinds(targets []string) string {
 }
 
 // deployedByIssuer is step 2 of a rotation carried on from another machine
-// whose targets plana cannot read back (exec:, stdout): this machine has no
-// plaintext to hand out, and the automation's own calls with the new key
-// say its issuer deployed it.
+// whose targets plana cannot read the plaintext back from (exec:, exec-ab:,
+// stdout): this machine has none to hand out, and the targets' own word
+// (exec-ab's list) or the automation's calls with the new key say its
+// issuer deployed it.
 func (s *session) deployedByIssuer(ctx context.Context, targets []string) (bool, error) {
 	j := s.j
 	if !j.Adopted || len(targets) == 0 || s.plaintext != "" || j.PlaintextStored {
 		return false, nil
 	}
-	for _, to := range targets {
-		if tg, err := s.open(to); err == nil && tg.Readable() {
-			return false, nil // the target can hold the plaintext: newPlaintext looks there
-		}
+	if len(s.readableTargets(targets)) > 0 {
+		return false, nil // the target can hold the plaintext: newPlaintext looks there
 	}
-	used, err := s.r.usedByOthers(ctx, j.New.ID)
-	if err != nil || !used {
+	done, err := s.deployedElsewhere(ctx, targets)
+	if err != nil || !done {
 		return false, err
 	}
-	s.rep.Info(fmt.Sprintf("the new key %s is already in use: its issuer deployed it", j.New.Prefix))
+	s.rep.Info(fmt.Sprintf("the new key %s is already deployed: its issuer deployed it", j.New.Prefix))
 	for i := range j.Targets {
 		j.Targets[i].Deployed, j.Targets[i].Error = true, ""
 	}

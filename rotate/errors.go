@@ -22,7 +22,7 @@ var ErrConfirmRequired = errors.New("--yes required when not running interactive
 // have nowhere safe to go, so nothing was created.
 var ErrNoKeyring = fmt.Errorf("%w: nothing was created, since the new key's plaintext would have nowhere safe to go. "+
 	"Use a keyring (unlock it, or install a Secret Service such as gnome-keyring), "+
-	"or hand the key straight to the automation with --to env-file:PATH or --to exec:CMD, "+
+	"or hand the key straight to the automation with --to env-file:PATH, a secret store (--to k8s:NAMESPACE/NAME, aws-sm:SECRET_ID, …) or --to exec:CMD, "+
 	"or pass --print-secret to get the plaintext once on stdout. "+
 	"For the management key itself, set PLANA_TOKEN", secret.ErrUnavailable)
 

@@ -36,8 +36,11 @@ func (s *session) ensureFinalized(ctx context.Context) error {
 		switch t, _ := target.Parse(st.Target); t.Kind {
 		case target.KindEnvFile:
 			files = append(files, t.Arg)
-		case target.KindExec:
+		case target.KindExec, target.KindExecAB:
 			execs = append(execs, t.Arg)
+		case target.KindStdout:
+		default:
+			files = append(files, t.String())
 		}
 	}
 	if len(files)+len(execs) > 0 && len(files)+len(execs) == len(s.j.Targets) {

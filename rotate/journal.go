@@ -22,17 +22,20 @@ type PendingCreate struct {
 
 // Journal is the local record of one rotation, named after the old key.
 type Journal struct {
-	Version         int            `json:"version"`
-	Old             ref.Key        `json:"old"`
-	OldCreatedBy    string         `json:"old_created_by,omitempty"`
-	Pending         *PendingCreate `json:"pending_create,omitempty"`
-	New             *ref.Key       `json:"new,omitempty"`
-	NewCreatedAt    time.Time      `json:"new_created_at,omitzero"`
-	NewCreatedBy    string         `json:"new_created_by,omitempty"`
-	Adopted         bool           `json:"adopted"`          // found on the server, not made by this journal's runs
-	PlaintextStored bool           `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
-	OwnCalls        []string       `json:"own_calls,omitempty"`
-	Abandoned       []ref.Key      `json:"abandoned,omitempty"`
+	Version      int            `json:"version"`
+	Old          ref.Key        `json:"old"`
+	OldCreatedBy string         `json:"old_created_by,omitempty"`
+	Pending      *PendingCreate `json:"pending_create,omitempty"`
+	New          *ref.Key       `json:"new,omitempty"`
+	NewCreatedAt time.Time      `json:"new_created_at,omitzero"`
+	NewCreatedBy string         `json:"new_created_by,omitempty"`
+	// NewHost is the machine whose keyring got the new key's plaintext, as
+	// its lineage names it ("" when it names none: a keyless run's).
+	NewHost         string    `json:"new_host,omitempty"`
+	Adopted         bool      `json:"adopted"`          // found on the server, not made by this journal's runs
+	PlaintextStored bool      `json:"plaintext_stored"` // in the keyring under secret.KeyName(New.ID)
+	OwnCalls        []string  `json:"own_calls,omitempty"`
+	Abandoned       []ref.Key `json:"abandoned,omitempty"`
 	// PassedOver are the successors an emergency found and did not carry
 	// on: still active, never this rotation's, never the race's winner.
 	PassedOver []ref.Key `json:"passed_over,omitempty"`
@@ -92,7 +95,7 @@ func (j *Journal) oldRevoked() bool { return !j.Times[Revoked].IsZero() }
 // or never answered), and the rotation starts again from before step 1. What
 // was abandoned stays in Abandoned; the steps' times stay as history.
 func (j *Journal) reset() {
-	j.Pending, j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = nil, nil, time.Time{}, "", false
+	j.Pending, j.New, j.NewCreatedAt, j.NewCreatedBy, j.NewHost, j.Adopted = nil, nil, time.Time{}, "", "", false
 	j.PlaintextStored, j.OwnCalls, j.Gate = false, nil, nil
 	// The targets stay the rotation's, but none holds the next key yet.
 	for i := range j.Targets {

@@ -119,8 +119,12 @@ func (p *planner) deploy(context.Context) error {
 			p.add("add %s to %s, keeping %s", target.NewKeySlot, t.Arg, target.KeySlot)
 		case target.KindExec:
 			p.add("run %q with the new key on its stdin and PLANA_STEP=deploy", t.Arg)
+		case target.KindExecAB:
+			p.add("run %q with the new key on its stdin and PLANA_STEP=deploy, then check PLANA_STEP=list names it", t.Arg)
 		case target.KindStdout:
 			p.add("print the new key once to stdout")
+		default:
+			p.add("add %s to %s, keeping %s, and read it back", target.NewKeySlot, t, target.KeySlot)
 		}
 	}
 	return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/plana-cli/plana/rotate/lineage"
 	"github.com/plana-cli/plana/rotate/ref"
 	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // GateWatcher is a Reporter that also wants each evaluation of the gate
@@ -301,7 +302,7 @@ func (r *Rotator) Deploy(ctx context.Context, key client.APIKey, opts Options) (
 			return nil, err
 		}
 		if len(s.targets()) == 0 {
-			return nil, errors.New("no deploy target: pass --to env-file:PATH, --to exec:CMD or --to stdout")
+			return nil, errors.New("no deploy target: pass --to TARGET, one of " + target.Forms)
 		}
 		if err := s.checkTarget(ctx); err != nil {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/plana-cli/plana/rotate/gate"
 	"github.com/plana-cli/plana/rotate/ref"
 	"github.com/plana-cli/plana/rotate/rotlog"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // session is one locked run on one key's rotation: every entry point opens
@@ -38,6 +39,8 @@ type session struct {
 	resume string // the command that resumes this run; "": plana keys rotate
 	// listed is reconcile's listing of the workspace's keys, until step 1.
 	listed []client.APIKey
+	// opened are the targets this session opened, by --to value.
+	opened map[string]target.Target
 }
 
 // withSession opens the session of key's rotation, runs fn in it, and

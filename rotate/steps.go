@@ -76,7 +76,7 @@ var (
 		waiting: func(*Journal) string { return "the emergency revoke of the old key" },
 		plan:    (*planner).revokeNow, run: (*session).revokeNow}
 	stepDeploy = &stepRow{name: "deploy", number: 2, heading: "Step 2: deploy the new key alongside the old",
-		summary: "deploy it alongside the old one (--to env-file:PATH | exec:CMD | stdout)",
+		summary: "deploy it alongside the old one (--to env-file:, exec:, exec-ab:, stdout, or a secret store: k8s:, aws-sm:, aws-ssm:, sops:, pass:), reading each write back",
 		done:    func(j *Journal) bool { return j.deployed() }, recheck: true,
 		waiting: func(*Journal) string { return "deploying the new key" },
 		plan:    (*planner).deploy, run: (*session).ensureDeployed}

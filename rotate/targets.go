@@ -18,6 +18,9 @@ type TargetState struct {
 	Target    string `json:"target"`
 	Deployed  bool   `json:"deployed"`
 	Finalized bool   `json:"finalized"`
+	// Readable says the target gives the plaintext back, so that any
+	// machine that can read it carries the rotation on.
+	Readable bool `json:"readable"`
 	// Error is the last failure at this target, until it succeeds.
 	Error string `json:"error,omitempty"`
 }
@@ -31,6 +34,9 @@ func (j *Journal) setTargets(targets []string) {
 		st := TargetState{Target: t}
 		if i := slices.IndexFunc(old, func(o TargetState) bool { return o.Target == t }); i >= 0 {
 			st = old[i]
+		}
+		if tg, err := target.Open(t, target.Config{}); err == nil {
+			st.Readable = tg.Readable()
 		}
 		next = append(next, st)
 	}
@@ -53,8 +59,23 @@ func (s *session) targetConfig() target.Config {
 	return target.Config{Out: s.opts.SecretOut, ExecTimeout: s.opts.ExecTimeout, Warn: s.rep.Warn}
 }
 
-// open is the target a --to value names, as this run configures it.
-func (s *session) open(to string) (target.Target, error) { return target.Open(to, s.targetConfig()) }
+// open is the target a --to value names, as this run configures it. A
+// target is opened once per session: a store's client, made on first use,
+// serves every step of the run.
+func (s *session) open(to string) (target.Target, error) {
+	if t, ok := s.opened[to]; ok {
+		return t, nil
+	}
+	t, err := target.Open(to, s.targetConfig())
+	if err != nil {
+		return nil, err
+	}
+	if s.opened == nil {
+		s.opened = map[string]target.Target{}
+	}
+	s.opened[to] = t
+	return t, nil
+}
 
 // keys is what a target is told of this rotation: the new key's plaintext
 // is asked only by the operations that write it. A plaintext this machine
@@ -62,7 +83,7 @@ func (s *session) open(to string) (target.Target, error) { return target.Open(to
 // why, once asked.
 func (s *session) keys() (k target.Keys, missing *error) {
 	missing = new(error)
-	k = target.Keys{Old: s.j.Old, Plaintext: func(ctx context.Context) (string, error) {
+	k = target.Keys{Old: s.j.Old, Log: s.rotationLine(), Plaintext: func(ctx context.Context) (string, error) {
 		p, err := s.newPlaintext(ctx)
 		*missing = err
 		return p, err

@@ -157,7 +157,7 @@ func (s *session) rotatedElsewhere(ctx context.Context, kept client.APIKey, keys
 		revokedAt = *s.old.RevokedAt
 	}
 	j.at(Revoked, revokedAt)
-	if hadJournal && j.State.Reached(Deployed) && !j.State.Reached(Finalized) && len(s.readable()) > 0 {
+	if hadJournal && j.State.Reached(Deployed) && !j.State.Reached(Finalized) && s.canFinalizeHere() {
 		if err := s.finalize(ctx); err != nil {
 			return err
 		}
@@ -272,9 +272,12 @@ func (s *session) forget(kr ref.Key) {
 func (s *session) adopt(ctx context.Context, win client.APIKey) error {
 	j := s.j
 	kr := ref.Of(win)
-	j.New, j.NewCreatedAt, j.NewCreatedBy, j.Adopted = &kr, win.CreatedAt, win.CreatedBy.Email, true
-	if l, ok := lineage.Parse(win.Description); ok && !j.Emergency {
-		j.Reason = l.Reason
+	j.New, j.NewCreatedAt, j.NewCreatedBy, j.NewHost, j.Adopted = &kr, win.CreatedAt, win.CreatedBy.Email, "", true
+	if l, ok := lineage.Parse(win.Description); ok {
+		j.NewHost = l.Host
+		if !j.Emergency {
+			j.Reason = l.Reason
+		}
 	}
 	_, err := s.r.Secrets.Get(secret.KeyName(win.ID))
 	j.PlaintextStored = err == nil
@@ -303,32 +306,6 @@ func keyByID(keys []client.APIKey, id string) (client.APIKey, bool) {
 	return client.APIKey{}, false
 }
 
-// heldElsewhere is the answer when step 2 needs a plaintext this machine
-// does not have: who has it, and what lets the rotation go on.
-func (s *session) heldElsewhere() error {
-	j := s.j
-	by := j.NewCreatedBy
-	if by == "" {
-		by = "its issuer"
-	}
-	where := "the deploy target"
-	if rs := s.readable(); len(rs) > 0 {
-		var names []string
-		for _, t := range rs {
-			names = append(names, t.String())
-		}
-		where = strings.Join(names, " or ") + " (" + target.NewKeySlot + ")"
-	}
-	race := ""
-	if s.lost != nil {
-		race = fmt.Sprintf(" %s won the race (created first); this machine revoked its own successor %s before deploying it.", j.New.Prefix, s.lost.Prefix)
-	}
-	return fmt.Errorf("%w: the new key %s (%s) was created by %s on %s, and only the keyring of the machine that created it holds its plaintext.%s "+
-		"Run plana keys rotate %s there, which deploys it; this command carries on once %s holds it. "+
-		"If that machine is gone, call the rotation off (plana keys rotate %s --abort) and start again",
-		ErrPending, j.New.Name, j.New.Prefix, by, j.NewCreatedAt.UTC().Format(time.DateOnly), race, j.Old.ID, where, j.Old.ID)
-}
-
 // plaintextInTarget finds the new key's plaintext in a target that can be
 // read back, under PLANA_KEY_NEW or (once finalized) PLANA_KEY: only a
 // well-formed key with the new key's prefix is taken. It is not tried
@@ -342,15 +319,4 @@ func (s *session) plaintextInTarget(ctx context.Context) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// readable are this run's targets that can be read back.
-func (s *session) readable() []target.Target {
-	var out []target.Target
-	for _, to := range s.targets() {
-		if t, err := s.open(to); err == nil && t.Readable() {
-			out = append(out, t)
-		}
-	}
-	return out
 }

@@ -130,7 +130,7 @@ func TestPlaintextHeldElsewhereSaysWhoHasIt(t *testing.T) {
 	if !errors.Is(err, ErrPending) {
 		t.Fatalf("want pending, got %v", err)
 	}
-	for _, want := range []string{"created by ana@example.com", "Run plana keys rotate " + w.Old.ID + " there", w.EnvPath} {
+	for _, want := range []string{"created by ana@example.com", "Run the same command again in a few minutes", "plana keys rotate " + w.Old.ID + " --abort"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not say %q", err, want)
 		}

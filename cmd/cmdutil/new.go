@@ -41,9 +41,11 @@ func UserAgent(version, machine string) string {
 }
 
 // New builds a Factory whose parts are made on first use and then reused.
+// Built on the process's own environment (no Getenv given), it takes
+// PLANA_TOKEN out of it (see processEnv).
 func New(o FactoryOptions) *Factory {
 	if o.Getenv == nil {
-		o.Getenv = os.Getenv
+		o.Getenv = processEnv()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -102,4 +104,21 @@ func New(o FactoryOptions) *Factory {
 		return f.ClientFor(tok.Value())
 	}
 	return f
+}
+
+// processEnv is this process's environment for the Factory, with
+// PLANA_TOKEN read once and then unset: every process plana starts
+// inherits its environment, including those it does not start itself (the
+// AWS SDK's credential_process, a Kubernetes exec credential plugin, a
+// sops key service), and none has any business with the management key.
+// The Factory alone goes on seeing it.
+func processEnv() func(string) string {
+	token := os.Getenv("PLANA_TOKEN")
+	os.Unsetenv("PLANA_TOKEN")
+	return func(k string) string {
+		if k == "PLANA_TOKEN" {
+			return token
+		}
+		return os.Getenv(k)
+	}
 }

@@ -5,6 +5,10 @@ import (
 	"os"
 
 	"github.com/plana-cli/plana/cmd/root"
+	"github.com/plana-cli/plana/internal/startgc"
 )
 
-func main() { os.Exit(root.Main()) }
+func main() {
+	startgc.Restore()
+	os.Exit(root.Main())
+}

@@ -3,7 +3,9 @@
 // rotation from the automation's side.
 //
 // Every --interval it re-reads its env file (as a redeploy would pick up new
-// secrets), presents PLANA_KEY_NEW first and PLANA_KEY as the fallback, calls
+// secrets), or runs --key-cmd and reads the keys from its output (as an
+// automation reading a secrets manager on every call would), presents
+// PLANA_KEY_NEW first and PLANA_KEY as the fallback, calls
 // GET /v1/stock-levels, and records how many calls it made and how many
 // failed in a JSON stats file. --workers N runs N such loops at once, as a
 // fleet of instances sharing one deployment would, counted together. It
@@ -12,6 +14,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +25,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"sync"
@@ -64,6 +68,7 @@ func main() {
 
 type options struct {
 	envFile   string
+	keyCmd    string
 	apiURL    string
 	userAgent string
 	path      string
@@ -97,6 +102,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs := flag.NewFlagSet("automation", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.envFile, "env-file", "", "env file holding "+envKey+" and optionally "+envNewKey+" (re-read before every call)")
+	fs.StringVar(&o.keyCmd, "key-cmd", "", "instead of --env-file, a command (run by sh before every call) that prints "+envKey+"=… and optionally "+envNewKey+"=… lines, read from a secrets manager")
 	fs.StringVar(&o.apiURL, "api-url", getenv(envAPIURL), "BOS API base URL (default $"+envAPIURL+")")
 	fs.StringVar(&o.userAgent, "user-agent", "stock-sync/1.4", "User-Agent sent with every call (the execution log shows it)")
 	fs.StringVar(&o.path, "path", "/v1/stock-levels", "the path every call asks for, URL-escaped (the execution log shows it)")
@@ -106,7 +112,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.IntVar(&o.workers, "workers", 1, "how many workers call at once, each every --interval")
 	fs.BoolVar(&o.once, "once", false, "make one call and exit: 0 if it succeeded, 1 if not")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: automation --env-file FILE [--api-url URL] [--interval D] [--stats-file FILE] [--user-agent UA] [--path PATH] [--forwarded-for IP] [--workers N] [--once]\n\n")
+		fmt.Fprintf(stderr, "Usage: automation --env-file FILE | --key-cmd CMD [--api-url URL] [--interval D] [--stats-file FILE] [--user-agent UA] [--path PATH] [--forwarded-for IP] [--workers N] [--once]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -115,8 +121,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected argument %q: all options are flags", fs.Arg(0))
-	case o.envFile == "":
-		return o, errors.New("--env-file is required: the file the deploy writes " + envKey + " into")
+	case o.envFile == "" && o.keyCmd == "":
+		return o, errors.New("--env-file or --key-cmd is required: the file the deploy writes " + envKey + " into, or a command that reads it from a secrets manager")
+	case o.envFile != "" && o.keyCmd != "":
+		return o, errors.New("--env-file and --key-cmd both give the keys: pass one")
 	case o.apiURL == "":
 		return o, errors.New("no API URL: pass --api-url or set " + envAPIURL)
 	case o.interval <= 0:
@@ -164,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return exitOK
 	}
 
-	logger.Printf("calling %s/v1/stock-levels every %s with %d worker(s), keys from %s", strings.TrimRight(opts.apiURL, "/"), opts.interval, opts.workers, opts.envFile)
+	logger.Printf("calling %s/v1/stock-levels every %s with %d worker(s), keys from %s", strings.TrimRight(opts.apiURL, "/"), opts.interval, opts.workers, opts.keySource())
 	var wg sync.WaitGroup
 	for i := range opts.workers {
 		name := ""
@@ -322,7 +330,7 @@ func (w *worker) tick(ctx context.Context) bool {
 // call reads the env file afresh, builds a client with the keys in it and
 // fetches the stock levels. It returns the prefix of the key that answered.
 func (w *worker) call(ctx context.Context) (string, error) {
-	keys, err := w.readKeys()
+	keys, err := w.readKeys(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -345,12 +353,21 @@ func (w *worker) call(ctx context.Context) (string, error) {
 	return answered, nil
 }
 
-// readKeys returns the keys of the env file in the order to try them, and
-// logs when the set of keys changes (by prefix only).
-func (w *worker) readKeys() ([]string, error) {
-	env, err := gotenv.Read(w.opts.envFile)
+// keySource names where the keys come from, in log lines and errors.
+func (o options) keySource() string {
+	if o.keyCmd != "" {
+		return "--key-cmd"
+	}
+	return o.envFile
+}
+
+// readKeys returns the keys of the env file (or of --key-cmd's output) in
+// the order to try them, and logs when the set of keys changes (by prefix
+// only).
+func (w *worker) readKeys(ctx context.Context) ([]string, error) {
+	env, err := w.readEnv(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading env file: %w", err)
+		return nil, err
 	}
 	var keys, described []string
 	for _, name := range []string{envNewKey, envKey} {
@@ -360,16 +377,20 @@ func (w *worker) readKeys() ([]string, error) {
 		}
 		k, err := client.ParseKey(v)
 		if err != nil {
-			return nil, fmt.Errorf("%s in %s: %w", name, w.opts.envFile, err)
+			return nil, fmt.Errorf("%s in %s: %w", name, w.opts.keySource(), err)
 		}
 		keys = append(keys, v)
 		described = append(described, name+"="+k.Prefix+"…")
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s has neither %s nor %s", w.opts.envFile, envKey, envNewKey)
+		return nil, fmt.Errorf("%s has neither %s nor %s", w.opts.keySource(), envKey, envNewKey)
 	}
 	if d := strings.Join(described, " "); d != w.keysSeen {
-		w.logf("env file has %s", d)
+		if w.opts.keyCmd != "" {
+			w.logf("--key-cmd gave %s", d)
+		} else {
+			w.logf("env file has %s", d)
+		}
 		w.keysSeen = d
 	}
 	return keys, nil
@@ -401,4 +422,49 @@ func (t answeredBy) RoundTrip(req *http.Request) (*http.Response, error) {
 		*slot = client.PrefixOf(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
 	}
 	return resp, nil
+}
+
+// maxKeyCmdOutput bounds what --key-cmd may print.
+const maxKeyCmdOutput = 64 << 10
+
+// readEnv reads the env file, or runs --key-cmd and parses what it
+// printed the same way. A failing command's stderr goes into the error,
+// with anything shaped like a key redacted.
+func (w *worker) readEnv(ctx context.Context) (gotenv.Env, error) {
+	if w.opts.keyCmd == "" {
+		env, err := gotenv.Read(w.opts.envFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading env file: %w", err)
+		}
+		return env, nil
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c", w.opts.keyCmd)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &limitWriter{w: &out, n: maxKeyCmdOutput}, &limitWriter{w: &errOut, n: 4096}
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("--key-cmd: %v: %s", err, client.Redact(strings.TrimSpace(errOut.String())))
+	}
+	env, err := gotenv.StrictParse(&out)
+	if err != nil {
+		// The parser's message quotes the line, which may hold a key.
+		return nil, errors.New("--key-cmd printed something other than NAME=VALUE lines")
+	}
+	return env, nil
+}
+
+// limitWriter passes on the first n bytes written to it and drops the rest.
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	keep := min(len(p), l.n)
+	if keep > 0 {
+		if _, err := l.w.Write(p[:keep]); err != nil {
+			return 0, err
+		}
+		l.n -= keep
+	}
+	return len(p), nil
 }

@@ -258,6 +258,53 @@ func TestWorkers(t *testing.T) {
 	assertNoSecrets(t, "log", stderr.String(), f.secrets())
 }
 
+// TestKeyCmd reads the keys from a command on every call, as an automation
+// reading a secrets manager does: a key the store changed answers the
+// next call; a command that fails, or prints what is not NAME=VALUE
+// lines, fails that call and says so without the key.
+func TestKeyCmd(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	store, statsFile := filepath.Join(dir, "store"), filepath.Join(dir, "stats.json")
+	writeEnv(t, store, "PLANA_KEY="+f.oldKey)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Setenv("STORE", store)
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--key-cmd", `cat "$STORE" 2>/dev/null || { echo "store down: $(cat "$STORE.why")" >&2; exit 1; }`, "--api-url", f.url,
+			"--interval", "20ms", "--stats-file", statsFile}, noEnv, &stderr)
+	}()
+	waitStats(t, statsFile, "calls with the old key", func(s Stats) bool { return s.Calls >= 3 && s.LastPrefix == f.oldInfo.Prefix })
+	writeEnv(t, store, "PLANA_KEY_NEW="+f.newKey, "PLANA_KEY="+f.oldKey)
+	s := waitStats(t, statsFile, "the new key to answer", func(s Stats) bool { return s.LastPrefix == f.newInfo.Prefix })
+	if s.Failures != 0 {
+		t.Fatalf("%d failed calls while the store changed", s.Failures)
+	}
+	writeEnv(t, store+".why", "leaked "+f.newKey)
+	os.Remove(store)
+	s = waitStats(t, statsFile, "a call to fail", func(s Stats) bool { return s.Failures > 0 })
+	if !strings.Contains(s.LastError, "--key-cmd: exit status 1: store down: leaked "+f.newInfo.Prefix) {
+		t.Errorf("last_error = %q, want the command's stderr, its key redacted", s.LastError)
+	}
+	writeEnv(t, store, "not a line of names", f.newKey)
+	s = waitStats(t, statsFile, "a call to fail on the output", func(s Stats) bool {
+		return strings.Contains(s.LastError, "printed something other than NAME=VALUE lines")
+	})
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d after cancel, want 0", code)
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "--key-cmd gave PLANA_KEY_NEW="+f.newInfo.Prefix) {
+		t.Errorf("log lacks the keys --key-cmd gave:\n%s", log)
+	}
+	assertNoSecrets(t, "log", log, f.secrets())
+	data, _ := os.ReadFile(statsFile)
+	assertNoSecrets(t, "stats file", string(data), f.secrets())
+}
+
 func TestOnce(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
@@ -347,7 +394,8 @@ func TestUsage(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"no env file", []string{"--api-url", "http://127.0.0.1:1"}, nil, "--env-file is required"},
+		{"no env file", []string{"--api-url", "http://127.0.0.1:1"}, nil, "--env-file or --key-cmd is required"},
+		{"both sources", []string{"--env-file", "x.env", "--key-cmd", "cat x.env"}, nil, "--env-file and --key-cmd both give the keys"},
 		{"no API URL", []string{"--env-file", "x.env"}, nil, "pass --api-url or set PLANA_API_URL"},
 		{"bad API URL", []string{"--env-file", "x.env", "--api-url", "localhost:8787"}, nil, "invalid API URL"},
 		{"bad interval", []string{"--env-file", "x.env", "--interval", "0s"}, map[string]string{"PLANA_API_URL": "http://h"}, "--interval must be positive"},

@@ -109,8 +109,13 @@ func TestSharedTargets(t *testing.T) {
 	if err := CheckSharedTargets([]string{"env-file:/a.env"}, 1); err != nil {
 		t.Errorf("one key: %v", err)
 	}
-	if err := CheckSharedTargets([]string{"exec:./deploy"}, 5); err != nil {
+	if err := CheckSharedTargets([]string{"exec:./deploy", "exec-ab:./slots"}, 5); err != nil {
 		t.Errorf("an exec target knows the key from its environment: %v", err)
+	}
+	for _, store := range []string{"k8s:stock/key", "aws-sm:prod/stock", "aws-ssm:/prod/stock", "sops:/srv/stock.env", "pass:ci/stock"} {
+		if err := CheckSharedTargets([]string{store}, 2); err == nil {
+			t.Errorf("one %s for two keys must be refused", store)
+		}
 	}
 }
 

@@ -122,8 +122,10 @@ func RotateIssuedBy(ctx context.Context, r *rotate.Rotator, email string, o Opti
 }
 
 // CheckSharedTargets refuses one command-line target for many keys when it
-// is an env file or stdout: every successor would overwrite the one
-// PLANA_KEY_NEW, and all but the last automation would lose its key.
+// is an env file, a secret store or stdout: every successor would
+// overwrite the one PLANA_KEY_NEW, and all but the last automation would
+// lose its key. An exec: command learns each key's name and can keep them
+// apart.
 func CheckSharedTargets(targets []string, keys int) error {
 	if keys < 2 {
 		return nil
@@ -133,7 +135,7 @@ func CheckSharedTargets(targets []string, keys int) error {
 		if err != nil {
 			return err
 		}
-		if t.Kind == target.KindEnvFile || t.Kind == target.KindStdout {
+		if t.Kind != target.KindExec && t.Kind != target.KindExecAB {
 			return &rotate.UsageError{Msg: fmt.Sprintf("--to %s would receive the successors of %d keys: every successor would overwrite the last; nothing was done. "+
 				"Give each key its own target in the profile's rotation.targets (plana help config), or rotate the keys one at a time: plana keys rotate KEY --to %s", t, keys, t)}
 		}

@@ -67,7 +67,7 @@ func TestEnvFileDeployAndFinalize(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "app.env")
-	const oldK, newK = "pa_live_OLD", "pa_live_NEW"
+	oldK, newK := client.FormatKey("live", "OLD00000", strings.Repeat("o", 32)), client.FormatKey("live", "NEW00000", strings.Repeat("n", 32))
 	orig := "# prod\r\nexport PLANA_KEY=" + oldK + "\r\nDB=postgres://x\r\n"
 	os.WriteFile(p, []byte(orig), 0o644)
 	f := mustOpen(t, "env-file:"+p)
@@ -152,11 +152,11 @@ func TestExecTargetGetsKeyOnStdinOnly(t *testing.T) {
 		}
 	}
 	var shown []string
-	err = runExec(context.Background(), `read k; echo "bad key $k" >&2; exit 3`, key, 5*time.Second, nil, func(s string) { shown = append(shown, s) })
+	err = runExec(context.Background(), `read k; echo "bad key $k" >&2; exit 3`, key, 5*time.Second, nil, func(s string) { shown = append(shown, s) }, nil)
 	if err == nil || strings.Contains(err.Error(), "pa_live_AB7K2XYZ") || !strings.Contains(strings.Join(shown, "\n"), "bad key pa_live_AB7K2XYZ…") {
 		t.Errorf("a failure shows the redacted stderr tail on the terminal only: %v, shown %q", err, shown)
 	}
-	err = runExec(context.Background(), `sleep 5`, key, 50*time.Millisecond, nil, nil)
+	err = runExec(context.Background(), `sleep 5`, key, 50*time.Millisecond, nil, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "timed out") {
 		t.Errorf("timeout: %v", err)
 	}

@@ -57,7 +57,7 @@ func TestExecStderrRedactedBeforeTheCut(t *testing.T) {
 func failExec(t *testing.T, cmd, key string) string {
 	t.Helper()
 	var shown []string
-	err := runExec(context.Background(), cmd, key, 30*time.Second, nil, func(s string) { shown = append(shown, s) })
+	err := runExec(context.Background(), cmd, key, 30*time.Second, nil, func(s string) { shown = append(shown, s) }, nil)
 	if err == nil {
 		t.Fatal("the failing command succeeded")
 	}
@@ -86,7 +86,7 @@ func assertNoKeyRun(t *testing.T, shown, key string, pub int) {
 func TestExecTimeoutKillsGrandchildren(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	t.Setenv("PIDFILE", pidFile)
-	err := runExec(context.Background(), `sleep 300 & echo $! > "$PIDFILE"; wait`, "pa_live_x", 300*time.Millisecond, nil, nil)
+	err := runExec(context.Background(), `sleep 300 & echo $! > "$PIDFILE"; wait`, "pa_live_x", 300*time.Millisecond, nil, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
 		t.Fatalf("want the timeout, got %v", err)
 	}

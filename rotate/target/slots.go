@@ -24,7 +24,11 @@ type Store interface {
 
 // Slots is the target of a Store: deploy fills NewKeySlot beside KeySlot,
 // finalize leaves the new key alone under KeySlot, abort empties
-// NewKeySlot, and what it holds can be read back.
+// NewKeySlot, and what it holds can be read back. Every write is read back
+// and the slots' prefixes compared with what the step meant to leave: a
+// store that took the write but gives back something else (a writer in
+// between, a store that drops fields) fails the step that wrote, not the
+// automation's next call.
 type Slots struct {
 	Spec  Spec
 	Store Store
@@ -45,6 +49,19 @@ func (t Slots) where() string {
 
 // Readable is true: a store's slots are read back.
 func (Slots) Readable() bool { return true }
+
+// KeyToFinalize is true: the new key moves to KeySlot. The store gives it
+// back, so any machine that can read the store can finalize it.
+func (Slots) KeyToFinalize() bool { return true }
+
+// Holds reads the slots for the key with prefix.
+func (t Slots) Holds(ctx context.Context, prefix string) (bool, error) {
+	h, err := t.Read(ctx)
+	if err != nil {
+		return false, err
+	}
+	return client.PrefixOf(h.Key) == prefix || client.PrefixOf(h.New) == prefix, nil
+}
 
 // Check refuses, before anything is created, a store deploy could not read
 // (or, for a Store with a Check of its own, one that check refuses), and a
@@ -121,6 +138,11 @@ func (t Slots) Deploy(ctx context.Context, k Keys) (string, error) {
 	if err := t.Store.Put(ctx, map[string]string{NewKeySlot: key}); err != nil {
 		return "", err
 	}
+	if err := t.readBack(ctx, "deploy", func(h Held) string {
+		return slotIs(NewKeySlot, h.New, k.New.Prefix)
+	}); err != nil {
+		return "", err
+	}
 	return "deployed to " + t.String(), nil
 }
 
@@ -149,6 +171,14 @@ func (t Slots) Finalize(ctx context.Context, k Keys) (string, error) {
 	if err := t.Store.Put(ctx, map[string]string{KeySlot: key}, NewKeySlot); err != nil {
 		return "", err
 	}
+	if err := t.readBack(ctx, "finalize", func(h Held) string {
+		if bad := slotIs(KeySlot, h.Key, k.New.Prefix); bad != "" {
+			return bad
+		}
+		return slotIs(NewKeySlot, h.New, "")
+	}); err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("%s now holds only the new key, under %s", t.where(), KeySlot), nil
 }
 
@@ -164,7 +194,50 @@ func (t Slots) Abort(ctx context.Context, k Keys) (string, error) {
 	if err := t.Store.Put(ctx, nil, NewKeySlot); err != nil {
 		return "", err
 	}
+	if err := t.readBack(ctx, "abort", func(h Held) string {
+		if client.PrefixOf(h.New) == k.New.Prefix {
+			return fmt.Sprintf("%s still holds the new key %s", NewKeySlot, k.New.Prefix)
+		}
+		return ""
+	}); err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("took %s (%s) out of %s", NewKeySlot, k.New.Prefix, t.where()), nil
+}
+
+// readBack reads the slots after step's write; wrong says what is wrong
+// with them, "" when nothing is. Values are named by prefix only.
+func (t Slots) readBack(ctx context.Context, step string, wrong func(Held) string) error {
+	h, err := t.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: reading it back after the %s: %w", t.where(), step, err)
+	}
+	if bad := wrong(h); bad != "" {
+		return fmt.Errorf("%s: read back after the %s, %s: someone or something else writes there too; check the store, then run the same command again", t.where(), step, bad)
+	}
+	return nil
+}
+
+// slotIs says what is wrong with slot holding v when it should hold the
+// key with prefix (prefix "": nothing), "" when nothing is.
+func slotIs(slot, v, prefix string) string {
+	switch {
+	case prefix == "" && v != "":
+		return fmt.Sprintf("%s still holds %s", slot, describe(v))
+	case prefix != "" && v == "":
+		return fmt.Sprintf("%s is empty instead of holding the new key %s", slot, prefix)
+	case prefix != "" && client.PrefixOf(v) != prefix:
+		return fmt.Sprintf("%s holds %s instead of the new key %s", slot, describe(v), prefix)
+	}
+	return ""
+}
+
+// describe names a slot's value without showing it.
+func describe(v string) string {
+	if p := client.PrefixOf(v); p != "" {
+		return "the key " + p
+	}
+	return "a value that is not a BOS key"
 }
 
 // plaintext is the new key's plaintext, fit for a slot: one line, not empty.

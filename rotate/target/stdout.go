@@ -16,6 +16,12 @@ func (stdoutTarget) String() string { return KindStdout }
 // Readable is false: what read the pipe is not plana's to read.
 func (stdoutTarget) Readable() bool { return false }
 
+// KeyToFinalize is false: finalize only tells the person what is left.
+func (stdoutTarget) KeyToFinalize() bool { return false }
+
+// Holds cannot tell: a printed key is gone.
+func (stdoutTarget) Holds(context.Context, string) (bool, error) { return false, ErrWriteOnly }
+
 // Check has nothing to check before the key is printed.
 func (stdoutTarget) Check(context.Context, Keys) error { return nil }
 

@@ -1,13 +1,14 @@
 // Package target owns where a rotation hands the new key: the --to forms
-// (env-file:PATH, exec:CMD, stdout), and the five things a rotation asks of
-// every target. Deploy adds the new key beside the old; Finalize leaves
-// only the new key; Abort takes the new key out again; Read gives back what
-// a readable target holds, so that another machine can recover the
-// plaintext, and Find reads it back to compare prefixes (verify).
+// (env-file:PATH, exec:CMD, exec-ab:CMD, stdout, and the secret stores
+// k8s:, aws-sm:, aws-ssm:, sops:, pass:), and the five things a rotation
+// asks of every target. Deploy adds the new key beside the old; Finalize
+// leaves only the new key; Abort takes the new key out again; Read gives
+// back what a readable target holds, so that another machine can recover
+// the plaintext, and Find reads it back to compare prefixes (verify).
 //
 // A store of named secrets (an env file, and any store that keeps the two
 // slots PLANA_KEY and PLANA_KEY_NEW) is a Store: Slots makes it a target,
-// with every step's rules written once.
+// with every step's rules written once, each write read back.
 package target
 
 import (
@@ -35,6 +36,11 @@ type Target interface {
 	String() string
 	// Readable says whether Read can give back what the target holds.
 	Readable() bool
+	// KeyToFinalize says whether Finalize needs the new key's plaintext.
+	// A target that needs it and cannot give it back (exec:) can be
+	// finalized only where the plaintext is: in the keyring of the machine
+	// that created the key, or in another target that gives it back.
+	KeyToFinalize() bool
 	// Check refuses, before anything is created, a target that deploy or
 	// finalize would fail on.
 	Check(ctx context.Context, k Keys) error
@@ -47,6 +53,9 @@ type Target interface {
 	// Read returns what the target holds; ErrWriteOnly when it cannot be
 	// read back.
 	Read(ctx context.Context) (Held, error)
+	// Holds says whether the target holds the key with prefix, in either
+	// slot; ErrWriteOnly when it cannot tell.
+	Holds(ctx context.Context, prefix string) (bool, error)
 }
 
 // Keys is what a target is told of the rotation: the two keys by name and
@@ -55,6 +64,10 @@ type Target interface {
 type Keys struct {
 	Old, New  ref.Key
 	Plaintext func(context.Context) (string, error)
+	// Log is the rotation's line ("rotated OLD to NEW on DATE by WHO"),
+	// which a store that keeps notes beside its keys (pass:) adds under the
+	// key at finalize; "": none.
+	Log string
 }
 
 // Held is what a readable target holds in its two slots, "" where a slot
@@ -76,7 +89,8 @@ type Config struct {
 	Warn func(string)
 }
 
-// Open returns the target a --to value names.
+// Open returns the target a --to value names. Nothing is read or run yet:
+// a store's client is made by the first operation that needs it.
 func Open(s string, c Config) (Target, error) {
 	sp, err := Parse(s)
 	if err != nil {
@@ -85,10 +99,12 @@ func Open(s string, c Config) (Target, error) {
 	switch sp.Kind {
 	case KindEnvFile:
 		return envFileTarget(sp, c), nil
-	case KindExec:
-		return execTarget{spec: sp, timeout: c.ExecTimeout, warn: c.Warn}, nil
+	case KindExec, KindExecAB:
+		return execTarget{spec: sp, timeout: c.ExecTimeout, warn: c.Warn, ab: sp.Kind == KindExecAB}, nil
 	case KindStdout:
 		return stdoutTarget{out: c.Out}, nil
+	case KindK8s, KindAWSSM, KindAWSSSM, KindSops, KindPass:
+		return storeTarget(sp), nil
 	}
 	return nil, errors.New("no deploy target")
 }

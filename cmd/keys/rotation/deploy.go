@@ -8,6 +8,7 @@ import (
 
 	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/rotate"
+	"github.com/plana-cli/plana/rotate/target"
 )
 
 // DeployOptions of `plana keys deploy`.
@@ -34,7 +35,15 @@ func NewCmdDeploy(f *cmdutil.Factory, runF func(context.Context, *DeployOptions)
   env-file:PATH  adds PLANA_KEY_NEW=… next to PLANA_KEY; every other line is kept
                  byte for byte; atomic write keeping the file's owner, group, mode
   exec:CMD       runs CMD with sh -c, the key on its stdin (never in argv or env)
+  exec-ab:CMD    the same for a store plana cannot read (GitHub Actions secrets)
+                 kept as two slots: only deploy gets the key, so any machine
+                 can finish the rotation (docs/targets.md)
   stdout         prints the key once
+  k8s:[CONTEXT@]NAMESPACE/NAME[?rollout=KIND/NAME], aws-sm:SECRET_ID,
+  aws-ssm:PATH, sops:PATH, pass:PATH
+                 a secret store's PLANA_KEY_NEW next to its PLANA_KEY, read back
+                 after every write; another machine reads the new key back from
+                 it to carry the rotation on
 
 --to may be given several times (regions, instances), as with plana keys
 rotate: the new key is deployed to each; a target that fails leaves the others
@@ -48,7 +57,7 @@ new key, under PLANA_KEY, at each target (--to's, else the rotation's).`,
   $ plana keys deploy pa_live_AB7K2XYZ --finalize`,
 		Args: cmdutil.ExactArgs(1, "KEY"),
 	}, o, &o.Key, &o.Output, o.validate, runF, deployRun)
-	cmd.Flags().StringArrayVar(&o.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout; repeat for several")
+	cmd.Flags().StringArrayVar(&o.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin), exec-ab:CMD, stdout, or a secret store: k8s:[CONTEXT@]NAMESPACE/NAME[?rollout=KIND/NAME], aws-sm:SECRET_ID, aws-ssm:PATH, sops:PATH, pass:PATH (docs/targets.md); repeat for several")
 	cmd.Flags().BoolVar(&o.Finalize, "finalize", false, "step 4: leave only the new key")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be deployed, change nothing")
 	addExecTimeoutFlag(cmd, &o.ExecTimeout)
@@ -61,7 +70,7 @@ func (o *DeployOptions) validate() error {
 		return err
 	}
 	if len(o.Targets) == 0 && !o.Finalize {
-		return cmdutil.FlagErrorf("--to TARGET required: env-file:PATH, exec:CMD or stdout")
+		return cmdutil.FlagErrorf("--to TARGET required: %s", target.Forms)
 	}
 	for _, t := range o.Targets {
 		if err := checkStdoutTarget(o.IO, t, o.ForceTTY); err != nil {

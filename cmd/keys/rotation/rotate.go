@@ -136,6 +136,8 @@ before the revoke.` + stepFlagsHelp,
       --to env-file:/etc/stock-sync.env
   $ plana keys rotate pa_live_AB7K2XYZ --no-wait --yes \
       --to exec:'vault kv put secret/sync PLANA_KEY_NEW=-'
+  $ plana keys rotate "Nightly stock sync (2025)" --no-wait --yes \
+      --to 'k8s:stock-sync/stock-sync-key?rollout=deployment/stock-sync'
   $ plana keys rotate pa_live_AB7K2XYZ --emergency compromise \
       --to env-file:.env
   $ plana keys rotate "Nightly stock sync (2025)" \
@@ -152,7 +154,7 @@ before the revoke.` + stepFlagsHelp,
 		Args: cobra.MaximumNArgs(1),
 	}, o, &o.Key, &o.Output, o.validate, runF, rotateRun)
 	fl := cmd.Flags()
-	fl.StringArrayVar(&o.Settings.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin) or stdout; repeat for several")
+	fl.StringArrayVar(&o.Settings.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin), exec-ab:CMD, stdout, or a secret store: k8s:[CONTEXT@]NAMESPACE/NAME[?rollout=KIND/NAME], aws-sm:SECRET_ID, aws-ssm:PATH, sops:PATH, pass:PATH (docs/targets.md); repeat for several")
 	addWaitFlags(cmd, &o.Settings.QuietPeriod, &o.Settings.PollInterval, &o.Timeout)
 	addExecTimeoutFlag(cmd, &o.Settings.ExecTimeout)
 	fl.BoolVar(&o.NoWait, "no-wait", false, "check the gate of step 3 once; not met: exit 3")

@@ -64,7 +64,7 @@ func newStepCmd[O any](cmd *cobra.Command, o *O, key *string, output *string, va
 func checkTargets(targets []string) error {
 	for _, t := range targets {
 		if t == "" {
-			return cmdutil.FlagErrorf("--to needs a value: env-file:PATH, exec:CMD or stdout")
+			return cmdutil.FlagErrorf("--to needs a value: %s", target.Forms)
 		}
 		if err := checkTarget(t); err != nil {
 			return err

@@ -28,13 +28,8 @@ type Params struct {
 // New checks path (the part after "aws-ssm:") and loads the AWS
 // configuration; nothing is sent yet.
 func New(ctx context.Context, path string) (*Params, error) {
-	switch {
-	case path == "":
-		return nil, errors.New("aws-ssm: needs a parameter path, as in aws-ssm:/prod/stock-sync")
-	case !strings.HasPrefix(path, "/"):
-		return nil, fmt.Errorf("aws-ssm:%s: a parameter hierarchy begins with /: aws-ssm:/%s", path, path)
-	case strings.HasSuffix(path, "/") || strings.Contains(path, "//"):
-		return nil, fmt.Errorf("aws-ssm:%s: write the path without a trailing or doubled /", path)
+	if err := CheckPath(path); err != nil {
+		return nil, err
 	}
 	p := &Params{path: path}
 	cfg, err := awsconf.Load(ctx, p.String(), "")
@@ -44,6 +39,19 @@ func New(ctx context.Context, path string) (*Params, error) {
 	p.region = cfg.Region
 	p.api = ssm.NewFromConfig(cfg)
 	return p, nil
+}
+
+// CheckPath refuses what is not a parameter hierarchy; nothing is sent.
+func CheckPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("aws-ssm: needs a parameter path, as in aws-ssm:/prod/stock-sync")
+	case !strings.HasPrefix(path, "/"):
+		return fmt.Errorf("aws-ssm:%s: a parameter hierarchy begins with /: aws-ssm:/%s", path, path)
+	case strings.HasSuffix(path, "/") || strings.Contains(path, "//"):
+		return fmt.Errorf("aws-ssm:%s: write the path without a trailing or doubled /", path)
+	}
+	return nil
 }
 
 func (p *Params) String() string { return "aws-ssm:" + p.path }

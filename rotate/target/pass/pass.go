@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,7 +29,7 @@ type Store struct {
 
 // New checks path (the part after "pass:") and finds pass.
 func New(p string) (*Store, error) {
-	if err := checkPath(p); err != nil {
+	if err := CheckPath(p); err != nil {
 		return nil, err
 	}
 	tool, err := secret.FindTool("pass", "install it (apt-get install pass, brew install pass) and initialise the store with `pass init GPG-ID`")
@@ -38,7 +39,9 @@ func New(p string) (*Store, error) {
 	return &Store{path: p, tool: tool}, nil
 }
 
-func checkPath(p string) error {
+// CheckPath refuses a path that pass would not take as a path inside
+// the store; nothing is run.
+func CheckPath(p string) error {
 	switch {
 	case p == "":
 		return errors.New("pass: needs a path inside the password store, as in pass:ci/stock-sync")
@@ -148,7 +151,9 @@ func (s *Store) Put(ctx context.Context, set map[string]string, unset ...string)
 }
 
 // Annotate adds line under the key of entry name (after the lines already
-// there), as the rotation log's line is kept beside the key it rotated.
+// there), as the rotation log's line is kept beside the key it rotated. A
+// line the entry already has is not added again, so a step run twice
+// leaves one.
 func (s *Store) Annotate(ctx context.Context, name, line string) error {
 	if strings.ContainsAny(line, "\r\n") {
 		return fmt.Errorf("%s/%s: a note is one line", s, name)
@@ -160,15 +165,29 @@ func (s *Store) Annotate(ctx context.Context, name, line string) error {
 	if !ok {
 		return fmt.Errorf("%s/%s does not exist: there is no key to note under", s, name)
 	}
+	_, notes, _ := strings.Cut(content, "\n")
+	if slices.Contains(strings.Split(notes, "\n"), line) {
+		return nil
+	}
 	if !strings.HasSuffix(content, "\n") {
 		content += "\n"
 	}
 	return s.insert(ctx, name, content+line+"\n")
 }
 
+// insert replaces an entry whole. pass insert has gpg write the entry's
+// file in place, so an automation running pass show meanwhile could read
+// half of it; the content goes into a staging entry beside it instead,
+// which pass mv then renames over it (one rename in the same directory,
+// under the same .gpg-id). A staging entry a crash left behind is
+// overwritten by the next write.
 func (s *Store) insert(ctx context.Context, name, content string) error {
-	if _, err := s.tool.Run(ctx, []byte(content), "insert", "--multiline", "--force", s.entry(name)); err != nil {
+	staged := s.path + "/.plana-staged-" + name
+	if _, err := s.tool.Run(ctx, []byte(content), "insert", "--multiline", "--force", staged); err != nil {
 		return fmt.Errorf("writing %s/%s: %w: check that `pass insert %s` works on this machine (the store initialised with `pass init`, its gpg keys present)", s, name, err, s.entry(name))
+	}
+	if _, err := s.tool.Run(ctx, nil, "mv", "--force", staged, s.entry(name)); err != nil {
+		return fmt.Errorf("writing %s/%s: moving it into place: %w", s, name, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package pass_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -125,5 +126,49 @@ func TestPassPaths(t *testing.T) {
 		if _, err := pass.New(bad); err == nil {
 			t.Errorf("pass:%s was accepted", bad)
 		}
+	}
+}
+
+// Every write replaces an entry whole: a reader running pass show at any
+// moment gets the old content or the new one, never half a gpg file.
+func TestPassWritesAreWhole(t *testing.T) {
+	storetest.PassStore(t)
+	ctx := context.Background()
+	s, err := pass.New("ci/sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{storetest.NewKey(t), storetest.NewKey(t)}
+	if err := s.Put(ctx, map[string]string{"PLANA_KEY": keys[0]}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	failed := make(chan error, 1)
+	go func() {
+		defer close(failed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			got, err := s.Get(ctx, "PLANA_KEY")
+			if err == nil && got["PLANA_KEY"] != keys[0] && got["PLANA_KEY"] != keys[1] {
+				err = errors.New("read a value that was never written")
+			}
+			if err != nil {
+				failed <- err
+				return
+			}
+		}
+	}()
+	for i := range 30 {
+		if err := s.Put(ctx, map[string]string{"PLANA_KEY": keys[i%2]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-failed; err != nil {
+		t.Fatalf("a reader during the writes: %v", err)
 	}
 }

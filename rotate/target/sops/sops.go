@@ -43,20 +43,13 @@ func New(path string) (*File, error) {
 	if path == "" {
 		return nil, errors.New("sops: needs the file's path, as in sops:secrets/stock-sync.env")
 	}
-	abs, err := filepath.Abs(path)
+	format, err := Format(path)
 	if err != nil {
 		return nil, err
 	}
-	format := ""
-	switch strings.ToLower(filepath.Ext(abs)) {
-	case ".env":
-		format = "dotenv"
-	case ".yaml", ".yml":
-		format = "yaml"
-	case ".json":
-		format = "json"
-	default:
-		return nil, fmt.Errorf("sops:%s: plana reads the format from the extension, which must be .env, .yaml, .yml or .json", path)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
 	}
 	tool, err := secret.FindTool("sops", "install sops 3.9 or newer (it has `sops set --value-stdin`)")
 	if err != nil {
@@ -67,6 +60,20 @@ func New(path string) (*File, error) {
 	// wherever plana runs.
 	tool.Dir = filepath.Dir(abs)
 	return &File{path: abs, format: format, tool: tool}, nil
+}
+
+// Format is sops's name for the format of the file at path, from its
+// extension: dotenv, yaml or json.
+func Format(path string) (string, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".env":
+		return "dotenv", nil
+	case ".yaml", ".yml":
+		return "yaml", nil
+	case ".json":
+		return "json", nil
+	}
+	return "", fmt.Errorf("sops:%s: plana reads the format from the extension, which must be .env, .yaml, .yml or .json", path)
 }
 
 func (f *File) String() string { return "sops:" + f.path }
