@@ -3,7 +3,6 @@ package awssm_test
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"strings"
 	"testing"
 
@@ -30,28 +29,7 @@ func TestSecretsManagerSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.String() != "aws-sm:prod/stock-sync" {
-		t.Errorf("String() = %q", s.String())
-	}
-	read := func(want map[string]string) {
-		t.Helper()
-		got, err := s.Get(ctx, "PLANA_KEY", "PLANA_KEY_NEW")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !maps.Equal(got, want) {
-			t.Errorf("Get gave %d fields, want %d (or other values)", len(got), len(want))
-		}
-	}
-	read(map[string]string{"PLANA_KEY": oldKey})
-	if err := s.Put(ctx, map[string]string{"PLANA_KEY_NEW": newKey}); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": oldKey, "PLANA_KEY_NEW": newKey})
-	if err := s.Put(ctx, map[string]string{"PLANA_KEY": newKey}, "PLANA_KEY_NEW"); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": newKey})
+	storetest.Rotation(t, s, "aws-sm:prod/stock-sync", oldKey, newKey, nil)
 
 	out, err := api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("prod/stock-sync")})
 	if err != nil {

@@ -2,7 +2,6 @@ package awsssm_test
 
 import (
 	"context"
-	"maps"
 	"strings"
 	"testing"
 
@@ -36,35 +35,15 @@ func TestParameterStoreSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.String() != "aws-ssm:/prod/stock-sync" {
-		t.Errorf("String() = %q", p.String())
-	}
-	read := func(want map[string]string) {
-		t.Helper()
-		got, err := p.Get(ctx, "PLANA_KEY", "PLANA_KEY_NEW")
+	storetest.Rotation(t, p, "aws-ssm:/prod/stock-sync", oldKey, newKey, func() {
+		got, err := api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/prod/stock-sync/PLANA_KEY_NEW")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !maps.Equal(got, want) {
-			t.Errorf("Get gave %d parameters, want %d (or other values)", len(got), len(want))
+		if got.Parameter.Type != types.ParameterTypeSecureString {
+			t.Errorf("PLANA_KEY_NEW was written as %s, want SecureString", got.Parameter.Type)
 		}
-	}
-	read(map[string]string{"PLANA_KEY": oldKey})
-	if err := p.Put(ctx, map[string]string{"PLANA_KEY_NEW": newKey}); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": oldKey, "PLANA_KEY_NEW": newKey})
-	got, err := api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/prod/stock-sync/PLANA_KEY_NEW")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Parameter.Type != types.ParameterTypeSecureString {
-		t.Errorf("PLANA_KEY_NEW was written as %s, want SecureString", got.Parameter.Type)
-	}
-	if err := p.Put(ctx, map[string]string{"PLANA_KEY": newKey}, "PLANA_KEY_NEW"); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": newKey})
+	})
 	if err := p.Put(ctx, nil, "PLANA_KEY_NEW"); err != nil {
 		t.Errorf("deleting an absent parameter: %v", err)
 	}

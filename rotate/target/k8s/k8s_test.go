@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,28 +74,7 @@ func testSlots(t *testing.T, admin *kubernetes.Clientset, kubeconfig string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.String() != "k8s:prod/stock-sync" {
-		t.Errorf("String() = %q", s.String())
-	}
-	read := func(want map[string]string) {
-		t.Helper()
-		got, err := s.Get(ctx, "PLANA_KEY", "PLANA_KEY_NEW")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !maps.Equal(got, want) {
-			t.Errorf("Get gave %d keys, want %d (or other values)", len(got), len(want))
-		}
-	}
-	read(map[string]string{"PLANA_KEY": oldKey})
-	if err := s.Put(ctx, map[string]string{"PLANA_KEY_NEW": newKey}); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": oldKey, "PLANA_KEY_NEW": newKey})
-	if err := s.Put(ctx, map[string]string{"PLANA_KEY": newKey}, "PLANA_KEY_NEW"); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": newKey})
+	storetest.Rotation(t, s, "k8s:prod/stock-sync", oldKey, newKey, nil)
 	sec, err := admin.CoreV1().Secrets("prod").Get(ctx, "stock-sync", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

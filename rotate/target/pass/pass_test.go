@@ -3,7 +3,6 @@ package pass_test
 import (
 	"context"
 	"errors"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,32 +29,8 @@ func TestPassSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.String() != "pass:ci/sync" {
-		t.Errorf("String() = %q", s.String())
-	}
-	read := func(want map[string]string) {
-		t.Helper()
-		got, err := s.Get(ctx, "PLANA_KEY", "PLANA_KEY_NEW")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !maps.Equal(got, want) {
-			t.Errorf("Get gave %d entries, want %d (or other values)", len(got), len(want))
-		}
-	}
-	read(map[string]string{"PLANA_KEY": oldKey})
-
-	// deploy: the new key beside the old one.
-	if err := s.Put(ctx, map[string]string{"PLANA_KEY_NEW": newKey}); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": oldKey, "PLANA_KEY_NEW": newKey})
-
-	// finalize: only the new key, the old key's notes kept under it.
-	if err := s.Put(ctx, map[string]string{"PLANA_KEY": newKey}, "PLANA_KEY_NEW"); err != nil {
-		t.Fatal(err)
-	}
-	read(map[string]string{"PLANA_KEY": newKey})
+	storetest.Rotation(t, s, "pass:ci/sync", oldKey, newKey, nil)
+	// finalize kept the old key's notes under the new key.
 	if got := p.Show(t, "ci/sync/PLANA_KEY"); got != newKey+"\nurl: https://bos.example.com\n" {
 		t.Error("finalize did not keep the lines under the key")
 	}
@@ -66,7 +41,7 @@ func TestPassSlots(t *testing.T) {
 	if got := p.Show(t, "ci/sync/PLANA_KEY"); got != newKey+"\nurl: https://bos.example.com\n"+line+"\n" {
 		t.Errorf("after Annotate the entry's lines under the key are %q", got[strings.Index(got, "\n"):])
 	}
-	read(map[string]string{"PLANA_KEY": newKey})
+	storetest.WantSlots(t, s, map[string]string{"PLANA_KEY": newKey})
 
 	// abort-like: removing an absent entry is no error.
 	if err := s.Put(ctx, nil, "PLANA_KEY_NEW"); err != nil {

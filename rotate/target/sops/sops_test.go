@@ -2,7 +2,6 @@ package sops_test
 
 import (
 	"context"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,16 +35,6 @@ func TestSopsSlots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			read := func(want map[string]string) {
-				t.Helper()
-				got, err := f.Get(ctx, "PLANA_KEY", "PLANA_KEY_NEW")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !maps.Equal(got, want) {
-					t.Errorf("Get gave %d values, want %d (or other values)", len(got), len(want))
-				}
-			}
 			onDisk := func() {
 				t.Helper()
 				raw, err := os.ReadFile(path)
@@ -65,18 +54,7 @@ func TestSopsSlots(t *testing.T) {
 					}
 				}
 			}
-			read(map[string]string{"PLANA_KEY": oldKey})
-
-			if err := f.Put(ctx, map[string]string{"PLANA_KEY_NEW": newKey}); err != nil {
-				t.Fatal(err)
-			}
-			read(map[string]string{"PLANA_KEY": oldKey, "PLANA_KEY_NEW": newKey})
-			onDisk()
-
-			if err := f.Put(ctx, map[string]string{"PLANA_KEY": newKey}, "PLANA_KEY_NEW"); err != nil {
-				t.Fatal(err)
-			}
-			read(map[string]string{"PLANA_KEY": newKey})
+			storetest.Rotation(t, f, "sops:"+path, oldKey, newKey, onDisk)
 			onDisk()
 			if plain := st.Decrypt(t, path); !strings.Contains(plain, tc.other) {
 				t.Errorf("the other values changed: %q is gone", tc.other)
@@ -88,7 +66,7 @@ func TestSopsSlots(t *testing.T) {
 			if err := f.Put(ctx, nil, "PLANA_KEY_NEW"); err != nil {
 				t.Fatal(err)
 			}
-			read(map[string]string{"PLANA_KEY": newKey})
+			storetest.WantSlots(t, f, map[string]string{"PLANA_KEY": newKey})
 			storetest.AssertSpiedClean(t, spy)
 		})
 	}
