@@ -56,7 +56,7 @@ func (t Tool) Run(ctx context.Context, stdin []byte, args ...string) ([]byte, er
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	ownProcessGroup(cmd)
+	OwnProcessGroup(cmd)
 	err := cmd.Run()
 	if err == nil {
 		return out.Bytes(), nil

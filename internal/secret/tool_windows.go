@@ -2,5 +2,6 @@ package secret
 
 import "os/exec"
 
-// ownProcessGroup leaves the default: a cancelled context kills the tool.
-func ownProcessGroup(*exec.Cmd) {}
+// OwnProcessGroup leaves c as it is on Windows, which has no process groups
+// to signal: a cancelled context kills c's own process only.
+func OwnProcessGroup(*exec.Cmd) {}

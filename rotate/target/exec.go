@@ -239,7 +239,7 @@ func runExec(ctx context.Context, cmd, key string, timeout time.Duration, env []
 	c.Stderr = &tail
 	c.Env = append(secret.ChildEnv(), env...)
 	c.WaitDelay = 5 * time.Second
-	ownProcessGroup(c)
+	secret.OwnProcessGroup(c)
 	err := c.Run()
 	if err == nil {
 		return nil
