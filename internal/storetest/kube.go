@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,17 +67,7 @@ func Kubernetes(t testing.TB, withControllers bool) *Cluster {
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=plana-test="+peerURL, "--log-level=warn")
-	etcd.waitReady(t, 30*time.Second, func() error {
-		resp, err := http.Get(etcdURL + "/health")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("etcd /health: %s", resp.Status)
-		}
-		return nil
-	})
+	etcd.waitReady(t, 30*time.Second, answersOK(http.DefaultClient, etcdURL+"/health", ""))
 
 	certFile, keyFile := c.writeTLS(t)
 	saKey := writeServiceAccountKey(t, dir)
@@ -91,20 +84,7 @@ func Kubernetes(t testing.TB, withControllers bool) *Cluster {
 		"--service-account-key-file="+saKey, "--service-account-signing-key-file="+saKey,
 		"--service-cluster-ip-range=10.96.0.0/24",
 		"--profiling=false", "--v=0")
-	client := c.httpClient(t)
-	api.waitReady(t, 90*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodGet, c.Server+"/readyz", nil)
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	})
+	api.waitReady(t, 90*time.Second, answersOK(c.httpClient(t), c.Server+"/readyz", c.Token))
 
 	if withControllers {
 		start(t, "kube-controller-manager", baseEnv(), kcm,
@@ -131,29 +111,8 @@ func (c *Cluster) Kubeconfig(t testing.TB, current string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fmt.Fprintf(f, `apiVersion: v1
-kind: Config
-clusters:
-- name: plana-test
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: plana-admin
-  user:
-    token: %s
-- name: plana-stranger
-  user:
-    token: %s
-contexts:
-- name: %s
-  context: {cluster: plana-test, user: plana-admin}
-- name: %s
-  context: {cluster: plana-test, user: plana-stranger}
-current-context: %s
-`, c.Server, base64.StdEncoding.EncodeToString(ca), c.Token, randomToken(t),
-		ContextAdmin, ContextStranger, current)
-	if err != nil {
+	tokens := map[string]string{ContextAdmin: c.Token, ContextStranger: randomToken(t)}
+	if _, err := f.WriteString(kubeconfig(c.Server, ca, current, tokens)); err != nil {
 		t.Fatal(err)
 	}
 	return f.Name()
@@ -177,24 +136,54 @@ func (c *Cluster) Interpose(t testing.TB, hook func(*http.Request)) string {
 	}))
 	t.Cleanup(srv.Close)
 	path := filepath.Join(t.TempDir(), "kubeconfig")
-	writeFile(t, path, fmt.Sprintf(`apiVersion: v1
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	writeFile(t, path, kubeconfig(srv.URL, ca, ContextAdmin, map[string]string{ContextAdmin: c.Token}))
+	return path
+}
+
+// kubeconfig is a kubeconfig for the API server at server, whose
+// certificate caPEM signs: a context for each name in tokens, with its
+// bearer token, and current as the current one.
+func kubeconfig(server string, caPEM []byte, current string, tokens map[string]string) string {
+	var users, contexts strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(tokens)) {
+		fmt.Fprintf(&users, "- name: %s\n  user:\n    token: %s\n", name, tokens[name])
+		fmt.Fprintf(&contexts, "- name: %s\n  context: {cluster: plana-test, user: %s}\n", name, name)
+	}
+	return fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
-- name: proxy
+- name: plana-test
   cluster:
     server: %s
     certificate-authority-data: %s
 users:
-- name: plana-admin
-  user:
-    token: %s
-contexts:
-- name: %s
-  context: {cluster: proxy, user: plana-admin}
-current-context: %s
-`, srv.URL, base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})),
-		c.Token, ContextAdmin, ContextAdmin))
-	return path
+%scontexts:
+%scurrent-context: %s
+`, server, base64.StdEncoding.EncodeToString(caPEM), users.String(), contexts.String(), current)
+}
+
+// answersOK is a readiness probe: GET endpoint, with token as a bearer token
+// when it is not empty, answers 200.
+func answersOK(client *http.Client, endpoint, token string) func() error {
+	return func() error {
+		req, err := http.NewRequest(http.MethodGet, endpoint, nil)
+		if err != nil {
+			return err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", endpoint, resp.Status)
+		}
+		return nil
+	}
 }
 
 // httpClient trusts the cluster's CA, for the readiness probe.
