@@ -33,13 +33,9 @@ func (b *bench) audit(ctx context.Context) error {
 	const sec = "audit"
 	keys := b.n(1000, 50)
 	sizes := []int{b.n(100000, 2000), b.n(1000000, 20000)}
-	var runs []auditRun
-	for _, entries := range sizes {
-		r, err := b.auditOne(ctx, keys, entries)
-		if err != nil {
-			return err
-		}
-		runs = append(runs, r)
+	runs, err := bySize(sizes, func(entries int) (auditRun, error) { return b.auditOne(ctx, keys, entries) })
+	if err != nil {
+		return err
 	}
 	small, big := runs[0], runs[1]
 	b.rep.info(sec, fmt.Sprintf("`plana keys audit --all`, log of %d entries, %d keys", big.entries, big.keys+5),
@@ -84,7 +80,7 @@ func (b *bench) auditOne(ctx context.Context, keys, entries int) (auditRun, erro
 	db := filepath.Join(b.dir, name+".db")
 	admin, took, err := seedDB(ctx, db, keys, entries)
 	if err != nil {
-		return r, fmt.Errorf("seeding %d keys and %d entries: %w", keys, entries, err)
+		return r, err
 	}
 	r.seed = took
 	emu, err := b.startEmulator(name, db, false)

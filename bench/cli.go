@@ -171,7 +171,23 @@ func seedDB(ctx context.Context, path string, keys, entries int) (string, time.D
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
-	return res.AdminToken, time.Since(start), err
+	if err != nil {
+		return "", 0, fmt.Errorf("seeding %d keys and %d entries: %w", keys, entries, err)
+	}
+	return res.AdminToken, time.Since(start), nil
+}
+
+// bySize runs one on a workspace with each of the log sizes, in order.
+func bySize[R any](sizes []int, one func(entries int) (R, error)) ([]R, error) {
+	var runs []R
+	for _, entries := range sizes {
+		r, err := one(entries)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, nil
 }
 
 func (b *bench) cli(ctx context.Context) error {

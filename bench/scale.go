@@ -30,13 +30,9 @@ func (b *bench) scale(ctx context.Context) error {
 	const sec = "scale"
 	keys := b.n(100000, 2000)
 	sizes := []int{b.n(10000, 1000), b.n(1000000, 20000)}
-	var runs []scaleRun
-	for _, entries := range sizes {
-		r, err := b.scaleOne(ctx, keys, entries)
-		if err != nil {
-			return err
-		}
-		runs = append(runs, r)
+	runs, err := bySize(sizes, func(entries int) (scaleRun, error) { return b.scaleOne(ctx, keys, entries) })
+	if err != nil {
+		return err
 	}
 	small, big := runs[0], runs[1]
 	growth := float64(big.gate) / float64(small.gate)
@@ -75,7 +71,7 @@ func (b *bench) scaleOne(ctx context.Context, keys, entries int) (scaleRun, erro
 	db := filepath.Join(b.dir, name+".db")
 	admin, took, err := seedDB(ctx, db, keys, entries)
 	if err != nil {
-		return r, fmt.Errorf("seeding %d keys and %d entries: %w", keys, entries, err)
+		return r, err
 	}
 	r.seed = took
 	// Before the emulator starts: it holds the database exclusively.
