@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 // MaxMachineName bounds machine_name: it goes into every request's
 // User-Agent, and into a successor's lineage, which must fit BOS's 500
 // characters of description.
-const MaxMachineName = 64
+const MaxMachineName = textsafe.MaxHostName
 
 // machineNameRe is a host name's alphabet: nothing that could end the
 // User-Agent's comment ("(OS; HOST)"), split a log line or act on a
@@ -28,24 +30,11 @@ func ParseMachineName(s string) (string, error) {
 	return s, nil
 }
 
-// hostMachineName makes the OS's host name fit machineNameRe: any other
-// character becomes '-', and it is cut to MaxMachineName. A host with no
-// usable name is "unknown".
+// hostMachineName makes the OS's host name fit machineNameRe
+// (textsafe.HostName). A host with no usable name is "unknown".
 func hostMachineName(h string) string {
-	var b strings.Builder
-	for _, r := range strings.TrimSpace(h) {
-		if b.Len() == MaxMachineName {
-			break
-		}
-		if r < 0x80 && (r == '.' || r == '-' || r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
-			b.WriteRune(r)
-			continue
-		}
-		b.WriteByte('-')
+	if name := textsafe.HostName(h); name != "" {
+		return name
 	}
-	name := strings.TrimLeft(b.String(), "._-")
-	if name == "" {
-		return "unknown"
-	}
-	return name
+	return "unknown"
 }

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/textsafe"
 	"github.com/plana-cli/plana/rotate/ref"
 )
 
@@ -47,10 +48,6 @@ const emergencyMark = "emergency: "
 
 const lineageDate = "2006-01-02"
 
-// MaxHost bounds a claim's Host, as config bounds machine_name, so the
-// description's fixed parts always fit.
-const MaxHost = 64
-
 // lineageRe reads a description written by Description. The name is matched
 // lazily, up to the first ") by ": Description never leaves one in a name,
 // while the reason (free text after the last fixed part) may hold anything.
@@ -62,7 +59,7 @@ var lineageRe = regexp.MustCompile(`^Rotation of (pa_(?:live|test)_[0-9A-Za-z]{8
 // (Nightly stock sync (2025)) by ana@example.com on 2026-11-30 on
 // ana-laptop: scheduled", or "...: emergency: compromise". It never exceeds maxDescription characters: the
 // old name gives way first (cut at a character boundary and ended with
-// "…"), then the reason. The host is bounded (MaxHost) and never cut.
+// "…"), then the reason. The host is bounded (textsafe.HostName) and never cut.
 func (l Claim) Description() string {
 	name, by, reason := lineageName(l.OldName), strings.Join(strings.Fields(oneLine(l.By)), ""), oneLine(l.Reason)
 	mark := ""
@@ -71,7 +68,7 @@ func (l Claim) Description() string {
 		mark = emergencyMark
 	}
 	on := l.On.UTC().Format(lineageDate)
-	if h := hostName(l.Host); h != "" {
+	if h := textsafe.HostName(l.Host); h != "" {
 		on += " on " + h
 	}
 	build := func(name, reason string) string {
@@ -145,26 +142,6 @@ func Parse(desc string) (Claim, bool) {
 	// creator's claim counts.
 	reason, emergency := strings.CutPrefix(m[6], emergencyMark)
 	return Claim{OldPrefix: m[1], OldName: m[2], By: m[3], On: on, Host: m[5], Reason: reason, Emergency: emergency}, true
-}
-
-// hostName is h as a description carries it: a host name's alphabet
-// (letters, digits, '.', '-', '_', starting with a letter or digit; any
-// other character becomes '-'), at most MaxHost characters. config checks
-// machine_name the same way; this keeps a description parseable whatever a
-// caller passes.
-func hostName(h string) string {
-	var b strings.Builder
-	for _, r := range strings.TrimSpace(h) {
-		if b.Len() == MaxHost {
-			break
-		}
-		if r < utf8.RuneSelf && (r == '.' || r == '-' || r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
-			b.WriteRune(r)
-			continue
-		}
-		b.WriteByte('-')
-	}
-	return strings.TrimLeft(b.String(), "._-")
 }
 
 // Successors are the keys among keys that replace old, as caller (the user

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/plana-cli/plana/client"
+	"github.com/plana-cli/plana/internal/textsafe"
 )
 
 var day = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
@@ -48,7 +49,7 @@ func TestLineageNamesTheMachine(t *testing.T) {
 	for in, want := range map[string]string{
 		"  host\nwith: spaces ":      "host-with--spaces",
 		"-._lead":                    "lead",
-		strings.Repeat("h", 200):     strings.Repeat("h", MaxHost),
+		strings.Repeat("h", 200):     strings.Repeat("h", textsafe.MaxHostName),
 		"名前":                         "",
 		"":                           "",
 		"ok) by eve on 2026-01-01: ": "ok--by-eve-on-2026-01-01-",
@@ -63,7 +64,7 @@ func TestLineageNamesTheMachine(t *testing.T) {
 
 func TestLineageLongNameIsCutToFitAndStillParses(t *testing.T) {
 	for _, name := range []string{strings.Repeat("n", 600), strings.Repeat("ü", 600), strings.Repeat("名前 ", 300)} {
-		l := Claim{OldPrefix: "pa_test_00000000", OldName: name, By: "ana@example.com", On: day, Host: strings.Repeat("h", MaxHost), Reason: "departed"}
+		l := Claim{OldPrefix: "pa_test_00000000", OldName: name, By: "ana@example.com", On: day, Host: strings.Repeat("h", textsafe.MaxHostName), Reason: "departed"}
 		d := l.Description()
 		if n := utf8.RuneCountInString(d); n > maxDescription {
 			t.Fatalf("description of %d characters, limit %d", n, maxDescription)
@@ -80,7 +81,7 @@ func TestLineageLongNameIsCutToFitAndStillParses(t *testing.T) {
 	// A long reason goes too once the name is gone, and an email past any
 	// real one's length last; the host is never cut.
 	for _, by := range []string{"ana@example.com", strings.Repeat("e", 600) + "@example.com"} {
-		l := Claim{OldPrefix: "pa_test_00000000", OldName: "x", By: by, On: day, Host: strings.Repeat("h", MaxHost), Reason: strings.Repeat("r", 900)}
+		l := Claim{OldPrefix: "pa_test_00000000", OldName: "x", By: by, On: day, Host: strings.Repeat("h", textsafe.MaxHostName), Reason: strings.Repeat("r", 900)}
 		d := l.Description()
 		if utf8.RuneCountInString(d) > maxDescription {
 			t.Fatalf("%d characters", utf8.RuneCountInString(d))
@@ -203,7 +204,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("description %q", d)
 		}
 		back, ok := Parse(d)
-		if !ok || back.OldPrefix != prefix || !back.On.Equal(day) || back.Host != hostName(host) {
+		if !ok || back.OldPrefix != prefix || !back.On.Equal(day) || back.Host != textsafe.HostName(host) {
 			t.Fatalf("%q parsed as %+v ok=%v", d, back, ok)
 		}
 		short := utf8.RuneCountInString(d) < maxDescription-2
