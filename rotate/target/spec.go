@@ -9,7 +9,6 @@ import (
 
 // Kinds of deploy target.
 const (
-	KindNone    = ""
 	KindEnvFile = "env-file"
 	KindExec    = "exec"
 	KindExecAB  = "exec-ab"
