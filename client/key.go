@@ -78,6 +78,21 @@ func PrefixOf(s string) string {
 	return k.Prefix
 }
 
+// IsPrefix says whether s is a key's public prefix ("pa_live_" or
+// "pa_test_" and a public id): what a user may type for a key, and all a
+// command may print of one.
+func IsPrefix(s string) bool {
+	if len(s) != len(LivePrefix)+PublicIDLen || !strings.HasPrefix(s, LivePrefix) && !strings.HasPrefix(s, TestPrefix) {
+		return false
+	}
+	for i := len(LivePrefix); i < len(s); i++ {
+		if !isBase62(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 func checksum(head string) string {
 	n := crc32.ChecksumIEEE([]byte(head))
 	var out [ChecksumLen]byte

@@ -147,3 +147,20 @@ func TestRedact(t *testing.T) {
 		t.Errorf("Redact() = %q, want %q", got, want)
 	}
 }
+
+func TestIsPrefix(t *testing.T) {
+	for s, want := range map[string]bool{
+		"pa_live_AB7K2XYZ":  true,
+		"pa_test_00000000":  true,
+		"pa_live_AB7K2XY":   false,
+		"pa_live_AB7K2XYZ0": false,
+		"pa_prod_AB7K2XYZ":  false,
+		"pa_live_AB7K-XYZ":  false,
+		"":                  false,
+		testKey("AB7K2XYZ"): false,
+	} {
+		if got := IsPrefix(s); got != want {
+			t.Errorf("IsPrefix(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

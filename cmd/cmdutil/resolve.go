@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/plana-cli/plana/client"
 )
-
-var prefixRe = regexp.MustCompile(`^pa_(live|test)_[0-9A-Za-z]{8}$`)
 
 // AmbiguousKeyError lists the keys an argument could mean.
 type AmbiguousKeyError struct {
@@ -52,7 +49,7 @@ func ResolveKey(ctx context.Context, c *client.Client, arg string) (*client.APIK
 		}
 		return k, err
 	}
-	byPrefix := prefixRe.MatchString(arg)
+	byPrefix := client.IsPrefix(arg)
 	var matches []client.APIKey
 	err := c.ListKeysPages(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000}, func(page []client.APIKey) error {
 		for _, k := range page {

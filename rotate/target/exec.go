@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -167,15 +166,13 @@ func (t execTarget) list(ctx context.Context, k Keys) ([]string, error) {
 		if line == "" {
 			continue
 		}
-		if !prefixRe.MatchString(line) {
+		if !client.IsPrefix(line) {
 			return nil, fmt.Errorf("%s: line %d of what PLANA_STEP=list printed is not a key prefix (pa_live_ or pa_test_ and 8 characters): it prints the prefixes of the keys it holds, never a key", t, i+1)
 		}
 		held = append(held, line)
 	}
 	return held, nil
 }
-
-var prefixRe = regexp.MustCompile(`^pa_(live|test)_[0-9A-Za-z]{8}$`)
 
 // limitedBuffer keeps what is written to it up to max bytes and notes
 // whether more came.
