@@ -552,6 +552,42 @@ func TestGateOldKeyNeverUsed(t *testing.T) {
 	}
 }
 
+// plana's own check that a key answers (the GET /v1/me it made when the key
+// was new, or any machine's since) is no use of the key: as the old key of
+// a rotation it neither holds the gate (its log entry, its last_used_at)
+// nor shows as a source that has to move.
+func TestGatePlanaProbeIsNoUsageSource(t *testing.T) {
+	const q = 24 * time.Hour
+	w := newWorld(t)
+	startRotation(t, w, q)
+	probe := w.ClientFor("plana/1.4.0 (linux; laptop-7)", w.OldPlain)
+	if _, err := probe.Me(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w.Key(w.Old.ID).LastUsedAt == nil {
+		t.Fatal("the probe did not reach BOS")
+	}
+	rep := gateOnce(t, w, q)
+	for _, s := range rep.Sources {
+		if strings.HasPrefix(s.UserAgent, "plana") {
+			t.Errorf("plana's probe is listed as a source: %+v", s)
+		}
+	}
+	for _, m := range rep.Migration {
+		if strings.HasPrefix(m.UserAgent, "plana") {
+			t.Errorf("plana's probe is a source that has to move: %+v", m)
+		}
+	}
+	if !rep.Passed || !rep.OldQuiet {
+		t.Fatalf("an old key called only by plana's probe is quiet: %s", rep.Summary())
+	}
+	// The automation's own call still holds it.
+	w.MustCall("stock-sync/1.4", w.OldPlain)
+	if rep := gateOnce(t, w, q); rep.Passed || rep.OldQuiet {
+		t.Fatalf("a call by the automation must hold the gate: %s", rep.Summary())
+	}
+}
+
 func TestGateFutureLastUse(t *testing.T) {
 	const q = time.Hour
 	w := newWorld(t)

@@ -57,10 +57,12 @@ type Gate struct {
 	requireOldQuiet bool
 
 	oldEntries map[string]client.ExecutionLogEntry
-	oldFrom    time.Time
-	newUsed    bool
-	newFirst   time.Time
-	newFrom    time.Time
+	// ownLast is the latest of plana's own checks on the old key read.
+	ownLast  time.Time
+	oldFrom  time.Time
+	newUsed  bool
+	newFirst time.Time
+	newFrom  time.Time
 
 	// migration follows each source of the old key to the new one; the
 	// first read reaches back over the look-back window for it.
@@ -141,6 +143,16 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 			if _, seen := g.oldEntries[e.ID]; seen {
 				continue // the last call read comes again: since is inclusive
 			}
+			if planaCheck(e) {
+				// plana's own look at whether the key answers (its probe
+				// when the key was new, from whichever machine) is no use of
+				// it: counted, it held the gate a quiet period after every
+				// rotation's own probe.
+				if e.At.After(g.ownLast) {
+					g.ownLast = e.At
+				}
+				continue
+			}
 			fresh = append(fresh, e)
 			if !e.At.Before(windowStart) {
 				g.oldEntries[e.ID] = e
@@ -170,8 +182,10 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 			}
 		}
 		// last_used_at may be recorded coarsely, so the log decides; but a
-		// last_used_at inside the window still blocks, erring on the safe side.
-		if lu := in.oldKey.LastUsedAt; lu != nil {
+		// last_used_at inside the window still blocks, erring on the safe
+		// side, unless plana's own check is the last call the log shows at
+		// or after it: that check set it.
+		if lu := in.oldKey.LastUsedAt; lu != nil && g.ownLast.Before(*lu) {
 			at := g.counted("last_used_at "+lu.UTC().Format(time.RFC3339Nano), *lu, now, end)
 			if !at.Before(windowStart) {
 				if at.After(rep.OldLastUse) {
