@@ -79,13 +79,19 @@ func TestGatesShareTheFeed(t *testing.T) {
 		}
 		reps = append(reps, rep)
 	}
-	if got := n.Load(); got != 2 {
-		t.Errorf("one poll of two gates took %d requests, want the feed's 2 (the log, the keys)", got)
+	// The first gate saw its own hold at its first read: this is its second
+	// look, which reads its old key's quiet window again on its own.
+	if got := n.Load(); got != 3 {
+		t.Errorf("one poll of two gates took %d requests, want the feed's 2 (the log, the keys) and the first gate's second look", got)
 	}
 	// The second key's old key was never called: its new key's first use
-	// is all its gate waited for.
-	if !reps[1].NewUsed || !reps[1].Passed {
-		t.Errorf("the second gate missed its new key's call: %+v", reps[1])
+	// is all its gate waited for, seen by two looks.
+	if !reps[1].NewUsed || !reps[1].Holds || reps[1].Passed {
+		t.Errorf("the second gate's first look that holds: %+v", reps[1])
+	}
+	feed.Read(ctx)
+	if rep, err := gates[1].Eval(ctx); err != nil || !rep.Passed {
+		t.Errorf("the second gate's second look: %v %+v", err, rep)
 	}
 	if reps[0].OldQuiet || reps[0].OldLastUse.IsZero() {
 		t.Errorf("the first gate missed its old key's call: %+v", reps[0])

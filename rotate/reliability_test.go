@@ -506,7 +506,9 @@ func TestDamagedLogDoesNotBlockRotation(t *testing.T) {
 // would: a new run, a new gate, the journal's state.
 func gateOnce(t *testing.T, w *world, q time.Duration) gate.Report {
 	t.Helper()
-	opts := Options{QuietPeriod: q, NoWait: true}
+	// A look that sees the gate hold is confirmed by a second one a poll
+	// interval later: a millisecond here.
+	opts := Options{QuietPeriod: q, NoWait: true, PollInterval: time.Millisecond}
 	res, err := w.rotator().Verify(context.Background(), w.Old, opts)
 	var ge *GateError
 	switch {
@@ -547,6 +549,42 @@ func TestGateOldKeyNeverUsed(t *testing.T) {
 	rep := gateOnce(t, w, 24*time.Hour)
 	if !rep.Passed || !rep.OldQuiet || !rep.OldLastUse.IsZero() || !rep.QuietUntil.IsZero() {
 		t.Fatalf("a key never used (last_used_at null, empty log) is quiet: %+v", rep)
+	}
+}
+
+// plana's own check that a key answers (the GET /v1/me it made when the key
+// was new, or any machine's since) is no use of the key: as the old key of
+// a rotation it neither holds the gate (its log entry, its last_used_at)
+// nor shows as a source that has to move.
+func TestGatePlanaProbeIsNoUsageSource(t *testing.T) {
+	const q = 24 * time.Hour
+	w := newWorld(t)
+	startRotation(t, w, q)
+	probe := w.ClientFor("plana/1.4.0 (linux; laptop-7)", w.OldPlain)
+	if _, err := probe.Me(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w.Key(w.Old.ID).LastUsedAt == nil {
+		t.Fatal("the probe did not reach BOS")
+	}
+	rep := gateOnce(t, w, q)
+	for _, s := range rep.Sources {
+		if strings.HasPrefix(s.UserAgent, "plana") {
+			t.Errorf("plana's probe is listed as a source: %+v", s)
+		}
+	}
+	for _, m := range rep.Migration {
+		if strings.HasPrefix(m.UserAgent, "plana") {
+			t.Errorf("plana's probe is a source that has to move: %+v", m)
+		}
+	}
+	if !rep.Passed || !rep.OldQuiet {
+		t.Fatalf("an old key called only by plana's probe is quiet: %s", rep.Summary())
+	}
+	// The automation's own call still holds it.
+	w.MustCall("stock-sync/1.4", w.OldPlain)
+	if rep := gateOnce(t, w, q); rep.Passed || rep.OldQuiet {
+		t.Fatalf("a call by the automation must hold the gate: %s", rep.Summary())
 	}
 }
 
@@ -609,8 +647,11 @@ func TestGateFutureStampKeepsReadingNewCalls(t *testing.T) {
 		t.Fatalf("the call made 55m ago must hold a 1h gate: %v %s", err, rep.Summary())
 	}
 	w.Srv.Advance(6 * time.Minute)
-	if rep, err = g.Eval(ctx); err != nil || !rep.Passed {
+	if rep, err = g.Eval(ctx); err != nil || !rep.Holds {
 		t.Fatalf("61m after the last real call the gate holds: %v %s", err, rep.Summary())
+	}
+	if rep, err = g.Eval(ctx); err != nil || !rep.Passed {
+		t.Fatalf("a second look confirms it: %v %s", err, rep.Summary())
 	}
 }
 

@@ -35,7 +35,7 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	}
 	// Once more, right before the revoke: the old key may have been used
 	// since step 3.
-	rep, err := s.lastCheck(q).Eval(ctx)
+	rep, err := s.lastLooks(ctx, q)
 	s.res.Gate = &rep
 	if err != nil {
 		return err
@@ -74,6 +74,28 @@ func (s *session) ensureRevoked(ctx context.Context) error {
 	return nil
 }
 
+// lastLooks is step 5's check right before the revoke: looks at the gate,
+// each reading what the log holds from a moment after it was asked, until
+// one sees it not hold, or it passes on two looks a poll interval apart
+// (step 3's of this run count when nothing failed since: then one look).
+func (s *session) lastLooks(ctx context.Context, q time.Duration) (gate.Report, error) {
+	g := s.lastCheck(q)
+	var rep gate.Report
+	interval := s.pollInterval()
+	err := gate.Poll(ctx, interval, interval, 0, func() (bool, error) {
+		var err error
+		if rep, err = g.Eval(ctx); err != nil || rep.Passed || !rep.Holds {
+			return true, err
+		}
+		s.rep.Waiting(fmt.Sprintf("the gate holds at this look; looking again in %s before the revoke", duration.Approx(interval)))
+		return false, nil
+	})
+	if st, ok := errors.AsType[*gate.Stopped](err); ok {
+		err = st.Cause
+	}
+	return rep, err
+}
+
 // lastCheck is the gate step 5 evaluates once more right before the revoke:
 // step 3's of this run when it waited for the same thing, reading from a
 // moment after this one on, else a gate of its own.
@@ -99,7 +121,7 @@ func (s *session) newGate(q time.Duration, requireOldQuiet bool) *gate.Gate {
 		s.gate.Close()
 	}
 	c := s.j.gateConfig(q, requireOldQuiet)
-	c.Feed = s.r.Feed
+	c.Feed, c.Interval = s.r.Feed, s.pollInterval()
 	s.gate = gate.New(s.r.API, c)
 	return s.gate
 }

@@ -55,7 +55,9 @@ func (s *session) verifyOldQuiet(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := s.newGateWait(gate.New(s.r.API, s.j.gateConfig(q, true)))
+	c := s.j.gateConfig(q, true)
+	c.Interval = s.pollInterval()
+	w := s.newGateWait(gate.New(s.r.API, c))
 	w.wait(ctx)
 	s.res.Gate = &w.rep
 	return s.result(), w.err
@@ -78,22 +80,31 @@ type gateWait struct {
 	downErr error
 }
 
-func (s *session) newGateWait(g *gate.Gate) *gateWait {
-	w := &gateWait{s: s, g: g, interval: s.opts.PollInterval}
-	if w.interval <= 0 {
-		w.interval = DefaultPollInterval
+// pollInterval is how often a wait reads the log, and the least real time
+// between the two looks that decide a gate.
+func (s *session) pollInterval() time.Duration {
+	if s.opts.PollInterval > 0 {
+		return s.opts.PollInterval
 	}
+	return DefaultPollInterval
+}
+
+func (s *session) newGateWait(g *gate.Gate) *gateWait {
+	w := &gateWait{s: s, g: g, interval: s.pollInterval()}
 	if s.opts.Timeout > 0 {
 		w.end = time.Now().Add(s.opts.Timeout)
 	}
 	return w
 }
 
-// wait evaluates the gate every poll interval until it holds, the timeout
-// passes (a *GateError) or ctx ends; once with NoWait; and records how it
-// ended. BOS not answering is ridden out by the same polls until the
-// timeout. On a pipe the wait says only what changed, and that it still
-// waits now and then.
+// wait evaluates the gate every poll interval until it passes, the timeout
+// passes (a *GateError) or ctx ends; and records how it ended. With NoWait
+// a look that does not see the gate hold ends it; one that does is
+// confirmed by a second look a poll interval later, in this run: a run
+// never passes the gate on one look, and never leans on another run's.
+// BOS not answering is ridden out by the same polls until the timeout. On
+// a pipe the wait says only what changed, and that it still waits now and
+// then.
 func (w *gateWait) wait(ctx context.Context) {
 	err := gate.Poll(ctx, w.interval, w.interval, w.s.opts.Timeout, func() (bool, error) { return w.check(ctx) })
 	if st, ok := errors.AsType[*gate.Stopped](err); ok {
@@ -132,7 +143,7 @@ func (w *gateWait) check(ctx context.Context) (bool, error) {
 		s.notifyWaiting(rep)
 		w.lastOn = on
 	}
-	if s.opts.NoWait {
+	if s.opts.NoWait && !rep.Holds {
 		return false, &GateError{Report: rep}
 	}
 	if gw, ok := s.rep.(GateWatcher); ok {
@@ -177,14 +188,14 @@ const heartbeatEvery = 10 * time.Minute
 // before; otherwise one at most every heartbeatEvery, so a 48 h wait logs
 // what happened rather than every poll.
 type waitNews struct {
-	seen    map[[3]string]bool
-	newUsed bool
-	last    time.Time // when the last line went out; zero: none yet
+	seen          map[[3]string]bool
+	newUsed, held bool
+	last          time.Time // when the last line went out; zero: none yet
 }
 
 func (n *waitNews) line(rep gate.Report, now time.Time) string {
-	changed := n.last.IsZero() || rep.NewUsed != n.newUsed
-	n.newUsed = rep.NewUsed
+	changed := n.last.IsZero() || rep.NewUsed != n.newUsed || rep.Holds != n.held
+	n.newUsed, n.held = rep.NewUsed, rep.Holds
 	if n.seen == nil {
 		n.seen = map[[3]string]bool{}
 	}

@@ -33,8 +33,9 @@ type want struct {
 
 // batch is what one read of the feed brought a subscriber.
 type batch struct {
-	// Now is the server's time when the read ended.
-	Now time.Time
+	// Now is the server's time when the read ended, Began when it began
+	// (Now when the server's time was not known yet).
+	Now, Began time.Time
 	// Entries are the followed keys' calls new since the previous batch,
 	// oldest first.
 	Entries []client.ExecutionLogEntry

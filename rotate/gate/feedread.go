@@ -43,7 +43,7 @@ type fetched struct {
 	own          map[string][]client.ExecutionLogEntry
 	keys         map[string]client.APIKey
 	listPages    int
-	now          time.Time
+	now, began   time.Time // the server's time when the read ended, began
 	err          error
 }
 
@@ -115,6 +115,7 @@ func (f *Feed) fetch(ctx context.Context, p readPlan) fetched {
 	if p.from.IsZero() {
 		return got
 	}
+	got.began, _ = f.api.ServerNow()
 	got.err = f.api.ExecutionLogPages(ctx, client.ExecutionLogOptions{Since: p.from, PageSize: pageSize}, func(es []client.ExecutionLogEntry) error {
 		now, ok := f.api.ServerNow()
 		for _, e := range es {
@@ -139,6 +140,9 @@ func (f *Feed) fetch(ctx context.Context, p readPlan) fetched {
 	}
 	now, ok := f.api.ServerNow()
 	got.now = now
+	if got.began.IsZero() {
+		got.began = now
+	}
 	if got.err == nil && !ok {
 		got.err = errNoServerTime
 	}
@@ -200,7 +204,7 @@ func (f *Feed) handOut(p readPlan, got fetched) {
 			continue // closed meanwhile
 		}
 		b := &s.pending
-		b.Now, b.Err, b.started = got.now, got.err, p.started
+		b.Now, b.Began, b.Err, b.started = got.now, got.began, got.err, p.started
 		if got.err == nil {
 			s.take(b, got, fresh)
 		}

@@ -36,6 +36,9 @@ type Config struct {
 	Feed *Feed
 	// Memory, when set, is what an earlier run's gate learned (Gate.Memory).
 	Memory *Memory
+	// Interval is the least real time between the two looks that decide
+	// the gate: the poll interval (zero: any later look).
+	Interval time.Duration
 }
 
 // Gate evaluates step 3 repeatedly, reading only what is new in the
@@ -54,10 +57,12 @@ type Gate struct {
 	requireOldQuiet bool
 
 	oldEntries map[string]client.ExecutionLogEntry
-	oldFrom    time.Time
-	newUsed    bool
-	newFirst   time.Time
-	newFrom    time.Time
+	// ownLast is the latest of plana's own checks on the old key read.
+	ownLast  time.Time
+	oldFrom  time.Time
+	newUsed  bool
+	newFirst time.Time
+	newFrom  time.Time
 
 	// migration follows each source of the old key to the new one; the
 	// first read reaches back over the look-back window for it.
@@ -72,13 +77,15 @@ type Gate struct {
 	// current makes the next read one that began after it was asked for:
 	// the check right before a revoke.
 	current bool
+	// looks decides on two looks, not one (looks.go).
+	looks looks
 }
 
 // New is a gate on c's keys, reading through api.
 func New(api *client.Client, c Config) *Gate {
 	g := &Gate{api: api, old: c.Old, new: c.New, since: c.NewCreatedAt, quiet: c.Quiet,
 		requireOldQuiet: c.OldQuiet, own: map[string]bool{}, oldEntries: map[string]client.ExecutionLogEntry{},
-		migration: newMigrationTally(), feed: c.Feed, future: c.Future}
+		migration: newMigrationTally(), feed: c.Feed, future: c.Future, looks: looks{interval: c.Interval}}
 	for _, id := range c.OwnCalls {
 		g.own[id] = true
 	}
@@ -118,9 +125,13 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	now := in.now
-	g.readTo = now
-	rep := Report{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !in.oldKey.Active()}
+	// The window ends at the server's present when the read began: a clock
+	// stepping forward during the read must not empty it. A stamp is from
+	// BOS's future only past the present when the read ended.
+	now, end := in.now, in.end
+	g.readTo = end
+	rep := Report{Now: now, QuietPeriod: duration.JSON(g.quiet), Old: g.old, New: g.new, NewCreatedAt: g.since, OldRevoked: !in.oldKey.Active(),
+		LookInterval: duration.JSON(g.looks.interval)}
 	if in.oldKey.RevokedAt != nil {
 		rep.OldRevokedAt = *in.oldKey.RevokedAt
 	}
@@ -132,6 +143,16 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 			if _, seen := g.oldEntries[e.ID]; seen {
 				continue // the last call read comes again: since is inclusive
 			}
+			if planaCheck(e) {
+				// plana's own look at whether the key answers (its probe
+				// when the key was new, from whichever machine) is no use of
+				// it: counted, it held the gate a quiet period after every
+				// rotation's own probe.
+				if e.At.After(g.ownLast) {
+					g.ownLast = e.At
+				}
+				continue
+			}
 			fresh = append(fresh, e)
 			if !e.At.Before(windowStart) {
 				g.oldEntries[e.ID] = e
@@ -140,12 +161,12 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 		inWindow := map[string]client.ExecutionLogEntry{}
 		for id, e := range g.oldEntries {
 			stamp := e.At
-			e.At = g.counted(id, stamp, now)
+			e.At = g.counted(id, stamp, now, end)
 			if e.At.Before(windowStart) {
 				delete(g.oldEntries, id)
 				continue
 			}
-			if isFuture(stamp, now) && stamp.After(rep.FutureUse) {
+			if isFuture(stamp, end) && stamp.After(rep.FutureUse) {
 				rep.FutureUse = stamp
 			}
 			inWindow[id] = e
@@ -161,14 +182,16 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 			}
 		}
 		// last_used_at may be recorded coarsely, so the log decides; but a
-		// last_used_at inside the window still blocks, erring on the safe side.
-		if lu := in.oldKey.LastUsedAt; lu != nil {
-			at := g.counted("last_used_at "+lu.UTC().Format(time.RFC3339Nano), *lu, now)
+		// last_used_at inside the window still blocks, erring on the safe
+		// side, unless plana's own check is the last call the log shows at
+		// or after it: that check set it.
+		if lu := in.oldKey.LastUsedAt; lu != nil && g.ownLast.Before(*lu) {
+			at := g.counted("last_used_at "+lu.UTC().Format(time.RFC3339Nano), *lu, now, end)
 			if !at.Before(windowStart) {
 				if at.After(rep.OldLastUse) {
 					rep.OldLastUse = at
 				}
-				if isFuture(*lu, now) && lu.After(rep.FutureUse) {
+				if isFuture(*lu, end) && lu.After(rep.FutureUse) {
 					rep.FutureUse = *lu
 				}
 			}
@@ -210,7 +233,8 @@ func (g *Gate) Eval(ctx context.Context) (Report, error) {
 		rep.Migration = g.migration.Migrations(g.quiet, now)
 		migrationHolds, rep.HeldUntil = holding(rep.Migration)
 	}
-	rep.Passed = rep.NewUsed && rep.OldQuiet && !migrationHolds
+	rep.Holds = rep.NewUsed && rep.OldQuiet && !migrationHolds
+	rep.Passed, rep.HeldSince = g.looks.record(rep.Holds, in.confirming, in.ended, now)
 	return rep, nil
 }
 
@@ -227,12 +251,12 @@ func (g *Gate) theirs(e client.ExecutionLogEntry) bool {
 func (g *Gate) migrating() bool { return g.requireOldQuiet && g.new != nil }
 
 // counted is when a use stamped at counts for the quiet period: its stamp,
-// or, when BOS stamped it after its own present (a clock stepped back, a
-// bug), the moment plana first saw it. The use happened no later than that,
-// so the gate cannot pass early, and even a stamp years ahead holds the gate
-// shut for one quiet period only.
-func (g *Gate) counted(id string, at, now time.Time) time.Time {
-	if !isFuture(at, now) {
+// or, when BOS stamped it after its own present when the read ended (end: a
+// clock stepped back, a bug), the moment plana first saw it (now). The use
+// happened no later than that, so the gate cannot pass early, and even a
+// stamp years ahead holds the gate shut for one quiet period only.
+func (g *Gate) counted(id string, at, now, end time.Time) time.Time {
+	if !isFuture(at, end) {
 		return at
 	}
 	seen, ok := g.future[id]

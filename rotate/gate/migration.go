@@ -68,9 +68,13 @@ func newMigrationTally() *migrationTally {
 	return &migrationTally{old: map[sourceID]*oldSource{}, first: map[sourceID]time.Time{}}
 }
 
-// AddOld counts calls made with the old key.
+// AddOld counts calls made with the old key, plana's own checks left out:
+// plana's probe of the key when it was new is no source that has to move.
 func (t *migrationTally) AddOld(entries ...client.ExecutionLogEntry) {
 	for _, e := range entries {
+		if planaCheck(e) {
+			continue
+		}
 		id := sourceID{e.SourceIP, e.UserAgent}
 		s := t.old[id]
 		if s == nil {

@@ -69,7 +69,9 @@ func Suggest(ctx context.Context, api *client.Client, keyID string) (time.Durati
 	err := api.ExecutionLogPages(ctx, client.ExecutionLogOptions{KeyID: keyID, Since: now.Add(-cadenceWindow), PageSize: pageSize, Limit: 20000},
 		func(es []client.ExecutionLogEntry) error {
 			for _, e := range es {
-				calls = append(calls, e.At)
+				if !planaCheck(e) {
+					calls = append(calls, e.At)
+				}
 			}
 			return nil
 		})

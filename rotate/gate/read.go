@@ -14,13 +14,19 @@ const pageSize = 1000
 // reading is what one evaluation read: the old key, the server's time, and
 // the calls of each key new since the previous read.
 type reading struct {
-	oldKey   client.APIKey
-	now      time.Time
+	oldKey client.APIKey
+	// now is the server's present when the read began, end when it ended.
+	now, end time.Time
 	old, new []client.ExecutionLogEntry
+	// began and ended are when the read began and ended on this process's
+	// monotonic clock; confirming says it is a second look (looks).
+	began, ended time.Time
+	confirming   bool
 }
 
 // read is one evaluation's reads: from the shared feed when one is running
-// (its first batch brings the keys' past), else by the gate's own requests.
+// (its first batch brings the keys' past), else by the gate's own requests;
+// and, for a second look, the old key's quiet window read again.
 func (g *Gate) read(ctx context.Context) (reading, error) {
 	if g.sub == nil && g.feed != nil {
 		// The look-back starts from the server's present; with no answer
@@ -29,16 +35,28 @@ func (g *Gate) read(ctx context.Context) (reading, error) {
 			g.subscribe(now)
 		}
 	}
+	var in reading
+	var err error
 	if g.sub != nil {
-		return g.readFeed(ctx)
+		in, err = g.readFeed(ctx)
+	} else {
+		in, err = g.readDirect(ctx)
 	}
-	return g.readDirect(ctx)
+	if err != nil {
+		return in, err
+	}
+	in.ended = time.Now()
+	if in.confirming = g.looks.confirms(in.began); in.confirming {
+		err = g.reread(ctx, &in)
+	}
+	return in, err
 }
 
 // readDirect reads the old key, then the old key's calls since the last
 // read (its first read reaches back over the look-back window for the
 // sources' cadences), then the new key's while they still matter.
 func (g *Gate) readDirect(ctx context.Context) (reading, error) {
+	began := time.Now()
 	oldKey, err := g.api.GetKey(ctx, g.old.ID)
 	if err != nil {
 		return reading{}, fmt.Errorf("reading the old key: %w", err)
@@ -47,7 +65,7 @@ func (g *Gate) readDirect(ctx context.Context) (reading, error) {
 	if !ok {
 		return reading{}, errNoServerTime
 	}
-	in := reading{oldKey: *oldKey, now: now}
+	in := reading{oldKey: *oldKey, now: now, end: now, began: began}
 	if g.requireOldQuiet && oldKey.Active() {
 		opts := client.ExecutionLogOptions{KeyID: g.old.ID, Since: later(g.oldFrom, now.Add(-g.quiet)), PageSize: pageSize}
 		if g.migrating() && !g.lookedBack {
@@ -69,9 +87,9 @@ func (g *Gate) readDirect(ctx context.Context) (reading, error) {
 		}
 		g.lookedBack = true
 		// The log was read after now was taken: a call made meanwhile is
-		// not from BOS's future. The log's own answer dates the read.
-		if n, ok := g.api.ServerNow(); ok && n.After(in.now) {
-			in.now = n
+		// not from BOS's future. The log's own answer dates the read's end.
+		if n, ok := g.api.ServerNow(); ok && n.After(in.end) {
+			in.end = n
 		}
 	}
 	// The new key's calls matter until its first use, and while the
@@ -141,7 +159,7 @@ func (g *Gate) readFeed(ctx context.Context) (reading, error) {
 	if b.Err != nil {
 		return reading{}, b.Err
 	}
-	in := reading{now: b.Now}
+	in := reading{now: b.Began, end: b.Now, began: b.started}
 	k, ok := b.Keys[g.old.ID]
 	if !ok {
 		return reading{}, fmt.Errorf("reading the old key: %s is not in the workspace's keys", g.old.Prefix)
@@ -150,7 +168,7 @@ func (g *Gate) readFeed(ctx context.Context) (reading, error) {
 	for _, e := range b.Entries {
 		switch e.KeyID {
 		case g.old.ID:
-			if e.At.After(g.oldFrom) && !e.At.After(in.now) {
+			if e.At.After(g.oldFrom) && !e.At.After(in.end) {
 				g.oldFrom = e.At
 			}
 			in.old = append(in.old, e)

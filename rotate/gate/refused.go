@@ -20,9 +20,11 @@ func refusedCall(e client.ExecutionLogEntry) bool {
 
 // planaCheck is a call plana makes itself to see whether a key answers (a
 // GET /v1/me with plana's user agent), from whichever machine: never the
-// automation's.
+// automation's, and never a usage source of the key. Anyone can send that
+// user agent; a caller who does only hides calls that change nothing from
+// the gate, and so gets its key revoked sooner, never later.
 func planaCheck(e client.ExecutionLogEntry) bool {
-	return e.Path == "/v1/me" && strings.HasPrefix(e.UserAgent, "plana")
+	return e.Method == http.MethodGet && e.Path == "/v1/me" && strings.HasPrefix(e.UserAgent, "plana")
 }
 
 // maxRefusedEntries bounds how much of the log a look at refused calls

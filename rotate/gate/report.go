@@ -35,7 +35,13 @@ type Report struct {
 	// source that has not moved stops holding the gate if it stays quiet.
 	Migration []Migration `json:"migration,omitempty"`
 	HeldUntil time.Time   `json:"held_until,omitzero"`
-	Passed    bool        `json:"passed"`
+	// Holds says this look saw the gate hold; Passed, that two looks at
+	// least LookInterval apart in real time did (the first at HeldSince),
+	// the second reading the quiet window again: one look never decides.
+	Holds        bool          `json:"holds"`
+	HeldSince    time.Time     `json:"held_since,omitzero"`
+	LookInterval duration.JSON `json:"look_interval,omitempty"`
+	Passed       bool          `json:"passed"`
 }
 
 // Summary says what the gate still waits for, in one line.
@@ -50,7 +56,11 @@ func (g Report) Summary() string {
 			g.New.Prefix, g.NewFirstUse.UTC().Format(time.RFC3339), g.Old.Prefix, when)
 	}
 	if g.Passed {
-		return "the new key is in use and the old key has been quiet for " + duration.Approx(time.Duration(g.QuietPeriod))
+		return "the new key is in use and the old key has been quiet for " + duration.Approx(time.Duration(g.QuietPeriod)) + ", seen by two looks"
+	}
+	if g.Holds {
+		return fmt.Sprintf("the gate holds at this look (at %s, server time); one look never decides: a second, at least %s later, must see it hold too",
+			g.Now.UTC().Format(time.RFC3339), duration.Approx(time.Duration(g.LookInterval)))
 	}
 	var parts []string
 	if g.New != nil && !g.NewUsed {

@@ -157,7 +157,7 @@ before the revoke.` + stepFlagsHelp,
 	fl.StringArrayVar(&o.Settings.Targets, "to", nil, "deploy target: env-file:PATH, exec:CMD (key on stdin), exec-ab:CMD, stdout, or a secret store: k8s:[CONTEXT@]NAMESPACE/NAME[?rollout=KIND/NAME], aws-sm:SECRET_ID, aws-ssm:PATH, sops:PATH, pass:PATH (docs/targets.md); repeat for several")
 	addWaitFlags(cmd, &o.Settings.QuietPeriod, &o.Settings.PollInterval, &o.Timeout)
 	addExecTimeoutFlag(cmd, &o.Settings.ExecTimeout)
-	fl.BoolVar(&o.NoWait, "no-wait", false, "check the gate of step 3 once; not met: exit 3")
+	fl.BoolVar(&o.NoWait, "no-wait", false, "do not wait for the gate of step 3: not met, exit 3 (met is confirmed by a second look one poll interval later)")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "confirm step 4 without asking (--stored-on, --issued-by --emergency: the management keys' revoke)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "say what each step would do, change nothing")
 	fl.BoolVar(&o.Force, "force", false, "revoke even though the gate does not hold (loudly)")
