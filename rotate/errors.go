@@ -46,8 +46,10 @@ func (e *LockedError) Error() string {
 	if e.PID == 0 {
 		return fmt.Sprintf("rotation of %s is running in another plana process; wait for it to finish", e.KeyID)
 	}
-	return fmt.Sprintf("rotation of %s is running in process %d on %s since %s; wait for it to finish, or stop that process",
-		e.KeyID, e.PID, e.Host, e.Since.Local().Format(time.RFC3339))
+	// Since is the holder's clock, not BOS's like the times around it:
+	// in UTC, and said so.
+	return fmt.Sprintf("rotation of %s is running in process %d on %s since %s (%s's clock); wait for it to finish, or stop that process",
+		e.KeyID, e.PID, e.Host, e.Since.UTC().Format(time.RFC3339), e.Host)
 }
 
 // Is makes errors.Is(err, ErrPending) true: the rotation is under way in

@@ -405,6 +405,11 @@ func TestSecondProcessIsLockedOut(t *testing.T) {
 	if !strings.Contains(err.Error(), "process ") {
 		t.Error(err)
 	}
+	// The holder's start is on its own clock, not BOS's: in UTC, labelled.
+	le.Since, le.Host = time.Date(2026, 11, 26, 2, 57, 39, 0, time.FixedZone("CET", 3600)), "vm"
+	if want := "since 2026-11-26T01:57:39Z (vm's clock)"; !strings.Contains(le.Error(), want) {
+		t.Errorf("%v\nwant %q", le, want)
+	}
 }
 
 func TestDamagedJournal(t *testing.T) {

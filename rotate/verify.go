@@ -157,13 +157,17 @@ func (w *gateWait) check(ctx context.Context) (bool, error) {
 
 // unanswered is an evaluation BOS did not answer: the wait goes on, with
 // one warning per outage, unless it cannot wait (NoWait, its end passed).
+// How long it goes on is said as a duration: --timeout runs on this
+// process's clock, and a time of day on it would sit among lines in BOS's
+// time, which may be hours or days away from this machine's.
 func (w *gateWait) unanswered(err error) error {
 	s := w.s
 	if w.down.IsZero() {
 		w.down = time.Now()
 		until := "until it answers (Ctrl-C stops; " + s.resumeCommand() + " resumes)"
 		if !w.end.IsZero() {
-			until = "until " + w.end.Local().Format(time.DateTime)
+			left := max(time.Until(w.end), 0).Round(time.Second)
+			until = fmt.Sprintf("for up to %s more (--timeout %s)", duration.Format(left), duration.Format(s.opts.Timeout))
 		}
 		s.rep.Warn(fmt.Sprintf("BOS does not answer (%v): still waiting, trying again %s", err, until))
 	}

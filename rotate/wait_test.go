@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate/gate"
+	"github.com/plana-cli/plana/rotate/internal/rotatetest"
 	"github.com/plana-cli/plana/rotate/ref"
 )
 
@@ -207,5 +209,39 @@ func TestWaitNewsHeartbeat(t *testing.T) {
 	}
 	if l := n.line(used, at.Add(2*time.Second)); l != "" {
 		t.Errorf("nothing new gave %q", l)
+	}
+}
+
+// The outage warning says how long the wait goes on as a duration on this
+// process's clock (what --timeout measures), never as a time of day: the
+// lines around it are in BOS's time, which is not this machine's (here, 400
+// days ahead of it).
+func TestOutageWarningNamesItsClock(t *testing.T) {
+	w := newWorld(t)
+	opts := fastOpts(w)
+	w.deployed(opts)
+	w.Srv.Advance(400 * 24 * time.Hour)
+	b, url := w.blipFront(t)
+	w.rep.OnWait = func() { b.down.Store(1 << 40) }
+	opts.Timeout = 90 * time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := w.throughFront(url)
+	done := make(chan error, 1)
+	go func() { _, err := r.Rotate(ctx, w.Old, opts); done <- err }()
+	rotatetest.Eventually(t, "the outage warning", func() bool { return strings.Contains(w.rep.Text(), "BOS does not answer") })
+	cancel()
+	<-done
+	var line string
+	for l := range strings.Lines(w.rep.Text()) {
+		if strings.Contains(l, "BOS does not answer") {
+			line = l
+		}
+	}
+	if regexp.MustCompile(`\d\d:\d\d`).MatchString(line) {
+		t.Errorf("the outage warning shows a time of day, in no clock it names:\n%s", line)
+	}
+	if !regexp.MustCompile(`for up to 1h(29|30)m more \(--timeout 1h30m\)`).MatchString(line) {
+		t.Errorf("the outage warning does not say how long it waits, as a duration of --timeout:\n%s", line)
 	}
 }

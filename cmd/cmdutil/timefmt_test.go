@@ -29,6 +29,33 @@ func TestFuzzyAgo(t *testing.T) {
 	}
 }
 
+// An event is never "in about 1 year": one stamped ahead of BOS's present
+// (its clock stepped back) shows its time and says so, and with no present
+// (BOS not read) every time is absolute and labelled.
+func TestAgoOnBOSClock(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ahead := now.Add(400 * 24 * time.Hour)
+	tests := []struct {
+		name      string
+		got, want string
+	}{
+		{"past", Ago(now, now.Add(-3*time.Hour)), "about 3 hours ago"},
+		{"a Date header's second", Ago(now, now.Add(time.Second)), "just now"},
+		{"ahead", Ago(now, ahead), "2027-04-05 12:00 UTC (ahead of BOS's clock)"},
+		{"no present", Ago(time.Time{}, now.In(time.FixedZone("CET", 3600))), "2026-03-01 12:00 UTC"},
+		{"stamp", Stamp(now, now.Add(-72*time.Hour)), "2026-02-26 12:00 UTC (3 days ago)"},
+		{"stamp ahead", Stamp(now, ahead), "2027-04-05 12:00 UTC (ahead of BOS's clock)"},
+		{"stamp, no present", Stamp(time.Time{}, now), "2026-03-01 12:00 UTC"},
+		{"due, no present", FuzzyAgo(time.Time{}, ahead), "2027-04-05 12:00 UTC"},
+		{"due ahead", FuzzyAgo(now, now.Add(48*time.Hour)), "in 2 days"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
 func TestSparklineAndHourlyCounts(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	at := []time.Time{

@@ -346,7 +346,7 @@ func printAudit(ios *iostreams.IOStreams, rep *audit.Report) error {
 	tty := ios.IsStdoutTTY()
 	when := func(t time.Time) string {
 		if tty {
-			return cmdutil.FuzzyAgo(rep.Until, t)
+			return cmdutil.Ago(rep.Until, t)
 		}
 		return t.UTC().Format(time.RFC3339)
 	}

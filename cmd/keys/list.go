@@ -166,7 +166,7 @@ func renderKeyTable(ios *iostreams.IOStreams, records []KeyRecord, now time.Time
 	for i, r := range records {
 		lastUsed := "never"
 		if r.LastUsedAt != nil {
-			lastUsed = cmdutil.FuzzyAgo(now, *r.LastUsedAt)
+			lastUsed = cmdutil.Ago(now, *r.LastUsedAt)
 		}
 		status := cell{r.Status, cs.Green}
 		due := cell{text: "-"}

@@ -257,7 +257,7 @@ func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since ti
 	w := ios.Out
 	r := res.Key
 	when := func(t time.Time) string {
-		return fmt.Sprintf("%s (%s)", t.UTC().Format("2006-01-02 15:04 UTC"), cmdutil.FuzzyAgo(now, t))
+		return cmdutil.Stamp(now, t)
 	}
 	fmt.Fprintln(w, cs.Bold(r.Name))
 	fmt.Fprintf(w, "  ID:         %s\n", r.ID)
@@ -322,7 +322,7 @@ func printShow(ios *iostreams.IOStreams, res ShowResult, now time.Time, since ti
 	}
 	t := cmdutil.NewTablePrinter(ios, "Source IP", "User agent", "Path", "Calls", "Last seen")
 	for _, s := range res.Usage.Sources {
-		last := cmdutil.FuzzyAgo(now, s.LastSeen)
+		last := cmdutil.Ago(now, s.LastSeen)
 		if !ios.IsStdoutTTY() {
 			last = s.LastSeen.UTC().Format(time.RFC3339)
 		}
@@ -345,7 +345,7 @@ func printMigration(ios *iostreams.IOStreams, ms []gate.Migration, now time.Time
 			return "-"
 		}
 		if ios.IsStdoutTTY() {
-			return cmdutil.FuzzyAgo(now, t)
+			return cmdutil.Ago(now, t)
 		}
 		return t.UTC().Format(time.RFC3339)
 	}

@@ -105,7 +105,7 @@ func printTeamView(ios *iostreams.IOStreams, res ShowResult, now time.Time) erro
 	}
 	t := cmdutil.NewTablePrinter(ios, "Source IP", "User agent", "Path", "Calls", "Last seen")
 	for _, s := range res.RefusedSinceRevoke {
-		last := cmdutil.FuzzyAgo(now, s.LastSeen)
+		last := cmdutil.Ago(now, s.LastSeen)
 		if !ios.IsStdoutTTY() {
 			last = s.LastSeen.UTC().Format(time.RFC3339)
 		}

@@ -111,7 +111,7 @@ func dueRun(ctx context.Context, o *DueOptions) error {
 		for _, it := range items {
 			lu := "never"
 			if it.LastUsed != nil {
-				lu = cmdutil.FuzzyAgo(now, *it.LastUsed)
+				lu = cmdutil.Ago(now, *it.LastUsed)
 			}
 			t.AddRow(textsafe.Clean(it.Key.Name), textsafe.Clean(it.Key.Prefix), it.DueAt.UTC().Format("2006-01-02"), it.State(), lu)
 		}

@@ -75,7 +75,7 @@ shown marked unverified, with why, and do not change the exit code.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Key, "key", "", "only rotations of this key (id, prefix or name, old or new)")
-	durationFlag(cmd, &o.Since, "since", "only entries this recent, e.g. 30d")
+	durationFlag(cmd, &o.Since, "since", "only entries this recent by BOS's clock (this machine's with --source local), e.g. 30d")
 	cmd.Flags().StringVar(&o.Source, "source", sourceAll, "whose history: server, local (this machine's log) or all")
 	cmdutil.AddOutputFlag(cmd, &o.Output, cmdutil.FormatTable, cmdutil.FormatJSON, cmdutil.FormatCSV)
 	return cmd
@@ -128,21 +128,23 @@ func (o *LogOptions) localHistory(warn func(string)) ([]rotlog.HistoryRow, error
 	return rotlog.LocalHistory(c.Entries), nil
 }
 
-// serverHistory is what the server's keys tell, for every machine.
-func (o *LogOptions) serverHistory(ctx context.Context) ([]rotlog.HistoryRow, error) {
+// serverHistory is what the server's keys tell, for every machine, and
+// the server's present (zero if it sent none).
+func (o *LogOptions) serverHistory(ctx context.Context) ([]rotlog.HistoryRow, time.Time, error) {
 	api, err := o.Client()
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	me, err := api.Me(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("checking the management key: %w", err)
+		return nil, time.Time{}, fmt.Errorf("checking the management key: %w", err)
 	}
 	keys, err := api.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
 	if err != nil {
-		return nil, fmt.Errorf("reading the server's history: %w", err)
+		return nil, time.Time{}, fmt.Errorf("reading the server's history: %w", err)
 	}
-	return rotlog.ServerHistory(keys, me.User), nil
+	present, _ := api.ServerNow()
+	return rotlog.ServerHistory(keys, me.User), present, nil
 }
 
 func logRun(ctx context.Context, o *LogOptions) error {
@@ -152,6 +154,7 @@ func logRun(ctx context.Context, o *LogOptions) error {
 	}
 	var local, server []rotlog.HistoryRow
 	var localErr, err error
+	var present time.Time
 	if o.Source != sourceServer {
 		local, localErr = o.localHistory(warn)
 		if localErr != nil && o.Source == sourceLocal {
@@ -159,7 +162,7 @@ func logRun(ctx context.Context, o *LogOptions) error {
 		}
 	}
 	if o.Source != sourceLocal {
-		server, err = o.serverHistory(ctx)
+		server, present, err = o.serverHistory(ctx)
 		switch {
 		case err != nil && (o.Source == sourceServer || localErr != nil):
 			return errors.Join(localErr, mapErr(err))
@@ -168,7 +171,12 @@ func logRun(ctx context.Context, o *LogOptions) error {
 			warn(fmt.Sprintf("%v; showing this machine's log only", err))
 		}
 	}
-	if err := o.print(rotlog.MergeHistory(local, server)); err != nil {
+	// Both sides are stamped in BOS's time: --since counts back from its
+	// present, and from this machine's clock only when BOS was not read.
+	if present.IsZero() {
+		present = o.Now()
+	}
+	if err := o.print(rotlog.MergeHistory(local, server), present); err != nil {
 		return err
 	}
 	// A log that was tampered with fails the command once the server's
@@ -176,10 +184,10 @@ func logRun(ctx context.Context, o *LogOptions) error {
 	return localErr
 }
 
-// print writes the rows that match the filters.
-func (o *LogOptions) print(all []rotlog.HistoryRow) error {
+// print writes the rows that match the filters, --since counted back from
+// now.
+func (o *LogOptions) print(all []rotlog.HistoryRow, now time.Time) error {
 	ios := o.IO
-	now := o.Now()
 	var rows []rotlog.HistoryRow
 	for _, e := range all {
 		if o.match(e, now) {
@@ -203,7 +211,7 @@ func (o *LogOptions) print(all []rotlog.HistoryRow) error {
 		}
 		return p.Close()
 	}
-	t := cmdutil.NewTablePrinter(ios, "TIME", "EVENT", "OLD KEY", "NEW KEY", "REASON", "BY", "SOURCE")
+	t := cmdutil.NewTablePrinter(ios, "TIME (UTC)", "EVENT", "OLD KEY", "NEW KEY", "REASON", "BY", "SOURCE")
 	for _, e := range rows {
 		nk := ""
 		if e.New != nil {

@@ -106,7 +106,10 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 	for _, it := range items {
 		res.Rotations = append(res.Rotations, StatusRotation{StatusItem: it, Source: statusLocal})
 	}
-	now := o.Now()
+	// BOS's present, zero until it is read: the journals are stamped in
+	// BOS's time, and measuring them against this machine's clock would
+	// mix two clocks.
+	var now time.Time
 	if api, err := o.Client(); err == nil {
 		// Not logged in: the local rotations are the answer.
 		if now, err = fromServer(ctx, o, api, &res); err != nil {
@@ -121,11 +124,11 @@ func statusRun(ctx context.Context, o *StatusOptions) error {
 
 // fromServer adds what the server tells: the rotations under way that no
 // journal here knows, the claimants, the calls refused since recent
-// revokes. It returns the server's time. A server that cannot be read is a
-// warning: the local rotations are still the answer.
+// revokes. It returns the server's present, zero when it sent none. A
+// server that cannot be read is a warning: the local rotations are still
+// the answer.
 func fromServer(ctx context.Context, o *StatusOptions, api *client.Client, res *StatusResult) (time.Time, error) {
 	ios := o.IO
-	now := o.Now()
 	me, err := api.Me(ctx)
 	var keys []client.APIKey
 	if err == nil {
@@ -133,10 +136,12 @@ func fromServer(ctx context.Context, o *StatusOptions, api *client.Client, res *
 	}
 	if err != nil {
 		fmt.Fprintf(ios.ErrOut, "%s reading the server (rotations started elsewhere, refused calls): %v\n", ios.ColorScheme().WarningIcon(), err)
-		return now, nil
+		return time.Time{}, nil
 	}
-	if t, ok := api.ServerNow(); ok {
-		now = t
+	present, _ := api.ServerNow()
+	now := present
+	if now.IsZero() {
+		now = o.Now() // only to pick the recent revokes
 	}
 	local := map[string]bool{}
 	for _, r := range res.Rotations {
@@ -168,13 +173,13 @@ func fromServer(ctx context.Context, o *StatusOptions, api *client.Client, res *
 		}
 		srcs, err := gate.RefusedCalls(ctx, api, k.ID, *k.RevokedAt)
 		if err != nil {
-			return now, mapErr(err)
+			return present, mapErr(err)
 		}
 		if len(srcs) > 0 {
 			res.RefusedSinceRevoke = append(res.RefusedSinceRevoke, RefusedKey{Key: ref.Of(k), RevokedAt: *k.RevokedAt, Sources: srcs})
 		}
 	}
-	return now, nil
+	return present, nil
 }
 
 // elsewhere is the rotation of old to nw that the server shows and no
@@ -194,6 +199,8 @@ func elsewhere(old, nw client.APIKey, f *lineage.Family) StatusRotation {
 	return r
 }
 
+// printStatus shows res; now is BOS's present, zero when it was not read
+// (then times show as absolute, in UTC).
 func printStatus(ios *iostreams.IOStreams, res StatusResult, now time.Time) error {
 	if len(res.Rotations) == 0 {
 		fmt.Fprintln(ios.ErrOut, "No rotation under way.")
@@ -207,7 +214,7 @@ func printStatus(ios *iostreams.IOStreams, res StatusResult, now time.Time) erro
 			if it.Source == statusServer {
 				step = "elsewhere"
 			}
-			t.AddRow(keyLabel(it.Old), nk, step, textsafe.Clean(it.WaitingOn), cmdutil.FuzzyAgo(now, it.Since))
+			t.AddRow(keyLabel(it.Old), nk, step, textsafe.Clean(it.WaitingOn), cmdutil.Ago(now, it.Since))
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -227,7 +234,7 @@ func printStatus(ios *iostreams.IOStreams, res StatusResult, now time.Time) erro
 		fmt.Fprintf(ios.Out, "\nRefused since the revoke of %s on %s, still configured at:\n", keyLabel(r.Key), r.RevokedAt.UTC().Format(time.DateOnly))
 		t := cmdutil.NewTablePrinter(ios, "SOURCE IP", "USER AGENT", "PATH", "CALLS", "LAST SEEN")
 		for _, s := range r.Sources {
-			t.AddRow(textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path), fmt.Sprint(s.Calls), cmdutil.FuzzyAgo(now, s.LastSeen))
+			t.AddRow(textsafe.Clean(s.SourceIP), textsafe.Clean(s.UserAgent), textsafe.Clean(s.Path), fmt.Sprint(s.Calls), cmdutil.Ago(now, s.LastSeen))
 		}
 		if err := t.Render(); err != nil {
 			return err

@@ -162,3 +162,64 @@ func mintOwn(t *testing.T, e *cmdtest.Env, name string) (string, client.APIKey) 
 	}
 	return pt, k
 }
+
+// Issue 19 (23): SINCE is measured on BOS's clock only. This machine's
+// clock is a year behind BOS's here; a rotation saved a moment ago by
+// BOS's clock is "just now"; once BOS's clock steps back, it is ahead of
+// BOS's present and shows its time, saying so; and with BOS not read there
+// is no present to measure from: the time, in UTC. Never "in about 1 year".
+func TestStatusSinceOnBOSClock(t *testing.T) {
+	t.Parallel()
+	e := cmdtest.New(t)
+	envFile := filepath.Join(t.TempDir(), "sync.env")
+	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const year = 400 * 24 * time.Hour
+	e.Emu.Advance(year)
+	err := e.Run(NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait")
+	var pe *cmdutil.PendingError
+	if !errors.As(err, &pe) {
+		t.Fatalf("want exit 3, got %v\n%s", err, e.ErrOut)
+	}
+	dir, err := e.Factory.StateDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _ := rotate.Status(dir)
+	if len(items) != 1 {
+		t.Fatalf("journals %+v, want the rotation's", items)
+	}
+	stamp := items[0].Since.UTC().Format("2006-01-02 15:04 UTC")
+	read := true
+	status := func() string {
+		t.Helper()
+		e.Out.Reset()
+		cmd := NewCmdStatus(e.Factory, func(ctx context.Context, o *StatusOptions) error {
+			o.Now = time.Now // this machine's clock, not BOS's
+			if !read {
+				o.Client = func() (*client.Client, error) { return nil, errors.New("not logged in") }
+			}
+			return statusRun(ctx, o)
+		})
+		if err := e.Run(cmd); err != nil {
+			t.Fatal(err)
+		}
+		out := e.Out.String()
+		if strings.Contains(out, "in about") {
+			t.Errorf("keys status shows a time in the future:\n%s", out)
+		}
+		return out
+	}
+	if out := status(); !strings.Contains(out, "just now") {
+		t.Errorf("a rotation saved a moment ago by BOS's clock is not \"just now\":\n%s", out)
+	}
+	e.Emu.Advance(-year)
+	if out := status(); !strings.Contains(out, stamp+" (ahead of BOS's clock)") {
+		t.Errorf("SINCE ahead of BOS's clock does not show %s and say so:\n%s", stamp, out)
+	}
+	read = false
+	if out := status(); !strings.Contains(out, stamp) || strings.Contains(out, "ago") {
+		t.Errorf("SINCE with BOS not read is not the time %s:\n%s", stamp, out)
+	}
+}
