@@ -33,26 +33,10 @@ func callAs(t *testing.T, e *cmdtest.Env, key, ua, path string) {
 	}
 }
 
-// mintOwn makes a stock:read key named name, issued by the logged-in admin,
-// and returns its plaintext and the key.
-func mintOwn(t *testing.T, e *cmdtest.Env, name string) (string, client.APIKey) {
-	t.Helper()
-	ctx := context.Background()
-	me, err := e.AdminClient().Me(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, name, []string{"stock:read"}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pt, k
-}
-
 func TestShowRun(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	pt, k := mintOwn(t, e, "Show me")
+	pt, k := e.MintOwn("Show me")
 	for range 3 {
 		callAs(t, e, pt, "worker/2.0", "/v1/stock-levels")
 	}
@@ -111,7 +95,7 @@ func TestShowRun(t *testing.T) {
 func TestSecretRun(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	pt, k := mintOwn(t, e, "Held here")
+	pt, k := e.MintOwn("Held here")
 	if err := e.Store.Set(secret.KeyName(k.ID), pt); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +191,7 @@ func TestShowMigrationSourceBySource(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
 	// A key of its own: the demo's has a seeded history of other sources.
-	pt, k := mintOwn(t, e, "Migrating")
+	pt, k := e.MintOwn("Migrating")
 	callAs(t, e, pt, "stock-sync/1.5", "/v1/stock-levels")
 	callAs(t, e, pt, "forgotten-cron/0.1", "/v1/orders")
 	envFile := filepath.Join(t.TempDir(), "sync.env")

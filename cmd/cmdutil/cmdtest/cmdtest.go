@@ -20,6 +20,7 @@ import (
 	"github.com/plana-cli/plana/emulator/emutest"
 	"github.com/plana-cli/plana/internal/iostreams"
 	"github.com/plana-cli/plana/internal/secret"
+	"github.com/plana-cli/plana/rotate/lineage"
 )
 
 // Env is one test's world.
@@ -105,6 +106,40 @@ func (e *Env) AdminClient() *client.Client {
 		e.T.Fatal(err)
 	}
 	return c
+}
+
+// MintOwn makes a stock:read key named name, issued by the seeded admin,
+// and returns its plaintext and the key.
+func (e *Env) MintOwn(name string) (string, client.APIKey) {
+	e.T.Helper()
+	ctx := context.Background()
+	me, err := e.AdminClient().Me(ctx)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, name, []string{"stock:read"}, time.Time{})
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return pt, k
+}
+
+// SeedSuccessor is the seeded automation key and a successor of it that
+// ana@example.com created with its lineage, as a rotation does.
+func (e *Env) SeedSuccessor() (old *client.APIKey, created *client.CreatedKey) {
+	e.T.Helper()
+	ctx := context.Background()
+	admin := e.AdminClient()
+	old, err := cmdutil.ResolveKey(ctx, admin, client.PrefixOf(e.Seed.AutomationKey))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	desc := lineage.Claim{OldPrefix: old.Prefix, OldName: old.Name, By: "ana@example.com", On: e.Emu.Now(), Reason: "scheduled"}.Description()
+	created, err = admin.CreateKey(ctx, client.CreateKeyRequest{Name: "Nightly stock sync (2026)", Scopes: old.Scopes, Description: desc}, client.NewIdempotencyKey())
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return old, created
 }
 
 // Run executes cmd with args, output captured in the Env's buffers.

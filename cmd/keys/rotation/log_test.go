@@ -1,7 +1,6 @@
 package rotation_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
 	"github.com/plana-cli/plana/internal/secret"
 	"github.com/plana-cli/plana/rotate"
-	"github.com/plana-cli/plana/rotate/lineage"
 	"github.com/plana-cli/plana/rotate/ref"
 	"github.com/plana-cli/plana/rotate/rotlog"
 )
@@ -25,17 +23,7 @@ import (
 func logWorld(t *testing.T) (e *cmdtest.Env, l rotlog.Log, successor client.APIKey) {
 	t.Helper()
 	e = cmdtest.New(t)
-	ctx := context.Background()
-	admin := e.AdminClient()
-	old, err := cmdutil.ResolveKey(ctx, admin, client.PrefixOf(e.Seed.AutomationKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc := lineage.Claim{OldPrefix: old.Prefix, OldName: old.Name, By: "ana@example.com", On: e.Emu.Now(), Reason: "scheduled"}.Description()
-	created, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "Nightly stock sync (2026)", Scopes: old.Scopes, Description: desc}, client.NewIdempotencyKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, created := e.SeedSuccessor()
 	dir, err := e.Factory.StateDir()
 	if err != nil {
 		t.Fatal(err)

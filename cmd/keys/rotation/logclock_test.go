@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plana-cli/plana/client"
-	"github.com/plana-cli/plana/cmd/cmdutil"
 	"github.com/plana-cli/plana/cmd/cmdutil/cmdtest"
-	"github.com/plana-cli/plana/rotate/lineage"
 )
 
 // Issue 19 (23): keys log --since counts back from BOS's present, the
@@ -19,17 +16,7 @@ import (
 func TestLogSinceOnBOSClock(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	ctx := context.Background()
-	admin := e.AdminClient()
-	old, err := cmdutil.ResolveKey(ctx, admin, client.PrefixOf(e.Seed.AutomationKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc := lineage.Claim{OldPrefix: old.Prefix, OldName: old.Name, By: "ana@example.com", On: e.Emu.Now(), Reason: "scheduled"}.Description()
-	created, err := admin.CreateKey(ctx, client.CreateKeyRequest{Name: "Nightly stock sync (2026)", Scopes: old.Scopes, Description: desc}, client.NewIdempotencyKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, created := e.SeedSuccessor()
 	e.Emu.Advance(400 * 24 * time.Hour)
 	logSince := func(since string) string {
 		t.Helper()

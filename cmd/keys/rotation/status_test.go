@@ -56,7 +56,7 @@ func TestStatusFromTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A key revoked lately, still called from somewhere.
-	pt, gone := mintOwn(t, e, "Gone soon")
+	pt, gone := e.MintOwn("Gone soon")
 	if _, err := e.AdminClient().RevokeKey(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -145,22 +145,6 @@ func refusedCall(t *testing.T, e *cmdtest.Env, key, id string) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling the emulator's async log with a deadline
 	}
-}
-
-// mintOwn makes a stock:read key issued by the seeded admin and returns
-// its plaintext.
-func mintOwn(t *testing.T, e *cmdtest.Env, name string) (string, client.APIKey) {
-	t.Helper()
-	ctx := context.Background()
-	me, err := e.AdminClient().Me(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pt, k, err := e.Emu.MintKey(ctx, me.User.ID, name, []string{"stock:read"}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pt, k
 }
 
 // Issue 19 (23): SINCE is measured on BOS's clock only. This machine's
