@@ -46,8 +46,10 @@ image:
 # The release's image, from the linux binaries goreleaser left in dist/ (the
 # archives' very bytes), named IMAGE_REPO:VERSION. release-check runs it
 # after a snapshot; a release's publisher (.goreleaser.yaml) runs it with
-# IMAGE_TAGS, and each tag is pushed to IMAGE_REPO.
-IMAGE_REPO ?= ghcr.io/plana-cli/plana
+# IMAGE_TAGS, and each tag is pushed to IMAGE_REPO, which the release job
+# names (PLANA_IMAGE_REPO: REGISTRY/OWNER/plana): the project names no
+# registry of its own.
+IMAGE_REPO ?= plana
 IMAGE_TAGS ?=
 
 release-image:
@@ -55,6 +57,7 @@ release-image:
 	[ -n "$$version" ] || { echo "release-image: no version in dist/metadata.json: run goreleaser first"; exit 1; }; \
 	bin() { set -- dist/plana_$$1_*/plana; [ $$# -eq 1 ] && [ -f "$$1" ] || { echo "release-image: want one dist/plana_$$1_*/plana, found: $$*" >&2; exit 1; }; echo "$$1"; }; \
 	amd64=$$(bin linux_amd64); arm64=$$(bin linux_arm64); \
+	case "$(IMAGE_TAGS):$(IMAGE_REPO)" in :*) ;; *:*/*) ;; *) echo "release-image: IMAGE_REPO='$(IMAGE_REPO)' names no registry: set PLANA_IMAGE_REPO=REGISTRY/OWNER/plana for the release" >&2; exit 1;; esac; \
 	push=; for tag in $(IMAGE_TAGS); do push="$$push --push $(IMAGE_REPO):$$tag"; done; \
 	$(GO) run ./cmd/plana-image --binary linux/amd64=$$amd64 --binary linux/arm64=$$arm64 \
 	  --version "$$version" --revision '$(REVISION)' --created '$(DATE)' \
