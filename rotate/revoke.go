@@ -146,10 +146,7 @@ func (s *session) watchAfterRevoke(ctx context.Context) {
 		return
 	}
 	since := s.j.Times[Revoked]
-	poll := s.opts.PollInterval
-	if poll <= 0 || poll > watchPoll {
-		poll = watchPoll
-	}
+	poll := min(s.pollInterval(), watchPoll)
 	s.rep.Waiting(fmt.Sprintf("watching for %s for calls that still present the old key %s (Ctrl-C to stop)", duration.Approx(d), s.j.Old.Prefix))
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

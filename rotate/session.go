@@ -100,14 +100,16 @@ func (r *Rotator) open(ctx context.Context, key client.APIKey, opts Options) (*s
 	}
 	s.actor = ref.Actor{Email: me.User.Email, Local: r.localActor()}
 	s.caller = me.User
-	reset := j != nil && opts.ResetSettings
-	if j == nil {
+	begun := j != nil
+	reset := begun && opts.ResetSettings
+	if !begun {
 		now := s.now()
 		j = &Journal{Old: ref.Of(s.old), OldCreatedBy: s.old.CreatedBy.Email, Reason: opts.Reason,
 			Emergency: opts.Emergency != "", Actor: s.actor, StartedAt: now, UpdatedAt: now}
-		j.setTargets(s.opts.Targets)
-		j.QuietSeconds = int64(s.opts.QuietPeriod / time.Second)
-	} else if reset {
+	}
+	// A rotation records its settings when it begins and when they are
+	// reset; otherwise those it recorded win (decide).
+	if !begun || reset {
 		j.setTargets(s.opts.Targets)
 		j.QuietSeconds = int64(s.opts.QuietPeriod / time.Second)
 	}

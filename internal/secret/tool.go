@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/plana-cli/plana/client"
 )
 
 // Tool is a secret store's command-line program (pass, sops) that plana
@@ -83,8 +84,6 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " / ")
 }
 
-var keyShape = regexp.MustCompile(`pa_(live|test)_([0-9A-Za-z]{8})[0-9A-Za-z]{38}`)
-
 // scrub cuts out of text every line of what the tool read on stdin (a
 // tool may echo its input in an error) and everything shaped like a key.
 func scrub(text string, stdin []byte) string {
@@ -93,5 +92,5 @@ func scrub(text string, stdin []byte) string {
 			text = strings.ReplaceAll(text, l, "[stdin]")
 		}
 	}
-	return keyShape.ReplaceAllString(text, "pa_${1}_${2}…")
+	return client.Redact(text)
 }
