@@ -21,9 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/plana-cli/plana/internal/atomicfile"
@@ -161,11 +162,7 @@ func (f *File) Put(ctx context.Context, set map[string]string, unset ...string) 
 		return err
 	}
 
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(set))
 	if err := f.probe(ctx, copyPath, names); err != nil {
 		return err
 	}
