@@ -3,6 +3,7 @@ package storetest
 import (
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -22,8 +23,8 @@ func Kumo(t testing.TB) *AWS {
 	t.Helper()
 	bin := built(t, "aws", "kumo", "KUMO_VERSION", "kumo")
 	port := FreePort(t)
-	a := &AWS{Endpoint: "http://127.0.0.1:" + itoa(port), Region: "eu-west-1"}
-	srv := start(t, "kumo", baseEnv("KUMO_HOST=127.0.0.1", "KUMO_PORT="+itoa(port), "KUMO_LOG_LEVEL=warn"), bin)
+	a := &AWS{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Region: "eu-west-1"}
+	srv := start(t, "kumo", baseEnv("KUMO_HOST=127.0.0.1", "KUMO_PORT="+strconv.Itoa(port), "KUMO_LOG_LEVEL=warn"), bin)
 	srv.waitReady(t, 30*time.Second, func() error {
 		resp, err := http.Get(a.Endpoint + "/")
 		if err != nil {
