@@ -1,11 +1,15 @@
 package storetest
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 )
 
 // AWS is the kumo emulator on loopback, serving Secrets Manager and SSM
@@ -48,4 +52,15 @@ func Kumo(t testing.TB) *AWS {
 		t.Setenv(k, v)
 	}
 	return a
+}
+
+// Config is the SDK's own configuration as Kumo set the environment, for
+// the test's own client, as an operator's aws CLI would be.
+func (a *AWS) Config(t testing.TB) aws.Config {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
