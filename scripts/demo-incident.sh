@@ -35,6 +35,12 @@ run() {
   [ "$code" = "$want" ] || die "$(basename "$1") exited $code, want $want"
 }
 
+# as_stranger FLAG...: one call of the example automation with the copied
+# key, from the stranger's network, as a script of theirs would make it.
+as_stranger() {
+  "$bin/automation" --env-file "$demo/stolen.env" --once --forwarded-for "$stranger" --user-agent python-requests/2.31 "$@"
+}
+
 step "Starting bos-emulator with the demo workspace and its weeks of history, trusting X-Forwarded-For (log: .demo/incident/emulator.log)"
 start_emulator --trust-forwarded-for
 
@@ -56,10 +62,9 @@ echo "exit 0: nothing you didn't make"
 step "A stranger with a copy of the key, from $stranger: reads stock, then tries the key management API"
 cp "$demo/automation.env" "$demo/stolen.env"
 for _ in 1 2 3; do
-  "$bin/automation" --env-file "$demo/stolen.env" --once --forwarded-for "$stranger" --user-agent python-requests/2.31 2>/dev/null
+  as_stranger 2>/dev/null
 done
-"$bin/automation" --env-file "$demo/stolen.env" --once --forwarded-for "$stranger" --user-agent python-requests/2.31 \
-  --path /v1/api-keys 2>/dev/null || echo "(refused with 403: the key lacks keys:manage; the attempt is in the log all the same)"
+as_stranger --path /v1/api-keys 2>/dev/null || echo "(refused with 403: the key lacks keys:manage; the attempt is in the log all the same)"
 
 step "plana keys audit --all"
 run 6 "$bin/plana" keys audit --all
@@ -69,7 +74,7 @@ step "plana keys audit --all --rotate --yes: the emergency rotation of the flagg
 run 6 "$bin/plana" keys audit --all --rotate --yes --timeout 2m
 
 step "The stranger tries again"
-if "$bin/automation" --env-file "$demo/stolen.env" --once --forwarded-for "$stranger" --user-agent python-requests/2.31 2>"$demo/stranger.log"; then
+if as_stranger 2>"$demo/stranger.log"; then
   die "the stranger's call with the old key succeeded after the emergency rotation"
 fi
 grep -q 'HTTP 401' "$demo/stranger.log" || die "the stranger's call failed, but not with 401: $(cat "$demo/stranger.log")"

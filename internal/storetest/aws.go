@@ -1,10 +1,15 @@
 package storetest
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 )
 
 // AWS is the kumo emulator on loopback, serving Secrets Manager and SSM
@@ -22,8 +27,8 @@ func Kumo(t testing.TB) *AWS {
 	t.Helper()
 	bin := built(t, "aws", "kumo", "KUMO_VERSION", "kumo")
 	port := FreePort(t)
-	a := &AWS{Endpoint: "http://127.0.0.1:" + itoa(port), Region: "eu-west-1"}
-	srv := start(t, "kumo", baseEnv("KUMO_HOST=127.0.0.1", "KUMO_PORT="+itoa(port), "KUMO_LOG_LEVEL=warn"), bin)
+	a := &AWS{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Region: "eu-west-1"}
+	srv := start(t, "kumo", baseEnv("KUMO_HOST=127.0.0.1", "KUMO_PORT="+strconv.Itoa(port), "KUMO_LOG_LEVEL=warn"), bin)
 	srv.waitReady(t, 30*time.Second, func() error {
 		resp, err := http.Get(a.Endpoint + "/")
 		if err != nil {
@@ -47,4 +52,15 @@ func Kumo(t testing.TB) *AWS {
 		t.Setenv(k, v)
 	}
 	return a
+}
+
+// Config is the SDK's own configuration as Kumo set the environment, for
+// the test's own client, as an operator's aws CLI would be.
+func (a *AWS) Config(t testing.TB) aws.Config {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

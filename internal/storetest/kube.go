@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,8 +61,8 @@ func Kubernetes(t testing.TB, withControllers bool) *Cluster {
 	c := &Cluster{dir: dir, Token: randomToken(t)}
 
 	etcdPort, peerPort := FreePort(t), FreePort(t)
-	etcdURL := "http://127.0.0.1:" + itoa(etcdPort)
-	peerURL := "http://127.0.0.1:" + itoa(peerPort)
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 	etcd := start(t, "etcd", baseEnv(), etcdBin,
 		"--name=plana-test", "--data-dir="+filepath.Join(dir, "etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
@@ -74,10 +75,10 @@ func Kubernetes(t testing.TB, withControllers bool) *Cluster {
 	tokens := filepath.Join(dir, "tokens.csv")
 	writeFile(t, tokens, c.Token+`,plana-admin,plana-admin,"system:masters"`+"\n")
 	port := FreePort(t)
-	c.Server = "https://127.0.0.1:" + itoa(port)
+	c.Server = "https://127.0.0.1:" + strconv.Itoa(port)
 	api := start(t, "kube-apiserver", baseEnv(), apiserver,
 		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+itoa(port),
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(port),
 		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile,
 		"--token-auth-file="+tokens, "--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",

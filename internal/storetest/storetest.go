@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -330,8 +329,6 @@ func AssertNoKeys(t testing.TB, what string, texts ...string) {
 		}
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // Spy puts a wrapper for each command in names first on PATH: it appends
 // its arguments and its environment to the returned log, then runs the real

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/plana-cli/plana/internal/storetest"
@@ -17,9 +16,8 @@ import (
 // TestSecretsManagerSlots walks both fields through a rotation against the
 // kumo emulator, found through the SDK's own configuration chain.
 func TestSecretsManagerSlots(t *testing.T) {
-	storetest.Kumo(t)
 	ctx := context.Background()
-	api := admin(t)
+	api := secretsmanager.NewFromConfig(storetest.Kumo(t).Config(t))
 	oldKey, newKey := storetest.NewKey(t), storetest.NewKey(t)
 	initial := `{"DB_PASSWORD":"hunter2hunter2","PLANA_KEY":"` + oldKey + `","port":5432,"nested":{"a":[1,2]}}`
 	if _, err := api.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("prod/stock-sync"), SecretString: aws.String(initial)}); err != nil {
@@ -48,9 +46,8 @@ func TestSecretsManagerSlots(t *testing.T) {
 }
 
 func TestSecretsManagerRefusals(t *testing.T) {
-	storetest.Kumo(t)
 	ctx := context.Background()
-	api := admin(t)
+	api := secretsmanager.NewFromConfig(storetest.Kumo(t).Config(t))
 	key := storetest.NewKey(t)
 
 	missing, err := awssm.New(ctx, "prod/nothing")
@@ -97,14 +94,4 @@ func TestSecretsManagerRefusals(t *testing.T) {
 	} else if s == nil {
 		t.Error("no secret")
 	}
-}
-
-// admin is the test's own client, as an operator's aws CLI would be.
-func admin(t *testing.T) *secretsmanager.Client {
-	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return secretsmanager.NewFromConfig(cfg)
 }

@@ -8,7 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,14 +59,19 @@ func (p *Params) String() string { return "aws-ssm:" + p.path }
 
 func (p *Params) name(n string) string { return p.path + "/" + n }
 
-// Get returns the named parameters, decrypted; an absent one is absent
-// from the map.
-func (p *Params) Get(ctx context.Context, names ...string) (map[string]string, error) {
+// fullNames is names as parameter names under the path.
+func (p *Params) fullNames(names []string) []string {
 	full := make([]string, len(names))
 	for i, n := range names {
 		full[i] = p.name(n)
 	}
-	out, err := p.api.GetParameters(ctx, &ssm.GetParametersInput{Names: full, WithDecryption: aws.Bool(true)})
+	return full
+}
+
+// Get returns the named parameters, decrypted; an absent one is absent
+// from the map.
+func (p *Params) Get(ctx context.Context, names ...string) (map[string]string, error) {
+	out, err := p.api.GetParameters(ctx, &ssm.GetParametersInput{Names: p.fullNames(names), WithDecryption: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s in %s: %w: the caller needs ssm:GetParameters on it (and kms:Decrypt on its KMS key)", p, p.region, err)
 	}
@@ -83,13 +89,9 @@ func (p *Params) Get(ctx context.Context, names ...string) (map[string]string, e
 // existing describes the parameters among names that exist: a key is
 // written only over a SecureString, and with the KMS key it already has.
 func (p *Params) existing(ctx context.Context, names []string) (map[string]types.ParameterMetadata, error) {
-	full := make([]string, len(names))
-	for i, n := range names {
-		full[i] = p.name(n)
-	}
 	found := map[string]types.ParameterMetadata{}
 	in := &ssm.DescribeParametersInput{ParameterFilters: []types.ParameterStringFilter{
-		{Key: aws.String("Name"), Option: aws.String("Equals"), Values: full},
+		{Key: aws.String("Name"), Option: aws.String("Equals"), Values: p.fullNames(names)},
 	}}
 	for pages := ssm.NewDescribeParametersPaginator(p.api, in); pages.HasMorePages(); {
 		page, err := pages.NextPage(ctx)
@@ -108,11 +110,7 @@ func (p *Params) existing(ctx context.Context, names []string) (map[string]types
 // transaction: the parameters are written in name order, the deletions
 // last, in one call.
 func (p *Params) Put(ctx context.Context, set map[string]string, unset ...string) error {
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(set))
 	meta, err := p.existing(ctx, names)
 	if err != nil {
 		return err
@@ -135,10 +133,7 @@ func (p *Params) Put(ctx context.Context, set map[string]string, unset ...string
 	if len(unset) == 0 {
 		return nil
 	}
-	full := make([]string, len(unset))
-	for i, n := range unset {
-		full[i] = p.name(n)
-	}
+	full := p.fullNames(unset)
 	if _, err := p.api.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: full}); err != nil {
 		return fmt.Errorf("deleting %s in %s: %w: the caller needs ssm:DeleteParameters on it", strings.Join(full, ", "), p.region, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -17,9 +16,8 @@ import (
 // TestParameterStoreSlots walks both parameters through a rotation against
 // the kumo emulator, found through the SDK's own configuration chain.
 func TestParameterStoreSlots(t *testing.T) {
-	storetest.Kumo(t)
 	ctx := context.Background()
-	api := admin(t)
+	api := ssm.NewFromConfig(storetest.Kumo(t).Config(t))
 	oldKey, newKey := storetest.NewKey(t), storetest.NewKey(t)
 	put := func(name, value string, typ types.ParameterType) {
 		t.Helper()
@@ -77,13 +75,4 @@ func TestParameterStorePaths(t *testing.T) {
 			t.Errorf("aws-ssm:%s was accepted", bad)
 		}
 	}
-}
-
-func admin(t *testing.T) *ssm.Client {
-	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ssm.NewFromConfig(cfg)
 }

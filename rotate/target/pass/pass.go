@@ -11,11 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/plana-cli/plana/internal/secret"
@@ -117,15 +117,12 @@ func (s *Store) Get(ctx context.Context, names ...string) (map[string]string, er
 // error). pass has no transaction: entries are written in name order, the
 // removals last.
 func (s *Store) Put(ctx context.Context, set map[string]string, unset ...string) error {
-	names := make([]string, 0, len(set))
 	for n, v := range set {
 		if v == "" || strings.ContainsAny(v, "\r\n") {
 			return fmt.Errorf("%s/%s: the key must be one non-empty line", s, n)
 		}
-		names = append(names, n)
 	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(set)) {
 		content, _, err := s.show(ctx, n)
 		if err != nil {
 			return err

@@ -21,9 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/plana-cli/plana/internal/atomicfile"
@@ -161,21 +162,13 @@ func (f *File) Put(ctx context.Context, set map[string]string, unset ...string) 
 		return err
 	}
 
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(set))
 	if err := f.probe(ctx, copyPath, names); err != nil {
 		return err
 	}
 	for _, n := range names {
-		val, err := json.Marshal(set[n])
-		if err != nil {
+		if err := f.set(ctx, copyPath, n, set[n]); err != nil {
 			return err
-		}
-		if _, err := f.tool.Run(ctx, val, append(append([]string{"set"}, f.types()...), "--value-stdin", copyPath, treePath(n))...); err != nil {
-			return f.hint(fmt.Errorf("writing %s into %s: %w", n, f, err))
 		}
 	}
 	for _, n := range unset {
@@ -213,9 +206,8 @@ func (f *File) probe(ctx context.Context, copyPath string, names []string) error
 			return err
 		}
 		marker := "plana-probe-" + hex.EncodeToString(b)
-		val, _ := json.Marshal(marker)
-		if _, err := f.tool.Run(ctx, val, append(append([]string{"set"}, f.types()...), "--value-stdin", copyPath, treePath(n))...); err != nil {
-			return f.hint(fmt.Errorf("writing %s into %s: %w", n, f, err))
+		if err := f.set(ctx, copyPath, n, marker); err != nil {
+			return err
 		}
 		data, err := os.ReadFile(copyPath)
 		if err != nil {
@@ -224,6 +216,19 @@ func (f *File) probe(ctx context.Context, copyPath string, names []string) error
 		if bytes.Contains(data, []byte(marker)) {
 			return fmt.Errorf("%s's sops rules (encrypted_regex, unencrypted_suffix or the like in its metadata) leave %s unencrypted: plana refuses to write a key there; encrypt the file again with rules that cover %s, or use another file", f, n, n)
 		}
+	}
+	return nil
+}
+
+// set has sops set the top-level name to value in the copy, the value
+// going to sops on stdin only.
+func (f *File) set(ctx context.Context, copyPath, name, value string) error {
+	val, err := json.Marshal(value)
+	if err != nil {
+		return err
+	}
+	if _, err := f.tool.Run(ctx, val, append(append([]string{"set"}, f.types()...), "--value-stdin", copyPath, treePath(name))...); err != nil {
+		return f.hint(fmt.Errorf("writing %s into %s: %w", name, f, err))
 	}
 	return nil
 }
