@@ -391,21 +391,14 @@ func printAudit(ios *iostreams.IOStreams, rep *audit.Report) error {
 	cs := ios.ColorScheme()
 	verdict := cs.SuccessIcon() + " Nothing flagged"
 	if rep.Flagged > 0 {
-		verdict = cs.FailureIcon() + fmt.Sprintf(" %d flagged (%s)", rep.Flagged, plural(rep.Findings, "finding", "findings"))
+		verdict = cs.FailureIcon() + fmt.Sprintf(" %d flagged (%s)", rep.Flagged, cmdutil.Plural(rep.Findings, "finding", "findings"))
 	}
 	fmt.Fprintf(ios.ErrOut, "%s, %d with too little history to judge, %d clean: %s audited, the calls of the last %s against the %s before.\n",
-		verdict, rep.TooLittleHistory, rep.Clean, plural(rep.KeysAudited, "key", "keys"),
+		verdict, rep.TooLittleHistory, rep.Clean, cmdutil.Plural(rep.KeysAudited, "key", "keys"),
 		audit.SpanWords(time.Duration(rep.Window)), audit.SpanWords(time.Duration(rep.Baseline)))
 	fmt.Fprintf(ios.ErrOut, "Read the execution log once for all of them: %s, %s, up to %s (server time).\n",
-		plural(rep.Log.Pages, "page", "pages"), plural(rep.Log.Entries, "entry", "entries"), rep.Until.UTC().Format("2006-01-02 15:04:05 UTC"))
+		cmdutil.Plural(rep.Log.Pages, "page", "pages"), cmdutil.Plural(rep.Log.Entries, "entry", "entries"), rep.Until.UTC().Format("2006-01-02 15:04:05 UTC"))
 	return nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 func minTime(a, b time.Time) time.Time {
