@@ -232,24 +232,20 @@ func allowRules(cfg *config.Config) ([]audit.Allow, error) {
 	return out, nil
 }
 
-// auditedKeys are the keys named (each once), or with --all every key of
-// the workspace, revoked ones included: a revoked key presented again is a
-// finding.
+// auditedKeys are the keys named, or with --all every key of the
+// workspace, revoked ones included: a revoked key presented again is a
+// finding. A key named twice is audited once (audit.New).
 func (o *AuditOptions) auditedKeys(ctx context.Context, c *client.Client) ([]client.APIKey, error) {
 	if o.All {
 		return c.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
 	}
 	var out []client.APIKey
-	seen := map[string]bool{}
 	for _, arg := range o.Keys {
 		k, err := cmdutil.ResolveKey(ctx, c, arg)
 		if err != nil {
 			return nil, err
 		}
-		if !seen[k.ID] {
-			seen[k.ID] = true
-			out = append(out, *k)
-		}
+		out = append(out, *k)
 	}
 	return out, nil
 }

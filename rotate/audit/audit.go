@@ -167,7 +167,7 @@ type Auditor struct {
 	entries, pages, plana   int
 }
 
-// New starts an audit of keys.
+// New starts an audit of keys; a key given twice is audited once.
 func New(keys []client.APIKey, opts Options) (*Auditor, error) {
 	switch {
 	case opts.Now.IsZero():
