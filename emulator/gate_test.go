@@ -44,11 +44,7 @@ func TestRevokeWinsOverCreateInFlight(t *testing.T) {
 	keys := e.count("api_keys")
 	created := make(chan reply, 1)
 	go func() { created <- e.do("POST", "/v1/api-keys", tok, `{"name":"planted","scopes":["stock:read"]}`) }()
-	if !eventually(t, 10*time.Second, func() bool {
-		return strings.Contains(e.log.String(), "holding POST /v1/api-keys: authenticated")
-	}) {
-		t.Fatalf("the create was not held:\n%s", e.log)
-	}
+	e.awaitHeld("holding POST /v1/api-keys: authenticated", "the create")
 
 	r, took := e.revokeTimed(mgr.ID)
 	e.want(r, 200, "")

@@ -238,6 +238,16 @@ func (e *env) logEntries(query string) []client.ExecutionLogEntry {
 	return decode[client.ExecutionLogResponse](e.t, r).Entries
 }
 
+// awaitHeld waits until the log says a request is held at line ("holding
+// GET /v1/api-keys: authenticated"), and fails the test as what ("the
+// list") was not held when it does not within 10 s.
+func (e *env) awaitHeld(line, what string) {
+	e.t.Helper()
+	if !eventually(e.t, 10*time.Second, func() bool { return strings.Contains(e.log.String(), line) }) {
+		e.t.Fatalf("%s was not held:\n%s", what, e.log)
+	}
+}
+
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, within time.Duration, cond func() bool) bool {
 	t.Helper()

@@ -129,11 +129,7 @@ func TestReleaseLetsHeldRequestsGoOn(t *testing.T) {
 	_, victim := e.mint(e.admin, "victim", "stock:read")
 	answered := make(chan reply, 1)
 	go func() { answered <- e.do("POST", "/v1/api-keys/"+victim.ID+"/revoke", e.adminToken, nil) }()
-	if !eventually(t, 10*time.Second, func() bool {
-		return strings.Contains(e.log.String(), "holding POST /v1/api-keys/"+victim.ID+"/revoke: arrived")
-	}) {
-		t.Fatalf("the revoke was not held:\n%s", e.log)
-	}
+	e.awaitHeld("holding POST /v1/api-keys/"+victim.ID+"/revoke: arrived", "the revoke")
 	// Held on arrival: not revoked yet.
 	if k := e.getKey(victim.ID); !k.Active() {
 		t.Fatalf("revoked while held: %+v", k)

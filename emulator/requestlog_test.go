@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // A path that tries to clear the screen, turn the terminal red and forge a
@@ -28,9 +27,7 @@ func TestRequestLogEscapesControlCharacters(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { e.s.ReleaseHolds(); <-done })
-	if !eventually(t, 10*time.Second, func() bool { return strings.Contains(e.log.String(), "holding GET") }) {
-		t.Fatalf("the request was not held:\n%s", e.log)
-	}
+	e.awaitHeld("holding GET", "the request")
 
 	logged := e.log.String()
 	if strings.ContainsAny(logged, "\x1b\r") {

@@ -104,11 +104,7 @@ func TestRevokeWinsOverAListInFlight(t *testing.T) {
 	t.Cleanup(e.s.ReleaseHolds)
 	listed := make(chan reply, 1)
 	go func() { listed <- e.do("GET", "/v1/api-keys", tok, nil) }()
-	if !eventually(t, 10*time.Second, func() bool {
-		return strings.Contains(e.log.String(), "holding GET /v1/api-keys: authenticated")
-	}) {
-		t.Fatalf("the list was not held:\n%s", e.log)
-	}
+	e.awaitHeld("holding GET /v1/api-keys: authenticated", "the list")
 	r, took := e.revokeTimed(mgr.ID)
 	e.want(r, 200, "")
 	t.Logf("revoke answered in %v with a list of its key in flight", took)
@@ -139,9 +135,7 @@ func TestRevokedAtIsTheCommitTime(t *testing.T) {
 	t.Cleanup(e.s.ReleaseHolds)
 	revoked := make(chan reply, 1)
 	go func() { revoked <- e.do("POST", "/v1/api-keys/"+k.ID+"/revoke", e.adminToken, nil) }()
-	if !eventually(t, 10*time.Second, func() bool { return strings.Contains(e.log.String(), "/revoke: authenticated") }) {
-		t.Fatalf("the revoke was not held:\n%s", e.log)
-	}
+	e.awaitHeld("/revoke: authenticated", "the revoke")
 	for range 3 {
 		e.want(e.do("GET", "/v1/stock-levels", tok, nil), 200, "")
 	}

@@ -77,22 +77,23 @@ func FuzzyDuration(d time.Duration) string {
 	)
 	switch {
 	case d < time.Minute:
-		return plural(int(d/time.Second), "second")
+		return Plural(int(d/time.Second), "second", "seconds")
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute")
+		return Plural(int(d/time.Minute), "minute", "minutes")
 	case d < day:
-		return "about " + plural(int(d/time.Hour), "hour")
+		return "about " + Plural(int(d/time.Hour), "hour", "hours")
 	case d < 60*day:
-		return plural(int(d/day), "day")
+		return Plural(int(d/day), "day", "days")
 	case d < year:
-		return "about " + plural(int(d/month), "month")
+		return "about " + Plural(int(d/month), "month", "months")
 	}
-	return "about " + plural(int(d/year), "year")
+	return "about " + Plural(int(d/year), "year", "years")
 }
 
-func plural(n int, unit string) string {
+// Plural is n with the noun that goes with it: "1 key", "3 keys".
+func Plural(n int, one, many string) string {
 	if n == 1 {
-		return fmt.Sprintf("1 %s", unit)
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %ss", n, unit)
+	return fmt.Sprintf("%d %s", n, many)
 }

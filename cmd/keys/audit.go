@@ -232,24 +232,20 @@ func allowRules(cfg *config.Config) ([]audit.Allow, error) {
 	return out, nil
 }
 
-// auditedKeys are the keys named (each once), or with --all every key of
-// the workspace, revoked ones included: a revoked key presented again is a
-// finding.
+// auditedKeys are the keys named, or with --all every key of the
+// workspace, revoked ones included: a revoked key presented again is a
+// finding. A key named twice is audited once (audit.New).
 func (o *AuditOptions) auditedKeys(ctx context.Context, c *client.Client) ([]client.APIKey, error) {
 	if o.All {
 		return c.ListKeys(ctx, client.ListKeysOptions{Status: client.StatusAll, PageSize: 1000})
 	}
 	var out []client.APIKey
-	seen := map[string]bool{}
 	for _, arg := range o.Keys {
 		k, err := cmdutil.ResolveKey(ctx, c, arg)
 		if err != nil {
 			return nil, err
 		}
-		if !seen[k.ID] {
-			seen[k.ID] = true
-			out = append(out, *k)
-		}
+		out = append(out, *k)
 	}
 	return out, nil
 }
@@ -391,21 +387,14 @@ func printAudit(ios *iostreams.IOStreams, rep *audit.Report) error {
 	cs := ios.ColorScheme()
 	verdict := cs.SuccessIcon() + " Nothing flagged"
 	if rep.Flagged > 0 {
-		verdict = cs.FailureIcon() + fmt.Sprintf(" %d flagged (%s)", rep.Flagged, plural(rep.Findings, "finding", "findings"))
+		verdict = cs.FailureIcon() + fmt.Sprintf(" %d flagged (%s)", rep.Flagged, cmdutil.Plural(rep.Findings, "finding", "findings"))
 	}
 	fmt.Fprintf(ios.ErrOut, "%s, %d with too little history to judge, %d clean: %s audited, the calls of the last %s against the %s before.\n",
-		verdict, rep.TooLittleHistory, rep.Clean, plural(rep.KeysAudited, "key", "keys"),
+		verdict, rep.TooLittleHistory, rep.Clean, cmdutil.Plural(rep.KeysAudited, "key", "keys"),
 		audit.SpanWords(time.Duration(rep.Window)), audit.SpanWords(time.Duration(rep.Baseline)))
 	fmt.Fprintf(ios.ErrOut, "Read the execution log once for all of them: %s, %s, up to %s (server time).\n",
-		plural(rep.Log.Pages, "page", "pages"), plural(rep.Log.Entries, "entry", "entries"), rep.Until.UTC().Format("2006-01-02 15:04:05 UTC"))
+		cmdutil.Plural(rep.Log.Pages, "page", "pages"), cmdutil.Plural(rep.Log.Entries, "entry", "entries"), rep.Until.UTC().Format("2006-01-02 15:04:05 UTC"))
 	return nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 func minTime(a, b time.Time) time.Time {

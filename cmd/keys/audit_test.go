@@ -205,10 +205,7 @@ func TestAuditAllowed(t *testing.T) {
 func TestAuditRotate(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	envFile := filepath.Join(t.TempDir(), "sync.env")
-	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	envFile := e.AutomationEnvFile()
 	e.Setenv("PLANA_ROTATION_TARGETS", `[{match: "Nightly stock sync*", to: ["env-file:`+envFile+`"]}]`)
 	e.Setenv("PLANA_POLL_INTERVAL", "100ms")
 	suspicious(t, e)

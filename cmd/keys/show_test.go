@@ -136,8 +136,7 @@ func TestSecretRun(t *testing.T) {
 func TestShowDuringRotation(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	envFile := filepath.Join(t.TempDir(), "sync.env")
-	os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
+	envFile := e.AutomationEnvFile()
 	err := e.Run(rotation.NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
 	var rot rotate.Result
 	if json.Unmarshal(e.Out.Bytes(), &rot); rot.New == nil {

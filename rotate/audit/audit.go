@@ -112,7 +112,7 @@ func NewAllow(match, sourceIP, userAgent string) (Allow, error) {
 		return a, fmt.Errorf("match %q: give source_ip or user_agent (or both); to stop auditing a key, leave it out of the audit", match)
 	}
 	if sourceIP != "" {
-		p, err := ParsePrefix(sourceIP)
+		p, err := parsePrefix(sourceIP)
 		if err != nil {
 			return a, err
 		}
@@ -128,8 +128,8 @@ func NewAllow(match, sourceIP, userAgent string) (Allow, error) {
 	return a, nil
 }
 
-// ParsePrefix reads a CIDR (203.0.113.0/24, 2001:db8::/48) or one address.
-func ParsePrefix(s string) (netip.Prefix, error) {
+// parsePrefix reads a CIDR (203.0.113.0/24, 2001:db8::/48) or one address.
+func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -167,7 +167,7 @@ type Auditor struct {
 	entries, pages, plana   int
 }
 
-// New starts an audit of keys.
+// New starts an audit of keys; a key given twice is audited once.
 func New(keys []client.APIKey, opts Options) (*Auditor, error) {
 	switch {
 	case opts.Now.IsZero():
@@ -186,12 +186,6 @@ func New(keys []client.APIKey, opts Options) (*Auditor, error) {
 		a.order = append(a.order, k.ID)
 	}
 	return a, nil
-}
-
-// Window is the baseline's start, the audited window's start, and its end
-// (exclusive): the log read is [baselineSince, until).
-func (a *Auditor) Window() (baselineSince, since, until time.Time) {
-	return a.baseSince, a.since, a.until
 }
 
 // AddPage takes the next page of the log, newest entries first as the API

@@ -374,3 +374,12 @@ func TestAuditAggregates(t *testing.T) {
 		t.Errorf("calls %d, findings %q", kr.Calls, findings(kr))
 	}
 }
+
+// A key named twice (by its id and by its name, say) is audited once: the
+// command passes its arguments' keys on as they resolve.
+func TestAKeyNamedTwiceIsAuditedOnce(t *testing.T) {
+	rep := audit(t, history(), Options{}, nightly, sparse, nightly)
+	if rep.KeysAudited != 2 || len(rep.Keys) != 2 || rep.Keys[0].Key.ID != nightly.ID || rep.Keys[1].Key.ID != sparse.ID {
+		t.Fatalf("audited %d keys, reported %+v", rep.KeysAudited, rep.Keys)
+	}
+}

@@ -145,18 +145,9 @@ func civilDay(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// Overdue is --due's choice of keys: the active keys past the cadence p
-// gives each, in the server's time. The management key plana is using is
-// left alone, with a warning: it is rotated by hand.
-func Overdue(ctx context.Context, r *rotate.Rotator, p rotate.Policy) ([]client.APIKey, error) {
-	run, err := start(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return run.overdue(p)
-}
-
-// overdue is Overdue, on what run read.
+// overdue is --due's choice of keys, from what run read: the active keys
+// past the cadence p gives each, in the server's time. The management key
+// plana is using is left alone, with a warning: it is rotated by hand.
 func (run *fleetRun) overdue(p rotate.Policy) ([]client.APIKey, error) {
 	now, ok := run.r.API.ServerNow()
 	if !ok {
@@ -175,7 +166,7 @@ func (run *fleetRun) overdue(p rotate.Policy) ([]client.APIKey, error) {
 	return due, nil
 }
 
-// RotateDue rotates, or carries on, every key past its cadence (Overdue)
+// RotateDue rotates, or carries on, every key past its cadence (overdue)
 // with the settings each settles on; a key without a target is listed and
 // skipped. No key due: an empty result. The run reads who plana is and the
 // keys once, for the choice and for every rotation.

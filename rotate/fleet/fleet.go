@@ -1,5 +1,5 @@
 // Package fleet runs many rotations at once (--due, --issued-by): which
-// keys (IssuedBy, Overdue, and the due dates behind them), each key's
+// keys (IssuedBy, the overdue ones and the due dates behind them), each key's
 // targets and quiet period from one Policy, and the runner. Every rotation
 // has a goroutine of its own; a weighted semaphore lets --parallel of them
 // talk to BOS at once, and a rotation gives its slot back while it waits.

@@ -5,6 +5,7 @@ package cmdtest
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -140,6 +141,17 @@ func (e *Env) SeedSuccessor() (old *client.APIKey, created *client.CreatedKey) {
 		e.T.Fatal(err)
 	}
 	return old, created
+}
+
+// AutomationEnvFile is a new env file holding the seeded automation key as
+// PLANA_KEY, as a deployed app's would: a rotation's env-file target.
+func (e *Env) AutomationEnvFile() string {
+	e.T.Helper()
+	path := filepath.Join(e.T.TempDir(), "sync.env")
+	if err := os.WriteFile(path, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
+		e.T.Fatal(err)
+	}
+	return path
 }
 
 // Run executes cmd with args, output captured in the Env's buffers.

@@ -282,10 +282,7 @@ func TestBadInput(t *testing.T) {
 func TestNoTTYNeedsYes(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	envFile := filepath.Join(t.TempDir(), "sync.env")
-	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	envFile := e.AutomationEnvFile()
 	if code := run(e, "keys", "rotate", oldName, "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait"); code != cmdutil.ExitPending {
 		t.Fatalf("exit %d, want 3:\n%s", code, e.ErrOut)
 	}

@@ -30,10 +30,7 @@ func TestGateLineEscapesServerText(t *testing.T) {
 	if _, err := c.Do(context.Background(), client.Request{Method: http.MethodGet, Path: hostilePath}, nil); err != nil {
 		t.Fatal(err)
 	}
-	env := filepath.Join(t.TempDir(), "sync.env")
-	if err := os.WriteFile(env, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	env := e.AutomationEnvFile()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code := run(e, "keys", "rotate", oldName, "--to", "env-file:"+env, "--quiet-period", "1h", "--no-wait")

@@ -86,9 +86,9 @@ func (o *RotateOptions) confirmRevokeLast(p *fleet.Plan) (bool, error) {
 	case o.Yes:
 		return true, nil
 	case !o.IO.CanPrompt():
-		return false, cmdutil.FlagErrorf("the plan revokes %s last: --yes required when not running interactively; nothing was done", plural(n, "management key", "management keys"))
+		return false, cmdutil.FlagErrorf("the plan revokes %s last: --yes required when not running interactively; nothing was done", cmdutil.Plural(n, "management key", "management keys"))
 	}
-	ok, err := o.IO.Confirm(fmt.Sprintf("Revoke the %s above last, once the rotations have revoked their old keys?", plural(n, "management key", "management keys")), false)
+	ok, err := o.IO.Confirm(fmt.Sprintf("Revoke the %s above last, once the rotations have revoked their old keys?", cmdutil.Plural(n, "management key", "management keys")), false)
 	if err != nil {
 		return false, err
 	}
@@ -96,13 +96,6 @@ func (o *RotateOptions) confirmRevokeLast(p *fleet.Plan) (bool, error) {
 		fmt.Fprintln(o.IO.ErrOut, "The management keys stay active; revoke each later with plana keys revoke ID --force --yes.")
 	}
 	return ok, nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // printPlan shows the whole plan on stderr, before anything is done.
@@ -136,7 +129,7 @@ func printPlan(ios *iostreams.IOStreams, p *fleet.Plan, targets func(client.APIK
 	}
 	section("Cannot place: a person decides", p.Unplaced, nil)
 	if p.Elsewhere > 0 {
-		line(fmt.Sprintf("%s stored on other machines, as their lineage says: not touched.", plural(p.Elsewhere, "other active key is", "other active keys are")))
+		line(fmt.Sprintf("%s stored on other machines, as their lineage says: not touched.", cmdutil.Plural(p.Elsewhere, "other active key is", "other active keys are")))
 	}
 	if p.Window != nil {
 		line(fmt.Sprintf("Management keys used by plana: the execution log from %s to %s (the last %d days, server time).",
@@ -176,7 +169,7 @@ func (o *RotateOptions) printIncident(res *fleet.IncidentResult) error {
 		return err
 	}
 	if count[fleet.Planned] > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "dry run: %s would be revoked, nothing changed\n", plural(count[fleet.Planned], "key", "keys"))
+		fmt.Fprintf(o.IO.ErrOut, "dry run: %s would be revoked, nothing changed\n", cmdutil.Plural(count[fleet.Planned], "key", "keys"))
 		return nil
 	}
 	fmt.Fprintf(o.IO.ErrOut, "%d revoked, %d left to a person, %d failed\n", count[fleet.Done], count[fleet.Skipped], count[fleet.Failed])

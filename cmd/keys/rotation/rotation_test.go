@@ -164,8 +164,7 @@ func TestRotateHelpListsTheStepTable(t *testing.T) {
 func TestRotateCommandAgainstEmulator(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	envFile := filepath.Join(t.TempDir(), "sync.env")
-	os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
+	envFile := e.AutomationEnvFile()
 
 	err := e.Run(NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
 	var pe *cmdutil.PendingError
@@ -363,8 +362,7 @@ func TestVerifyWaitDrawsTrafficOnATTY(t *testing.T) {
 	for _, tty := range []bool{true, false} {
 		e := cmdtest.New(t)
 		e.IO.SetStderrTTY(tty)
-		envFile := filepath.Join(t.TempDir(), "sync.env")
-		os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600)
+		envFile := e.AutomationEnvFile()
 		err := e.Run(NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
 		var res rotate.Result
 		if json.Unmarshal(e.Out.Bytes(), &res); res.New == nil {
@@ -433,10 +431,7 @@ func TestLogSourceFlag(t *testing.T) {
 func TestRotateWritesLineageThatKeysLogReads(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	envFile := filepath.Join(t.TempDir(), "app.env")
-	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	envFile := e.AutomationEnvFile()
 	err := e.Run(NewCmdRotate(e.Factory, nil), client.PrefixOf(e.Seed.AutomationKey), "--to", "env-file:"+envFile, "--no-wait", "--yes", "--quiet-period", "1h", "-o", "json")
 	var pe *cmdutil.PendingError
 	if !errors.As(err, &pe) {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,10 +24,7 @@ func TestStatusFromTheServer(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
 	ctx := context.Background()
-	envFile := filepath.Join(t.TempDir(), "sync.env")
-	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	envFile := e.AutomationEnvFile()
 	e.Setenv("PLANA_MACHINE_NAME", "laptop-a")
 	err := e.Run(NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait", "-o", "json")
 	var pe *cmdutil.PendingError
@@ -155,10 +150,7 @@ func refusedCall(t *testing.T, e *cmdtest.Env, key, id string) {
 func TestStatusSinceOnBOSClock(t *testing.T) {
 	t.Parallel()
 	e := cmdtest.New(t)
-	envFile := filepath.Join(t.TempDir(), "sync.env")
-	if err := os.WriteFile(envFile, []byte("PLANA_KEY="+e.Seed.AutomationKey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	envFile := e.AutomationEnvFile()
 	const year = 400 * 24 * time.Hour
 	e.Emu.Advance(year)
 	err := e.Run(NewCmdRotate(e.Factory, nil), "Nightly stock sync (2025)", "--to", "env-file:"+envFile, "--quiet-period", "1h", "--no-wait")
